@@ -1,0 +1,192 @@
+"""Run-level checks: rates, quantiles, disparities between slices, regressions against a baseline.
+
+Each gets a ``RunView`` of the records in its policy's scope, with the records on which
+its inner (``of:``) rule failed, and returns a ``RunOutcome``. pandas does the arithmetic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InputError
+from ..records import OutputRecord
+from . import check
+from .structured import is_missing, parse_json_output, resolve
+
+
+@dataclass(frozen=True, slots=True)
+class RunView:
+    """The records a run-level rule sees, and the positions where its inner rule failed."""
+
+    records: Sequence[OutputRecord]
+    failed: frozenset[int] = frozenset()
+    baseline: RunView | None = None
+
+    def pass_flags(self) -> list[bool]:
+        return [i not in self.failed for i in range(len(self.records))]
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    status: str  # pass | fail | error
+    message: str
+    value: float | None = None
+    threshold: float | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    flipped: tuple[tuple[str, str], ...] = ()  # (case_id, what changed)
+
+
+def _needs_inner(options: Mapping[str, Any], where: str) -> Mapping[str, Any]:
+    return options
+
+
+def _empty() -> RunOutcome:
+    return RunOutcome("pass", "no outputs in scope")
+
+
+@check("rate", level="run", prepare=_needs_inner)
+def rate(options: Mapping[str, Any], run: RunView) -> RunOutcome:
+    """The inner rule's pass rate over the outputs in scope is at least ``min``."""
+    n = len(run.records)
+    if n == 0:
+        return _empty()
+    value = 1 - len(run.failed) / n
+    status = "pass" if value >= options["min"] else "fail"
+    return RunOutcome(status, f"pass rate {value:.3f} ({n - len(run.failed)}/{n}), minimum {options['min']}",
+                      value, options["min"])
+
+
+def _prepare_quantile(options: Mapping[str, Any], where: str) -> Mapping[str, Any]:
+    if "max" not in options and "min" not in options:
+        raise InputError("a quantile rule needs `max`, `min` or both")
+    return options
+
+
+@check("quantile", level="run", prepare=_prepare_quantile)
+def quantile(options: Mapping[str, Any], run: RunView) -> RunOutcome:
+    """The ``q`` quantile of a numeric field (default ``latency_ms``) is within ``min``..``max``."""
+    import pandas as pd
+
+    path = options.get("field", "latency_ms")
+    if not run.records:
+        return _empty()
+    raw = [resolve(r, path) for r in run.records]
+    values = pd.to_numeric(pd.Series([None if is_missing(v) or isinstance(v, bool) else v for v in raw],
+                                     dtype="object"), errors="coerce")
+    missing = int(values.isna().sum())
+    if missing:
+        return RunOutcome("error", f"`{path}` is missing or not a number in {missing} of {len(raw)} outputs",
+                          details={"missing": missing})
+    q = options["q"]
+    value = float(values.quantile(q, interpolation="linear"))
+    label = f"p{q * 100:g} {path} = {value:g}"
+    if "max" in options and value > options["max"]:
+        return RunOutcome("fail", f"{label}, above the maximum {options['max']:g}", value, options["max"])
+    if "min" in options and value < options["min"]:
+        return RunOutcome("fail", f"{label}, below the minimum {options['min']:g}", value, options["min"])
+    return RunOutcome("pass", label, value, options.get("max", options.get("min")))
+
+
+@check("disparity", level="run", prepare=_needs_inner)
+def disparity(options: Mapping[str, Any], run: RunView) -> RunOutcome:
+    """The largest gap of the inner rule's pass rate between values of ``by`` is at most ``max_gap``."""
+    import pandas as pd
+
+    path, min_count = options["by"], options.get("min_count", 1)
+    groups = [resolve(r, path) for r in run.records]
+    frame = pd.DataFrame({"group": [None if is_missing(g) else str(g) for g in groups],
+                          "passed": run.pass_flags()})
+    missing = int(frame["group"].isna().sum())
+    frame = frame.dropna(subset=["group"])
+    stats = frame.groupby("group")["passed"].agg(["count", "mean"]).sort_index()
+    details: dict[str, Any] = {
+        "by": path,
+        "slices": {g: {"count": int(row["count"]), "pass_rate": round(float(row["mean"]), 4)}
+                   for g, row in stats.iterrows()},
+    }
+    if missing:
+        details["missing"] = missing
+    compared = stats[stats["count"] >= min_count]
+    if len(compared) < 2:
+        return RunOutcome("pass", f"fewer than two slices of `{path}` with at least {min_count} outputs",
+                          0.0, options["max_gap"], details)
+    best, worst = compared["mean"].idxmax(), compared["mean"].idxmin()
+    gap = float(compared["mean"].max() - compared["mean"].min())
+    message = (f"pass-rate gap {gap:.3f} across `{path}` ({best} {compared['mean'][best]:.2f}"
+               f" vs {worst} {compared['mean'][worst]:.2f}), maximum {options['max_gap']}")
+    return RunOutcome("fail" if gap > options["max_gap"] else "pass", message, gap, options["max_gap"], details)
+
+
+def _prepare_baseline(options: Mapping[str, Any], where: str) -> Mapping[str, Any]:
+    if ("of" in options) == ("compare" in options):
+        raise InputError("a baseline rule needs exactly one of `of` (a rule whose pass rate is compared)"
+                         " or `compare: json`")
+    return options
+
+
+def _case_status(view: RunView) -> dict[str, bool]:
+    """Per case id: did every output of that case pass the inner rule."""
+    status: dict[str, bool] = {}
+    for i, record in enumerate(view.records):
+        status[record.case_id] = status.get(record.case_id, True) and i not in view.failed
+    return status
+
+
+def _structure_changes(before: Any, after: Any) -> list[str]:
+    from deepdiff import DeepDiff
+
+    diff = DeepDiff(before, after, ignore_order=True, view="tree")
+    changes = []
+    for kind in ("dictionary_item_removed", "type_changes", "iterable_item_removed"):
+        for item in diff.get(kind, []):
+            changes.append(f"{kind.replace('_', ' ')} at {item.path()}")
+    return changes
+
+
+@check("baseline", level="run", prepare=_prepare_baseline)
+def baseline(options: Mapping[str, Any], run: RunView) -> RunOutcome:
+    """No regression against the last-known-good outputs; every case that flipped is listed."""
+    if not run.records:
+        return _empty()
+    if run.baseline is None:
+        return RunOutcome("error", "this rule compares against a baseline: pass --baseline FILE")
+    if options.get("compare") == "json":
+        return _compare_json(run, run.baseline)
+    after, before = _case_status(run), _case_status(run.baseline)
+    if not after or not before:
+        return _empty()
+    rate_after = sum(after.values()) / len(after)
+    rate_before = sum(before.values()) / len(before)
+    flipped = tuple((case, "passed on the baseline, fails now")
+                    for case, ok in sorted(after.items()) if not ok and before.get(case, False))
+    drop = rate_before - rate_after
+    max_drop = options.get("max_drop", 0)
+    status = "fail" if drop > max_drop + 1e-12 else "pass"
+    message = (f"pass rate {rate_after:.3f} vs baseline {rate_before:.3f} (drop {max(drop, 0):.3f},"
+               f" maximum {max_drop}); {len(flipped)} case(s) flipped to fail")
+    return RunOutcome(status, message, drop, max_drop, {"baseline_rate": rate_before, "rate": rate_after},
+                      flipped)
+
+
+def _compare_json(run: RunView, base: RunView) -> RunOutcome:
+    now = {r.case_id: r.output for r in run.records}
+    flipped = []
+    compared = 0
+    for record in base.records:
+        before, problem = parse_json_output(record.output, allow_fences=True)
+        if problem is not None or record.case_id not in now:
+            continue
+        compared += 1
+        after, problem = parse_json_output(now[record.case_id], allow_fences=True)
+        if problem is not None:
+            flipped.append((record.case_id, f"JSON on the baseline, now {problem}"))
+            continue
+        changes = _structure_changes(before, after)
+        if changes:
+            shown = "; ".join(changes[:3]) + (f" (+{len(changes) - 3} more)" if len(changes) > 3 else "")
+            flipped.append((record.case_id, f"structure changed: {shown}"))
+    status = "fail" if flipped else "pass"
+    message = f"{len(flipped)} of {compared} JSON case(s) changed structure against the baseline"
+    return RunOutcome(status, message, float(len(flipped)), 0.0, {"compared": compared}, tuple(flipped))

@@ -1,0 +1,153 @@
+"""Per-output checks on structure and metadata: JSON, record fields, latency."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import re2
+
+from ..errors import InputError
+from ..records import EvalCase, Finding, OutputRecord
+from ..regex import Pattern, compile_pattern
+from . import check
+
+NO_FINDINGS: tuple[Finding, ...] = ()
+_MISSING = object()
+_FENCE = re2.compile(r"(?s)^\s*```(?:json|JSON)?[ \t]*\n(.*?)\n?```\s*$")
+
+
+def resolve(record: OutputRecord, path: str) -> Any:
+    """The value at a dotted ``path`` of a record (``slice.group``), or ``_MISSING``."""
+    if path == "output":
+        return record.output
+    if path == "case_id":
+        return record.case_id
+    value: Any = record.fields
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+def is_missing(value: Any) -> bool:
+    return value is _MISSING
+
+
+# --- json ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class JsonRule:
+    validator: Any | None
+    allow_fences: bool
+
+
+def _prepare_json(options: Mapping[str, Any], where: str) -> JsonRule:
+    validator = None
+    if "schema" in options:
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
+        try:
+            Draft202012Validator.check_schema(options["schema"])
+        except SchemaError as exc:
+            raise InputError(f"`schema` is not a valid JSON Schema: {exc.message}") from None
+        validator = Draft202012Validator(options["schema"])
+    return JsonRule(validator, bool(options.get("allow_fences", False)))
+
+
+def parse_json_output(text: str, allow_fences: bool) -> tuple[Any, str | None]:
+    """Parse an output as JSON; returns (value, None) or (None, what went wrong)."""
+    if allow_fences:
+        fenced = _FENCE.match(text)
+        if fenced:
+            text = fenced.group(1)
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as exc:
+        return None, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+    except RecursionError:
+        return None, "not valid JSON: nested too deeply"
+
+
+@check("json", prepare=_prepare_json)
+def json_check(rule: JsonRule, record: OutputRecord, case: EvalCase | None) -> Sequence[Finding]:
+    """The output parses as JSON and, with ``schema``, satisfies that JSON Schema."""
+    value, problem = parse_json_output(record.output, rule.allow_fences)
+    if problem is not None:
+        return [Finding("json", problem)]
+    if rule.validator is None:
+        return NO_FINDINGS
+    findings = []
+    for error in sorted(rule.validator.iter_errors(value), key=lambda e: list(e.absolute_path))[:5]:
+        where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        message = error.message if len(error.message) <= 120 else error.message[:119] + "…"
+        findings.append(Finding("json_schema", f"{where}: {message}"))
+    return findings
+
+
+# --- field --------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class FieldRule:
+    path: str
+    options: Mapping[str, Any]
+    pattern: Pattern | None
+
+
+def _prepare_field(options: Mapping[str, Any], where: str) -> FieldRule:
+    tests = {"equals", "not_equals", "one_of", "min", "max", "pattern", "exists"}
+    if not tests & set(options):
+        raise InputError(f"a field rule needs at least one of: {', '.join(sorted(tests))}")
+    pattern = compile_pattern(options["pattern"], subpath=("pattern",)) if "pattern" in options else None
+    return FieldRule(options["path"], options, pattern)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@check("field", prepare=_prepare_field)
+def field_check(rule: FieldRule, record: OutputRecord, case: EvalCase | None) -> Sequence[Finding]:
+    """A metadata field of the record exists, equals, is one of, lies within or matches."""
+    value = resolve(record, rule.path)
+    opts = rule.options
+    name = f"`{rule.path}`"
+    if is_missing(value):
+        if opts.get("exists") is False:
+            return NO_FINDINGS
+        return [Finding("field", f"{name} is missing")]
+    problems = []
+    if opts.get("exists") is False:
+        problems.append(f"{name} must not be present")
+    if "equals" in opts and value != opts["equals"]:
+        problems.append(f"{name} is {value!r}, expected {opts['equals']!r}")
+    if "not_equals" in opts and value == opts["not_equals"]:
+        problems.append(f"{name} must not be {value!r}")
+    if "one_of" in opts and value not in opts["one_of"]:
+        problems.append(f"{name} is {value!r}, expected one of {opts['one_of']!r}")
+    for bound, bad in (("min", lambda v, b: v < b), ("max", lambda v, b: v > b)):
+        if bound in opts:
+            if not _is_number(value):
+                problems.append(f"{name} is not a number")
+            elif bad(value, opts[bound]):
+                problems.append(f"{name} is {value}, {bound} is {opts[bound]}")
+    if rule.pattern is not None and (not isinstance(value, str) or rule.pattern.search(value) is None):
+        problems.append(f"{name} does not match {opts['pattern']!r}")
+    return [Finding("field", p) for p in problems]
+
+
+# --- latency ------------------------------------------------------------------------
+
+@check("latency")
+def latency(options: Mapping[str, Any], record: OutputRecord, case: EvalCase | None) -> Sequence[Finding]:
+    """The record's ``latency_ms`` is at most ``max_ms`` (a missing latency fails)."""
+    value = record.latency_ms
+    if value is None:
+        return [Finding("latency", "`latency_ms` is missing")]
+    if value > options["max_ms"]:
+        return [Finding("latency", f"latency {value:g} ms is over {options['max_ms']:g} ms")]
+    return NO_FINDINGS

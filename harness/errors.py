@@ -1,0 +1,86 @@
+"""The error hierarchy and the exit codes the CLI maps results and errors to."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+class ExitCode(enum.IntEnum):
+    """Exit codes of the ``harness`` command, documented in the README."""
+
+    PROMOTE = 0
+    BLOCK = 1
+    ROLLBACK = 3
+    INVALID_INPUT = 4
+    INTERNAL_ERROR = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a problem is: a file, a 1-based line and column where known, and a JSON path."""
+
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    json_path: str | None = None
+
+    def __str__(self) -> str:
+        parts = []
+        if self.file:
+            where = self.file
+            if self.line is not None:
+                where += f":{self.line}"
+                if self.column is not None:
+                    where += f":{self.column}"
+            parts.append(where)
+        if self.json_path:
+            parts.append(self.json_path)
+        return ": ".join(parts)
+
+
+class HarnessError(Exception):
+    """Root of every error the library raises on purpose."""
+
+    exit_code = ExitCode.INTERNAL_ERROR
+
+
+class InputError(HarnessError):
+    """Bad input from the user: a file, a field, an option. One readable line, exit code 4."""
+
+    exit_code = ExitCode.INVALID_INPUT
+
+    def __init__(
+        self, message: str, location: Location | None = None, *, subpath: tuple[str | int, ...] = ()
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.location = location or Location()
+        #: where inside the object being checked, when the raiser knows only that much
+        self.subpath = subpath
+
+    def __str__(self) -> str:
+        where = str(self.location)
+        return f"{where}: {self.message}" if where else self.message
+
+
+class InputErrors(InputError):
+    """Several input errors found in one pass, reported together (``harness validate``)."""
+
+    def __init__(self, errors: Sequence[InputError]) -> None:
+        flat: list[InputError] = []
+        for error in errors:
+            flat.extend(error.errors if isinstance(error, InputErrors) else [error])
+        self.errors: tuple[InputError, ...] = tuple(flat)
+        summary = f"{len(self.errors)} error(s)"
+        super().__init__(summary)
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+    @classmethod
+    def raise_if_any(cls, errors: Iterable[InputError]) -> None:
+        collected = list(errors)
+        if collected:
+            raise cls(collected)

@@ -1,0 +1,41 @@
+"""The gate decision: a pure function of the policy outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .engine import PolicyOutcome
+from .errors import ExitCode
+from .records import OnFail, Verdict
+
+EXIT_CODES = {Verdict.PROMOTE: ExitCode.PROMOTE, Verdict.BLOCK: ExitCode.BLOCK,
+              Verdict.ROLLBACK: ExitCode.ROLLBACK}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    verdict: Verdict
+    reasons: tuple[str, ...]  # one line per policy that decided it
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return EXIT_CODES[self.verdict]
+
+
+def decide(outcomes: Sequence[PolicyOutcome]) -> Decision:
+    """``rollback`` if a failing policy says so, else ``block`` if one says so, else ``promote``.
+
+    A policy fails when its status is ``fail`` or ``error`` (an error is never a pass).
+    ``warn`` policies and ``draft`` policies are reported but never change the verdict.
+    """
+    failing = [o for o in outcomes if o.status in ("fail", "error") and o.policy.gating]
+    rollback = [o for o in failing if o.policy.on_fail is OnFail.ROLLBACK]
+    block = [o for o in failing if o.policy.on_fail is OnFail.BLOCK]
+    deciding = rollback or block
+    verdict = Verdict.ROLLBACK if rollback else Verdict.BLOCK if block else Verdict.PROMOTE
+    reasons = tuple(
+        f"{o.policy.id} {o.policy.version} ({o.policy.severity}, on_fail {o.policy.on_fail.value}): {o.status}"
+        for o in deciding
+    )
+    return Decision(verdict, reasons)

@@ -1,0 +1,437 @@
+"""Personal-data and secret detection for model outputs (the `pii` check's engine).
+
+Kinds: email, phone, us_ssn, credit_card, iban, ip_address, secret. Candidates come from
+linear-time RE2 patterns and are then validated (Luhn, IBAN mod-97, SSN ranges,
+`ipaddress`, libphonenumber) so plain numbers are not reported.
+
+Unicode: before matching, every decimal digit (e.g. full-width '１') becomes its ASCII digit,
+space separators and zero-width/format characters become ' ', dashes become '-', and the
+full-width forms of '@ . + ( ) :' become ASCII. The mapping is one character to one
+character, so offsets still index the original text and `PiiMatch.value` is the raw text.
+
+Overlaps: a span claimed by a more specific kind wins (secret > email > iban > credit_card
+> us_ssn > ip_address > phone), so a card number is never also a phone number.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import unicodedata
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import phonenumbers
+import re2
+from stdnum import iban as _iban
+from stdnum import luhn as _luhn
+from stdnum.us import ssn as _ssn
+
+KINDS: tuple[str, ...] = (
+    "email", "phone", "us_ssn", "credit_card", "iban", "ip_address", "secret",
+)
+
+_PRIORITY = {k: i for i, k in enumerate(
+    ("secret", "email", "iban", "credit_card", "us_ssn", "ip_address", "phone"))}
+
+#: Numbering plans tried for a phone-shaped number that sits next to a phone word
+#: ("Phone:", "call me at", "... (office)") but is not valid in the caller's region.
+CONTEXT_REGIONS: tuple[str, ...] = (
+    "US", "GB", "CA", "AU", "NZ", "IE", "IN", "ZA", "DE", "FR", "IT", "ES", "PT", "NL",
+    "BE", "CH", "AT", "SE", "NO", "DK", "FI", "PL", "CZ", "HU", "GR", "RO", "BR", "MX",
+    "AR", "JP", "CN", "KR", "SG", "IL", "RU", "TR",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PiiMatch:
+    """One finding; `value` is the raw matched text and must never be printed or stored."""
+
+    kind: str
+    start: int
+    end: int
+    value: str
+
+
+class _Pattern(Protocol):
+    def fullmatch(self, string: str) -> object: ...
+
+
+_OPTS = re2.Options()
+_OPTS.log_errors = False
+
+
+def _re(pattern: str) -> re2._Regexp:
+    return re2.compile(pattern, options=_OPTS)
+
+
+# --- Unicode folding (1 char -> 1 char, so offsets are preserved) ------------------------
+_SPECIAL = {"\uff20": "@", "\ufe6b": "@", "\uff0e": ".", "\ufe52": ".", "\uff0b": "+",
+            "\uff08": "(", "\uff09": ")", "\uff1a": ":"}
+
+
+_RE2_ND, _RE2_SPACE, _RE2_DASH = (
+    _re(p) for p in (r"\p{Nd}", r"[\p{Zs}\p{Cf}]", r"[\p{Pd}\x{2212}]"))
+
+
+class _Fold(dict[int, str]):
+    """Lazy translate table; classes are RE2's own, so the prefilter agrees with it."""
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        digit = unicodedata.decimal(ch, None)
+        if digit is not None and _RE2_ND.fullmatch(ch):
+            out = str(digit)
+        elif _RE2_SPACE.fullmatch(ch):
+            out = " "
+        elif _RE2_DASH.fullmatch(ch):
+            out = "-"
+        else:
+            out = _SPECIAL.get(ch, ch)
+        self[code] = out
+        return out
+
+
+_FOLD = _Fold()
+
+
+def _fold(text: str) -> str:
+    return text if text.isascii() else text.translate(_FOLD)
+
+
+# --- Prefilter pieces: each is a superset of what its kind can match after folding --------
+_D = r"\p{Nd}"
+_SEP = r"[\p{Zs}\p{Pd}\p{Cf}\x{2212}]"
+_DASH = r"[\p{Pd}\x{2212}]"
+_HEX = r"[0-9A-Fa-f\p{Nd}]"
+_COLON = r"[:\x{FF1A}]"
+_DOT = r"[.\x{FF0E}\x{FE52}]"
+_PREFILTER = {
+    "email": r"[@\x{FF20}\x{FE6B}][\pL\pN]",
+    "phone": _D + r"(?:[^\pL\p{Nd}\n]{0,4}" + _D + "){6}",
+    "us_ssn": f"{_D}{{3}}{_SEP}?{_D}{{2}}{_SEP}?{_D}{{4}}",
+    "credit_card": f"{_D}(?:{_SEP}?{_D}){{11}}",
+    "iban": f"[A-Za-z]{{2}}{_D}{{2}}{_SEP}?[A-Za-z\\p{{Nd}}]{{4}}",
+    "ip_address": (f"{_D}{_DOT}{_D}{{1,3}}{_DOT}{_D}|{_COLON}{_HEX}*{_COLON}{_HEX}*{_COLON}"
+                   f"|{_HEX}{_COLON}{_COLON}{_HEX}"),
+    "secret": (rf"\bAKIA|\bASIA|\bgh[pousr]_|\bgithub_pat_|\bxox[bpars]{_DASH}|{_DASH}{{5}}BEGIN"
+               rf"|\bAIza|\b[rs]k_live_|\bsk{_DASH}"),
+}
+
+# --- Detection patterns (run on folded text) ---------------------------------------------
+_EMAIL = _re(r"[\pL\pN_%+\-][\pL\pN._%+\-]{0,63}@(?:[\pL\pN](?:[\pL\pN\-]{0,61}[\pL\pN])?\.)+"
+             r"\pL{2,63}")
+_NOT_TLD = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico"})
+_PHONE_GATE = _re(r"[0-9](?:[^\pL0-9\n]{0,4}[0-9]){6}")
+_PHONE_CAND = _re(r"[0-9](?:[ .\-/()]{0,3}[0-9]){6,16}")
+_PHONE_WORD = _re(r"(?i)\b(?:phone|phones|telephone|tel|ph|mobile|mob|cell|cellphone|fax|"
+                  r"call|calls|called|calling|dial|sms|whatsapp|hotline|landline|contact|reach)\b")
+_PHONE_LABEL = _re(r"(?i)\b(?:office|desk|home|work|direct|main)\b")
+_PHONE_LABEL_BEFORE = _re(r"(?i)\b(?:office|desk|home|work|direct|main)\s?[:=]?\s?[+(]?$")
+_PHONE_LABEL_AFTER = _re(r"(?i)^\s?[-/(]?\s?(?:office|desk|home|work|direct|main|mobile|cell|"
+                         r"fax|phone|tel)\b")
+_SSN = _re(r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{9}")
+_SSN_WORD = _re(r"(?i)\b(?:ssn|ssns|social security|soc\.? ?sec|ss ?#|ss no)")
+_CARD = _re(r"[0-9](?:[ \-]?[0-9]){11,}")
+_CARD_WORD = _re(r"(?i)\b(?:card|credit|debit|visa|mastercard|maestro|amex|cc|payment|pay|"
+                 r"charge|cvv|expir)")
+_MAESTRO_12 = frozenset(["50", "56", "57", "58", *(f"6{d}" for d in range(10))])
+_IBAN = _re(r"[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]{4}){2,8}(?: ?[A-Za-z0-9]{1,3})?")
+_IPV4 = _re(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
+_IPV6 = _re(r"(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]{1,4})?")
+_VERSION_WORD = _re(r"(?i)(?:version|ver\.?|release|build|firmware|v)\s?$")
+_SECRET = _re(
+    r"(?:AKIA|ASIA)[A-Z0-9]{16}|gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,255}"
+    r"|xox[bpars]-[A-Za-z0-9\-]{10,250}|-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
+    r"|AIza[0-9A-Za-z_\-]{35}|[rs]k_live_[0-9A-Za-z]{20,247}"
+    r"|sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{32,250}")
+_KEY_BODY = _re(r"^(?:\s*[A-Za-z0-9+/=:,\-]{8,})*")
+_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def _free(t: str, s: int, e: int, joiners: str) -> bool:
+    """True when t[s:e] is not glued to letters/digits, nor to a longer joined number."""
+    if s > 0:
+        c = t[s - 1]
+        if c.isalnum() or c in "_+" or (c in joiners and s > 1 and t[s - 2].isdigit()):
+            return False
+    if e < len(t):
+        c = t[e]
+        if c.isalnum() or c == "_" or (c in joiners and e + 1 < len(t) and t[e + 1].isdigit()):
+            return False
+    return True
+
+
+def _near(pattern: re2._Regexp, t: str, s: int, before: int = 32) -> bool:
+    return pattern.search(t[max(0, s - before):s]) is not None
+
+
+def _emails(t: str) -> list[tuple[int, int]]:
+    out = []
+    for m in _EMAIL.finditer(t):
+        s, e = m.start(), m.end()
+        if t[e:e + 1] in ("-", "@") or t[e:e + 1].isalnum():
+            continue
+        if m.group().rsplit(".", 1)[1].lower() not in _NOT_TLD:
+            out.append((s, e))
+    return out
+
+
+def _cards(t: str) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for m in _CARD.finditer(t):
+        if not _free(t, m.start(), m.end(), "-.,/"):
+            continue
+        # split the run into digit groups; try windows of whole groups, longest first
+        groups: list[tuple[int, int]] = []
+        gs = m.start()
+        for i in range(m.start(), m.end() + 1):
+            if i == m.end() or not t[i].isdigit():
+                groups.append((gs, i))
+                gs = i + 1
+        found = _card_window(t, groups)
+        if found:
+            out.append(found)
+    return out
+
+
+def _card_window(t: str, groups: list[tuple[int, int]]) -> tuple[int, int] | None:
+    n = len(groups)
+    for size in range(n, 0, -1):
+        for i in range(n - size + 1):
+            win = groups[i:i + size]
+            s, e = win[0][0], win[-1][1]
+            digits = t[s:e].replace(" ", "").replace("-", "")
+            if not 12 <= len(digits) <= 19 or digits[0] == "0":
+                continue
+            if size > 1:
+                lens = [b - a for a, b in win]
+                seps = {t[b] for _, b in win[:-1]}
+                if len(seps) > 1 or lens[0] != 4 or any(not 3 <= x <= 6 for x in lens[1:-1]):
+                    continue
+                if not 1 <= lens[-1] <= 7:
+                    continue
+            if len(digits) == 12 and not (digits[:2] in _MAESTRO_12 and _near(_CARD_WORD, t, s, 48)):
+                continue  # 12 digits: only Maestro ranges, and only next to a card word
+            if _luhn.is_valid(digits):
+                return s, e
+    return None
+
+
+def _ssns(t: str) -> list[tuple[int, int]]:
+    out = []
+    for m in _SSN.finditer(t):
+        s, e = m.start(), m.end()
+        if not _free(t, s, e, "-.,/"):
+            continue
+        v = m.group()
+        if len(v) == 9 and not _near(_SSN_WORD, t, s, 40):
+            continue
+        if _ssn.is_valid(v.replace(" ", "").replace("-", "")):
+            out.append((s, e))
+    return out
+
+
+def _ibans(t: str) -> list[tuple[int, int]]:
+    out = []
+    for m in _IBAN.finditer(t):
+        s, e = m.start(), m.end()
+        if s > 0 and t[s - 1].isalnum():
+            continue
+        ends = [e] + [s + i for i in range(len(m.group()) - 1, 14, -1) if t[s + i] == " "]
+        for end in ends:
+            if end < len(t) and t[end].isalnum():
+                continue
+            v = t[s:end].replace(" ", "")
+            if (v.isupper() or v.islower()) and _iban.is_valid(v):
+                out.append((s, end))
+                break
+    return out
+
+
+def _ips(t: str) -> list[tuple[int, int]]:
+    out = []
+    for m in _IPV4.finditer(t):
+        s, e = m.start(), m.end()
+        if _free(t, s, e, ".") and not _near(_VERSION_WORD, t, s, 12):
+            try:
+                a = ipaddress.IPv4Address(m.group())
+            except ValueError:
+                continue
+            if not (a.is_unspecified or a.is_loopback or a.is_reserved or a.is_multicast):
+                out.append((s, e))
+    if ":" in t:
+        for m in _IPV6.finditer(t):
+            s, e, v = m.start(), m.end(), m.group()
+            if (s > 0 and (t[s - 1].isalnum() or t[s - 1] in ":.")) or (
+                    e < len(t) and (t[e].isalnum() or t[e] == ":")):
+                continue
+            if sum(1 for g in v.split(":") if g) < 2:
+                continue
+            try:
+                a6 = ipaddress.IPv6Address(v)
+            except ValueError:
+                continue
+            if not (a6.is_unspecified or a6.is_loopback):
+                out.append((s, e))
+    return out
+
+
+def _secrets(t: str) -> list[tuple[int, int]]:
+    out = []
+    for m in _SECRET.finditer(t):
+        s, e, v = m.start(), m.end(), m.group()
+        if s > 0 and t[s - 1] in _WORD_CHARS:
+            continue
+        if v.startswith("-----"):
+            end = t.find("-----END", e)
+            close = t.find("-----", end + 8) if end >= 0 else -1
+            if close >= 0:
+                e = close + 5
+            else:
+                body = _KEY_BODY.search(t[e:])
+                e += body.end() if body else 0
+        elif e < len(t) and (t[e] in _WORD_CHARS or t[e] == "-"):
+            continue
+        elif v.startswith(("sk-", "xox")) and not (any(c.isdigit() for c in v[4:])
+                                                   and any(c.isalpha() for c in v[4:])):
+            continue
+        out.append((s, e))
+    return out
+
+
+def _phone_context(t: str, s: int, e: int) -> bool:
+    return (_near(_PHONE_WORD, t, s, 32) or _near(_PHONE_LABEL_BEFORE, t, s, 14)
+            or _PHONE_LABEL_AFTER.search(t[e:e + 12]) is not None)
+
+
+def _phones(t: str, region: str) -> list[tuple[int, int]]:
+    if _PHONE_GATE.search(t) is None:
+        return []
+    leniency = phonenumbers.Leniency.VALID
+    out = [(m.start, m.end) for m in phonenumbers.PhoneNumberMatcher(t, region, leniency=leniency)]
+    if _PHONE_WORD.search(t) is None and _PHONE_LABEL.search(t) is None:
+        return out
+    for c in _PHONE_CAND.finditer(t):
+        s, e = c.start(), c.end()
+        if any(a < e and s < b for a, b in out) or not _phone_context(t, s, e):
+            continue
+        ws = s - 1 if s > 0 and t[s - 1] in "+(" else s
+        for rg in CONTEXT_REGIONS:
+            if rg == region:
+                continue
+            hits = list(phonenumbers.PhoneNumberMatcher(t[ws:e], rg, leniency=leniency))
+            if hits:
+                out.extend((ws + h.start, ws + h.end) for h in hits)
+                break
+    return out
+
+
+_DETECTORS = {"email": _emails, "credit_card": _cards, "us_ssn": _ssns, "iban": _ibans,
+              "ip_address": _ips, "secret": _secrets}
+
+
+def find_pii(text: str, kinds: Collection[str] = KINDS, *, region: str = "US",
+             allow: Sequence[_Pattern] = ()) -> list[PiiMatch]:
+    """All matches of the given kinds, sorted by start.
+
+    `region` is the default numbering plan for phone numbers written without '+country'.
+    A match whose whole raw value fullmatches one of the `allow` patterns is dropped
+    (after overlap resolution, so an allowed card number does not resurface as a phone).
+    """
+    wanted = set(kinds)
+    if not wanted <= set(KINDS):
+        raise ValueError(f"unknown PII kinds: {sorted(wanted - set(KINDS))}")
+    if not text:
+        return []
+    t = _fold(text)
+    # kinds that claim spans from phone numbers must run whenever phone is wanted
+    run = set(KINDS) if "phone" in wanted else wanted
+    found: list[tuple[int, int, int, str]] = []
+    for kind in run:
+        spans = _phones(t, region) if kind == "phone" else _DETECTORS[kind](t)
+        found.extend((_PRIORITY[kind], s, e, kind) for s, e in spans)
+    found.sort()
+    taken: list[tuple[int, int]] = []
+    result: list[PiiMatch] = []
+    for _, s, e, kind in found:
+        if any(a < e and s < b for a, b in taken):
+            continue
+        taken.append((s, e))
+        value = text[s:e]
+        if kind in wanted and not any(p.fullmatch(value) for p in allow):
+            result.append(PiiMatch(kind, s, e, value))
+    result.sort(key=lambda m: (m.start, m.end))
+    return result
+
+
+def prefilter_pattern(kinds: Collection[str] = KINDS) -> str:
+    """An RE2 pattern that is a cheap superset test for `find_pii(text, kinds)`.
+
+    If `re2.search(pattern, text)` finds nothing, `find_pii(text, kinds)` returns [] for
+    every region and allow list, so callers may skip the full detector.
+    """
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown PII kinds: {sorted(unknown)}")
+    parts = [_PREFILTER[k] for k in KINDS if k in kinds]
+    return "|".join(f"(?:{p})" for p in parts) if parts else r"\b\B"
+
+
+def _tail(value: str, n: int) -> str:
+    digits = [c for c in _fold(value) if c.isdigit()]
+    return "".join(digits[-n:])
+
+
+def mask_value(kind: str, value: str) -> str:
+    """A printable stand-in for a raw value; it never contains `value` itself.
+
+    email 'jane.doe@gmail.com' -> 'j***@gmail.com'; phone -> '***-***-**67';
+    us_ssn -> '***-**-6789'; credit_card -> '**** **** **** 1111';
+    iban -> 'GB** **** 6119'; ip_address -> '10.*.*.*' / '2001:*:*:*';
+    secret -> first 4 chars + '****'. If a degenerate (very short) value would still
+    appear in its mask, the mask is '*' repeated len(value) - 1 times.
+    """
+    if kind == "email":
+        local, _, domain = value.rpartition("@")
+        mask = f"{local[:1]}***@{domain}"
+    elif kind == "phone":
+        mask = "***-***-**" + _tail(value, 2)
+    elif kind == "us_ssn":
+        mask = "***-**-" + _tail(value, 4)
+    elif kind == "credit_card":
+        mask = "**** **** **** " + _tail(value, 4)
+    elif kind == "iban":
+        compact = _fold(value).replace(" ", "").upper()
+        mask = f"{compact[:2]}** **** {compact[-4:]}"
+    elif kind == "ip_address":
+        v = _fold(value)
+        mask = v.split(".")[0] + ".*.*.*" if ":" not in v else (v.split(":")[0] or "*") + ":*:*:*"
+    elif kind == "secret":
+        mask = value[:4] + "****"
+    else:
+        raise ValueError(f"unknown PII kind: {kind!r}")
+    return mask if value not in mask else "*" * (len(value) - 1)
+
+
+def mask_text(text: str) -> str:
+    """`text` with every PII match of every kind replaced by its `mask_value`.
+
+    Used to mask excerpts before they are printed or stored. Other occurrences of a
+    found raw value (e.g. a repeat that lacked phone context) are masked as well.
+    """
+    matches = find_pii(text)
+    if not matches:
+        return text
+    out = text
+    for m in reversed(matches):
+        out = out[:m.start] + mask_value(m.kind, m.value) + out[m.end:]
+    for _ in range(3):
+        leftover = [m for m in matches if m.value in out]
+        if not leftover:
+            return out
+        for m in leftover:
+            out = out.replace(m.value, mask_value(m.kind, m.value))
+    for m in matches:
+        out = out.replace(m.value, "*" * (len(m.value) - 1))
+    return out

@@ -1,0 +1,59 @@
+"""Text normalisation with an offset map, and safe excerpts of untrusted output.
+
+Matching that must see through disguises (``Ｋｉｌｌ``, ``KILL``, ``ki\u200bll``) runs on
+NFKC-normalised, case-folded text with invisible format characters removed. Findings
+must still point into the original text, so the normalised text comes with a map from
+each of its characters back to an original offset.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+_EXCERPT_MAX = 60
+
+
+def normalize(text: str) -> tuple[str, list[int] | None]:
+    """NFKC + casefold + drop format characters (zero-width and the like).
+
+    Returns the normalised text and a list mapping each normalised character to its
+    offset in ``text`` (with one extra entry for the end), or ``None`` when the
+    mapping is the identity (pure ASCII text, the common case, stays fast).
+    """
+    if text.isascii():
+        return text.lower(), None
+    out: list[str] = []
+    offsets: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
+        j = i + 1
+        while j < n and unicodedata.combining(text[j]):
+            j += 1  # keep a base character with its combining marks
+        cluster = text[i:j]
+        if not (len(cluster) == 1 and unicodedata.category(cluster) == "Cf"):
+            folded = unicodedata.normalize("NFKC", cluster).casefold()
+            out.append(folded)
+            offsets.extend([i] * len(folded))
+        i = j
+    offsets.append(n)
+    return "".join(out), offsets
+
+
+def original_span(offsets: list[int] | None, start: int, end: int) -> tuple[int, int]:
+    """Map a span of the normalised text back to the original text."""
+    if offsets is None:
+        return start, end
+    last = offsets[end - 1] if end > start else offsets[start]
+    # the end is just past the original cluster that produced the last character
+    stop = next((o for o in offsets[end:] if o > last), offsets[-1])
+    return offsets[start], stop
+
+
+def excerpt(text: str, start: int, end: int) -> str:
+    """A short excerpt of ``text[start:end]`` with personal data masked."""
+    from .pii import mask_text
+
+    piece = text[start:end]
+    if len(piece) > _EXCERPT_MAX:
+        piece = piece[: _EXCERPT_MAX - 1] + "…"
+    return mask_text(piece)
