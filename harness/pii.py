@@ -15,6 +15,7 @@ Overlaps: a span claimed by a more specific kind wins (secret > email > iban > c
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import unicodedata
 from collections.abc import Collection, Sequence
@@ -126,10 +127,9 @@ _PHONE_GATE = _re(r"[0-9](?:[^\pL0-9\n]{0,4}[0-9]){6}")
 _PHONE_CAND = _re(r"[0-9](?:[ .\-/()]{0,3}[0-9]){6,16}")
 _PHONE_WORD = _re(r"(?i)\b(?:phone|phones|telephone|tel|ph|mobile|mob|cell|cellphone|fax|"
                   r"call|calls|called|calling|dial|sms|whatsapp|hotline|landline|contact|reach)\b")
-_PHONE_LABEL = _re(r"(?i)\b(?:office|desk|home|work|direct|main)\b")
-_PHONE_LABEL_BEFORE = _re(r"(?i)\b(?:office|desk|home|work|direct|main)\s?[:=]?\s?[+(]?$")
-_PHONE_LABEL_AFTER = _re(r"(?i)^\s?[-/(]?\s?(?:office|desk|home|work|direct|main|mobile|cell|"
-                         r"fax|phone|tel)\b")
+_PHONE_LABEL = _re(r"(?i)\b(?:office|desk|home|work)\b")
+_PHONE_LABEL_BEFORE = _re(r"(?i)\b(?:office|desk|home|work)\s?[:=]?\s?[+(]?$")
+_PHONE_LABEL_AFTER = _re(r"(?i)^\s?[-/(]?\s?(?:office|desk|home|work|mobile|cell|fax|phone|tel)\b")
 _SSN = _re(r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{9}")
 _SSN_WORD = _re(r"(?i)\b(?:ssn|ssns|social security|soc\.? ?sec|ss ?#|ss no)")
 _CARD = _re(r"[0-9](?:[ \-]?[0-9]){11,}")
@@ -305,6 +305,14 @@ def _phone_context(t: str, s: int, e: int) -> bool:
             or _PHONE_LABEL_AFTER.search(t[e:e + 12]) is not None)
 
 
+@functools.cache
+def _context_tries(region: str) -> tuple[tuple[str, phonenumbers.Leniency], ...]:
+    """Valid in another common plan first; then merely possible (right length) anywhere."""
+    valid, possible = phonenumbers.Leniency.VALID, phonenumbers.Leniency.POSSIBLE
+    others = [rg for rg in CONTEXT_REGIONS if rg != region]
+    return (*((rg, valid) for rg in others), *((rg, possible) for rg in [region, *others]))
+
+
 def _phones(t: str, region: str) -> list[tuple[int, int]]:
     if _PHONE_GATE.search(t) is None:
         return []
@@ -317,10 +325,8 @@ def _phones(t: str, region: str) -> list[tuple[int, int]]:
         if any(a < e and s < b for a, b in out) or not _phone_context(t, s, e):
             continue
         ws = s - 1 if s > 0 and t[s - 1] in "+(" else s
-        for rg in CONTEXT_REGIONS:
-            if rg == region:
-                continue
-            hits = list(phonenumbers.PhoneNumberMatcher(t[ws:e], rg, leniency=leniency))
+        for rg, len_ in _context_tries(region):
+            hits = list(phonenumbers.PhoneNumberMatcher(t[ws:e], rg, leniency=len_))
             if hits:
                 out.extend((ws + h.start, ws + h.end) for h in hits)
                 break
