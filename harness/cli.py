@@ -167,7 +167,8 @@ def _judge(args: argparse.Namespace, kind: str) -> int:
             bar.update(task, completed=size)
             judged = bar.add_task("evaluating", total=len(outputs))
             on_records = lambda done, total: bar.update(judged, completed=done)  # noqa: E731
-        evaluation = evaluate(project, outputs, baseline, today=args.today, progress=on_records)
+        evaluation = evaluate(project, outputs, baseline, today=args.today, progress=on_records,
+                              require_all_cases=kind == "gate")
     decision = decide(evaluation.outcomes)
     run = RunInfo(kind, started, now(), args.model, args.model_version)
     report = build_report(project, outputs, evaluation, decision, run, baseline)

@@ -200,8 +200,13 @@ def _message(rule: Rule, findings: Sequence[Finding]) -> str:
 
 
 def evaluate(project: Project, outputs: Outputs, baseline: Outputs | None = None, *,
-             today: str | None = None, progress: Progress | None = None) -> Evaluation:
-    """Judge ``outputs`` with every active or draft policy and eval suite of ``project``."""
+             today: str | None = None, progress: Progress | None = None,
+             require_all_cases: bool = True) -> Evaluation:
+    """Judge ``outputs`` with every active or draft policy and eval suite of ``project``.
+
+    With ``require_all_cases`` (the gate), an eval case with no output fails its suite;
+    without it (a scan of production logs), suites judge only the cases that are present.
+    """
     today = today or _today()
     waivers = [w for w in project.waivers if not w.expired(today)]
     warnings = [f"waiver for {w.policy} (ticket {w.ticket}) expired on {w.expires} and was not applied"
@@ -272,7 +277,7 @@ def evaluate(project: Project, outputs: Outputs, baseline: Outputs | None = None
     # cases of eval suites with no output at all
     seen_cases = {record.case_id for record in outputs.records}
     missing = [0] * len(subjects)
-    for suite in project.suites:
+    for suite in project.suites if require_all_cases else ():
         index = suite_index[suite.suite]
         for case in suite.cases:
             if case.id not in seen_cases:

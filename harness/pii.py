@@ -1,16 +1,11 @@
-"""Personal-data and secret detection for model outputs (the `pii` check's engine).
+"""Personal-data and secret detection for model outputs (the engine of the `pii` check).
 
-Kinds: email, phone, us_ssn, credit_card, iban, ip_address, secret. Candidates come from
-linear-time RE2 patterns and are then validated (Luhn, IBAN mod-97, SSN ranges,
-`ipaddress`, libphonenumber) so plain numbers are not reported.
-
-Unicode: before matching, every decimal digit (e.g. full-width '１') becomes its ASCII digit,
-space separators and zero-width/format characters become ' ', dashes become '-', and the
-full-width forms of '@ . + ( ) :' become ASCII. The mapping is one character to one
-character, so offsets still index the original text and `PiiMatch.value` is the raw text.
-
-Overlaps: a span claimed by a more specific kind wins (secret > email > iban > credit_card
-> us_ssn > ip_address > phone), so a card number is never also a phone number.
+Candidates come from linear-time RE2 patterns and are validated (Luhn, IBAN mod-97 and
+country format, SSN ranges, `ipaddress`, libphonenumber) so plain numbers are not reported.
+Unicode: each decimal digit (e.g. full-width '１') is read as its ASCII digit, space and
+zero-width/format characters as ' ', dashes as '-', full-width '@ . + ( ) :' as ASCII; the
+mapping is 1:1 per character, so offsets index the original text. Overlaps: the more
+specific kind wins (secret > email > iban > credit_card > us_ssn > ip_address > phone).
 """
 
 from __future__ import annotations
@@ -20,7 +15,6 @@ import ipaddress
 import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import phonenumbers
 import re2
@@ -28,20 +22,16 @@ from stdnum import iban as _iban
 from stdnum import luhn as _luhn
 from stdnum.us import ssn as _ssn
 
-KINDS: tuple[str, ...] = (
-    "email", "phone", "us_ssn", "credit_card", "iban", "ip_address", "secret",
-)
-
+KINDS: tuple[str, ...] = ("email", "phone", "us_ssn", "credit_card", "iban", "ip_address", "secret")
 _PRIORITY = {k: i for i, k in enumerate(
     ("secret", "email", "iban", "credit_card", "us_ssn", "ip_address", "phone"))}
 
-#: Numbering plans tried for a phone-shaped number that sits next to a phone word
-#: ("Phone:", "call me at", "... (office)") but is not valid in the caller's region.
+#: Numbering plans tried for a phone-shaped number that stands next to a phone word
+#: ("Phone:", "call me on", "... (office)") but is not valid in the caller's region.
 CONTEXT_REGIONS: tuple[str, ...] = (
     "US", "GB", "CA", "AU", "NZ", "IE", "IN", "ZA", "DE", "FR", "IT", "ES", "PT", "NL",
     "BE", "CH", "AT", "SE", "NO", "DK", "FI", "PL", "CZ", "HU", "GR", "RO", "BR", "MX",
-    "AR", "JP", "CN", "KR", "SG", "IL", "RU", "TR",
-)
+    "AR", "JP", "CN", "KR", "SG", "IL", "RU", "TR")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +44,6 @@ class PiiMatch:
     value: str
 
 
-class _Pattern(Protocol):
-    def fullmatch(self, string: str) -> object: ...
-
-
 _OPTS = re2.Options()
 _OPTS.log_errors = False
 
@@ -66,29 +52,22 @@ def _re(pattern: str) -> re2._Regexp:
     return re2.compile(pattern, options=_OPTS)
 
 
-# --- Unicode folding (1 char -> 1 char, so offsets are preserved) ------------------------
+# --- Unicode folding: one character to one character, so offsets are preserved ----------
 _SPECIAL = {"\uff20": "@", "\ufe6b": "@", "\uff0e": ".", "\ufe52": ".", "\uff0b": "+",
             "\uff08": "(", "\uff09": ")", "\uff1a": ":"}
-
-
 _RE2_ND, _RE2_SPACE, _RE2_DASH = (
     _re(p) for p in (r"\p{Nd}", r"[\p{Zs}\p{Cf}]", r"[\p{Pd}\x{2212}]"))
 
 
 class _Fold(dict[int, str]):
-    """Lazy translate table; classes are RE2's own, so the prefilter agrees with it."""
+    """Lazy `str.translate` table; it uses RE2's own classes so the prefilter agrees."""
 
     def __missing__(self, code: int) -> str:
         ch = chr(code)
         digit = unicodedata.decimal(ch, None)
-        if digit is not None and _RE2_ND.fullmatch(ch):
-            out = str(digit)
-        elif _RE2_SPACE.fullmatch(ch):
-            out = " "
-        elif _RE2_DASH.fullmatch(ch):
-            out = "-"
-        else:
-            out = _SPECIAL.get(ch, ch)
+        out = (str(digit) if digit is not None and _RE2_ND.fullmatch(ch) else
+               " " if _RE2_SPACE.fullmatch(ch) else
+               "-" if _RE2_DASH.fullmatch(ch) else _SPECIAL.get(ch, ch))
         self[code] = out
         return out
 
@@ -100,16 +79,15 @@ def _fold(text: str) -> str:
     return text if text.isascii() else text.translate(_FOLD)
 
 
-# --- Prefilter pieces: each is a superset of what its kind can match after folding --------
-_D = r"\p{Nd}"
-_SEP = r"[\p{Zs}\p{Pd}\p{Cf}\x{2212}]"
-_DASH = r"[\p{Pd}\x{2212}]"
-_HEX = r"[0-9A-Fa-f\p{Nd}]"
-_COLON = r"[:\x{FF1A}]"
-_DOT = r"[.\x{FF0E}\x{FE52}]"
+# --- Prefilter: per kind, a superset (on the raw text) of what that kind can match --------
+_D, _SEP, _DASH = r"\p{Nd}", r"[\p{Zs}\p{Pd}\p{Cf}\x{2212}]", r"[\p{Pd}\x{2212}]"
+_HEX, _COLON, _DOT = r"[0-9A-Fa-f\p{Nd}]", r"[:\x{FF1A}]", r"[.\x{FF0E}\x{FE52}]"
+# phone-number punctuation as libphonenumber knows it (after folding) and its pre-images
+_PH_PUNCT = r"x()\[\]./~\x{2053}\x{223C}\x{FF5E}\x{FF0F}\x{FF3B}\x{FF3D} \-"
+_PH_PUNCT_RAW = _PH_PUNCT + r"\p{Pd}\p{Zs}\p{Cf}\x{2212}\x{FF08}\x{FF09}\x{FF0E}\x{FE52}"
 _PREFILTER = {
     "email": r"[@\x{FF20}\x{FE6B}][\pL\pN]",
-    "phone": _D + r"(?:[^\pL\p{Nd}\n]{0,4}" + _D + "){6}",
+    "phone": f"{_D}(?:[{_PH_PUNCT_RAW}]{{0,4}}{_D}){{6}}",
     "us_ssn": f"{_D}{{3}}{_SEP}?{_D}{{2}}{_SEP}?{_D}{{4}}",
     "credit_card": f"{_D}(?:{_SEP}?{_D}){{11}}",
     "iban": f"[A-Za-z]{{2}}{_D}{{2}}{_SEP}?[A-Za-z\\p{{Nd}}]{{4}}",
@@ -123,10 +101,11 @@ _PREFILTER = {
 _EMAIL = _re(r"[\pL\pN_%+\-][\pL\pN._%+\-]{0,63}@(?:[\pL\pN](?:[\pL\pN\-]{0,61}[\pL\pN])?\.)+"
              r"\pL{2,63}")
 _NOT_TLD = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico"})
-_PHONE_GATE = _re(r"[0-9](?:[^\pL0-9\n]{0,4}[0-9]){6}")
+_PHONE_GATE = _re(f"[0-9](?:[{_PH_PUNCT}]{{0,4}}[0-9]){{6}}")
 _PHONE_CAND = _re(r"[0-9](?:[ .\-/()]{0,3}[0-9]){6,16}")
-_PHONE_WORD = _re(r"(?i)\b(?:phone|phones|telephone|tel|ph|mobile|mob|cell|cellphone|fax|"
-                  r"call|calls|called|calling|dial|sms|whatsapp|hotline|landline|contact|reach)\b")
+_PHONE_WORD = _re(r"(?i)\b(?:phone|phones|telephone|tel|ph|mobile|mob|cell|cellphone|fax|call|"
+                  r"calls|called|calling|dial|sms|whatsapp|hotline|landline|voicemail|contact|"
+                  r"reach)\b")
 _PHONE_LABEL = _re(r"(?i)\b(?:office|desk|home|work)\b")
 _PHONE_LABEL_BEFORE = _re(r"(?i)\b(?:office|desk|home|work)\s?[:=]?\s?[+(]?$")
 _PHONE_LABEL_AFTER = _re(r"(?i)^\s?[-/(]?\s?(?:office|desk|home|work|mobile|cell|fax|phone|tel)\b")
@@ -139,7 +118,7 @@ _MAESTRO_12 = frozenset(["50", "56", "57", "58", *(f"6{d}" for d in range(10))])
 _IBAN = _re(r"[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]{4}){2,8}(?: ?[A-Za-z0-9]{1,3})?")
 _IPV4 = _re(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
 _IPV6 = _re(r"(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]{1,4})?")
-_VERSION_WORD = _re(r"(?i)(?:version|ver\.?|release|build|firmware|v)\s?$")
+_VERSION_WORD = _re(r"(?i)\b(?:version|ver\.?|release|build|firmware|v)\s?$")
 _SECRET = _re(
     r"(?:AKIA|ASIA)[A-Z0-9]{16}|gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,255}"
     r"|xox[bpars]-[A-Za-z0-9\-]{10,250}|-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
@@ -148,9 +127,11 @@ _SECRET = _re(
 _KEY_BODY = _re(r"^(?:\s*[A-Za-z0-9+/=:,\-]{8,})*")
 _WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
+Spans = list[tuple[int, int]]
+
 
 def _free(t: str, s: int, e: int, joiners: str) -> bool:
-    """True when t[s:e] is not glued to letters/digits, nor to a longer joined number."""
+    """True when t[s:e] is glued neither to letters/digits nor to a longer joined number."""
     if s > 0:
         c = t[s - 1]
         if c.isalnum() or c in "_+" or (c in joiners and s > 1 and t[s - 2].isdigit()):
@@ -162,139 +143,115 @@ def _free(t: str, s: int, e: int, joiners: str) -> bool:
     return True
 
 
-def _near(pattern: re2._Regexp, t: str, s: int, before: int = 32) -> bool:
+def _near(pattern: re2._Regexp, t: str, s: int, before: int) -> bool:
     return pattern.search(t[max(0, s - before):s]) is not None
 
 
-def _emails(t: str) -> list[tuple[int, int]]:
+def _emails(t: str) -> Spans:
     out = []
     for m in _EMAIL.finditer(t):
-        s, e = m.start(), m.end()
-        if t[e:e + 1] in ("-", "@") or t[e:e + 1].isalnum():
-            continue
-        if m.group().rsplit(".", 1)[1].lower() not in _NOT_TLD:
-            out.append((s, e))
+        nxt = t[m.end():m.end() + 1]
+        if not (nxt in ("-", "@") or nxt.isalnum()) and (
+                m.group().rsplit(".", 1)[1].lower() not in _NOT_TLD):
+            out.append((m.start(), m.end()))
     return out
 
 
-def _cards(t: str) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
+def _cards(t: str) -> Spans:
+    """Runs of 12+ digits with single ' '/'-' separators; the longest Luhn-valid window."""
+    out = []
     for m in _CARD.finditer(t):
         if not _free(t, m.start(), m.end(), "-.,/"):
             continue
-        # split the run into digit groups; try windows of whole groups, longest first
-        groups: list[tuple[int, int]] = []
-        gs = m.start()
+        groups, gs = [], m.start()
         for i in range(m.start(), m.end() + 1):
             if i == m.end() or not t[i].isdigit():
                 groups.append((gs, i))
                 gs = i + 1
-        found = _card_window(t, groups)
-        if found:
-            out.append(found)
-    return out
-
-
-def _card_window(t: str, groups: list[tuple[int, int]]) -> tuple[int, int] | None:
-    n = len(groups)
-    for size in range(n, 0, -1):
-        for i in range(n - size + 1):
-            win = groups[i:i + size]
+        n = len(groups)
+        windows = [groups[i:i + size] for size in range(n, 0, -1) for i in range(n - size + 1)]
+        for win in windows:
             s, e = win[0][0], win[-1][1]
             digits = t[s:e].replace(" ", "").replace("-", "")
             if not 12 <= len(digits) <= 19 or digits[0] == "0":
-                continue
-            if size > 1:
-                lens = [b - a for a, b in win]
-                seps = {t[b] for _, b in win[:-1]}
-                if len(seps) > 1 or lens[0] != 4 or any(not 3 <= x <= 6 for x in lens[1:-1]):
-                    continue
-                if not 1 <= lens[-1] <= 7:
-                    continue
-            if len(digits) == 12 and not (digits[:2] in _MAESTRO_12 and _near(_CARD_WORD, t, s, 48)):
+                continue  # no issuer number starts with 0
+            lens = [b - a for a, b in win]
+            if len(win) > 1 and (len({t[b] for _, b in win[:-1]}) > 1 or lens[0] != 4 or any(
+                    not 3 <= x <= 6 for x in lens[1:-1]) or not 1 <= lens[-1] <= 7):
+                continue  # grouped cards start with 4 digits and keep one separator
+            if len(digits) == 12 and not (digits[:2] in _MAESTRO_12 and _near(
+                    _CARD_WORD, t, s, 48)):
                 continue  # 12 digits: only Maestro ranges, and only next to a card word
             if _luhn.is_valid(digits):
-                return s, e
-    return None
+                out.append((s, e))
+                break
+    return out
 
 
-def _ssns(t: str) -> list[tuple[int, int]]:
+def _ssns(t: str) -> Spans:
+    """NNN-NN-NNNN or NNN NN NNNN; bare 9 digits only after an SSN word."""
     out = []
     for m in _SSN.finditer(t):
-        s, e = m.start(), m.end()
-        if not _free(t, s, e, "-.,/"):
-            continue
-        v = m.group()
-        if len(v) == 9 and not _near(_SSN_WORD, t, s, 40):
-            continue
-        if _ssn.is_valid(v.replace(" ", "").replace("-", "")):
+        s, e, v = m.start(), m.end(), m.group()
+        if _free(t, s, e, "-.,/") and (len(v) > 9 or _near(_SSN_WORD, t, s, 40)) and (
+                _ssn.is_valid(v.replace(" ", "").replace("-", ""))):
             out.append((s, e))
     return out
 
 
-def _ibans(t: str) -> list[tuple[int, int]]:
+def _ibans(t: str) -> Spans:
     out = []
     for m in _IBAN.finditer(t):
         s, e = m.start(), m.end()
         if s > 0 and t[s - 1].isalnum():
             continue
-        ends = [e] + [s + i for i in range(len(m.group()) - 1, 14, -1) if t[s + i] == " "]
-        for end in ends:
-            if end < len(t) and t[end].isalnum():
-                continue
+        # the pattern may swallow a short trailing word: retry ending at each inner space
+        for end in [e] + [s + i for i in range(e - s - 1, 14, -1) if t[s + i] == " "]:
             v = t[s:end].replace(" ", "")
-            if (v.isupper() or v.islower()) and _iban.is_valid(v):
+            if not (end < len(t) and t[end].isalnum()) and (
+                    v.isupper() or v.islower()) and _iban.is_valid(v):
                 out.append((s, end))
                 break
     return out
 
 
-def _ips(t: str) -> list[tuple[int, int]]:
-    out = []
-    for m in _IPV4.finditer(t):
-        s, e = m.start(), m.end()
-        if _free(t, s, e, ".") and not _near(_VERSION_WORD, t, s, 12):
-            try:
-                a = ipaddress.IPv4Address(m.group())
-            except ValueError:
-                continue
-            if not (a.is_unspecified or a.is_loopback or a.is_reserved or a.is_multicast):
-                out.append((s, e))
-    if ":" in t:
-        for m in _IPV6.finditer(t):
-            s, e, v = m.start(), m.end(), m.group()
-            if (s > 0 and (t[s - 1].isalnum() or t[s - 1] in ":.")) or (
-                    e < len(t) and (t[e].isalnum() or t[e] == ":")):
-                continue
-            if sum(1 for g in v.split(":") if g) < 2:
-                continue
-            try:
-                a6 = ipaddress.IPv6Address(v)
-            except ValueError:
-                continue
-            if not (a6.is_unspecified or a6.is_loopback):
-                out.append((s, e))
+def _ip_ok(v: str) -> bool:
+    try:
+        a = ipaddress.ip_address(v)
+    except ValueError:
+        return False
+    return not (a.is_unspecified or a.is_loopback or (
+        a.version == 4 and (a.is_reserved or a.is_multicast)))
+
+
+def _ips(t: str) -> Spans:
+    """IPv4 (minus unspecified, loopback, reserved, multicast, version strings) and IPv6."""
+    out = [(m.start(), m.end()) for m in _IPV4.finditer(t) if _free(t, m.start(), m.end(), ".")
+           and not _near(_VERSION_WORD, t, m.start(), 12) and _ip_ok(m.group())]
+    for m in _IPV6.finditer(t) if ":" in t else ():
+        s, e, v = m.start(), m.end(), m.group()
+        glued = (s > 0 and (t[s - 1].isalnum() or t[s - 1] in ":.")) or (
+            e < len(t) and (t[e].isalnum() or t[e] == ":"))
+        if not glued and sum(1 for g in v.split(":") if g) >= 2 and _ip_ok(v):
+            out.append((s, e))
     return out
 
 
-def _secrets(t: str) -> list[tuple[int, int]]:
+def _secrets(t: str) -> Spans:
     out = []
     for m in _SECRET.finditer(t):
         s, e, v = m.start(), m.end(), m.group()
         if s > 0 and t[s - 1] in _WORD_CHARS:
             continue
-        if v.startswith("-----"):
+        if v.startswith("-----"):  # a private key: up to its END line, else its base64 body
             end = t.find("-----END", e)
             close = t.find("-----", end + 8) if end >= 0 else -1
-            if close >= 0:
-                e = close + 5
-            else:
-                body = _KEY_BODY.search(t[e:])
-                e += body.end() if body else 0
+            body = _KEY_BODY.search(t[e:]) if close < 0 else None
+            e = close + 5 if close >= 0 else e + (body.end() if body else 0)
         elif e < len(t) and (t[e] in _WORD_CHARS or t[e] == "-"):
             continue
-        elif v.startswith(("sk-", "xox")) and not (any(c.isdigit() for c in v[4:])
-                                                   and any(c.isalpha() for c in v[4:])):
+        elif v.startswith(("sk-", "xox")) and not (
+                any(c.isdigit() for c in v[4:]) and any(c.isalpha() for c in v[4:])):
             continue
         out.append((s, e))
     return out
@@ -307,17 +264,18 @@ def _phone_context(t: str, s: int, e: int) -> bool:
 
 @functools.cache
 def _context_tries(region: str) -> tuple[tuple[str, phonenumbers.Leniency], ...]:
-    """Valid in another common plan first; then merely possible (right length) anywhere."""
+    """Valid in another common plan first; then merely possible (right length) in any."""
     valid, possible = phonenumbers.Leniency.VALID, phonenumbers.Leniency.POSSIBLE
     others = [rg for rg in CONTEXT_REGIONS if rg != region]
     return (*((rg, valid) for rg in others), *((rg, possible) for rg in [region, *others]))
 
 
-def _phones(t: str, region: str) -> list[tuple[int, int]]:
+def _phones(t: str, region: str) -> Spans:
+    """Valid numbers for `region` anywhere; other plans only next to a phone word."""
     if _PHONE_GATE.search(t) is None:
         return []
-    leniency = phonenumbers.Leniency.VALID
-    out = [(m.start, m.end) for m in phonenumbers.PhoneNumberMatcher(t, region, leniency=leniency)]
+    valid = phonenumbers.Leniency.VALID
+    out = [(m.start, m.end) for m in phonenumbers.PhoneNumberMatcher(t, region, leniency=valid)]
     if _PHONE_WORD.search(t) is None and _PHONE_LABEL.search(t) is None:
         return out
     for c in _PHONE_CAND.finditer(t):
@@ -325,8 +283,8 @@ def _phones(t: str, region: str) -> list[tuple[int, int]]:
         if any(a < e and s < b for a, b in out) or not _phone_context(t, s, e):
             continue
         ws = s - 1 if s > 0 and t[s - 1] in "+(" else s
-        for rg, len_ in _context_tries(region):
-            hits = list(phonenumbers.PhoneNumberMatcher(t[ws:e], rg, leniency=len_))
+        for rg, leniency in _context_tries(region):
+            hits = list(phonenumbers.PhoneNumberMatcher(t[ws:e], rg, leniency=leniency))
             if hits:
                 out.extend((ws + h.start, ws + h.end) for h in hits)
                 break
@@ -337,66 +295,70 @@ _DETECTORS = {"email": _emails, "credit_card": _cards, "us_ssn": _ssns, "iban": 
               "ip_address": _ips, "secret": _secrets}
 
 
-def find_pii(text: str, kinds: Collection[str] = KINDS, *, region: str = "US",
-             allow: Sequence[_Pattern] = ()) -> list[PiiMatch]:
-    """All matches of the given kinds, sorted by start.
-
-    `region` is the default numbering plan for phone numbers written without '+country'.
-    A match whose whole raw value fullmatches one of the `allow` patterns is dropped
-    (after overlap resolution, so an allowed card number does not resurface as a phone).
-    """
-    wanted = set(kinds)
+def _check_kinds(kinds: Collection[str]) -> frozenset[str]:
+    wanted = frozenset(kinds)
     if not wanted <= set(KINDS):
         raise ValueError(f"unknown PII kinds: {sorted(wanted - set(KINDS))}")
-    if not text:
-        return []
+    return wanted
+
+
+def _find(text: str, wanted: frozenset[str], region: str) -> list[tuple[int, int, str]]:
+    """The detectors without the prefilter: non-overlapping (start, end, kind)."""
     t = _fold(text)
-    # kinds that claim spans from phone numbers must run whenever phone is wanted
-    run = set(KINDS) if "phone" in wanted else wanted
-    found: list[tuple[int, int, int, str]] = []
-    for kind in run:
-        spans = _phones(t, region) if kind == "phone" else _DETECTORS[kind](t)
-        found.extend((_PRIORITY[kind], s, e, kind) for s, e in spans)
-    found.sort()
-    taken: list[tuple[int, int]] = []
-    result: list[PiiMatch] = []
+    # every kind that can claim a phone-shaped span must run whenever phone is wanted
+    run = KINDS if "phone" in wanted else wanted
+    found = sorted((_PRIORITY[k], s, e, k) for k in run
+                   for s, e in (_phones(t, region) if k == "phone" else _DETECTORS[k](t)))
+    taken: list[tuple[int, int, str]] = []
     for _, s, e, kind in found:
-        if any(a < e and s < b for a, b in taken):
-            continue
-        taken.append((s, e))
-        value = text[s:e]
-        if kind in wanted and not any(p.fullmatch(value) for p in allow):
-            result.append(PiiMatch(kind, s, e, value))
-    result.sort(key=lambda m: (m.start, m.end))
-    return result
+        if not any(a < e and s < b for a, b, _ in taken):
+            taken.append((s, e, kind))
+    return sorted(x for x in taken if x[2] in wanted)
+
+
+@functools.lru_cache(maxsize=64)
+def _prefilter_re(wanted: frozenset[str]) -> re2._Regexp:
+    return _re(prefilter_pattern(wanted))
+
+
+def find_pii(text: str, kinds: Collection[str] = KINDS, *, region: str = "US",
+             allow: Sequence[re2._Regexp] = ()) -> list[PiiMatch]:
+    """All matches of the given kinds, sorted by start.
+
+    `region` is the numbering plan for phone numbers written without '+country code'.
+    A match whose whole raw value fullmatches an `allow` pattern is dropped; this happens
+    after overlap resolution, so an allowed card number does not resurface as a phone.
+    """
+    wanted = _check_kinds(kinds)
+    if not text or _prefilter_re(wanted).search(text) is None:
+        return []
+    return [PiiMatch(k, s, e, text[s:e]) for s, e, k in _find(text, wanted, region)
+            if not any(p.fullmatch(text[s:e]) for p in allow)]
 
 
 def prefilter_pattern(kinds: Collection[str] = KINDS) -> str:
     """An RE2 pattern that is a cheap superset test for `find_pii(text, kinds)`.
 
     If `re2.search(pattern, text)` finds nothing, `find_pii(text, kinds)` returns [] for
-    every region and allow list, so callers may skip the full detector.
+    any region and allow list, so callers (e.g. an `re2.Set`) may skip the detector.
     """
-    unknown = set(kinds) - set(KINDS)
-    if unknown:
-        raise ValueError(f"unknown PII kinds: {sorted(unknown)}")
-    parts = [_PREFILTER[k] for k in KINDS if k in kinds]
-    return "|".join(f"(?:{p})" for p in parts) if parts else r"\b\B"
+    wanted = _check_kinds(kinds)
+    parts = [f"(?:{_PREFILTER[k]})" for k in KINDS if k in wanted]
+    return "|".join(parts) if parts else r"\b\B"
 
 
 def _tail(value: str, n: int) -> str:
-    digits = [c for c in _fold(value) if c.isdigit()]
-    return "".join(digits[-n:])
+    return "".join([c for c in _fold(value) if c.isdigit()][-n:])
 
 
 def mask_value(kind: str, value: str) -> str:
     """A printable stand-in for a raw value; it never contains `value` itself.
 
-    email 'jane.doe@gmail.com' -> 'j***@gmail.com'; phone -> '***-***-**67';
-    us_ssn -> '***-**-6789'; credit_card -> '**** **** **** 1111';
-    iban -> 'GB** **** 6119'; ip_address -> '10.*.*.*' / '2001:*:*:*';
-    secret -> first 4 chars + '****'. If a degenerate (very short) value would still
-    appear in its mask, the mask is '*' repeated len(value) - 1 times.
+    email 'jane.doe@gmail.com' -> 'j***@gmail.com'; phone -> '***-***-**67' (last 2
+    digits); us_ssn -> '***-**-6789'; credit_card -> '**** **** **** 1111'; iban ->
+    'GB** **** 6119'; ip_address -> '10.*.*.*' or '2001:*:*:*'; secret -> first 4 chars +
+    '****'. When a degenerate value would still occur in its mask, the mask is
+    '*' * (len(value) - 1), which is too short to contain it.
     """
     if kind == "email":
         local, _, domain = value.rpartition("@")
@@ -412,7 +374,7 @@ def mask_value(kind: str, value: str) -> str:
         mask = f"{compact[:2]}** **** {compact[-4:]}"
     elif kind == "ip_address":
         v = _fold(value)
-        mask = v.split(".")[0] + ".*.*.*" if ":" not in v else (v.split(":")[0] or "*") + ":*:*:*"
+        mask = (v.split(":")[0] or "*") + ":*:*:*" if ":" in v else v.split(".")[0] + ".*.*.*"
     elif kind == "secret":
         mask = value[:4] + "****"
     else:
@@ -423,21 +385,15 @@ def mask_value(kind: str, value: str) -> str:
 def mask_text(text: str) -> str:
     """`text` with every PII match of every kind replaced by its `mask_value`.
 
-    Used to mask excerpts before they are printed or stored. Other occurrences of a
-    found raw value (e.g. a repeat that lacked phone context) are masked as well.
+    Used on excerpts before printing or storing them. Further occurrences of a found raw
+    value (e.g. a repeat that lacked the phone context) are masked as well.
     """
     matches = find_pii(text)
-    if not matches:
-        return text
     out = text
     for m in reversed(matches):
         out = out[:m.start] + mask_value(m.kind, m.value) + out[m.end:]
-    for _ in range(3):
-        leftover = [m for m in matches if m.value in out]
-        if not leftover:
-            return out
-        for m in leftover:
-            out = out.replace(m.value, mask_value(m.kind, m.value))
-    for m in matches:
-        out = out.replace(m.value, "*" * (len(m.value) - 1))
+    for attempt in range(4):  # repeats; a 4th round uses masks too short to contain values
+        for m in [m for m in matches if m.value in out]:
+            mask = mask_value(m.kind, m.value) if attempt < 3 else "*" * (len(m.value) - 1)
+            out = out.replace(m.value, mask)
     return out
