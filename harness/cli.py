@@ -86,7 +86,7 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
 class _Parser(argparse.ArgumentParser):
     """Usage errors exit with 4 (invalid input), as every other input error does."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> Any:
         self.print_usage(sys.stderr)
         self.exit(int(ExitCode.INVALID_INPUT), f"{self.prog}: error: {message}\n")
 
@@ -252,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("harness: interrupted", file=sys.stderr)
         return int(ExitCode.INTERNAL_ERROR)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a silent pass
+    except Exception as exc:
         if args.debug:
             traceback.print_exc()
         print(f"harness: internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)",

@@ -233,7 +233,7 @@ def load_project(policies_dir: Path | str = "policies", evals_dir: Path | str | 
     first_seen: dict[str, str] = {}
     for path in yaml_files(policies_dir, exclude=(PLAYBOOK, WAIVERS)):
         doc = errors.load(path, "policy")
-        policy = doc and _policy(doc, playbook, errors)
+        policy = _policy(doc, playbook, errors) if doc is not None else None
         if doc is None or policy is None:
             continue
         if policy.id in first_seen:
@@ -254,7 +254,7 @@ def load_project(policies_dir: Path | str = "policies", evals_dir: Path | str | 
             raise InputError("evals directory not found", Location(display_path(evals_path)))
         for path in yaml_files(evals_path):
             doc = errors.load(path, "eval")
-            suite = doc and _suite(doc, playbook, errors)
+            suite = _suite(doc, playbook, errors) if doc is not None else None
             if doc is None or suite is None:
                 continue
             if suite.suite in suite_places:

@@ -17,7 +17,7 @@ SCHEMAS = ("policy", "eval", "playbook", "waivers", "output", "report")
 def load_schema(name: str) -> dict[str, Any]:
     """A schema shipped in ``harness/schemas`` by short name (``policy``, ``report``...)."""
     text = resources.files("harness").joinpath("schemas", f"{name}.schema.json").read_text("utf-8")
-    return json.loads(text)  # type: ignore[no-any-return]
+    return json.loads(text)
 
 
 @cache

@@ -54,7 +54,8 @@ def test_valid_repository_loads(repo, policy_text):
                      "p.yaml:9:20: $.rules[0].check: unknown check 'regx'; expected one of:",
                      id="unknown-check"),
         pytest.param("- {id: r, check: regex, pattern: '(?<=a)b'}\n",
-                     "p.yaml:9:36: $.rules[0].pattern: invalid RE2 pattern '(?<=a)b': invalid perl operator: (?<= (look-behinds are not supported in RE2 syntax)",
+                     "p.yaml:9:36: $.rules[0].pattern: invalid RE2 pattern '(?<=a)b': invalid perl operator: (?<="
+                     " (look-behinds are not supported in RE2 syntax)",
                      id="invalid-regex"),
         pytest.param("- {id: r, check: pii, allow: ['ok', '(a']}\n",
                      "p.yaml:9:39: $.rules[0].allow[1]: invalid RE2 pattern '(a': missing ): (a",
@@ -66,7 +67,8 @@ def test_valid_repository_loads(repo, policy_text):
         pytest.param("- {id: r, check: rate, min: 1.5, of: {check: latency, max_ms: 5}}\n",
                      "$.rules[0].min: 1.5 is greater than the maximum of 1", id="fraction-range"),
         pytest.param("- {id: r, check: pii}\n- {id: r, check: pii}\n",
-                     "p.yaml:10:10: $.rules[1].id: duplicate rule id 'r' (first at $.rules[0])", id="duplicate-rule-id"),
+                     "p.yaml:10:10: $.rules[1].id: duplicate rule id 'r' (first at $.rules[0])",
+                     id="duplicate-rule-id"),
     ],
 )
 def test_rule_errors_are_located(repo, policy_text, rules, expected, monkeypatch):
