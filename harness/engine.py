@@ -173,7 +173,7 @@ class _Scanner:
             for unit in units:
                 try:
                     findings = unit.check.fn(unit.rule.prepared, record, case)
-                except Exception as exc:  # noqa: BLE001 - fail closed: a crashing check fails its policy
+                except Exception as exc:
                     on_result(unit, index, record, exc)
                 else:
                     if findings:
@@ -357,7 +357,7 @@ def _run_level(subjects: Sequence[Policy], run_rules: Sequence[tuple[int, Rule, 
         policy = subjects[subject]
         try:
             outcome = get_check(rule.check).fn(rule.prepared, view)
-        except Exception as exc:  # noqa: BLE001 - fail closed
+        except Exception as exc:
             outcome = RunOutcome("error", f"check {rule.check!r} crashed: {type(exc).__name__}: {exc}")
         waiver = _waiver_for(waivers, policy.id, rule.id, "*") if outcome.status == "fail" else None
         aggregates.append(Aggregate(policy.id, rule.id, rule.check, outcome, waiver.ticket if waiver else None))

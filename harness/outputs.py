@@ -9,7 +9,6 @@ names, versions, slices) are shared between records to keep memory flat.
 from __future__ import annotations
 
 import hashlib
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,8 @@ from .errors import InputError, InputErrors, Location
 from .records import OutputRecord
 
 MAX_ERRORS = 20
-_SHARED_STRINGS = ("model", "model_version", "timestamp")
+_SHARED_STRINGS = ("model", "model_version")
+_STRING_FIELDS = ("model", "model_version", "input", "timestamp")
 
 
 @dataclass(frozen=True)
@@ -50,25 +50,28 @@ class Outputs:
 
 def _shape_problem(obj: Any) -> tuple[str, str] | None:
     """(json path, message) of the first shape problem of a record, or None."""
-    if not isinstance(obj, dict):
+    if type(obj) is not dict:
         return "$", f"expected a JSON object, got {type(obj).__name__}"
-    for key in ("case_id", "output"):
-        if key not in obj:
-            return "$", f"{key!r} is a required property"
-    if not isinstance(obj["case_id"], str) or not obj["case_id"]:
-        return "$.case_id", f"expected a non-empty string, got {obj['case_id']!r}"[:200]
-    if not isinstance(obj["output"], str):
-        return "$.output", f"expected a string, got {type(obj['output']).__name__}"
+    case_id, output = obj.get("case_id"), obj.get("output")
+    if type(case_id) is not str or not case_id or type(output) is not str:
+        for key in ("case_id", "output"):
+            if key not in obj:
+                return "$", f"{key!r} is a required property"
+        if type(case_id) is not str or not case_id:
+            return "$.case_id", f"expected a non-empty string, got {case_id!r}"[:200]
+        return "$.output", f"expected a string, got {type(output).__name__}"
+    if len(obj) == 2:
+        return None
     latency = obj.get("latency_ms")
-    if latency is not None and (isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0):
+    if latency is not None and (type(latency) not in (int, float) or latency < 0):
         return "$.latency_ms", f"expected a number >= 0, got {latency!r}"[:200]
-    if "slice" in obj and not isinstance(obj["slice"], dict):
+    if "slice" in obj and type(obj["slice"]) is not dict:
         return "$.slice", f"expected an object, got {type(obj['slice']).__name__}"
     tags = obj.get("tags")
-    if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
+    if tags is not None and (type(tags) is not list or not all(type(t) is str for t in tags)):
         return "$.tags", "expected a list of strings"
-    for key in ("model", "model_version", "input", "timestamp"):
-        if key in obj and not isinstance(obj[key], str):
+    for key in _STRING_FIELDS:
+        if key in obj and type(obj[key]) is not str:
             return f"$.{key}", f"expected a string, got {type(obj[key]).__name__}"
     return None
 
@@ -121,15 +124,20 @@ def load_outputs(
 
 def _record(obj: dict[str, Any], number: int, shared: dict[Any, Any]) -> OutputRecord:
     output = obj.pop("output")
-    case_id = sys.intern(obj["case_id"]) if len(obj["case_id"]) < 64 else obj["case_id"]
     for key in _SHARED_STRINGS:
         value = obj.get(key)
-        if isinstance(value, str):
+        if value is not None:
             obj[key] = shared.setdefault(value, value)
     slice_ = obj.get("slice")
-    if slice_ and all(isinstance(v, str | int | float | bool) for v in slice_.values()):
-        obj["slice"] = shared.setdefault(("slice", *sorted(slice_.items())), slice_)
-    return OutputRecord(case_id, output, number, obj)
+    if slice_:
+        try:
+            obj["slice"] = shared.setdefault(tuple(slice_.items()), slice_)
+        except TypeError:  # unhashable values: keep this record's own slice
+            pass
+    tags = obj.get("tags")
+    if tags:
+        obj["tags"] = shared.setdefault(tuple(tags), tags)
+    return OutputRecord(obj["case_id"], output, number, obj)
 
 
 def records_from_dicts(items: Sequence[dict[str, Any]]) -> Outputs:

@@ -1,19 +1,20 @@
 """Personal-data and secret detection for model outputs (the engine of the `pii` check).
 
-Candidates come from linear-time RE2 patterns and are validated (Luhn, IBAN mod-97 and
-country format, SSN ranges, `ipaddress`, libphonenumber) so plain numbers are not reported.
-Unicode: each decimal digit (e.g. full-width '１') is read as its ASCII digit, space and
-zero-width/format characters as ' ', dashes as '-', full-width '@ . + ( ) :' as ASCII; the
-mapping is 1:1 per character, so offsets index the original text. Overlaps: the more
-specific kind wins (secret > email > iban > credit_card > us_ssn > ip_address > phone).
+Candidates come from linear-time RE2 patterns and are validated (Luhn, IBAN mod-97 and country format, SSN
+ranges, `ipaddress`, libphonenumber) so that plain numbers are not reported. Unicode: each decimal digit (e.g.
+full-width '１') is read as its ASCII digit, space and zero-width characters as ' ', dashes as '-', full-width
+'@ . + ( ) :' as ASCII; the mapping is 1:1 per character, so offsets index the original text. Overlaps: the
+more specific kind wins (secret > email > iban > credit_card > us_ssn > ip_address > phone).
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import ipaddress
+import itertools
 import unicodedata
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import phonenumbers
@@ -23,15 +24,15 @@ from stdnum import luhn as _luhn
 from stdnum.us import ssn as _ssn
 
 KINDS: tuple[str, ...] = ("email", "phone", "us_ssn", "credit_card", "iban", "ip_address", "secret")
-_PRIORITY = {k: i for i, k in enumerate(
-    ("secret", "email", "iban", "credit_card", "us_ssn", "ip_address", "phone"))}
+_PRIORITY = {k: i for i, k in enumerate(("secret", "email", "iban", "credit_card", "us_ssn", "ip_address", "phone"))}
 
 #: Numbering plans tried for a phone-shaped number that stands next to a phone word
 #: ("Phone:", "call me on", "... (office)") but is not valid in the caller's region.
 CONTEXT_REGIONS: tuple[str, ...] = (
-    "US", "GB", "CA", "AU", "NZ", "IE", "IN", "ZA", "DE", "FR", "IT", "ES", "PT", "NL",
-    "BE", "CH", "AT", "SE", "NO", "DK", "FI", "PL", "CZ", "HU", "GR", "RO", "BR", "MX",
-    "AR", "JP", "CN", "KR", "SG", "IL", "RU", "TR")
+    "US", "GB", "CA", "AU", "NZ", "IE", "IN", "ZA", "DE", "FR", "IT", "ES", "PT", "NL", "BE", "CH", "AT", "SE",
+    "NO", "DK", "FI", "PL", "CZ", "HU", "GR", "RO", "BR", "MX", "AR", "JP", "CN", "KR", "SG", "IL", "RU", "TR")
+#: At most this many phone-worded candidates per text get that retry (bounds adversarial cost).
+CONTEXT_BUDGET = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,7 @@ class PiiMatch:
 
 
 _OPTS = re2.Options()
-_OPTS.log_errors = False
+_OPTS.log_errors = False  # RE2 would print to stderr
 
 
 def _re(pattern: str) -> re2._Regexp:
@@ -53,10 +54,9 @@ def _re(pattern: str) -> re2._Regexp:
 
 
 # --- Unicode folding: one character to one character, so offsets are preserved ----------
-_SPECIAL = {"\uff20": "@", "\ufe6b": "@", "\uff0e": ".", "\ufe52": ".", "\uff0b": "+",
-            "\uff08": "(", "\uff09": ")", "\uff1a": ":"}
-_RE2_ND, _RE2_SPACE, _RE2_DASH = (
-    _re(p) for p in (r"\p{Nd}", r"[\p{Zs}\p{Cf}]", r"[\p{Pd}\x{2212}]"))
+_SPECIAL = {"\uff20": "@", "\ufe6b": "@", "\uff0e": ".", "\ufe52": ".", "\uff0b": "+", "\uff08": "(", "\uff09": ")",
+            "\uff1a": ":"}
+_RE2_ND, _RE2_SPACE, _RE2_DASH = (_re(p) for p in (r"\p{Nd}", r"[\p{Zs}\p{Cf}]", r"[\p{Pd}\x{2212}]"))
 
 
 class _Fold(dict[int, str]):
@@ -91,29 +91,31 @@ _PREFILTER = {
     "us_ssn": f"{_D}{{3}}{_SEP}?{_D}{{2}}{_SEP}?{_D}{{4}}",
     "credit_card": f"{_D}(?:{_SEP}?{_D}){{11}}",
     "iban": f"[A-Za-z]{{2}}{_D}{{2}}{_SEP}?[A-Za-z\\p{{Nd}}]{{4}}",
-    "ip_address": (f"{_D}{_DOT}{_D}{{1,3}}{_DOT}{_D}|{_COLON}{_HEX}*{_COLON}{_HEX}*{_COLON}"
-                   f"|{_HEX}{_COLON}{_COLON}{_HEX}"),
-    "secret": (rf"\bAKIA|\bASIA|\bgh[pousr]_|\bgithub_pat_|\bxox[bpars]{_DASH}|{_DASH}{{5}}BEGIN"
-               rf"|\bAIza|\b[rs]k_live_|\bsk{_DASH}"),
+    "ip_address": f"{_D}{_DOT}{_D}{{1,3}}{_DOT}{_D}{{1,3}}{_DOT}{_D}"
+    f"|{_COLON}{_HEX}*{_COLON}{_HEX}*{_COLON}|{_HEX}{_COLON}{{2}}{_HEX}",
+    "secret": rf"\bAKIA|\bASIA|\bgh[pousr]_|\bgithub_pat_|\bxox[bpars]{_DASH}|{_DASH}{{5}}BEGIN|\bAIza|\b[rs]k_live_"
+    rf"|\bsk{_DASH}",
 }
+_KIND_RE = {k: _re(p) for k, p in _PREFILTER.items()}
 
 # --- Detection patterns (run on folded text) ---------------------------------------------
-_EMAIL = _re(r"[\pL\pN_%+\-][\pL\pN._%+\-]{0,63}@(?:[\pL\pN](?:[\pL\pN\-]{0,61}[\pL\pN])?\.)+"
-             r"\pL{2,63}")
+_EMAIL = _re(r"[\pL\pN_%+\-][\pL\pN._%+\-]{0,63}@(?:[\pL\pN](?:[\pL\pN\-]{0,61}[\pL\pN])?\.)+\pL{2,63}")
 _NOT_TLD = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico"})
-_PHONE_GATE = _re(f"[0-9](?:[{_PH_PUNCT}]{{0,4}}[0-9]){{6}}")
+_PHONE_GATE = _re(f"[0-9](?:[{_PH_PUNCT}]{{0,4}}[0-9]){{6,}}")
+_DATE = _re(r"(?:(?:19|20)[0-9]{2}[-/.][01]?[0-9][-/.][0-3]?[0-9]|[0-3]?[0-9][-/.][0-3]?[0-9][-/.](?:19|20)[0-9]{2})"
+            r"(?: [0-9]{1,2})?")  # a date (and an hour): never taken for a phone number
 _PHONE_CAND = _re(r"[0-9](?:[ .\-/()]{0,3}[0-9]){6,16}")
-_PHONE_WORD = _re(r"(?i)\b(?:phone|phones|telephone|tel|ph|mobile|mob|cell|cellphone|fax|call|"
-                  r"calls|called|calling|dial|sms|whatsapp|hotline|landline|voicemail|contact|"
-                  r"reach)\b")
+_PHONE_WORD = _re(r"(?i)\b(?:phone|phones|telephone|tel|ph|mobile|mob|cell|cellphone|fax|call|calls|called|calling|"
+                  r"dial|sms|whatsapp|hotline|landline|voicemail|contact|reach)\b")
+_VALID, _POSSIBLE = phonenumbers.Leniency.VALID, phonenumbers.Leniency.POSSIBLE
 _PHONE_LABEL = _re(r"(?i)\b(?:office|desk|home|work)\b")
 _PHONE_LABEL_BEFORE = _re(r"(?i)\b(?:office|desk|home|work)\s?[:=]?\s?[+(]?$")
 _PHONE_LABEL_AFTER = _re(r"(?i)^\s?[-/(]?\s?(?:office|desk|home|work|mobile|cell|fax|phone|tel)\b")
 _SSN = _re(r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{9}")
 _SSN_WORD = _re(r"(?i)\b(?:ssn|ssns|social security|soc\.? ?sec|ss ?#|ss no)")
 _CARD = _re(r"[0-9](?:[ \-]?[0-9]){11,}")
-_CARD_WORD = _re(r"(?i)\b(?:card|credit|debit|visa|mastercard|maestro|amex|cc|payment|pay|"
-                 r"charge|cvv|expir)")
+_DIGITS = _re(r"[0-9]+")
+_CARD_WORD = _re(r"(?i)\b(?:card|credit|debit|visa|mastercard|maestro|amex|cc|payment|pay|charge|cvv|expir)")
 _MAESTRO_12 = frozenset(["50", "56", "57", "58", *(f"6{d}" for d in range(10))])
 _IBAN = _re(r"[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]{4}){2,8}(?: ?[A-Za-z0-9]{1,3})?")
 _IPV4 = _re(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
@@ -121,26 +123,19 @@ _IPV6 = _re(r"(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-F
 _VERSION_WORD = _re(r"(?i)\b(?:version|ver\.?|release|build|firmware|v)\s?$")
 _SECRET = _re(
     r"(?:AKIA|ASIA)[A-Z0-9]{16}|gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,255}"
-    r"|xox[bpars]-[A-Za-z0-9\-]{10,250}|-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
-    r"|AIza[0-9A-Za-z_\-]{35}|[rs]k_live_[0-9A-Za-z]{20,247}"
-    r"|sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{32,250}")
+    r"|xox[bpars]-[A-Za-z0-9\-]{10,250}|-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|AIza[0-9A-Za-z_\-]{35}"
+    r"|[rs]k_live_[0-9A-Za-z]{20,247}|sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{32,250}")
+_KEY_MAX = 16_384  # characters searched for a key's body and END line (an RSA-8192 PEM is ~6.5k)
 _KEY_BODY = _re(r"^(?:\s*[A-Za-z0-9+/=:,\-]{8,})*")
 _WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
-
 Spans = list[tuple[int, int]]
 
 
 def _free(t: str, s: int, e: int, joiners: str) -> bool:
     """True when t[s:e] is glued neither to letters/digits nor to a longer joined number."""
-    if s > 0:
-        c = t[s - 1]
-        if c.isalnum() or c in "_+" or (c in joiners and s > 1 and t[s - 2].isdigit()):
-            return False
-    if e < len(t):
-        c = t[e]
-        if c.isalnum() or c == "_" or (c in joiners and e + 1 < len(t) and t[e + 1].isdigit()):
-            return False
-    return True
+    before = s > 0 and (t[s - 1].isalnum() or t[s - 1] in "_+" or (t[s - 1] in joiners and t[s - 2 : s - 1].isdigit()))
+    after = e < len(t) and (t[e].isalnum() or t[e] == "_" or (t[e] in joiners and t[e + 1 : e + 2].isdigit()))
+    return not (before or after)
 
 
 def _near(pattern: re2._Regexp, t: str, s: int, before: int) -> bool:
@@ -151,40 +146,43 @@ def _emails(t: str) -> Spans:
     out = []
     for m in _EMAIL.finditer(t):
         nxt = t[m.end():m.end() + 1]
-        if not (nxt in ("-", "@") or nxt.isalnum()) and (
-                m.group().rsplit(".", 1)[1].lower() not in _NOT_TLD):
+        if not (nxt in ("-", "@") or nxt.isalnum()) and m.group().rsplit(".", 1)[1].lower() not in _NOT_TLD:
             out.append((m.start(), m.end()))
     return out
 
 
+def _card_ok(t: str, win: Spans) -> bool:
+    s, e = win[0][0], win[-1][1]
+    digits = t[s:e].replace(" ", "").replace("-", "")
+    lens = [b - a for a, b in win]
+    if not 12 <= len(digits) <= 19 or digits[0] == "0":
+        return False  # no issuer number starts with 0
+    if len(win) > 1 and (len({t[b] for _, b in win[:-1]}) > 1 or lens[0] != 4
+                         or any(not 3 <= x <= 6 for x in lens[1:-1]) or not 1 <= lens[-1] <= 7):
+        return False  # grouped cards start with 4 digits and keep one separator
+    if len(digits) == 12 and not (digits[:2] in _MAESTRO_12 and _near(_CARD_WORD, t, s, 48)):
+        return False  # 12 digits: only Maestro ranges, and only next to a card word
+    return _luhn.is_valid(digits)
+
+
 def _cards(t: str) -> Spans:
-    """Runs of 12+ digits with single ' '/'-' separators; the longest Luhn-valid window."""
+    """Runs of 12+ digits with single ' '/'-' separators: leftmost-longest valid windows."""
     out = []
     for m in _CARD.finditer(t):
         if not _free(t, m.start(), m.end(), "-.,/"):
             continue
-        groups, gs = [], m.start()
-        for i in range(m.start(), m.end() + 1):
-            if i == m.end() or not t[i].isdigit():
-                groups.append((gs, i))
-                gs = i + 1
-        n = len(groups)
-        windows = [groups[i:i + size] for size in range(n, 0, -1) for i in range(n - size + 1)]
-        for win in windows:
-            s, e = win[0][0], win[-1][1]
-            digits = t[s:e].replace(" ", "").replace("-", "")
-            if not 12 <= len(digits) <= 19 or digits[0] == "0":
-                continue  # no issuer number starts with 0
-            lens = [b - a for a, b in win]
-            if len(win) > 1 and (len({t[b] for _, b in win[:-1]}) > 1 or lens[0] != 4 or any(
-                    not 3 <= x <= 6 for x in lens[1:-1]) or not 1 <= lens[-1] <= 7):
-                continue  # grouped cards start with 4 digits and keep one separator
-            if len(digits) == 12 and not (digits[:2] in _MAESTRO_12 and _near(
-                    _CARD_WORD, t, s, 48)):
-                continue  # 12 digits: only Maestro ranges, and only next to a card word
-            if _luhn.is_valid(digits):
-                out.append((s, e))
-                break
+        groups = [(g.start(), g.end()) for g in _DIGITS.finditer(t, m.start(), m.end())]
+        i = 0
+        while i < len(groups):
+            j, n = i, 0  # the longest window from group i holding at most 19 digits
+            while j < len(groups) and n + groups[j][1] - groups[j][0] <= 19:
+                n, j = n + groups[j][1] - groups[j][0], j + 1
+            if groups[i][1] - groups[i][0] != 4:  # grouped cards start with 4 digits
+                j = i + 1
+            k = next((k for k in range(j, i, -1) if _card_ok(t, groups[i:k])), None)
+            if k is not None:
+                out.append((groups[i][0], groups[k - 1][1]))
+            i = k if k is not None else i + 1
     return out
 
 
@@ -193,8 +191,8 @@ def _ssns(t: str) -> Spans:
     out = []
     for m in _SSN.finditer(t):
         s, e, v = m.start(), m.end(), m.group()
-        if _free(t, s, e, "-.,/") and (len(v) > 9 or _near(_SSN_WORD, t, s, 40)) and (
-                _ssn.is_valid(v.replace(" ", "").replace("-", ""))):
+        ok = len(v) > 9 or _near(_SSN_WORD, t, s, 40)
+        if ok and _free(t, s, e, "-.,/") and _ssn.is_valid(v.replace(" ", "").replace("-", "")):
             out.append((s, e))
     return out
 
@@ -208,8 +206,7 @@ def _ibans(t: str) -> Spans:
         # the pattern may swallow a short trailing word: retry ending at each inner space
         for end in [e] + [s + i for i in range(e - s - 1, 14, -1) if t[s + i] == " "]:
             v = t[s:end].replace(" ", "")
-            if not (end < len(t) and t[end].isalnum()) and (
-                    v.isupper() or v.islower()) and _iban.is_valid(v):
+            if not (end < len(t) and t[end].isalnum()) and (v.isupper() or v.islower()) and _iban.is_valid(v):
                 out.append((s, end))
                 break
     return out
@@ -220,8 +217,7 @@ def _ip_ok(v: str) -> bool:
         a = ipaddress.ip_address(v)
     except ValueError:
         return False
-    return not (a.is_unspecified or a.is_loopback or (
-        a.version == 4 and (a.is_reserved or a.is_multicast)))
+    return not (a.is_unspecified or a.is_loopback or (a.version == 4 and (a.is_reserved or a.is_multicast)))
 
 
 def _ips(t: str) -> Spans:
@@ -230,8 +226,7 @@ def _ips(t: str) -> Spans:
            and not _near(_VERSION_WORD, t, m.start(), 12) and _ip_ok(m.group())]
     for m in _IPV6.finditer(t) if ":" in t else ():
         s, e, v = m.start(), m.end(), m.group()
-        glued = (s > 0 and (t[s - 1].isalnum() or t[s - 1] in ":.")) or (
-            e < len(t) and (t[e].isalnum() or t[e] == ":"))
+        glued = (s > 0 and (t[s - 1].isalnum() or t[s - 1] in ":.")) or (e < len(t) and (t[e].isalnum() or t[e] == ":"))
         if not glued and sum(1 for g in v.split(":") if g) >= 2 and _ip_ok(v):
             out.append((s, e))
     return out
@@ -244,46 +239,50 @@ def _secrets(t: str) -> Spans:
         if s > 0 and t[s - 1] in _WORD_CHARS:
             continue
         if v.startswith("-----"):  # a private key: up to its END line, else its base64 body
-            end = t.find("-----END", e)
-            close = t.find("-----", end + 8) if end >= 0 else -1
-            body = _KEY_BODY.search(t[e:]) if close < 0 else None
+            end = t.find("-----END", e, e + _KEY_MAX)
+            close = t.find("-----", end + 8, end + 80) if end >= 0 else -1
+            body = _KEY_BODY.search(t[e:e + _KEY_MAX]) if close < 0 else None
             e = close + 5 if close >= 0 else e + (body.end() if body else 0)
-        elif e < len(t) and (t[e] in _WORD_CHARS or t[e] == "-"):
-            continue
-        elif v.startswith(("sk-", "xox")) and not (
-                any(c.isdigit() for c in v[4:]) and any(c.isalpha() for c in v[4:])):
+        elif (e < len(t) and (t[e] in _WORD_CHARS or t[e] == "-")) or (v.startswith(("sk-", "xox")) and not (
+                any(c.isdigit() for c in v[4:]) and any(c.isalpha() for c in v[4:]))):
             continue
         out.append((s, e))
     return out
 
 
 def _phone_context(t: str, s: int, e: int) -> bool:
-    return (_near(_PHONE_WORD, t, s, 32) or _near(_PHONE_LABEL_BEFORE, t, s, 14)
-            or _PHONE_LABEL_AFTER.search(t[e:e + 12]) is not None)
+    after = _PHONE_LABEL_AFTER.search(t[e:e + 12]) is not None
+    return after or _near(_PHONE_WORD, t, s, 32) or _near(_PHONE_LABEL_BEFORE, t, s, 14)
 
 
 @functools.cache
-def _context_tries(region: str) -> tuple[tuple[str, phonenumbers.Leniency], ...]:
-    """Valid in another common plan first; then merely possible (right length) in any."""
-    valid, possible = phonenumbers.Leniency.VALID, phonenumbers.Leniency.POSSIBLE
+def _context_tries(region: str) -> tuple[tuple[str, int], ...]:
+    """Possible (right length) in `region`, valid in another common plan, possible in one."""
     others = [rg for rg in CONTEXT_REGIONS if rg != region]
-    return (*((rg, valid) for rg in others), *((rg, possible) for rg in [region, *others]))
+    return ((region, _POSSIBLE), *((rg, _VALID) for rg in others), *((rg, _POSSIBLE) for rg in others))
 
 
-def _phones(t: str, region: str) -> Spans:
+def _phones(t: str, region: str, claimed: Spans) -> Spans:
     """Valid numbers for `region` anywhere; other plans only next to a phone word."""
-    if _PHONE_GATE.search(t) is None:
-        return []
-    valid = phonenumbers.Leniency.VALID
-    out = [(m.start, m.end) for m in phonenumbers.PhoneNumberMatcher(t, region, leniency=valid)]
+    if all(_DATE.fullmatch(g.group()) for g in _PHONE_GATE.finditer(t)):
+        return []  # no run of 7+ digits, or only dates
+    out = [(m.start, m.end) for m in phonenumbers.PhoneNumberMatcher(t, region, leniency=_VALID)
+           if not _DATE.fullmatch(m.raw_string)]
     if _PHONE_WORD.search(t) is None and _PHONE_LABEL.search(t) is None:
         return out
+    blocked = sorted(out + claimed)
+    starts, budget = [a for a, _ in blocked], CONTEXT_BUDGET
+    reach = list(itertools.accumulate((b for _, b in blocked), max, initial=-1))
     for c in _PHONE_CAND.finditer(t):
         s, e = c.start(), c.end()
-        if any(a < e and s < b for a, b in out) or not _phone_context(t, s, e):
-            continue
+        if reach[bisect.bisect_left(starts, e)] > s or _DATE.fullmatch(c.group()) or not _phone_context(t, s, e):
+            continue  # overlaps a span already found, a date, or no phone word nearby
+        if (budget := budget - 1) < 0:
+            break
         ws = s - 1 if s > 0 and t[s - 1] in "+(" else s
-        for rg, leniency in _context_tries(region):
+        # '+country' numbers are region-independent: other plans would only match a part
+        tries = _context_tries(region) if t[ws] != "+" else ((region, _POSSIBLE),)
+        for rg, leniency in tries:
             hits = list(phonenumbers.PhoneNumberMatcher(t[ws:e], rg, leniency=leniency))
             if hits:
                 out.extend((ws + h.start, ws + h.end) for h in hits)
@@ -291,8 +290,8 @@ def _phones(t: str, region: str) -> Spans:
     return out
 
 
-_DETECTORS = {"email": _emails, "credit_card": _cards, "us_ssn": _ssns, "iban": _ibans,
-              "ip_address": _ips, "secret": _secrets}
+_DETECTORS = {"email": _emails, "credit_card": _cards, "us_ssn": _ssns, "iban": _ibans, "ip_address": _ips,
+              "secret": _secrets}
 
 
 def _check_kinds(kinds: Collection[str]) -> frozenset[str]:
@@ -302,18 +301,24 @@ def _check_kinds(kinds: Collection[str]) -> frozenset[str]:
     return wanted
 
 
-def _find(text: str, wanted: frozenset[str], region: str) -> list[tuple[int, int, str]]:
-    """The detectors without the prefilter: non-overlapping (start, end, kind)."""
+def _find(text: str, wanted: frozenset[str], region: str, skip: bool = True) -> list[tuple[int, int, str]]:
+    """Non-overlapping (start, end, kind); `skip` omits detectors whose own prefilter is absent."""
     t = _fold(text)
     # every kind that can claim a phone-shaped span must run whenever phone is wanted
-    run = KINDS if "phone" in wanted else wanted
-    found = sorted((_PRIORITY[k], s, e, k) for k in run
-                   for s, e in (_phones(t, region) if k == "phone" else _DETECTORS[k](t)))
-    taken: list[tuple[int, int, str]] = []
+    run = {k for k in (set(KINDS) - {"phone"} if "phone" in wanted else wanted) if not skip or _KIND_RE[k].search(text)}
+    found = [(_PRIORITY[k], s, e, k) for k in run for s, e in _DETECTORS[k](t)]
+    if "phone" in wanted and (not skip or _KIND_RE["phone"].search(text)):
+        claimed = [(s, e) for _, s, e, _ in found]
+        found += [(_PRIORITY["phone"], s, e, "phone") for s, e in _phones(t, region, claimed)]
+    found.sort()
+    starts: list[int] = []
+    taken: list[tuple[int, int, str]] = []  # disjoint, sorted by start
     for _, s, e, kind in found:
-        if not any(a < e and s < b for a, b, _ in taken):
-            taken.append((s, e, kind))
-    return sorted(x for x in taken if x[2] in wanted)
+        i = bisect.bisect_left(starts, s)
+        if not ((i > 0 and taken[i - 1][1] > s) or (i < len(taken) and taken[i][0] < e)):
+            starts.insert(i, s)
+            taken.insert(i, (s, e, kind))
+    return [x for x in taken if x[2] in wanted]
 
 
 @functools.lru_cache(maxsize=64)
@@ -325,9 +330,9 @@ def find_pii(text: str, kinds: Collection[str] = KINDS, *, region: str = "US",
              allow: Sequence[re2._Regexp] = ()) -> list[PiiMatch]:
     """All matches of the given kinds, sorted by start.
 
-    `region` is the numbering plan for phone numbers written without '+country code'.
-    A match whose whole raw value fullmatches an `allow` pattern is dropped; this happens
-    after overlap resolution, so an allowed card number does not resurface as a phone.
+    `region` is the numbering plan for phone numbers written without '+country code'. A match whose whole raw
+    value fullmatches an `allow` pattern is dropped, after overlap resolution (an allowed card number does not
+    resurface as a phone number).
     """
     wanted = _check_kinds(kinds)
     if not text or _prefilter_re(wanted).search(text) is None:
@@ -337,11 +342,8 @@ def find_pii(text: str, kinds: Collection[str] = KINDS, *, region: str = "US",
 
 
 def prefilter_pattern(kinds: Collection[str] = KINDS) -> str:
-    """An RE2 pattern that is a cheap superset test for `find_pii(text, kinds)`.
-
-    If `re2.search(pattern, text)` finds nothing, `find_pii(text, kinds)` returns [] for
-    any region and allow list, so callers (e.g. an `re2.Set`) may skip the detector.
-    """
+    """An RE2 pattern that is a cheap superset test for `find_pii(text, kinds)`: if `re2.search(pattern, text)`
+    finds nothing, `find_pii(text, kinds)` is [] for any region and allow list, so callers may skip it."""
     wanted = _check_kinds(kinds)
     parts = [f"(?:{_PREFILTER[k]})" for k in KINDS if k in wanted]
     return "|".join(parts) if parts else r"\b\B"
@@ -351,49 +353,47 @@ def _tail(value: str, n: int) -> str:
     return "".join([c for c in _fold(value) if c.isdigit()][-n:])
 
 
+_MASKS: dict[str, Callable[[str], str]] = {
+    "email": lambda v: f"{v.rpartition('@')[0][:1]}***@{v.rpartition('@')[2]}",
+    "phone": lambda v: "***-***-**" + _tail(v, 2),
+    "us_ssn": lambda v: "***-**-" + _tail(v, 4),
+    "credit_card": lambda v: "**** **** **** " + _tail(v, 4),
+    "iban": lambda v: (c := _fold(v).replace(" ", "").upper())[:2] + "** **** " + c[-4:],
+    "ip_address": lambda v: (
+        (w.split(":")[0] or "*") + ":*:*:*" if ":" in (w := _fold(v)) else w.split(".")[0] + ".*.*.*"),
+    "secret": lambda v: v[:4] + "****",
+}
+
+
 def mask_value(kind: str, value: str) -> str:
     """A printable stand-in for a raw value; it never contains `value` itself.
 
-    email 'jane.doe@gmail.com' -> 'j***@gmail.com'; phone -> '***-***-**67' (last 2
-    digits); us_ssn -> '***-**-6789'; credit_card -> '**** **** **** 1111'; iban ->
-    'GB** **** 6119'; ip_address -> '10.*.*.*' or '2001:*:*:*'; secret -> first 4 chars +
-    '****'. When a degenerate value would still occur in its mask, the mask is
-    '*' * (len(value) - 1), which is too short to contain it.
+    email 'jane.doe@gmail.com' -> 'j***@gmail.com'; phone -> '***-***-**67' (last 2 digits); us_ssn ->
+    '***-**-6789'; credit_card -> '**** **** **** 1111'; iban -> 'GB** **** 6119'; ip_address -> '10.*.*.*' or
+    '2001:*:*:*'; secret -> first 4 chars + '****'. If a degenerate value would still occur in its mask, the
+    mask is '*' * (len(value) - 1), too short to contain it.
     """
-    if kind == "email":
-        local, _, domain = value.rpartition("@")
-        mask = f"{local[:1]}***@{domain}"
-    elif kind == "phone":
-        mask = "***-***-**" + _tail(value, 2)
-    elif kind == "us_ssn":
-        mask = "***-**-" + _tail(value, 4)
-    elif kind == "credit_card":
-        mask = "**** **** **** " + _tail(value, 4)
-    elif kind == "iban":
-        compact = _fold(value).replace(" ", "").upper()
-        mask = f"{compact[:2]}** **** {compact[-4:]}"
-    elif kind == "ip_address":
-        v = _fold(value)
-        mask = (v.split(":")[0] or "*") + ":*:*:*" if ":" in v else v.split(".")[0] + ".*.*.*"
-    elif kind == "secret":
-        mask = value[:4] + "****"
-    else:
+    if kind not in _MASKS:
         raise ValueError(f"unknown PII kind: {kind!r}")
+    mask = _MASKS[kind](value)
     return mask if value not in mask else "*" * (len(value) - 1)
 
 
 def mask_text(text: str) -> str:
-    """`text` with every PII match of every kind replaced by its `mask_value`.
-
-    Used on excerpts before printing or storing them. Further occurrences of a found raw
-    value (e.g. a repeat that lacked the phone context) are masked as well.
-    """
+    """`text` with every PII match of every kind replaced by its `mask_value`, for excerpts that get printed
+    or stored. Other occurrences of a found value (e.g. a repeat without phone context) are masked too."""
     matches = find_pii(text)
-    out = text
-    for m in reversed(matches):
-        out = out[:m.start] + mask_value(m.kind, m.value) + out[m.end:]
-    for attempt in range(4):  # repeats; a 4th round uses masks too short to contain values
-        for m in [m for m in matches if m.value in out]:
-            mask = mask_value(m.kind, m.value) if attempt < 3 else "*" * (len(m.value) - 1)
-            out = out.replace(m.value, mask)
+    if not matches:
+        return text
+    masks = {m.value: mask_value(m.kind, m.value) for m in matches}
+    pieces, pos = [], 0
+    for m in matches:
+        pieces += [text[pos:m.start], masks[m.value]]
+        pos = m.end
+    out = "".join(pieces) + text[pos:]
+    repeats = _re("|".join(re2.escape(v) for v in sorted(masks, key=len, reverse=True)))
+    for last in (False, False, True):  # the last round uses masks too short to contain their values
+        if repeats.search(out) is None:
+            break
+        out = repeats.sub((lambda r: "*" * (len(r.group()) - 1)) if last else (lambda r: masks[r.group()]), out)
     return out

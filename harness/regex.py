@@ -14,7 +14,46 @@ import re2
 
 from .errors import InputError
 
-Pattern = Any  # re2._Regexp; the binding ships no public type
+#: Texts longer than this are never given to ``re2.Set``: it answers "no match" when its
+#: DFA runs out of memory, and a silent miss must never turn into a pass.
+SET_MAX_CHARS = 100_000
+
+
+class Regex:
+    """A compiled RE2 pattern: ``search``/``finditer``/``fullmatch`` as in ``re``, plus ``test``.
+
+    ``test`` answers only whether the pattern occurs, through a one-pattern ``re2.Set``:
+    about eight times faster than ``search`` on short texts, which matters a million times over.
+    """
+
+    __slots__ = ("_compiled", "_set", "pattern")
+
+    def __init__(self, pattern: str, compiled: Any) -> None:
+        self.pattern = pattern
+        self._compiled = compiled
+        self._set = re2.Set.SearchSet(_options())
+        self._set.Add(pattern)
+        self._set.Compile()
+
+    def test(self, text: str) -> bool:
+        if len(text) > SET_MAX_CHARS:
+            return self._compiled.search(text) is not None
+        return bool(self._set.Match(text))
+
+    def search(self, text: str, pos: int = 0) -> Any:
+        return self._compiled.search(text, pos)
+
+    def fullmatch(self, text: str) -> Any:
+        return self._compiled.fullmatch(text)
+
+    def finditer(self, text: str) -> Any:
+        return self._compiled.finditer(text)
+
+    def __repr__(self) -> str:
+        return f"Regex({self.pattern!r})"
+
+
+Pattern = Regex
 
 _UNSUPPORTED_HINTS = {
     "(?=": "look-aheads are not supported in RE2 syntax",
@@ -33,11 +72,11 @@ def _options() -> Any:
 
 def compile_pattern(
     pattern: str, *, ignore_case: bool = False, subpath: tuple[str | int, ...] = ()
-) -> Pattern:
+) -> Regex:
     """Compile an RE2 pattern, or raise ``InputError`` saying what is wrong and where."""
     text = f"(?i){pattern}" if ignore_case else pattern
     try:
-        return re2.compile(text, options=_options())
+        return Regex(text, re2.compile(text, options=_options()))
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         hint = next((h for token, h in _UNSUPPORTED_HINTS.items() if token in pattern), None)

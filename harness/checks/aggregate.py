@@ -64,6 +64,11 @@ def _prepare_quantile(options: Mapping[str, Any], where: str) -> Mapping[str, An
     return options
 
 
+def _is_number(value: Any) -> bool:
+    # a numeric string ("12") is not a number; neither is a boolean
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 @check("quantile", level="run", prepare=_prepare_quantile)
 def quantile(options: Mapping[str, Any], run: RunView) -> RunOutcome:
     """The ``q`` quantile of a numeric field (default ``latency_ms``) is within ``min``..``max``."""
@@ -73,7 +78,7 @@ def quantile(options: Mapping[str, Any], run: RunView) -> RunOutcome:
     if not run.records:
         return _empty()
     raw = [resolve(r, path) for r in run.records]
-    values = pd.to_numeric(pd.Series([None if is_missing(v) or isinstance(v, bool) else v for v in raw],
+    values = pd.to_numeric(pd.Series([v if _is_number(v) else None for v in raw],
                                      dtype="object"), errors="coerce")
     missing = int(values.isna().sum())
     if missing:
@@ -96,7 +101,7 @@ def disparity(options: Mapping[str, Any], run: RunView) -> RunOutcome:
 
     path, min_count = options["by"], options.get("min_count", 1)
     groups = [resolve(r, path) for r in run.records]
-    frame = pd.DataFrame({"group": [None if is_missing(g) else str(g) for g in groups],
+    frame = pd.DataFrame({"group": [None if is_missing(g) or g is None else str(g) for g in groups],
                           "passed": run.pass_flags()})
     missing = int(frame["group"].isna().sum())
     frame = frame.dropna(subset=["group"])
@@ -137,11 +142,21 @@ def _case_status(view: RunView) -> dict[str, bool]:
 def _structure_changes(before: Any, after: Any) -> list[str]:
     from deepdiff import DeepDiff
 
-    diff = DeepDiff(before, after, ignore_order=True, view="tree")
+    # threshold_to_diff_deeper=0: by default DeepDiff reports two dicts sharing few keys as
+    # one "values_changed" (so {"a": 1, "b": 2} -> {} went unnoticed)
+    diff = DeepDiff(before, after, ignore_order=True, view="tree", threshold_to_diff_deeper=0)
     changes = []
     for kind in ("dictionary_item_removed", "type_changes", "iterable_item_removed"):
         for item in diff.get(kind, []):
+            if kind == "type_changes" and _is_number(item.t1) and _is_number(item.t2):
+                continue  # 1 -> 0.5 is a value change: JSON has a single number type
             changes.append(f"{kind.replace('_', ' ')} at {item.path()}")
+    for item in diff.get("values_changed", []):
+        # with ignore_order, list items paired as "changed" are not diffed further: do it here
+        containers = isinstance(item.t1, dict | list) and isinstance(item.t2, dict | list)
+        if containers and not (item.t1 is before and item.t2 is after):
+            changes += [c.replace(" at root", f" at {item.path()}", 1)
+                        for c in _structure_changes(item.t1, item.t2)]
     return changes
 
 
@@ -183,7 +198,10 @@ def _compare_json(run: RunView, base: RunView) -> RunOutcome:
         if problem is not None:
             flipped.append((record.case_id, f"JSON on the baseline, now {problem}"))
             continue
-        changes = _structure_changes(before, after)
+        try:
+            changes = _structure_changes(before, after)
+        except RecursionError:
+            changes = ["nested too deeply to compare"]
         if changes:
             shown = "; ".join(changes[:3]) + (f" (+{len(changes) - 3} more)" if len(changes) > 3 else "")
             flipped.append((record.case_id, f"structure changed: {shown}"))

@@ -11,7 +11,7 @@ import re2
 
 from ..errors import InputError
 from ..records import EvalCase, Finding, OutputRecord
-from ..regex import Pattern, compile_pattern
+from ..regex import Pattern, PatternSet, compile_pattern
 from ..text import excerpt, normalize, original_span
 from . import check
 
@@ -103,19 +103,37 @@ class WordList:
     kind: str
     pattern: Pattern
     prefilter: str
+    # one pattern per phrase: a phrase that fails the word-boundary test must not hide a
+    # shorter (or overlapping) phrase at the same place, as a single alternation would
+    phrases: tuple[Pattern, ...] = ()
+    gate: PatternSet | None = None
+
+
+# Python's str.split() whitespace, which RE2's \s (ASCII [\t\n\f\r ]) does not cover in full
+_SPACE = r"[\s\x0b\x1c-\x1f\x85\p{Z}]+"
+
+
+def _phrase_patterns(phrases: Sequence[str]) -> list[str]:
+    """RE2 patterns of the normalised phrases, longest first, tolerant of extra spacing."""
+    normalised = sorted({normalize(p)[0].strip() for p in phrases}, key=len, reverse=True)
+    return [_SPACE.join(re2.escape(w) for w in p.split()) for p in normalised if p.split()]
 
 
 def _phrase_pattern(phrases: Sequence[str]) -> str:
     """An RE2 alternation of normalised phrases, longest first, tolerant of extra spacing."""
-    normalised = sorted({normalize(p)[0].strip() for p in phrases}, key=len, reverse=True)
-    return "|".join(r"\s+".join(re2.escape(w) for w in p.split()) for p in normalised if p)
+    return "|".join(_phrase_patterns(phrases))
 
 
 def _word_list(kind: str, phrases: Sequence[str]) -> WordList:
-    alternation = _phrase_pattern(phrases)
+    parts = _phrase_patterns(phrases)
+    if not parts:
+        # an empty alternation would match everywhere (and crash the boundary test)
+        raise InputError("every word is empty once normalised (spaces and invisible characters only)")
+    alternation = "|".join(parts)
     # On ASCII text normalisation is just lower-casing, so a case-insensitive search of the
     # raw text is an exact prefilter; any non-ASCII character sends the output to the check.
-    return WordList(kind, compile_pattern(alternation), f"(?i)(?:{alternation})|[^\\x00-\\x7f]")
+    return WordList(kind, compile_pattern(alternation), f"(?i)(?:{alternation})|[^\\x00-\\x7f]",
+                    tuple(compile_pattern(p) for p in parts), PatternSet(parts))
 
 
 def _is_word_char(ch: str) -> bool:
@@ -125,13 +143,26 @@ def _is_word_char(ch: str) -> bool:
 def find_words(words: WordList, text: str, message: str) -> list[Finding]:
     """Word-bounded matches of a word list in the normalised text, as original spans."""
     norm, offsets = normalize(text)
-    findings = []
-    for match in words.pattern.finditer(norm):
-        start, end = match.span()
-        if start > 0 and _is_word_char(norm[start]) and _is_word_char(norm[start - 1]):
-            continue
-        if end < len(norm) and _is_word_char(norm[end - 1]) and _is_word_char(norm[end]):
-            continue
+    present = words.gate.matches(norm) if words.gate is not None else []
+    spans: list[tuple[int, int]] = []
+    for index in present:
+        count = 0
+        for match in words.phrases[index].finditer(norm):
+            start, end = match.span()
+            if start > 0 and _is_word_char(norm[start]) and _is_word_char(norm[start - 1]):
+                continue
+            if end < len(norm) and _is_word_char(norm[end - 1]) and _is_word_char(norm[end]):
+                continue
+            spans.append((start, end))
+            count += 1
+            if count >= MAX_FINDINGS:
+                break
+    findings: list[Finding] = []
+    last_end = -1
+    for start, end in sorted(spans, key=lambda s: (s[0], -s[1])):  # longest first at a place
+        if start < last_end:
+            continue  # overlaps a longer phrase already reported
+        last_end = end
         o_start, o_end = original_span(offsets, start, end)
         findings.append(Finding(words.kind, message, o_start, o_end, excerpt(text, o_start, o_end)))
         if len(findings) >= MAX_FINDINGS:
@@ -210,13 +241,36 @@ def equals(options: Mapping[str, Any], record: OutputRecord, case: EvalCase | No
     return NO_FINDINGS if got == expected else [Finding("equals", "output differs from the expected text")]
 
 
+_EXACT_BUDGET = 2_000_000  # word pairs compared exactly by SequenceMatcher
+
+
 def similarity(a: str, b: str) -> float:
     """Word-level similarity ratio in [0, 1] of two texts (case-folded, NFKC)."""
     words_a = normalize(a)[0].split()
     words_b = normalize(b)[0].split()
     if not words_a and not words_b:
         return 1.0
-    return difflib.SequenceMatcher(None, words_a, words_b, autojunk=False).ratio()
+    if len(words_a) * len(words_b) <= _EXACT_BUDGET:
+        return difflib.SequenceMatcher(None, words_a, words_b, autojunk=False).ratio()
+    # SequenceMatcher is quadratic (worse on repetitive text: 20,000 equal words take ~40 s),
+    # and outputs are untrusted. For large texts: common prefix and suffix count as matched;
+    # if what remains is still too large, its words are compared as multisets (order ignored).
+    total = len(words_a) + len(words_b)
+    shortest = min(len(words_a), len(words_b))
+    head = 0
+    while head < shortest and words_a[head] == words_b[head]:
+        head += 1
+    tail = 0
+    while tail < shortest - head and words_a[-1 - tail] == words_b[-1 - tail]:
+        tail += 1
+    rest_a = words_a[head:len(words_a) - tail]
+    rest_b = words_b[head:len(words_b) - tail]
+    matcher = difflib.SequenceMatcher(None, rest_a, rest_b, autojunk=False)
+    if len(rest_a) * len(rest_b) <= _EXACT_BUDGET:
+        matched = sum(block.size for block in matcher.get_matching_blocks())
+    else:
+        matched = round(matcher.quick_ratio() * (len(rest_a) + len(rest_b)) / 2)
+    return 2 * (head + tail + matched) / total
 
 
 @check("similar", uses_case=True)

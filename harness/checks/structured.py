@@ -66,11 +66,17 @@ def parse_json_output(text: str, allow_fences: bool) -> tuple[Any, str | None]:
         if fenced:
             text = fenced.group(1)
     try:
-        return json.loads(text), None
+        return json.loads(text, parse_constant=_reject_constant), None
     except json.JSONDecodeError as exc:
         return None, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
     except RecursionError:
         return None, "not valid JSON: nested too deeply"
+    except ValueError as exc:  # NaN/Infinity, or an integer beyond Python's digit limit
+        return None, f"not valid JSON: {str(exc)[:120]}"
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 @check("json", prepare=_prepare_json)
@@ -82,7 +88,11 @@ def json_check(rule: JsonRule, record: OutputRecord, case: EvalCase | None) -> S
     if rule.validator is None:
         return NO_FINDINGS
     findings = []
-    for error in sorted(rule.validator.iter_errors(value), key=lambda e: list(e.absolute_path))[:5]:
+    try:
+        errors = sorted(rule.validator.iter_errors(value), key=lambda e: list(e.absolute_path))[:5]
+    except RecursionError:
+        return [Finding("json_schema", "$: nested too deeply to validate against the schema")]
+    for error in errors:
         where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
         message = error.message if len(error.message) <= 120 else error.message[:119] + "…"
         findings.append(Finding("json_schema", f"{where}: {message}"))
@@ -110,6 +120,17 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality: like ``==`` but ``true`` is not ``1`` and ``false`` is not ``0``."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
 @check("field", prepare=_prepare_field)
 def field_check(rule: FieldRule, record: OutputRecord, case: EvalCase | None) -> Sequence[Finding]:
     """A metadata field of the record exists, equals, is one of, lies within or matches."""
@@ -123,11 +144,11 @@ def field_check(rule: FieldRule, record: OutputRecord, case: EvalCase | None) ->
     problems = []
     if opts.get("exists") is False:
         problems.append(f"{name} must not be present")
-    if "equals" in opts and value != opts["equals"]:
+    if "equals" in opts and not _same(value, opts["equals"]):
         problems.append(f"{name} is {value!r}, expected {opts['equals']!r}")
-    if "not_equals" in opts and value == opts["not_equals"]:
+    if "not_equals" in opts and _same(value, opts["not_equals"]):
         problems.append(f"{name} must not be {value!r}")
-    if "one_of" in opts and value not in opts["one_of"]:
+    if "one_of" in opts and not any(_same(value, v) for v in opts["one_of"]):
         problems.append(f"{name} is {value!r}, expected one of {opts['one_of']!r}")
     for bound, bad in (("min", lambda v, b: v < b), ("max", lambda v, b: v > b)):
         if bound in opts:
