@@ -26,7 +26,39 @@ _EXPORTS = {
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = ["__version__", *sorted(_MODULE_OF)]
+__all__ = [
+    "Aggregate",
+    "Decision",
+    "EvalCase",
+    "EvalSuite",
+    "Evaluation",
+    "ExitCode",
+    "Finding",
+    "HarnessError",
+    "InputError",
+    "InputErrors",
+    "Location",
+    "OnFail",
+    "OutputRecord",
+    "Outputs",
+    "Playbook",
+    "Policy",
+    "PolicyOutcome",
+    "Project",
+    "Result",
+    "Rule",
+    "RunInfo",
+    "Verdict",
+    "Waiver",
+    "__version__",
+    "build_report",
+    "decide",
+    "evaluate",
+    "expired_waivers",
+    "load_outputs",
+    "load_project",
+    "records_from_dicts",
+]
 
 
 def __getattr__(name: str) -> Any:

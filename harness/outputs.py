@@ -8,6 +8,7 @@ names, versions, slices) are shared between records to keep memory flat.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -130,10 +131,8 @@ def _record(obj: dict[str, Any], number: int, shared: dict[Any, Any]) -> OutputR
             obj[key] = shared.setdefault(value, value)
     slice_ = obj.get("slice")
     if slice_:
-        try:
+        with contextlib.suppress(TypeError):  # unhashable values: the record keeps its own slice
             obj["slice"] = shared.setdefault(tuple(slice_.items()), slice_)
-        except TypeError:  # unhashable values: keep this record's own slice
-            pass
     tags = obj.get("tags")
     if tags:
         obj["tags"] = shared.setdefault(tuple(tags), tags)

@@ -247,3 +247,11 @@ def test_every_broken_line_is_reported(tmp_path):
     with pytest.raises(InputErrors) as info:
         load_outputs(path)
     assert [e.location.line for e in info.value.errors] == [2, 4]
+
+
+def test_public_api_is_complete_and_lazy():
+    import harness
+
+    assert set(harness.__all__) - {"__version__"} == set(harness._MODULE_OF)
+    for name in harness.__all__:
+        assert getattr(harness, name) is not None
