@@ -255,6 +255,28 @@ def _phone_context(t: str, s: int, e: int) -> bool:
     return after or _near(_PHONE_WORD, t, s, 32) or _near(_PHONE_LABEL_BEFORE, t, s, 14)
 
 
+_WINDOW_MARGIN = 12  # characters around a digit run: room for '+44 (0)' and the like
+
+
+def _phone_windows(t: str, claimed: Spans) -> list[tuple[int, int]]:
+    """Merged windows around the digit runs that could be phone numbers.
+
+    libphonenumber's matcher is slow on long texts, so it reads only these windows: runs that
+    are dates, or lie wholly inside a span another kind claimed (a card, an IBAN), are left out.
+    """
+    windows: list[tuple[int, int]] = []
+    for g in _PHONE_GATE.finditer(t):
+        s, e = g.span()
+        if _DATE.fullmatch(g.group()) or any(a <= s and e <= b for a, b in claimed):
+            continue
+        ws, we = max(0, s - _WINDOW_MARGIN), min(len(t), e + _WINDOW_MARGIN)
+        if windows and ws <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], we)
+        else:
+            windows.append((ws, we))
+    return windows
+
+
 @functools.cache
 def _context_tries(region: str) -> tuple[tuple[str, int], ...]:
     """Possible (right length) in `region`, valid in another common plan, possible in one."""
@@ -264,10 +286,13 @@ def _context_tries(region: str) -> tuple[tuple[str, int], ...]:
 
 def _phones(t: str, region: str, claimed: Spans) -> Spans:
     """Valid numbers for `region` anywhere; other plans only next to a phone word."""
-    if all(_DATE.fullmatch(g.group()) for g in _PHONE_GATE.finditer(t)):
-        return []  # no run of 7+ digits, or only dates
-    out = [(m.start, m.end) for m in phonenumbers.PhoneNumberMatcher(t, region, leniency=_VALID)
-           if not _DATE.fullmatch(m.raw_string)]
+    windows = _phone_windows(t, claimed)
+    if not windows:
+        return []  # no run of 7+ digits but dates and spans other kinds claimed
+    out: Spans = []
+    for ws, we in windows:
+        out += [(ws + m.start, ws + m.end) for m in phonenumbers.PhoneNumberMatcher(t[ws:we], region, leniency=_VALID)
+                if not _DATE.fullmatch(m.raw_string)]
     if _PHONE_WORD.search(t) is None and _PHONE_LABEL.search(t) is None:
         return out
     blocked = sorted(out + claimed)

@@ -8,9 +8,18 @@ each of its characters back to an original offset.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 _EXCERPT_MAX = 60
+
+
+@functools.lru_cache(maxsize=4096)
+def _fold(ch: str) -> tuple[str, bool]:
+    """One character NFKC-normalised and case-folded ('' for format characters), and whether it combines."""
+    if unicodedata.category(ch) == "Cf":
+        return "", False
+    return unicodedata.normalize("NFKC", ch).casefold(), unicodedata.combining(ch) != 0
 
 
 def normalize(text: str) -> tuple[str, list[int] | None]:
@@ -22,13 +31,24 @@ def normalize(text: str) -> tuple[str, list[int] | None]:
     """
     if text.isascii():
         return text.lower(), None
+    folded = [_fold(ch) for ch in text]
+    if any(combining for _, combining in folded):
+        return _normalize_clusters(text)
+    out = [piece for piece, _ in folded]
+    offsets = [i for i, piece in enumerate(out) for _ in piece]
+    offsets.append(len(text))
+    return "".join(out), offsets
+
+
+def _normalize_clusters(text: str) -> tuple[str, list[int]]:
+    """The slow path: a base character and its combining marks are normalised together."""
     out: list[str] = []
     offsets: list[int] = []
     i, n = 0, len(text)
     while i < n:
         j = i + 1
         while j < n and unicodedata.combining(text[j]):
-            j += 1  # keep a base character with its combining marks
+            j += 1
         cluster = text[i:j]
         if not (len(cluster) == 1 and unicodedata.category(cluster) == "Cf"):
             folded = unicodedata.normalize("NFKC", cluster).casefold()

@@ -798,3 +798,20 @@ def test_blocklist_spans_cover_exactly_a_listed_phrase(text: str) -> None:
     for finding in run("blocklist", {"words": sorted(words)}, text):
         assert finding.start is not None and finding.end is not None
         assert " ".join(normalize(text[finding.start:finding.end])[0].split()) in words
+
+
+@pytest.mark.parametrize(
+    ("schema", "output", "fails"),
+    [
+        pytest.param({"type": "object", "required": ["id"]}, '{"id": 1}', False, id="fast-path-pass"),
+        pytest.param({"type": "object", "required": ["id"]}, '{"x": 1}', True, id="fast-path-fail"),
+        pytest.param({"type": "array", "prefixItems": [{"type": "integer"}]}, '["a"]', True,
+                     id="2020-12-keyword-not-ignored"),
+        pytest.param({"$defs": {"n": {"type": "integer"}}, "properties": {"a": {"$ref": "#/$defs/n"}}},
+                     '{"a": "x"}', True, id="defs-ref"),
+        pytest.param({"type": "string", "format": "email"}, '"not an email"', False,
+                     id="formats-are-annotations-as-in-jsonschema"),
+    ],
+)
+def test_json_schema_fast_path_agrees_with_jsonschema(schema, output, fails):
+    assert bool(run("json", {"schema": schema}, output)) is fails

@@ -53,7 +53,7 @@ def _prepare_regex(options: Mapping[str, Any], where: str) -> RegexRule:
 def regex(rule: RegexRule, record: OutputRecord, case: EvalCase | None) -> Sequence[Finding]:
     """The output must (or must not) match an RE2 pattern."""
     if rule.must_match:
-        if rule.pattern.search(record.output) is None:
+        if not rule.pattern.test(record.output):
             return [Finding("regex", "required pattern not found")]
         return NO_FINDINGS
     return _find_all(rule.pattern, record.output, "regex", "forbidden pattern found")
@@ -80,7 +80,7 @@ def _prepare_literals(options: Mapping[str, Any], where: str) -> Literals:
 @check("contains", prepare=_prepare_literals)
 def contains(rule: Literals, record: OutputRecord, case: EvalCase | None) -> Sequence[Finding]:
     """The output contains the given text (all of a list, or any with ``match: any``)."""
-    present = [p.search(record.output) is not None for p in rule.patterns]
+    present = [p.test(record.output) for p in rule.patterns]
     if (all(present) if rule.match_all else any(present)):
         return NO_FINDINGS
     missing = [v for v, ok in zip(rule.values, present, strict=True) if not ok]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import re2
@@ -27,9 +27,11 @@ def resolve(record: OutputRecord, path: str) -> Any:
         return record.case_id
     value: Any = record.fields
     for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
+        if type(value) is not dict and not isinstance(value, Mapping):
             return _MISSING
-        value = value[part]
+        value = value.get(part, _MISSING)
+        if value is _MISSING:
+            return _MISSING
     return value
 
 
@@ -43,6 +45,33 @@ def is_missing(value: Any) -> bool:
 class JsonRule:
     validator: Any | None
     allow_fences: bool
+    fast: Any | None = None  # a fastjsonschema validator: the quick yes; jsonschema explains a no
+
+
+#: Keywords newer than draft 7, which fastjsonschema would silently ignore.
+_NEWER_KEYWORDS = {"prefixItems", "$dynamicRef", "$dynamicAnchor", "unevaluatedProperties", "unevaluatedItems",
+                   "dependentSchemas", "dependentRequired", "$defs", "minContains", "maxContains", "$anchor"}
+
+
+def _keywords(schema: Any) -> set[str]:
+    if isinstance(schema, dict):
+        return set(schema).union(*(_keywords(v) for v in schema.values()))
+    if isinstance(schema, list):
+        return set().union(*(_keywords(v) for v in schema))
+    return set()
+
+
+def _fast_validator(schema: Mapping[str, Any]) -> Any | None:
+    """fastjsonschema (about 20x faster than jsonschema) where it means the same; else None."""
+    if _keywords(schema) & _NEWER_KEYWORDS:
+        return None
+    import fastjsonschema
+
+    plain = {k: v for k, v in schema.items() if k != "$schema"}
+    try:
+        return fastjsonschema.compile(plain, formats={})
+    except Exception:
+        return None
 
 
 def _prepare_json(options: Mapping[str, Any], where: str) -> JsonRule:
@@ -56,6 +85,7 @@ def _prepare_json(options: Mapping[str, Any], where: str) -> JsonRule:
         except SchemaError as exc:
             raise InputError(f"`schema` is not a valid JSON Schema: {exc.message}") from None
         validator = Draft202012Validator(options["schema"])
+        return JsonRule(validator, bool(options.get("allow_fences", False)), _fast_validator(options["schema"]))
     return JsonRule(validator, bool(options.get("allow_fences", False)))
 
 
@@ -87,6 +117,12 @@ def json_check(rule: JsonRule, record: OutputRecord, case: EvalCase | None) -> S
         return [Finding("json", problem)]
     if rule.validator is None:
         return NO_FINDINGS
+    if rule.fast is not None:
+        try:
+            rule.fast(value)
+            return NO_FINDINGS
+        except Exception:
+            pass
     findings = []
     try:
         errors = sorted(rule.validator.iter_errors(value), key=lambda e: list(e.absolute_path))[:5]
@@ -101,11 +137,16 @@ def json_check(rule: JsonRule, record: OutputRecord, case: EvalCase | None) -> S
 
 # --- field --------------------------------------------------------------------------
 
+_MEMO_MAX = 1024  # distinct field values whose verdict is remembered per rule
+
+
 @dataclass(frozen=True, slots=True)
 class FieldRule:
     path: str
     options: Mapping[str, Any]
     pattern: Pattern | None
+    #: verdicts of values seen before: model names and versions repeat a million times over
+    memo: dict[Any, tuple[Finding, ...]] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _prepare_field(options: Mapping[str, Any], where: str) -> FieldRule:
@@ -135,11 +176,22 @@ def _same(a: Any, b: Any) -> bool:
 def field_check(rule: FieldRule, record: OutputRecord, case: EvalCase | None) -> Sequence[Finding]:
     """A metadata field of the record exists, equals, is one of, lies within or matches."""
     value = resolve(record, rule.path)
+    if type(value) in (str, int, float):
+        known = rule.memo.get((type(value), value))
+        if known is None:
+            known = tuple(_judge_field(rule, value))
+            if len(rule.memo) < _MEMO_MAX:
+                rule.memo[(type(value), value)] = known
+        return known
+    return _judge_field(rule, value)
+
+
+def _judge_field(rule: FieldRule, value: Any) -> list[Finding]:
     opts = rule.options
     name = f"`{rule.path}`"
     if is_missing(value):
         if opts.get("exists") is False:
-            return NO_FINDINGS
+            return []
         return [Finding("field", f"{name} is missing")]
     problems = []
     if opts.get("exists") is False:
@@ -156,7 +208,7 @@ def field_check(rule: FieldRule, record: OutputRecord, case: EvalCase | None) ->
                 problems.append(f"{name} is not a number")
             elif bad(value, opts[bound]):
                 problems.append(f"{name} is {value}, {bound} is {opts[bound]}")
-    if rule.pattern is not None and (not isinstance(value, str) or rule.pattern.search(value) is None):
+    if rule.pattern is not None and (not isinstance(value, str) or not rule.pattern.test(value)):
         problems.append(f"{name} does not match {opts['pattern']!r}")
     return [Finding("field", p) for p in problems]
 
