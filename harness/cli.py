@@ -57,6 +57,23 @@ def _today(value: str) -> str:
         raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {value!r}") from None
 
 
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
+    return number
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policies", type=Path, default=Path("policies"), metavar="DIR",
                         help="policy repository: playbook.yaml, waivers.yaml, **/*.yaml (default: policies)")
@@ -80,6 +97,9 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, metavar="PATH",
                         help="write the report here (atomically) and print the text summary instead")
     parser.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    parser.add_argument("--workers", type=_positive, default=_cpus(), metavar="N",
+                        help="processes judging large runs (50,000 outputs and up) in parallel"
+                             " (default: the CPUs available, here %(default)s)")
     _common(parser)
 
 
@@ -168,7 +188,7 @@ def _judge(args: argparse.Namespace, kind: str) -> int:
             judged = bar.add_task("evaluating", total=len(outputs))
             on_records = lambda done, total: bar.update(judged, completed=done)  # noqa: E731
         evaluation = evaluate(project, outputs, baseline, today=args.today, progress=on_records,
-                              require_all_cases=kind == "gate")
+                              require_all_cases=kind == "gate", workers=args.workers)
     decision = decide(evaluation.outcomes)
     run = RunInfo(kind, started, now(), args.model, args.model_version)
     report = build_report(project, outputs, evaluation, decision, run, baseline)

@@ -10,6 +10,8 @@ records in scope and where their inner rule failed.
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import multiprocessing as mp
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,6 +135,7 @@ class _Scanner:
         self.plans: dict[tuple[str | None, frozenset[str]], _ScopePlan] = {}
 
     def plan(self, suite: str | None, tags: frozenset[str]) -> _ScopePlan:
+        """The units that apply to outputs of a suite with these tags (built once per combination)."""
         key = (suite, tags)
         plan = self.plans.get(key)
         if plan is None:
@@ -148,19 +151,34 @@ class _Scanner:
             self.plans[key] = plan
         return plan
 
-    def scan(self, records: Sequence[OutputRecord], on_result: Callable[[_Unit, int, OutputRecord,
-             Sequence[Finding] | BaseException], None], progress: Callable[[int], None] | None = None,
-             with_cases: bool = True) -> list[int]:
-        """Run the units; returns the scope-plan id of every record."""
+    def scan(self, records: Sequence[OutputRecord], on_result: OnResult,
+             progress: Callable[[int], None] | None = None, with_cases: bool = True, workers: int = 1) -> list[int]:
+        """Run the units over every record; returns the scope-plan id of every record.
+
+        With ``workers`` > 1 and enough records, chunks of records are judged in forked
+        processes (the records are inherited, not copied) and their results replayed here
+        in record order, so the outcome is the same as a serial run.
+        """
+        if workers > 1 and len(records) >= PARALLEL_MIN_RECORDS and "fork" in mp.get_all_start_methods():
+            return self._scan_parallel(records, on_result, progress, with_cases, workers)
         scope_ids = [0] * len(records)
+        self._scan_range(records, 0, len(records), scope_ids, on_result, progress, with_cases)
+        return scope_ids
+
+    def _scan_range(self, records: Sequence[OutputRecord], begin: int, end: int, scope_ids: list[int],
+                    on_result: OnResult, progress: Callable[[int], None] | None, with_cases: bool) -> None:
         everything = list(range(len(self.patterns)))
-        for index, record in enumerate(records):
+        plans: dict[tuple[str | None, frozenset[str], tuple[str, ...]], _ScopePlan] = {}
+        for index in range(begin, end):
+            record = records[index]
             case = self.cases.get(record.case_id)
-            tags = case.tags if case is not None else _NO_TAGS
-            if "tags" in record.fields:
-                tags = tags | frozenset(record.tags)
-            plan = self.plan(case.suite if case is not None else None, tags)
-            scope_ids[index] = plan.id
+            own = record.fields.get("tags")
+            key = (case.suite if case is not None else None, case.tags if case is not None else _NO_TAGS,
+                   tuple(own) if own else ())
+            plan = plans.get(key)
+            if plan is None:
+                plan = plans[key] = self.plan(key[0], key[1] | frozenset(key[2]))
+            scope_ids[index - begin] = plan.id
             units: list[_Unit] = plan.always
             if plan.by_slot:
                 text = record.output
@@ -174,13 +192,59 @@ class _Scanner:
                 try:
                     findings = unit.check.fn(unit.rule.prepared, record, case)
                 except Exception as exc:
-                    on_result(unit, index, record, exc)
+                    on_result(unit, index, record, CheckCrashed(f"{type(exc).__name__}: {exc}"))
                 else:
                     if findings:
                         on_result(unit, index, record, findings)
             if progress is not None and index % 5000 == 4999:
                 progress(index + 1)
+
+    def _scan_parallel(self, records: Sequence[OutputRecord], on_result: OnResult,
+                       progress: Callable[[int], None] | None, with_cases: bool, workers: int) -> list[int]:
+        global _FORKED
+        size = max(1000, -(-len(records) // (workers * 8)))
+        chunks = [(begin, min(begin + size, len(records))) for begin in range(0, len(records), size)]
+        units = {u.key: u for u in self.units} | {u.key: u for us in self.case_units.values() for u in us}
+        scope_ids = [0] * len(records)
+        _FORKED = (self, records, with_cases)
+        gc.collect()
+        gc.freeze()  # keep the collector from touching (and so copying) the inherited records
+        try:
+            with mp.get_context("fork").Pool(workers) as pool:
+                for begin, local_ids, local_plans, events in pool.imap(_scan_chunk, chunks):
+                    ids = {plan_id: self.plan(*key).id for plan_id, key in local_plans.items()}
+                    scope_ids[begin:begin + len(local_ids)] = [ids[i] for i in local_ids]
+                    for key, index, outcome in events:
+                        on_result(units[key], index, records[index], outcome)
+                    if progress is not None:
+                        progress(begin + len(local_ids))
+        finally:
+            _FORKED = None
+            gc.unfreeze()
         return scope_ids
+
+
+class CheckCrashed(Exception):
+    """A check raised: the engine records it as an ``error`` result (the gate fails closed)."""
+
+
+OnResult = Callable[[_Unit, int, OutputRecord, "Sequence[Finding] | CheckCrashed"], None]
+PARALLEL_MIN_RECORDS = 50_000
+_FORKED: tuple[_Scanner, Sequence[OutputRecord], bool] | None = None
+
+
+def _scan_chunk(chunk: tuple[int, int]) -> tuple[int, list[int], dict[int, tuple[str | None, frozenset[str]]],
+                                                 list[tuple[int, int, Any]]]:
+    """In a forked worker: judge one chunk of the inherited records, return what was found."""
+    assert _FORKED is not None
+    scanner, records, with_cases = _FORKED
+    begin, end = chunk
+    events: list[tuple[int, int, Any]] = []
+    local_ids = [0] * (end - begin)
+    scanner._scan_range(records, begin, end, local_ids,
+                        lambda unit, index, record, outcome: events.append((unit.key, index, outcome)),
+                        None, with_cases)
+    return begin, local_ids, {plan.id: key for key, plan in scanner.plans.items()}, events
 
 
 def _today() -> str:
@@ -201,11 +265,12 @@ def _message(rule: Rule, findings: Sequence[Finding]) -> str:
 
 def evaluate(project: Project, outputs: Outputs, baseline: Outputs | None = None, *,
              today: str | None = None, progress: Progress | None = None,
-             require_all_cases: bool = True) -> Evaluation:
+             require_all_cases: bool = True, workers: int = 1) -> Evaluation:
     """Judge ``outputs`` with every active or draft policy and eval suite of ``project``.
 
     With ``require_all_cases`` (the gate), an eval case with no output fails its suite;
     without it (a scan of production logs), suites judge only the cases that are present.
+    ``workers`` > 1 judges large runs in that many forked processes (same results).
     """
     today = today or _today()
     waivers = [w for w in project.waivers if not w.expired(today)]
@@ -229,10 +294,12 @@ def evaluate(project: Project, outputs: Outputs, baseline: Outputs | None = None
             run_rules.append((index, rule, inner))
     suite_index = {s.suite: len(subjects) - len(project.suites) + i for i, s in enumerate(project.suites)}
     case_units: dict[str, list[_Unit]] = {}
+    n_case_units = 0
     for suite in project.suites:
         for case in suite.cases:
-            case_units[case.id] = [_Unit(suite_index[suite.suite], rule, get_check(rule.check), True, -1)
-                                   for rule in case.expect]
+            case_units[case.id] = [_Unit(suite_index[suite.suite], rule, get_check(rule.check), True,
+                                         len(units) + n_case_units + i) for i, rule in enumerate(case.expect)]
+            n_case_units += len(case.expect)
 
     results: list[Result] = []
     failed: list[set[int]] = [set() for _ in subjects]
@@ -250,7 +317,7 @@ def evaluate(project: Project, outputs: Outputs, baseline: Outputs | None = None
         if isinstance(outcome, BaseException):
             errors[unit.subject] += 1
             results.append(Result(policy.id, unit.rule.id, record.case_id, "error",
-                                  f"check {unit.rule.check!r} crashed: {type(outcome).__name__}: {outcome}",
+                                  f"check {unit.rule.check!r} crashed: {outcome}",
                                   line=record.line))
             return
         waiver = _waiver_for(waivers, policy.id, unit.rule.id, record.case_id)
@@ -262,7 +329,7 @@ def evaluate(project: Project, outputs: Outputs, baseline: Outputs | None = None
     scanner = _Scanner(subjects, units, project.cases, case_units)
     total = len(outputs.records)
     scope_ids = scanner.scan(outputs.records, on_result,
-                             (lambda done: progress(done, total)) if progress else None)
+                             (lambda done: progress(done, total)) if progress else None, workers=workers)
     if progress:
         progress(total, total)
     plan_subjects = {plan.id: plan.subjects for plan in scanner.plans.values()}

@@ -23,6 +23,8 @@ from stdnum import iban as _iban
 from stdnum import luhn as _luhn
 from stdnum.us import ssn as _ssn
 
+from .regex import Regex
+
 KINDS: tuple[str, ...] = ("email", "phone", "us_ssn", "credit_card", "iban", "ip_address", "secret")
 _PRIORITY = {k: i for i, k in enumerate(("secret", "email", "iban", "credit_card", "us_ssn", "ip_address", "phone"))}
 
@@ -49,8 +51,8 @@ _OPTS = re2.Options()
 _OPTS.log_errors = False  # RE2 would print to stderr
 
 
-def _re(pattern: str) -> re2._Regexp:
-    return re2.compile(pattern, options=_OPTS)
+def _re(pattern: str) -> Regex:
+    return Regex(pattern, re2.compile(pattern, options=_OPTS))
 
 
 # --- Unicode folding: one character to one character, so offsets are preserved ----------
@@ -138,8 +140,8 @@ def _free(t: str, s: int, e: int, joiners: str) -> bool:
     return not (before or after)
 
 
-def _near(pattern: re2._Regexp, t: str, s: int, before: int) -> bool:
-    return pattern.search(t[max(0, s - before):s]) is not None
+def _near(pattern: Regex, t: str, s: int, before: int) -> bool:
+    return pattern.test(t[max(0, s - before):s])
 
 
 def _emails(t: str) -> Spans:
@@ -251,7 +253,7 @@ def _secrets(t: str) -> Spans:
 
 
 def _phone_context(t: str, s: int, e: int) -> bool:
-    after = _PHONE_LABEL_AFTER.search(t[e:e + 12]) is not None
+    after = _PHONE_LABEL_AFTER.test(t[e:e + 12])
     return after or _near(_PHONE_WORD, t, s, 32) or _near(_PHONE_LABEL_BEFORE, t, s, 14)
 
 
@@ -293,7 +295,7 @@ def _phones(t: str, region: str, claimed: Spans) -> Spans:
     for ws, we in windows:
         out += [(ws + m.start, ws + m.end) for m in phonenumbers.PhoneNumberMatcher(t[ws:we], region, leniency=_VALID)
                 if not _DATE.fullmatch(m.raw_string)]
-    if _PHONE_WORD.search(t) is None and _PHONE_LABEL.search(t) is None:
+    if not _PHONE_WORD.test(t) and not _PHONE_LABEL.test(t):
         return out
     blocked = sorted(out + claimed)
     starts, budget = [a for a, _ in blocked], CONTEXT_BUDGET
@@ -330,9 +332,9 @@ def _find(text: str, wanted: frozenset[str], region: str, skip: bool = True) -> 
     """Non-overlapping (start, end, kind); `skip` omits detectors whose own prefilter is absent."""
     t = _fold(text)
     # every kind that can claim a phone-shaped span must run whenever phone is wanted
-    run = {k for k in (set(KINDS) - {"phone"} if "phone" in wanted else wanted) if not skip or _KIND_RE[k].search(text)}
+    run = {k for k in (set(KINDS) - {"phone"} if "phone" in wanted else wanted) if not skip or _KIND_RE[k].test(text)}
     found = [(_PRIORITY[k], s, e, k) for k in run for s, e in _DETECTORS[k](t)]
-    if "phone" in wanted and (not skip or _KIND_RE["phone"].search(text)):
+    if "phone" in wanted and (not skip or _KIND_RE["phone"].test(text)):
         claimed = [(s, e) for _, s, e, _ in found]
         found += [(_PRIORITY["phone"], s, e, "phone") for s, e in _phones(t, region, claimed)]
     found.sort()
@@ -347,12 +349,12 @@ def _find(text: str, wanted: frozenset[str], region: str, skip: bool = True) -> 
 
 
 @functools.lru_cache(maxsize=64)
-def _prefilter_re(wanted: frozenset[str]) -> re2._Regexp:
+def _prefilter_re(wanted: frozenset[str]) -> Regex:
     return _re(prefilter_pattern(wanted))
 
 
 def find_pii(text: str, kinds: Collection[str] = KINDS, *, region: str = "US",
-             allow: Sequence[re2._Regexp] = ()) -> list[PiiMatch]:
+             allow: Sequence[Regex] = ()) -> list[PiiMatch]:
     """All matches of the given kinds, sorted by start.
 
     `region` is the numbering plan for phone numbers written without '+country code'. A match whose whole raw
@@ -360,7 +362,7 @@ def find_pii(text: str, kinds: Collection[str] = KINDS, *, region: str = "US",
     resurface as a phone number).
     """
     wanted = _check_kinds(kinds)
-    if not text or _prefilter_re(wanted).search(text) is None:
+    if not text or not _prefilter_re(wanted).test(text):
         return []
     return [PiiMatch(k, s, e, text[s:e]) for s, e, k in _find(text, wanted, region)
             if not any(p.fullmatch(text[s:e]) for p in allow)]

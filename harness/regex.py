@@ -31,23 +31,32 @@ class Regex:
     def __init__(self, pattern: str, compiled: Any) -> None:
         self.pattern = pattern
         self._compiled = compiled
-        self._set = re2.Set.SearchSet(_options())
-        self._set.Add(pattern)
-        self._set.Compile()
+        self._set: Any = re2.Set.SearchSet(_options())
+        try:
+            self._set.Add(pattern)
+            self._set.Compile()
+        except re2.error:  # too large for a set's memory budget: plain search it is
+            self._set = None
 
     def test(self, text: str) -> bool:
-        if len(text) > SET_MAX_CHARS:
+        if self._set is None or len(text) > SET_MAX_CHARS:
             return self._compiled.search(text) is not None
         return bool(self._set.Match(text))
 
-    def search(self, text: str, pos: int = 0) -> Any:
-        return self._compiled.search(text, pos)
+    def search(self, text: str, *span: int) -> Any:
+        return self._compiled.search(text, *span)
 
-    def fullmatch(self, text: str) -> Any:
-        return self._compiled.fullmatch(text)
+    def fullmatch(self, text: str, *span: int) -> Any:
+        return self._compiled.fullmatch(text, *span)
 
-    def finditer(self, text: str) -> Any:
-        return self._compiled.finditer(text)
+    def finditer(self, text: str, *span: int) -> Any:
+        return self._compiled.finditer(text, *span)
+
+    def match(self, text: str, *span: int) -> Any:
+        return self._compiled.match(text, *span)
+
+    def sub(self, repl: Any, text: str, count: int = 0) -> str:
+        return self._compiled.sub(repl, text, count)
 
     def __repr__(self) -> str:
         return f"Regex({self.pattern!r})"

@@ -255,3 +255,24 @@ def test_public_api_is_complete_and_lazy():
     assert set(harness.__all__) - {"__version__"} == set(harness._MODULE_OF)
     for name in harness.__all__:
         assert getattr(harness, name) is not None
+
+
+def test_parallel_evaluation_matches_serial(repo, policy_text, monkeypatch):
+    import harness.engine as engine
+
+    monkeypatch.setattr(engine, "PARALLEL_MIN_RECORDS", 10)
+    repo.policy("p.yaml", policy_text(PII_RULES + "- {id: bad, check: test-explode}\n"
+                                      "- {id: rate, check: rate, min: 0.5, of: {check: pii, kinds: [email]}}\n",
+                                      extra="max_failures: 1000"))
+    repo.suite("s.yaml", "suite: s\ncases:\n  - id: c3\n    input: x\n    expect: [{check: length, max: 5}]\n")
+    records = [{"case_id": f"c{i}", "output": f"mail u{i}@example.org" if i % 7 == 0 else "fine " * i,
+                "tags": ["t"] if i % 2 else []} for i in range(400)]
+    project = load_project(repo.policies, repo.evals)
+    outputs = load_outputs(repo.outputs("out.jsonl", records))
+    serial = evaluate(project, outputs, workers=1)
+    parallel = evaluate(project, outputs, workers=2)
+    assert parallel.results == serial.results
+    assert parallel.outcomes == serial.outcomes
+    assert parallel.aggregates == serial.aggregates
+    assert parallel.cases_in_scope("test.policy") == serial.cases_in_scope("test.policy")
+    assert any(r.status == "error" for r in parallel.results)
