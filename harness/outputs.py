@@ -9,6 +9,7 @@ names, versions, slices) are shared between records to keep memory flat.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,18 @@ class Outputs:
         return max(counts, key=counts.__getitem__) if counts else None
 
 
+@functools.lru_cache(maxsize=1024)
+def _all_strings(items: tuple[Any, ...]) -> bool:
+    return all(type(item) is str for item in items)
+
+
+def _strings(items: tuple[Any, ...]) -> bool:
+    try:
+        return _all_strings(items)
+    except TypeError:  # unhashable members: certainly not all strings
+        return False
+
+
 def _shape_problem(obj: Any) -> tuple[str, str] | None:
     """(json path, message) of the first shape problem of a record, or None."""
     if type(obj) is not dict:
@@ -69,7 +82,7 @@ def _shape_problem(obj: Any) -> tuple[str, str] | None:
     if "slice" in obj and type(obj["slice"]) is not dict:
         return "$.slice", f"expected an object, got {type(obj['slice']).__name__}"
     tags = obj.get("tags")
-    if tags is not None and (type(tags) is not list or not all(type(t) is str for t in tags)):
+    if tags is not None and (type(tags) is not list or not _strings(tuple(tags))):
         return "$.tags", "expected a list of strings"
     for key in _STRING_FIELDS:
         if key in obj and type(obj[key]) is not str:

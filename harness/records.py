@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Verdict(enum.StrEnum):
@@ -149,9 +149,12 @@ class Playbook:
     source: Source | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class OutputRecord:
-    """One model output (one JSONL line). ``fields`` keeps every field of the line but ``output``."""
+class OutputRecord(NamedTuple):
+    """One model output (one JSONL line). ``fields`` keeps every field of the line but ``output``.
+
+    A named tuple rather than a dataclass: a million of them are built per large run, and a
+    tuple is built several times faster and is just as immutable.
+    """
 
     case_id: str
     output: str
@@ -161,7 +164,7 @@ class OutputRecord:
     @property
     def latency_ms(self) -> float | None:
         value = self.fields.get("latency_ms")
-        return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+        return value if type(value) in (int, float) else None
 
     @property
     def tags(self) -> tuple[str, ...]:
