@@ -36,7 +36,15 @@ def _use_color(stream: TextIO, choice: str) -> bool:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write a file so that readers see the old or the new content, never half of it."""
+    """Write a file so that readers see the old or the new content, never half of it.
+
+    A target that exists but is not a regular file (``/dev/null``, a pipe) is written to
+    directly: renaming a temporary file over a device node would replace the device.
+    """
+    if path.exists() and not path.is_file():
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -109,6 +109,11 @@ _DATE = _re(r"(?:(?:19|20)[0-9]{2}[-/.][01]?[0-9][-/.][0-3]?[0-9]|[0-3]?[0-9][-/
 _PHONE_CAND = _re(r"[0-9](?:[ .\-/()]{0,3}[0-9]){6,16}")
 _PHONE_WORD = _re(r"(?i)\b(?:phone|phones|telephone|tel|ph|mobile|mob|cell|cellphone|fax|call|calls|called|calling|"
                   r"dial|sms|whatsapp|hotline|landline|voicemail|contact|reach)\b")
+# a messaging verb right before the number: "messages to ...", "text me at ...", "not answering at ..."
+_PHONE_LEAD = _re(r"(?i)\b(?:messages?|messaging|text|texts|texted|texting|sms|answering|ring|rang)"
+                  r"(?:\s+(?:me|us|him|her|them))?\s+(?:at|on|to)\s*[+(]?$")
+_PHONE_LEAD_ANYWHERE = _re(r"(?i)\b(?:messages?|messaging|text|texts|texted|texting|sms|answering|ring|rang)"
+                           r"(?:\s+(?:me|us|him|her|them))?\s+(?:at|on|to)\b")
 _VALID, _POSSIBLE = phonenumbers.Leniency.VALID, phonenumbers.Leniency.POSSIBLE
 _PHONE_LABEL = _re(r"(?i)\b(?:office|desk|home|work)\b")
 _PHONE_LABEL_BEFORE = _re(r"(?i)\b(?:office|desk|home|work)\s?[:=]?\s?[+(]?$")
@@ -254,7 +259,8 @@ def _secrets(t: str) -> Spans:
 
 def _phone_context(t: str, s: int, e: int) -> bool:
     after = _PHONE_LABEL_AFTER.test(t[e:e + 12])
-    return after or _near(_PHONE_WORD, t, s, 32) or _near(_PHONE_LABEL_BEFORE, t, s, 14)
+    return (after or _near(_PHONE_WORD, t, s, 32) or _near(_PHONE_LABEL_BEFORE, t, s, 14)
+            or _near(_PHONE_LEAD, t, s, 24))
 
 
 _WINDOW_MARGIN = 12  # characters around a digit run: room for '+44 (0)' and the like
@@ -295,7 +301,7 @@ def _phones(t: str, region: str, claimed: Spans) -> Spans:
     for ws, we in windows:
         out += [(ws + m.start, ws + m.end) for m in phonenumbers.PhoneNumberMatcher(t[ws:we], region, leniency=_VALID)
                 if not _DATE.fullmatch(m.raw_string)]
-    if not _PHONE_WORD.test(t) and not _PHONE_LABEL.test(t):
+    if not _PHONE_WORD.test(t) and not _PHONE_LABEL.test(t) and not _PHONE_LEAD_ANYWHERE.test(t):
         return out
     blocked = sorted(out + claimed)
     starts, budget = [a for a, _ in blocked], CONTEXT_BUDGET

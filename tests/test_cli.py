@@ -165,3 +165,23 @@ def test_help_and_version_do_not_import_pandas():
     assert out.split() == ["False", "False"]
     version = subprocess.run([sys.executable, "-m", "harness", "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.startswith("harness ")
+
+
+def test_output_to_a_device_writes_through_and_keeps_the_device(tmp_path):
+    import os
+    import stat
+
+    from harness.cli import write_atomic
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        write_atomic(fifo, "report\n")
+        assert os.read(reader, 100) == b"report\n"
+    finally:
+        os.close(reader)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    target = tmp_path / "sub" / "r.json"
+    write_atomic(target, "{}\n")
+    assert target.read_text() == "{}\n" and list(target.parent.iterdir()) == [target]

@@ -371,3 +371,19 @@ def test_property_mask_text_hides_every_value(text: str) -> None:
 def test_ip_validation_agrees_with_ipaddress() -> None:
     for m in find_pii("a 192.168.0.1 b 2001:db8::1 c 8.8.4.4"):
         ipaddress.ip_address(m.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("Text me at 0688 872 49 99", ["0688 872 49 99"], id="text-me-at-national-format"),
+        pytest.param("Please stop sending messages to 079 0442 1744", ["079 0442 1744"], id="messages-to"),
+        pytest.param("They're not answering at 516 466 638", ["516 466 638"], id="answering-at"),
+        pytest.param("Ring us on 020 7946 0018", ["020 7946 0018"], id="ring-us-on"),
+        pytest.param("We sent a message about order 123456789 yesterday.", [], id="message-near-order-number"),
+        pytest.param("The text of invoice 20261118 reads fine.", [], id="text-near-invoice-number"),
+        pytest.param("Messages to order 12345678 were resent.", [], id="messages-to-order"),
+    ],
+)
+def test_messaging_verbs_right_before_a_number_make_it_a_phone(text, expected):
+    assert [m.value for m in find_pii(text, ["phone"])] == expected
