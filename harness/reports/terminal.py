@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 from typing import Any
 
 from ..engine import Evaluation
@@ -20,7 +21,8 @@ def render(report: dict[str, Any], evaluation: Evaluation, *, color: bool = Fals
     from rich.table import Table
 
     buffer = io.StringIO()
-    console = Console(file=buffer, force_terminal=color, no_color=not color, width=120,
+    width = shutil.get_terminal_size((120, 24)).columns if color else 120
+    console = Console(file=buffer, force_terminal=color, no_color=not color, width=width,
                       highlight=False, emoji=False, soft_wrap=False)
     run = report["run"]
     model = " ".join(filter(None, [run["model"], run["model_version"]])) or "unknown model"
