@@ -374,11 +374,11 @@ def evaluate(project: Project, outputs: Outputs, baseline: Outputs | None = None
             status = "waived"
         else:
             status = "pass"
-        if n_checked == 0:
+        if n_checked == 0 and (require_all_cases or policy.kind == "policy"):
             warnings.append(f"{policy.id} applied to no outputs (check its applies_to)")
         outcomes.append(PolicyOutcome(policy, status, n_checked, n_failed, n_waived, n_errors))
     unmatched = len(seen_cases - project.cases.keys())
-    if project.cases and unmatched:
+    if project.cases and unmatched and require_all_cases:
         warnings.append(f"{unmatched} case id(s) in the outputs match no eval case")
     plan_policies = {plan: tuple(subjects[i].id for i in ids) for plan, ids in plan_subjects.items()}
     return Evaluation(tuple(outcomes), tuple(results), tuple(aggregates), total,

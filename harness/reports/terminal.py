@@ -55,7 +55,11 @@ def render(report: dict[str, Any], evaluation: Evaluation, *, color: bool = Fals
         console.print(f"\n[yellow]{waived} waived result(s)[/]")
     for warning in report["warnings"]:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
-    console.print(f"\nVerdict: [{STYLES[report['verdict']]}]{report['verdict'].upper()}[/]")
+    verdict = f"[{STYLES[report['verdict']]}]{report['verdict'].upper()}[/]"
+    if run["kind"] == "scan":
+        console.print(f"\nScan: {len(failing)} failing result(s); as a gate these outputs would get {verdict}")
+    else:
+        console.print(f"\nVerdict: {verdict}")
     for reason in report["reasons"]:
         console.print(f"  {escape(reason)}")
     return buffer.getvalue()
