@@ -41,3 +41,24 @@ def demo(session: nox.Session) -> None:
         session.run("harness", "gate", "--outputs", f"{EXAMPLES}/acme-support-{version}.jsonl",
                     "--baseline", baseline, success_codes=[code])
     session.run("harness", "scan", "--outputs", "examples/production/support-2026-11-20.jsonl")
+
+
+@nox.session
+def release_demo(session: nox.Session) -> None:
+    """Promote 1.0.0 and 1.1.0, serve a bad 1.2.0 by hand, and let the gate roll it back to 1.1.0."""
+    session.install("-e", ".")
+    tmp = session.create_tmp()
+    for name in ("policies", "evals", "incidents", "examples"):
+        session.run("cp", "-r", name, tmp, external=True)
+    session.chdir(tmp)
+    model = ["--model", "acme-support-assistant"]
+    baseline = ["--baseline", f"{EXAMPLES}/acme-support-1.0.0.jsonl"]
+    for version in ("1.0.0", "1.1.0"):
+        session.run("harness", "gate", "--outputs", f"{EXAMPLES}/acme-support-{version}.jsonl", *baseline, *model,
+                    "--model-version", version, "--promote")
+    session.run("harness", "registry", "alias", *model, "--version", "1.2.0", "--reason", "hotfix outside the gate")
+    session.run("harness", "gate", "--outputs", f"{EXAMPLES}/acme-support-1.2.0.jsonl", *baseline, *model,
+                "--model-version", "1.2.0", "--on-rollback", "execute", success_codes=[3])
+    session.run("harness", "registry", "show", *model)
+    session.run("harness", "log", "show")
+    session.run("harness", "log", "verify")

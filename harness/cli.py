@@ -82,6 +82,16 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
+def _release_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--registry", metavar="URI",
+                        help="model registry: file://PATH or an MLflow tracking URI"
+                             " (default: playbook release.registry)")
+    parser.add_argument("--alias", help="serving alias (default: playbook release.alias, else champion)")
+    parser.add_argument("--decision-log", type=Path, metavar="PATH",
+                        help="append-only decision log (default: playbook release.decision_log)")
+    parser.add_argument("--by", metavar="ACTOR", help="who acts (default: $GITHUB_ACTOR, git user.email, login)")
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policies", type=Path, default=Path("policies"), metavar="DIR",
                         help="policy repository: playbook.yaml, waivers.yaml, **/*.yaml (default: policies)")
@@ -133,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Judge a candidate model's outputs with every policy and eval suite; the exit code is"
                     " the verdict.", epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _run_options(gate)
+    _release_options(gate)
+    gate.add_argument("--promote", action="store_true",
+                      help="on promote, move the serving alias to --model-version (needs a registry)")
+    gate.add_argument("--on-rollback", choices=("plan", "execute"),
+                      help="when the judged version is serving and the verdict is rollback: print the plan"
+                           " (the default once the registry is in use) or run the rollback procedure")
 
     scan = commands.add_parser(
         "scan", help="evaluate any outputs (e.g. production logs) and report every finding",
@@ -150,6 +166,47 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(validate)
     validate.add_argument("--format", choices=("text", "json"), default="text")
+
+    rollback = commands.add_parser(
+        "rollback", help="roll the serving alias back to the last-known-good version (5 recorded steps)",
+        description="The playbook's rollback procedure: verify the last-known-good version, move the alias and"
+                    " run the hooks, notify stakeholders, validate health, document. A failed step stops it;"
+                    " running the same command again resumes from the first step that did not succeed.",
+        epilog="exit codes: 0 done, 1 a step failed or the service is unhealthy (re-run to resume),"
+               " 4 invalid input (unknown model or version, no last-known-good), 5 internal error",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    rollback.add_argument("--model", required=True, help="registered model name")
+    rollback.add_argument("--to", metavar="VERSION", help="force this version instead of the last-known-good")
+    rollback.add_argument("--incident", metavar="INC-YYYY-NNNN", help="record the rollback in this incident")
+    rollback.add_argument("--reason", default="", help="why (shown to stakeholders and in the log)")
+    rollback.add_argument("--restored-outputs", metavar="FILE",
+                          help="outputs of the restored version: gated in step 4")
+    rollback.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
+    rollback.add_argument("--incidents", type=Path, default=Path("incidents"), metavar="DIR")
+    _release_options(rollback)
+    _common(rollback)
+
+    log = commands.add_parser("log", help="the tamper-evident decision log: verify or show it")
+    log_commands = log.add_subparsers(dest="log_command", metavar="ACTION", required=True)
+    verify = log_commands.add_parser("verify", help="check the hash chain; exit 4 naming the first bad line")
+    show = log_commands.add_parser("show", help="print the history readably")
+    show.add_argument("--model", help="only this model")
+    show.add_argument("--format", choices=("text", "json"), default="text")
+    for sub in (verify, show):
+        sub.add_argument("--log", type=Path, metavar="PATH", help="default: release.decision_log of the playbook")
+        sub.add_argument("--policies", type=Path, default=Path("policies"), metavar="DIR")
+
+    registry = commands.add_parser("registry", help="look at the model registry, or move an alias by hand")
+    registry_commands = registry.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
+    reg_show = registry_commands.add_parser("show", help="versions, tags, aliases and alias history of a model")
+    reg_alias = registry_commands.add_parser(
+        "alias", help="point the serving alias at a version by hand (recorded; never a last-known-good)")
+    reg_alias.add_argument("--version", required=True)
+    reg_alias.add_argument("--reason", required=True)
+    for sub in (reg_show, reg_alias):
+        sub.add_argument("--model", required=True)
+        _release_options(sub)
+        sub.add_argument("--policies", type=Path, default=Path("policies"), metavar="DIR")
     return parser
 
 
@@ -214,11 +271,191 @@ def _judge(args: argparse.Namespace, kind: str) -> int:
     if summary:
         with open(summary, "a", encoding="utf-8") as handle:
             handle.write(get_reporter("markdown")(report, evaluation))
+    if kind == "gate" and (args.registry or args.promote or args.decision_log or args.on_rollback):
+        code = _release(args, project, outputs, report, evaluation, decision, color)
+        if code is not None:
+            return code
     if kind == "scan":
         failing = any(r["status"] in ("fail", "error") for r in report["results"]) or \
             any(p["status"] in ("fail", "error") for p in report["policies"])
         return int(ExitCode.BLOCK if args.fail_on_findings and failing else ExitCode.PROMOTE)
     return int(decision.exit_code)
+
+
+def _release_context(args: argparse.Namespace, playbook: Any) -> tuple[Any, Any, str, Callable[..., Any]]:
+    from .audit import append_entry, current_actor, policy_commit
+    from .registry import open_registry
+    from .release import ReleaseConfig
+
+    config = ReleaseConfig.from_playbook(playbook, registry=args.registry, alias=args.alias,
+                                         decision_log=args.decision_log)
+    registry = open_registry(config.registry)
+    actor = current_actor(args.by)
+    commit = policy_commit(args.policies)
+
+    def log(entry: dict[str, Any]) -> dict[str, Any]:
+        return append_entry(config.decision_log, {"actor": actor, "policy_commit": commit, **entry})
+
+    return config, registry, actor, log
+
+
+def _release(args: argparse.Namespace, project: Any, outputs: Any, report: dict[str, Any], evaluation: Any,
+             decision: Any, color: bool) -> int | None:
+    """Record the gate in the registry and the decision log; promote; plan or run a rollback."""
+    import hashlib
+
+    from . import rollback as procedure
+    from .reports import get_reporter
+
+    model, version = report["run"]["model"], report["run"]["model_version"]
+    if not model or not version:
+        raise InputError("--registry/--promote need the model and its version: pass --model and --model-version")
+    config, registry, actor, log = _release_context(args, project.playbook)
+    report_sha = hashlib.sha256(get_reporter("json")(report, evaluation).encode()).hexdigest()
+    record = None
+    with registry.lock(model):
+        from .release import record_gate
+
+        record = record_gate(registry, config, model=model, version=version, decision=decision,
+                             report_sha256=report_sha, outputs_path=outputs.path, outputs_sha256=outputs.sha256,
+                             promote=args.promote, actor=actor,
+                             baseline_path=str(args.baseline) if args.baseline else None)
+    policy_sha = {p["path"]: p["sha256"] for p in report["run"]["policies"]}
+    log({"kind": "gate", "model": model, "model_version": version, "verdict": decision.verdict.value,
+         "report_sha256": report_sha, "policy_sha256": policy_sha,
+         "details": {"outputs": outputs.path, "outputs_sha256": outputs.sha256, "reasons": list(decision.reasons)}})
+    waived: dict[tuple[str, str, str], int] = {}
+    for r in report["results"]:
+        if r["status"] == "waived":
+            waived[(r["policy"], r["rule"], r["waiver"])] = waived.get((r["policy"], r["rule"], r["waiver"]), 0) + 1
+    for (policy, rule, ticket), count in sorted(waived.items()):
+        log({"kind": "waiver", "model": model, "model_version": version, "report_sha256": report_sha,
+             "details": {"policy": policy, "rule": rule, "ticket": ticket, "results": count}})
+    if record.promoted:
+        log({"kind": "promotion", "model": model, "model_version": version, "verdict": "promote",
+             "report_sha256": report_sha, "details": {"alias": config.alias}})
+        print(f"promoted: {config.alias!r} -> {model} {version}", file=sys.stderr)
+    elif decision.verdict.value != "promote":
+        print(f"{model} {version} tagged blocked; {config.alias!r} stays at {record.serving}", file=sys.stderr)
+    if decision.verdict.value == "rollback" and record.was_serving:
+        context = _rollback_context(args, project, config, registry, actor, log, decision)
+        state = procedure.plan(context, model, reason=f"gate verdict rollback on {outputs.path}")
+        if args.on_rollback != "execute":
+            print("\n".join(procedure.describe(state)), file=sys.stderr)
+            print(f"run it: harness rollback --model {model}", file=sys.stderr)
+            return int(ExitCode.ROLLBACK)
+        done = procedure.run(context, state)
+        print("\n".join(procedure.describe(done)), file=sys.stderr)
+    return None
+
+
+def _rollback_context(args: argparse.Namespace, project: Any, config: Any, registry: Any, actor: str,
+                      log: Callable[..., Any], decision: Any = None) -> Any:
+    from .engine import evaluate
+    from .gate import decide
+    from .outputs import load_outputs
+    from .rollback import Context
+
+    def judge(path: str, baseline: str | None) -> Any:
+        base = load_outputs(baseline) if baseline else None
+        return decide(evaluate(project, load_outputs(path), base, today=args.today).outcomes)
+
+    triggers = frozenset(r.split(" ", 1)[0] for r in decision.reasons) if decision is not None else frozenset()
+    return Context(config, registry, actor, judge, getattr(args, "restored_outputs", None),
+                   getattr(args, "incidents", Path("incidents")), triggers, log)
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from . import rollback as procedure
+    from .loader import load_project
+
+    project = load_project(args.policies, args.evals)
+    config, registry, actor, log = _release_context(args, project.playbook)
+    context = _rollback_context(args, project, config, registry, actor, log)
+    state = procedure.plan(context, args.model, to=args.to, reason=args.reason, incident=args.incident)
+    if args.dry_run:
+        print("\n".join(procedure.describe(state)))
+        print("dry run: nothing was changed")
+        return int(ExitCode.PROMOTE)
+    try:
+        done = procedure.run(context, state)
+    except procedure.RollbackFailed as exc:
+        current = procedure.load_state(config, args.model)
+        if current is not None:
+            print("\n".join(procedure.describe(current)), file=sys.stderr)
+        print(f"harness: rollback incomplete: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    print("\n".join(procedure.describe(done)))
+    for step in procedure.STEPS:
+        print(f"  {step}: {done.steps[step]['detail']}")
+    return int(ExitCode.PROMOTE)
+
+
+def _log(args: argparse.Namespace) -> int:
+    from .audit import read_log, verify_log
+    from .loader import PLAYBOOK, _Collector, load_playbook
+    from .release import ReleaseConfig
+
+    path = args.log
+    if path is None:
+        path = ReleaseConfig.from_playbook(load_playbook(args.policies / PLAYBOOK, _Collector())).decision_log
+    if args.log_command == "verify":
+        count = verify_log(path)
+        print(f"ok: {count} entries, hash chain intact ({path})")
+        return int(ExitCode.PROMOTE)
+    verify_log(path)
+    entries = read_log(path, model=args.model)
+    if args.format == "json":
+        print(json.dumps(entries, indent=2))
+        return int(ExitCode.PROMOTE)
+    for e in entries:
+        details = e.get("details") or {}
+        what = {"gate": f"verdict {e.get('verdict')}", "promotion": f"promoted to {details.get('alias')}",
+                "waiver": f"waiver {details.get('ticket')} for {details.get('policy')}/{details.get('rule')}",
+                "rollback_step": f"rollback {details.get('rollback')} step {details.get('step')}:"
+                                 f" {details.get('status')}",
+                "rollback": f"rollback {details.get('rollback')} {details.get('from')} -> {details.get('to')} done",
+                "manual_alias": f"alias moved by hand: {details.get('reason')}"}.get(str(e.get("kind")), e.get("kind"))
+        print(f"{e['seq']:>5} {e['time']} {e.get('actor', '?'):<28} {e.get('model') or '-'}"
+              f" {e.get('model_version') or '-':<10} {what}")
+    return int(ExitCode.PROMOTE)
+
+
+def _registry(args: argparse.Namespace) -> int:
+    from .loader import PLAYBOOK, _Collector, load_playbook
+    from .registry import open_registry
+    from .release import ReleaseConfig
+
+    collector = _Collector()
+    playbook = load_playbook(args.policies / PLAYBOOK, collector)
+    InputErrors.raise_if_any(collector.errors)
+    config = ReleaseConfig.from_playbook(playbook, registry=args.registry, alias=args.alias,
+                                         decision_log=args.decision_log)
+    registry = open_registry(config.registry)
+    if args.registry_command == "alias":
+        from .audit import append_entry, current_actor, policy_commit
+
+        actor = current_actor(args.by)
+        with registry.lock(args.model):
+            registry.register(args.model, args.version)
+            before = registry.get_alias(args.model, config.alias)
+            registry.move_alias(args.model, config.alias, args.version, actor=actor,
+                                reason=f"by hand: {args.reason}")
+        append_entry(config.decision_log, {"kind": "manual_alias", "actor": actor,
+                                           "policy_commit": policy_commit(args.policies), "model": args.model,
+                                           "model_version": args.version,
+                                           "details": {"alias": config.alias, "from": before, "reason": args.reason}})
+        print(f"{config.alias!r}: {before} -> {args.version} (recorded as a manual move)")
+        return int(ExitCode.PROMOTE)
+    serving = registry.get_alias(args.model, config.alias)
+    print(f"{args.model} ({config.registry}); {config.alias!r} -> {serving}")
+    for v in registry.versions(args.model):
+        mark = "*" if v.version == serving else " "
+        tags = ", ".join(f"{k}={val}" for k, val in sorted(v.tags.items()) if not k.endswith("sha256"))
+        print(f" {mark} {v.version:<12} {tags}")
+    for move in registry.alias_history(args.model, config.alias):
+        print(f"   {move.at} {move.from_version} -> {move.to_version} by {move.actor}: {move.reason}")
+    return int(ExitCode.PROMOTE)
 
 
 class _Null:
@@ -268,6 +505,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "validate":
             return _validate(args)
+        if args.command == "rollback":
+            return _rollback(args)
+        if args.command == "log":
+            return _log(args)
+        if args.command == "registry":
+            return _registry(args)
         return _judge(args, args.command)
     except InputError as exc:
         for line in str(exc).splitlines():

@@ -1,0 +1,226 @@
+"""Rollback hooks: real subprocesses and a real HTTP server on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import socket
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.hooks import DETAIL_LIMIT, check_http, post_webhook, run_command
+
+PAYLOAD = {"model": "support-bot", "from": "7", "to": "6", "reason": "toxicity spike", "incident": "INC-2024-0001"}
+
+
+class Server:
+    """A loopback HTTP server whose behaviour is chosen by the request path."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _respond(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                owner.received.append(
+                    {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+                )
+                if self.path.startswith("/slow"):
+                    time.sleep(1.5)
+                status = {"/fail": 500, "/down": 503}.get(self.path, 200)
+                text = f"status {status} for {self.path}\n".encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(len(text)))
+                    self.end_headers()
+                    self.wfile.write(text)
+                except OSError:
+                    pass  # the client gave up (timeout tests)
+
+            do_GET = _respond
+            do_POST = _respond
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    with Server() as srv:
+        yield srv
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+READER = textwrap.dedent(
+    """
+    import json, os, sys
+    stdin = json.load(sys.stdin)
+    env = json.loads(os.environ["HARNESS_PAYLOAD"])
+    assert stdin == env, (stdin, env)
+    assert os.environ["HARNESS_MODEL"] == stdin["model"] == "support-bot"
+    assert os.environ["HARNESS_FROM"] == "7" and os.environ["HARNESS_TO"] == "6"
+    assert os.environ["HARNESS_REASON"] == "toxicity spike"
+    assert os.environ["HARNESS_INCIDENT"] == "INC-2024-0001"
+    print("rolled back", stdin["model"], "to", stdin["to"], "in", os.getcwd())
+    """
+)
+
+
+@pytest.mark.parametrize("form", ["list", "string"])
+def test_command_reads_payload(form: str, tmp_path: Path) -> None:
+    argv = [sys.executable, "-c", READER]
+    command: str | list[str] = argv if form == "list" else shlex.join(argv)
+    result = run_command(command, payload=PAYLOAD, timeout_s=20, cwd=tmp_path)
+    assert result.ok, result.detail
+    assert result.detail.startswith("exit 0")
+    assert f"rolled back support-bot to 6 in {tmp_path}" in result.detail
+
+
+def test_missing_payload_keys_are_empty() -> None:
+    code = "import os, sys; sys.exit(0 if os.environ['HARNESS_INCIDENT'] == '' else 1)"
+    assert run_command([sys.executable, "-c", code], payload={"model": "m"}, timeout_s=20).ok
+
+
+def test_command_exit_code() -> None:
+    code = "import sys; print('line one'); print('deploy failed', file=sys.stderr); sys.exit(3)"
+    result = run_command([sys.executable, "-c", code], payload=PAYLOAD, timeout_s=20)
+    assert not result.ok
+    assert result.detail.startswith("exit 3")
+    assert "line one" in result.detail and "deploy failed" in result.detail
+
+
+def test_command_output_is_bounded() -> None:
+    code = "for i in range(20000): print('line', i)"
+    result = run_command([sys.executable, "-c", code], payload=PAYLOAD, timeout_s=20)
+    assert result.ok
+    assert len(result.detail) <= DETAIL_LIMIT
+    assert result.detail.endswith("line 19999")
+    assert all(line.startswith("line ") for line in result.detail.splitlines()[1:])  # whole lines only
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def test_command_timeout_kills_process_group(tmp_path: Path) -> None:
+    pidfile = tmp_path / "grandchild.pid"
+    code = textwrap.dedent(
+        f"""
+        import subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        open({str(pidfile)!r}, "w").write(str(child.pid))
+        print("started", flush=True)
+        time.sleep(60)
+        """
+    )
+    start = time.monotonic()
+    result = run_command([sys.executable, "-c", code], payload=PAYLOAD, timeout_s=0.5)
+    elapsed = time.monotonic() - start
+    assert not result.ok
+    assert elapsed < 2.0
+    assert "timed out after 0.5 s" in result.detail
+    if pidfile.exists():
+        grandchild = int(pidfile.read_text())
+        deadline = time.monotonic() + 2
+        while _alive(grandchild) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(grandchild)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [pytest.param("no-such-harness-hook --flag", id="string"), pytest.param(["./nope.sh"], id="relative")],
+)
+def test_missing_executable(command: str | list[str], tmp_path: Path) -> None:
+    result = run_command(command, payload=PAYLOAD, timeout_s=5, cwd=tmp_path)
+    assert not result.ok
+    assert "command not found" in result.detail
+
+
+def test_empty_and_unparsable_commands() -> None:
+    assert not run_command("", payload=PAYLOAD, timeout_s=1).ok
+    assert "cannot parse" in run_command("echo 'unclosed", payload=PAYLOAD, timeout_s=1).detail
+
+
+def test_webhook_ok(server: Server) -> None:
+    result = post_webhook(server.url + "/hook", PAYLOAD, timeout_s=5, headers={"X-Token": "t0k"})
+    assert result.ok and result.status == 200
+    assert result.detail.startswith("HTTP 200")
+    (request,) = server.received
+    assert request["method"] == "POST"
+    assert json.loads(request["body"]) == PAYLOAD
+    assert request["headers"]["X-Token"] == "t0k"
+    assert request["headers"]["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.parametrize(
+    ("path", "status"), [pytest.param("/down", 503, id="503"), pytest.param("/fail", 500, id="500")]
+)
+def test_webhook_error_status(server: Server, path: str, status: int) -> None:
+    result = post_webhook(server.url + path, PAYLOAD, timeout_s=5)
+    assert not result.ok and result.status == status
+    assert result.detail.startswith(f"HTTP {status}")
+    assert f"status {status}" in result.detail
+
+
+def test_webhook_timeout(server: Server) -> None:
+    start = time.monotonic()
+    result = post_webhook(server.url + "/slow", PAYLOAD, timeout_s=0.3)
+    assert time.monotonic() - start < 1.4
+    assert not result.ok and "timed out" in result.detail
+
+
+@pytest.mark.parametrize(
+    ("path", "ok", "expect"),
+    [
+        pytest.param("/healthz", True, "HTTP 200", id="200"),
+        pytest.param("/down", False, "HTTP 503", id="503"),
+        pytest.param("/slow", False, "timed out", id="timeout"),
+    ],
+)
+def test_check_http(server: Server, path: str, ok: bool, expect: str) -> None:
+    result = check_http(server.url + path, timeout_s=0.3)
+    assert result.ok is ok
+    assert expect in result.detail
+    assert server.received[0]["method"] == "GET"
+
+
+def test_check_http_unreachable_and_bad_url() -> None:
+    result = check_http(f"http://127.0.0.1:{_free_port()}/", timeout_s=2)
+    assert not result.ok and "cannot reach" in result.detail
+    assert not check_http("file:///etc/passwd", timeout_s=1).ok
+    assert os.environ.get("HARNESS_PAYLOAD") is None

@@ -1,0 +1,183 @@
+"""Promotion, the rollback procedure and the decision log, end to end through the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = "acme-support-assistant"
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A copy of the shipped repository: policies, evals, incidents, examples; audit/ starts empty."""
+    for name in ("policies", "evals", "incidents", "examples"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    monkeypatch.setenv("GITHUB_ACTOR", "ci-bot")
+    return tmp_path
+
+
+def set_release(**changes):
+    path = Path("policies/playbook.yaml")
+    data = yaml.safe_load(path.read_text())
+    data["release"].update(changes)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def gate(version: str, *extra: str) -> int:
+    return main(["gate", "--outputs", f"examples/outputs/acme-support-{version}.jsonl", "--baseline",
+                 "examples/outputs/acme-support-1.0.0.jsonl", "--model", MODEL, "--model-version", version,
+                 "--today", "2026-11-27", "--color", "never", *extra])
+
+
+def registry() -> dict:
+    return json.loads(Path("audit/registry.json").read_text())["models"][MODEL]
+
+
+def log_entries() -> list[dict]:
+    return [json.loads(line) for line in Path("audit/decisions.jsonl").read_text().splitlines()]
+
+
+def promote_two_then_serve_the_bad_one() -> None:
+    assert gate("1.0.0", "--promote") == 0
+    assert gate("1.1.0", "--promote") == 0
+    assert main(["registry", "alias", "--model", MODEL, "--version", "1.2.0",
+                 "--reason", "hotfix deployed outside the gate"]) == 0
+
+
+def test_demo_promote_promote_then_rollback_of_a_bad_release(workdir, capsys):
+    promote_two_then_serve_the_bad_one()
+    assert registry()["aliases"]["champion"] == "1.2.0"
+    assert gate("1.2.0", "--on-rollback", "execute") == 3
+    model = registry()
+    assert model["aliases"]["champion"] == "1.1.0"
+    assert model["versions"]["1.2.0"]["tags"]["blocked"] == "true"
+    assert model["versions"]["1.1.0"]["tags"]["harness.verdict"] == "promote"
+    kinds = [e["kind"] for e in log_entries()]
+    assert kinds.count("promotion") == 2 and kinds.count("rollback_step") == 5 and "rollback" in kinds
+    assert "waiver" in kinds  # 1.1.0 passed with the latency waiver
+    assert len(list(Path("audit/outbox").glob("*.json"))) == 3  # product, risk, compliance
+    assert main(["log", "verify"]) == 0
+    assert main(["log", "show", "--model", MODEL]) == 0
+    out = capsys.readouterr().out
+    assert "rollback" in out and "ci-bot" in out
+
+
+def test_blocked_candidate_is_tagged_and_the_alias_stays(workdir):
+    assert gate("1.1.0", "--promote") == 0
+    assert gate("1.2.1", "--promote") == 1
+    model = registry()
+    assert model["aliases"]["champion"] == "1.1.0"
+    assert model["versions"]["1.2.1"]["tags"]["blocked"] == "true"
+    assert len(model["versions"]["1.1.0"]["tags"]["harness.report_sha256"]) == 64
+
+
+def test_rollback_plan_is_the_default_and_changes_nothing(workdir, capsys):
+    promote_two_then_serve_the_bad_one()
+    assert gate("1.2.0") == 3  # no registry options: the registry is not touched
+    assert gate("1.2.0", "--on-rollback", "plan") == 3
+    assert registry()["aliases"]["champion"] == "1.2.0"
+    assert "harness rollback --model" in capsys.readouterr().err
+    assert main(["rollback", "--model", MODEL, "--dry-run"]) == 0
+    assert registry()["aliases"]["champion"] == "1.2.0"
+
+
+def test_manual_rollback_with_an_incident(workdir, capsys):
+    promote_two_then_serve_the_bad_one()
+    assert main(["rollback", "--model", MODEL, "--incident", "INC-2026-0001", "--reason", "PII in answers"]) == 0
+    assert registry()["aliases"]["champion"] == "1.1.0"
+    record = yaml.safe_load(Path("incidents/INC-2026-0001.yaml").read_text())
+    assert record["events"][-1]["kind"] == "rollback"
+    assert "1.2.0 to 1.1.0" in record["events"][-1]["summary"]
+
+
+def test_no_last_known_good_is_a_clear_error_and_changes_nothing(workdir, capsys):
+    assert main(["registry", "alias", "--model", MODEL, "--version", "1.2.0", "--reason", "first deploy"]) == 0
+    assert main(["rollback", "--model", MODEL]) == 4
+    assert "no last-known-good version" in capsys.readouterr().err
+    assert registry()["aliases"]["champion"] == "1.2.0"
+
+
+def test_unknown_model_and_version_exit_4(workdir, capsys):
+    assert main(["rollback", "--model", "nope"]) == 4
+    assert "nope" in capsys.readouterr().err
+    promote_two_then_serve_the_bad_one()
+    assert main(["rollback", "--model", MODEL, "--to", "9.9.9"]) == 4
+    assert "9.9.9" in capsys.readouterr().err
+
+
+def test_a_failing_hook_stops_at_step_2_and_a_rerun_resumes(workdir, capsys):
+    promote_two_then_serve_the_bad_one()
+    set_release(hooks=[{"kind": "command", "run": f"{sys.executable} -c 'import sys; sys.exit(7)'"}])
+    assert main(["rollback", "--model", MODEL]) == 1
+    err = capsys.readouterr().err
+    assert "step 2 (trigger) failed" in err and "re-run" in err
+    assert registry()["aliases"]["champion"] == "1.1.0"  # the alias move happened and is reported
+    state = json.loads(Path(f"audit/rollbacks/{MODEL}.json").read_text())
+    assert state["steps"]["verify"]["status"] == "ok" and state["steps"]["trigger"]["status"] == "failed"
+    set_release(hooks=[{"kind": "command", "run": "python3 examples/hooks/deploy.py"}])
+    assert main(["rollback", "--model", MODEL]) == 0
+    steps = [e["details"]["step"] for e in log_entries() if e["kind"] == "rollback_step"]
+    assert steps == ["verify", "trigger", "trigger", "notify", "validate", "document"]
+
+
+def test_unhealthy_after_rollback_exits_non_zero(workdir, capsys):
+    promote_two_then_serve_the_bad_one()
+    set_release(health_check={"kind": "command", "run": f"{sys.executable} -c 'raise SystemExit(2)'"})
+    assert main(["rollback", "--model", MODEL]) == 1
+    assert "unhealthy" in capsys.readouterr().err
+    state = json.loads(Path(f"audit/rollbacks/{MODEL}.json").read_text())
+    assert state["status"] == "unhealthy"
+
+
+def test_a_rollback_killed_mid_way_resumes_and_finishes(workdir):
+    promote_two_then_serve_the_bad_one()
+    # the hook kills the harness process itself during step 2, after the alias moved
+    set_release(hooks=[{"kind": "command", "run": "sh -c 'kill -9 $PPID'"}])
+    killed = subprocess.run([sys.executable, "-m", "harness", "rollback", "--model", MODEL],
+                            capture_output=True, text=True)
+    assert killed.returncode == -9
+    state = json.loads(Path(f"audit/rollbacks/{MODEL}.json").read_text())
+    assert state["steps"]["verify"]["status"] == "ok" and "trigger" not in state["steps"]
+    set_release(hooks=[{"kind": "command", "run": "python3 examples/hooks/deploy.py"}])
+    assert main(["rollback", "--model", MODEL]) == 0
+    assert registry()["aliases"]["champion"] == "1.1.0"
+    assert not Path(f"audit/rollbacks/{MODEL}.json").exists()
+    assert main(["log", "verify"]) == 0
+
+
+def test_two_rollbacks_at_once_one_waits_or_exits(workdir):
+    promote_two_then_serve_the_bad_one()
+    set_release(hooks=[{"kind": "command", "run": f"{sys.executable} -c 'import time; time.sleep(1.5)'"},
+                       {"kind": "command", "run": "python3 examples/hooks/deploy.py"}])
+    runs = [subprocess.Popen([sys.executable, "-m", "harness", "rollback", "--model", MODEL],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    codes = sorted(p.wait(timeout=120) for p in runs)
+    assert codes[0] == 0
+    assert registry()["aliases"]["champion"] == "1.1.0"
+    assert main(["log", "verify"]) == 0
+    rollbacks = [e for e in log_entries() if e["kind"] == "rollback"]
+    assert len(rollbacks) >= 1
+
+
+def test_a_tampered_decision_log_is_detected(workdir, capsys):
+    assert gate("1.0.0", "--promote") == 0
+    assert gate("1.1.0", "--promote") == 0
+    lines = Path("audit/decisions.jsonl").read_text().splitlines()
+    entry = json.loads(lines[1])
+    entry["verdict"] = "block"
+    lines[1] = json.dumps(entry)
+    Path("audit/decisions.jsonl").write_text("\n".join(lines) + "\n")
+    assert main(["log", "verify"]) == 4
+    assert "decisions.jsonl:2" in capsys.readouterr().err
