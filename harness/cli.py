@@ -90,6 +90,13 @@ def _release_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decision-log", type=Path, metavar="PATH",
                         help="append-only decision log (default: playbook release.decision_log)")
     parser.add_argument("--by", metavar="ACTOR", help="who acts (default: $GITHUB_ACTOR, git user.email, login)")
+    parser.add_argument("--hook", action="append", metavar="CMD_OR_URL",
+                        help="rollback hook instead of the playbook's: a command, or an http(s) URL to POST to"
+                             " (repeatable)")
+    parser.add_argument("--health-check", metavar="CMD_OR_URL",
+                        help="health check instead of the playbook's: a command, or an http(s) URL expecting 2xx")
+    parser.add_argument("--notifier", metavar="SPEC",
+                        help="notifier instead of the playbook's: outbox:DIR, webhook:URL or smtp:HOST:PORT:FROM")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -282,13 +289,41 @@ def _judge(args: argparse.Namespace, kind: str) -> int:
     return int(decision.exit_code)
 
 
+def _is_url(text: str) -> bool:
+    return text.startswith(("http://", "https://"))
+
+
+def _release_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The command line's overrides of the playbook's ``release`` section."""
+    overrides: dict[str, Any] = {"registry": args.registry, "alias": args.alias, "decision_log": args.decision_log}
+    if args.hook:
+        overrides["hooks"] = tuple({"kind": "webhook", "url": h} if _is_url(h) else {"kind": "command", "run": h}
+                                   for h in args.hook)
+    if args.health_check:
+        check = args.health_check
+        overrides["health_check"] = {"kind": "http", "url": check} if _is_url(check) else {"kind": "command",
+                                                                                            "run": check}
+    if args.notifier:
+        kind, _, rest = args.notifier.partition(":")
+        if kind == "outbox" and rest:
+            overrides["notifier"] = {"kind": "outbox", "path": rest}
+        elif kind == "webhook" and _is_url(rest):
+            overrides["notifier"] = {"kind": "webhook", "url": rest}
+        elif kind == "smtp" and rest.count(":") == 2:
+            host, port, sender = rest.split(":")
+            overrides["notifier"] = {"kind": "smtp", "host": host, "port": int(port) if port.isdigit() else port,
+                                     "from": sender}
+        else:
+            raise InputError(f"--notifier {args.notifier!r}: expected outbox:DIR, webhook:URL or smtp:HOST:PORT:FROM")
+    return overrides
+
+
 def _release_context(args: argparse.Namespace, playbook: Any) -> tuple[Any, Any, str, Callable[..., Any]]:
     from .audit import append_entry, current_actor, policy_commit
     from .registry import open_registry
     from .release import ReleaseConfig
 
-    config = ReleaseConfig.from_playbook(playbook, registry=args.registry, alias=args.alias,
-                                         decision_log=args.decision_log)
+    config = ReleaseConfig.from_playbook(playbook, **_release_overrides(args))
     registry = open_registry(config.registry)
     actor = current_actor(args.by)
     commit = policy_commit(args.policies)
@@ -429,8 +464,7 @@ def _registry(args: argparse.Namespace) -> int:
     collector = _Collector()
     playbook = load_playbook(args.policies / PLAYBOOK, collector)
     InputErrors.raise_if_any(collector.errors)
-    config = ReleaseConfig.from_playbook(playbook, registry=args.registry, alias=args.alias,
-                                         decision_log=args.decision_log)
+    config = ReleaseConfig.from_playbook(playbook, **_release_overrides(args))
     registry = open_registry(config.registry)
     if args.registry_command == "alias":
         from .audit import append_entry, current_actor, policy_commit

@@ -181,3 +181,14 @@ def test_a_tampered_decision_log_is_detected(workdir, capsys):
     Path("audit/decisions.jsonl").write_text("\n".join(lines) + "\n")
     assert main(["log", "verify"]) == 4
     assert "decisions.jsonl:2" in capsys.readouterr().err
+
+
+def test_command_line_overrides_hooks_health_check_and_notifier(workdir, tmp_path_factory):
+    promote_two_then_serve_the_bad_one()
+    outbox = tmp_path_factory.mktemp("outbox")
+    marker = Path("audit/hook-ran")
+    assert main(["rollback", "--model", MODEL, "--hook", f"touch {marker}",
+                 "--health-check", f"{sys.executable} -c pass", "--notifier", f"outbox:{outbox}"]) == 0
+    assert marker.exists()
+    assert len(list(outbox.glob("*.json"))) == 3
+    assert main(["rollback", "--model", MODEL, "--notifier", "pigeon:home", "--dry-run"]) == 4
