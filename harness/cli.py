@@ -370,7 +370,7 @@ def _release(args: argparse.Namespace, project: Any, outputs: Any, report: dict[
         log({"kind": "promotion", "model": model, "model_version": version, "verdict": "promote",
              "report_sha256": report_sha, "details": {"alias": config.alias}})
         print(f"promoted: {config.alias!r} -> {model} {version}", file=sys.stderr)
-    elif decision.verdict.value != "promote":
+    elif decision.verdict.value != "promote" and not (decision.verdict.value == "rollback" and record.was_serving):
         print(f"{model} {version} tagged blocked; {config.alias!r} stays at {record.serving}", file=sys.stderr)
     if decision.verdict.value == "rollback" and record.was_serving:
         context = _rollback_context(args, project, config, registry, actor, log, decision)
