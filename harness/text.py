@@ -69,11 +69,25 @@ def original_span(offsets: list[int] | None, start: int, end: int) -> tuple[int,
     return offsets[start], stop
 
 
-def excerpt(text: str, start: int, end: int) -> str:
-    """A short excerpt of ``text[start:end]`` with personal data masked."""
-    from .pii import mask_text
+_CONTEXT = 80  # characters around a span read to see personal data that only starts or ends inside it
 
-    piece = text[start:end]
+
+def excerpt(text: str, start: int, end: int) -> str:
+    """A short excerpt of ``text[start:end]`` with personal data masked.
+
+    Personal data is looked for around the span too, so that a value the span cuts in half
+    (``…jane.doe@exa``) is still recognised and starred out; only then is the excerpt shortened.
+    """
+    from .pii import find_pii, mask_text
+
+    begin = max(0, start - _CONTEXT)
+    window = text[begin:min(len(text), end + _CONTEXT)]
+    chars = list(text[start:end])
+    for match in find_pii(window):
+        for i in range(max(match.start + begin, start), min(match.end + begin, end)):
+            if not chars[i - start].isspace():
+                chars[i - start] = "*"
+    piece = mask_text("".join(chars))
     if len(piece) > _EXCERPT_MAX:
         piece = piece[: _EXCERPT_MAX - 1] + "…"
-    return mask_text(piece)
+    return piece

@@ -182,14 +182,26 @@ def test_disparity_min_count_excludes_small_slices() -> None:
 
 @pytest.mark.parametrize(
     "groups",
-    [(("en", 5, 3),), (("en", 5, 0), ("es", 1, 1)), ()],
-    ids=["single-slice", "other-slice-too-small", "no-records"],
+    [(("en", 5, 3),), (("en", 5, 0), ("es", 1, 1))],
+    ids=["single-slice", "other-slice-too-small"],
 )
-def test_disparity_fewer_than_two_slices_passes(groups: tuple[tuple[Any, int, int], ...]) -> None:
+def test_disparity_that_cannot_compare_is_an_error_not_a_pass(groups: tuple[tuple[Any, int, int], ...]) -> None:
     items, failed = slices(*groups)
     outcome = run("disparity", {"of": OF, "by": "slice.group", "max_gap": 0.0, "min_count": 2},
                   view(items, failed))
-    assert outcome.status == "pass" and "fewer than two slices" in outcome.message
+    assert outcome.status == "error" and "fewer than two slices" in outcome.message
+
+
+def test_disparity_with_no_outputs_in_scope_passes() -> None:
+    outcome = run("disparity", {"of": OF, "by": "slice.group", "max_gap": 0.0}, view([], set()))
+    assert outcome.status == "pass" and outcome.message == "no outputs in scope"
+
+
+def test_baseline_without_common_cases_is_an_error() -> None:
+    base = RunView(records_from_dicts([{"case_id": "other", "output": "x"}]).records)
+    now = RunView(records_from_dicts([{"case_id": "c1", "output": "x"}]).records, baseline=base)
+    assert run("baseline", {"of": OF, "max_drop": 0}, now).status == "error"
+    assert run("baseline", {"compare": "json"}, now).status == "error"
 
 
 def test_disparity_missing_group_values_are_counted() -> None:
@@ -355,7 +367,7 @@ def test_baseline_compare_json_many_changes_are_summarised() -> None:
 def test_baseline_compare_json_deep_nesting_does_not_crash() -> None:
     deep = "[" * 800 + "1" + "]" * 800
     assert compare(deep, deep).status in {"pass", "fail"}
-    assert compare("[" * 100_000 + "]" * 100_000, '{"a": 1}').details == {"compared": 0}
+    assert compare("[" * 100_000 + "]" * 100_000, '{"a": 1}').status == "error"  # nothing comparable
 
 
 # --- prepare errors ---------------------------------------------------------------------

@@ -815,3 +815,12 @@ def test_blocklist_spans_cover_exactly_a_listed_phrase(text: str) -> None:
 )
 def test_json_schema_fast_path_agrees_with_jsonschema(schema, output, fails):
     assert bool(run("json", {"schema": schema}, output)) is fails
+
+
+def test_excerpts_never_show_personal_data_cut_by_the_span():
+    output = "Please contact jane.doe@example.com or pay with 4111 1111 1111 1111 today, thanks a lot."
+    for pattern in ("contact .*", "contact jane.doe@exa", "le.com or pay with 4111 11"):
+        for finding in run("regex", {"pattern": pattern}, output):
+            assert finding.masked is not None
+            for raw in ("jane.doe", "example.com", "4111 1111", "doe@exa"):
+                assert raw not in finding.masked, (pattern, finding.masked)

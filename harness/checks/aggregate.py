@@ -100,6 +100,8 @@ def disparity(options: Mapping[str, Any], run: RunView) -> RunOutcome:
     import pandas as pd
 
     path, min_count = options["by"], options.get("min_count", 1)
+    if not run.records:
+        return _empty()
     groups = [resolve(r, path) for r in run.records]
     frame = pd.DataFrame({"group": [None if is_missing(g) or g is None else str(g) for g in groups],
                           "passed": run.pass_flags()})
@@ -115,8 +117,8 @@ def disparity(options: Mapping[str, Any], run: RunView) -> RunOutcome:
         details["missing"] = missing
     compared = stats[stats["count"] >= min_count]
     if len(compared) < 2:
-        return RunOutcome("pass", f"fewer than two slices of `{path}` with at least {min_count} outputs",
-                          0.0, options["max_gap"], details)
+        return RunOutcome("error", f"cannot compare: fewer than two slices of `{path}` with at least {min_count}"
+                          f" outputs ({missing} output(s) without `{path}`)", None, options["max_gap"], details)
     best, worst = compared["mean"].idxmax(), compared["mean"].idxmin()
     gap = float(compared["mean"].max() - compared["mean"].min())
     message = (f"pass-rate gap {gap:.3f} across `{path}` ({best} {compared['mean'][best]:.2f}"
@@ -170,8 +172,8 @@ def baseline(options: Mapping[str, Any], run: RunView) -> RunOutcome:
     if options.get("compare") == "json":
         return _compare_json(run, run.baseline)
     after, before = _case_status(run), _case_status(run.baseline)
-    if not after or not before:
-        return _empty()
+    if not after.keys() & before.keys():
+        return RunOutcome("error", "the baseline has no outputs for the cases in scope: nothing to compare")
     rate_after = sum(after.values()) / len(after)
     rate_before = sum(before.values()) / len(before)
     flipped = tuple((case, "passed on the baseline, fails now")
@@ -205,6 +207,8 @@ def _compare_json(run: RunView, base: RunView) -> RunOutcome:
         if changes:
             shown = "; ".join(changes[:3]) + (f" (+{len(changes) - 3} more)" if len(changes) > 3 else "")
             flipped.append((record.case_id, f"structure changed: {shown}"))
+    if compared == 0:
+        return RunOutcome("error", "no case in scope has JSON output on the baseline: nothing to compare")
     status = "fail" if flipped else "pass"
     message = f"{len(flipped)} of {compared} JSON case(s) changed structure against the baseline"
     return RunOutcome(status, message, float(len(flipped)), 0.0, {"compared": compared}, tuple(flipped))
