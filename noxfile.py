@@ -56,7 +56,8 @@ def release_demo(session: nox.Session) -> None:
     for version in ("1.0.0", "1.1.0"):
         session.run("harness", "gate", "--outputs", f"{EXAMPLES}/acme-support-{version}.jsonl", *baseline, *model,
                     "--model-version", version, "--promote")
-    session.run("harness", "registry", "alias", *model, "--version", "1.2.0", "--reason", "hotfix outside the gate")
+    session.run("harness", "registry", "alias", *model, "--version", "1.2.0", "--create",
+                "--reason", "hotfix outside the gate")
     session.run("harness", "gate", "--outputs", f"{EXAMPLES}/acme-support-1.2.0.jsonl", *baseline, *model,
                 "--model-version", "1.2.0", "--on-rollback", "execute", success_codes=[3])
     session.run("harness", "registry", "show", *model)

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import os
 import sys
-import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any, TextIO
 
 from . import __version__
 from .errors import ExitCode, HarnessError, InputError, InputErrors
+from .fileio import write_atomic
 
 PROGRESS_MIN_BYTES = 20_000_000  # below this a run takes a second or two: no bar
 
@@ -33,29 +33,6 @@ def _use_color(stream: TextIO, choice: str) -> bool:
     if os.environ.get("NO_COLOR"):
         return False
     return bool(os.environ.get("FORCE_COLOR")) or stream.isatty()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write a file so that readers see the old or the new content, never half of it.
-
-    A target that exists but is not a regular file (``/dev/null``, a pipe) is written to
-    directly: renaming a temporary file over a device node would replace the device.
-    """
-    if path.exists() and not path.is_file():
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _today(value: str) -> str:
@@ -210,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
         "alias", help="point the serving alias at a version by hand (recorded; never a last-known-good)")
     reg_alias.add_argument("--version", required=True)
     reg_alias.add_argument("--reason", required=True)
+    reg_alias.add_argument("--create", action="store_true",
+                           help="register the model version first if it is not in the registry yet")
     for sub in (reg_show, reg_alias):
         sub.add_argument("--model", required=True)
         _release_options(sub)
@@ -268,6 +247,8 @@ def _judge(args: argparse.Namespace, kind: str) -> int:
     color = _use_color(sys.stdout, args.color)
     rendered = get_reporter(args.format)(report, evaluation, color=color and args.format == "text")
     if args.output is not None:
+        if args.output.is_dir():
+            raise InputError(f"--output {args.output} is a directory; name a file")
         write_atomic(args.output, rendered)
         if args.format != "text":
             sys.stdout.write(get_reporter("text")(report, evaluation, color=color))
@@ -374,13 +355,17 @@ def _release(args: argparse.Namespace, project: Any, outputs: Any, report: dict[
         print(f"{model} {version} tagged blocked; {config.alias!r} stays at {record.serving}", file=sys.stderr)
     if decision.verdict.value == "rollback" and record.was_serving:
         context = _rollback_context(args, project, config, registry, actor, log, decision)
-        state = procedure.plan(context, model, reason=f"gate verdict rollback on {outputs.path}")
-        if args.on_rollback != "execute":
-            print("\n".join(procedure.describe(state)), file=sys.stderr)
-            print(f"run it: harness rollback --model {model}", file=sys.stderr)
+        try:
+            state = procedure.plan(context, model, reason=f"gate verdict rollback on {outputs.path}")
+            if args.on_rollback != "execute":
+                print("\n".join(procedure.describe(state)), file=sys.stderr)
+                print(f"run it: harness rollback --model {model}", file=sys.stderr)
+                return int(ExitCode.ROLLBACK)
+            done = procedure.run(context, state)
+            print("\n".join(procedure.describe(done)), file=sys.stderr)
+        except HarnessError as exc:  # the verdict stands: exit 3 tells CI a rollback is required
+            print(f"harness: rollback required, but: {exc}", file=sys.stderr)
             return int(ExitCode.ROLLBACK)
-        done = procedure.run(context, state)
-        print("\n".join(procedure.describe(done)), file=sys.stderr)
     return None
 
 
@@ -395,7 +380,7 @@ def _rollback_context(args: argparse.Namespace, project: Any, config: Any, regis
         base = load_outputs(baseline) if baseline else None
         return decide(evaluate(project, load_outputs(path), base, today=args.today).outcomes)
 
-    triggers = frozenset(r.split(" ", 1)[0] for r in decision.reasons) if decision is not None else frozenset()
+    triggers = frozenset(decision.policies) if decision is not None else frozenset()
     return Context(config, registry, actor, judge, getattr(args, "restored_outputs", None),
                    getattr(args, "incidents", Path("incidents")), triggers, log)
 
@@ -433,7 +418,10 @@ def _log(args: argparse.Namespace) -> int:
 
     path = args.log
     if path is None:
-        path = ReleaseConfig.from_playbook(load_playbook(args.policies / PLAYBOOK, _Collector())).decision_log
+        collector = _Collector()
+        playbook = load_playbook(args.policies / PLAYBOOK, collector)
+        InputErrors.raise_if_any(collector.errors)
+        path = ReleaseConfig.from_playbook(playbook).decision_log
     if args.log_command == "verify":
         count = verify_log(path)
         print(f"ok: {count} entries, hash chain intact ({path})")
@@ -471,7 +459,10 @@ def _registry(args: argparse.Namespace) -> int:
 
         actor = current_actor(args.by)
         with registry.lock(args.model):
-            registry.register(args.model, args.version)
+            if args.create:
+                registry.register(args.model, args.version)
+            else:
+                registry.get_version(args.model, args.version)  # a typo must not go into service
             before = registry.get_alias(args.model, config.alias)
             registry.move_alias(args.model, config.alias, args.version, actor=actor,
                                 reason=f"by hand: {args.reason}")
@@ -566,4 +557,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # `harness log show | head`: the reader left; not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 0
+    sys.exit(code)

@@ -17,6 +17,7 @@ EXIT_CODES = {Verdict.PROMOTE: ExitCode.PROMOTE, Verdict.BLOCK: ExitCode.BLOCK,
 class Decision:
     verdict: Verdict
     reasons: tuple[str, ...]  # one line per policy that decided it
+    policies: tuple[str, ...] = ()  # the ids of those policies
 
     @property
     def exit_code(self) -> ExitCode:
@@ -38,4 +39,4 @@ def decide(outcomes: Sequence[PolicyOutcome]) -> Decision:
         f"{o.policy.id} {o.policy.version} ({o.policy.severity}, on_fail {o.policy.on_fail.value}): {o.status}"
         for o in deciding
     )
-    return Decision(verdict, reasons)
+    return Decision(verdict, reasons, tuple(o.policy.id for o in deciding))

@@ -13,7 +13,6 @@ import os
 import re
 import smtplib
 import ssl
-import tempfile
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,8 +21,9 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness.errors import HarnessError, InputError
-from harness.hooks import post_webhook
+from .errors import HarnessError, InputError
+from .fileio import write_atomic
+from .hooks import post_webhook
 
 DEFAULT_OUTBOX = "audit/outbox"
 DEFAULT_TIMEOUT_S = 10.0
@@ -87,17 +87,7 @@ class OutboxNotifier:
             raise NotifyError(f"notice data is not JSON-serialisable: {exc}") from None
         target = self.path / f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{_slug(notice.audience)}-{short}.json"
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{target.name}.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(text)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomic(target, text)
         except OSError as exc:
             raise NotifyError(f"{self.path}: cannot write notice: {exc.strerror or exc}") from None
         return str(target)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ExitCode, HarnessError, InputError, Location
+from .fileio import write_atomic
 from .release import (
     TAG_BASELINE,
     TAG_OUTPUTS,
@@ -98,8 +99,6 @@ def load_state(config: ReleaseConfig, model: str) -> State | None:
 
 
 def _save(config: ReleaseConfig, state: State) -> None:
-    from .cli import write_atomic  # the one atomic writer
-
     write_atomic(state_path(config, state.model), json.dumps(state.to_json(), indent=2) + "\n")
 
 
@@ -107,7 +106,13 @@ def plan(ctx: Context, model: str, *, to: str | None = None, reason: str = "", i
     """Work out from/to without changing anything (``--dry-run`` prints this; ``run`` starts from it)."""
     existing = load_state(ctx.config, model)
     if existing is not None and existing.status != "done":
+        if to is not None and to != existing.to_version:
+            raise RollbackError(
+                f"an unfinished rollback {existing.id} of {model} to {existing.to_version} exists: re-run without --to"
+                f" to finish it, or delete {state_path(ctx.config, model)} to abandon it")
         return existing
+    _check_incident(ctx, incident)
+    _check_notifier(ctx)
     registry, alias = ctx.registry, ctx.config.alias
     registry.versions(model)  # unknown model: RegistryError names it
     current = registry.get_alias(model, alias)
@@ -124,13 +129,40 @@ def plan(ctx: Context, model: str, *, to: str | None = None, reason: str = "", i
     return State(uuid.uuid4().hex[:12], model, alias, current, target, forced, reason, incident, utc_now())
 
 
+def _check_incident(ctx: Context, incident: str | None) -> None:
+    import re
+
+    if incident is None:
+        return
+    if not re.fullmatch(r"INC-[0-9]{4}-[0-9]{4}", incident):
+        raise RollbackError(f"--incident {incident!r}: expected an id like INC-2026-0001")
+    if not (ctx.incidents_dir / f"{incident}.yaml").exists():
+        raise RollbackError(f"unknown incident {incident!r}: no record in {ctx.incidents_dir}")
+
+
+def _check_notifier(ctx: Context) -> None:
+    from .notify import notifier_from_config
+
+    notifier_from_config(ctx.config.notifier, base=Path.cwd())  # raises InputError when misconfigured
+    missing = [a for a in ctx.config.notify if a not in ctx.config.stakeholders]
+    if missing:
+        raise RollbackError(f"release.notify names {', '.join(missing)}, which the playbook's stakeholders lack")
+
+
 def run(ctx: Context, state: State) -> State:
     """Run (or resume) the procedure; raises ``RollbackFailed`` when a step fails."""
     with ctx.registry.lock(state.model):
         on_disk = load_state(ctx.config, state.model)
         if on_disk is not None and on_disk.id != state.id and on_disk.status != "done":
             state = on_disk  # another run started one meanwhile: resume that one
-        elif not state.steps and ctx.registry.get_alias(state.model, state.alias) != state.from_version:
+        serving = ctx.registry.get_alias(state.model, state.alias)
+        if state.steps and serving not in (state.from_version, state.to_version):
+            raise RollbackFailed(
+                f"the alias {state.alias!r} now points at {serving}, neither {state.from_version} nor"
+                f" {state.to_version}: someone moved it since this rollback started. Nothing was changed; check"
+                f" `harness registry show`, then delete {state_path(ctx.config, state.model)} and start again"
+                " if a rollback is still needed.")
+        if not state.steps and serving != state.from_version:
             raise RollbackFailed(
                 f"the alias {state.alias!r} moved to {ctx.registry.get_alias(state.model, state.alias)} while this"
                 " run waited (another rollback?); nothing was done. Check `harness registry show`, then re-run"
@@ -143,8 +175,10 @@ def run(ctx: Context, state: State) -> State:
                 ok, detail = _STEP_FUNCS[step](ctx, state)
             except HarnessError as exc:
                 ok, detail = False, str(exc)
-            state.steps[step] = {"status": "ok" if ok else "failed", "started_at": started,
-                                 "finished_at": utc_now(), "detail": detail}
+            except Exception as exc:  # any crash is recorded as a failed step, never lost
+                ok, detail = False, f"{type(exc).__name__}: {exc}"
+            state.steps[step] = {**state.steps.get(step, {}), "status": "ok" if ok else "failed",
+                                 "started_at": started, "finished_at": utc_now(), "detail": detail}
             if not ok:
                 state.status = "unhealthy" if step == "validate" else "failed"
             _save(ctx.config, state)
@@ -197,11 +231,12 @@ def _trigger(ctx: Context, state: State) -> tuple[bool, str]:
     from .hooks import post_webhook, run_command
 
     registry, model = ctx.registry, state.model
+    if state.from_version and TAG_ROLLED_BACK_AT not in registry.get_version(model, state.from_version).tags:
+        # tagged before the alias moves, so that a version rolled back from is never taken for good again
+        registry.set_tags(model, state.from_version, {TAG_ROLLED_BACK_AT: utc_now()})
     if registry.get_alias(model, state.alias) != state.to_version:
         registry.move_alias(model, state.alias, state.to_version, actor=ctx.actor,
                             reason=f"rollback {state.id}: {state.reason or 'rollback'}")
-        if state.from_version:
-            registry.set_tags(model, state.from_version, {TAG_ROLLED_BACK_AT: utc_now()})
     details = [f"alias {state.alias!r} moved {state.from_version} -> {state.to_version}"]
     payload = {"model": model, "from": state.from_version, "to": state.to_version, "reason": state.reason,
                "incident": state.incident, "rollback": state.id}
@@ -221,8 +256,11 @@ def _notify(ctx: Context, state: State) -> tuple[bool, str]:
     from .notify import Notice, notifier_from_config
 
     notifier = notifier_from_config(ctx.config.notifier, base=Path.cwd())
-    sent = []
+    delivered: dict[str, str] = state.steps.setdefault("notify", {}).setdefault("delivered", {})
+    sent = [f"{audience}: {ref} (earlier run)" for audience, ref in delivered.items()]
     for audience in ctx.config.notify:
+        if audience in delivered:
+            continue  # a resumed run does not notify twice
         recipient = ctx.config.stakeholders.get(audience)
         if recipient is None:
             return False, f"no stakeholder {audience!r} in the playbook's stakeholders"
@@ -232,7 +270,9 @@ def _notify(ctx: Context, state: State) -> tuple[bool, str]:
             f" {state.to_version}.\nReason: {state.reason or 'not given'}\nIncident: {state.incident or 'none'}\n"
             f"Rollback id: {state.id}\n",
             {"model": state.model, "from": state.from_version, "to": state.to_version, "incident": state.incident})
-        sent.append(f"{audience}: {notifier.send(notice)}")
+        delivered[audience] = notifier.send(notice)
+        _save(ctx.config, state)
+        sent.append(f"{audience}: {delivered[audience]}")
     return True, "; ".join(sent) or "nobody to notify"
 
 
@@ -260,27 +300,31 @@ def _validate(ctx: Context, state: State) -> tuple[bool, str]:
 
 def _document(ctx: Context, state: State) -> tuple[bool, str]:
     done = []
+    if state.incident:
+        done.append(_incident_event(ctx.incidents_dir, state))
     if ctx.log is not None:
         entry = ctx.log({"kind": "rollback", "model": state.model, "model_version": state.to_version,
                          "verdict": "rollback", "details": {"rollback": state.id, "from": state.from_version,
                                                             "to": state.to_version, "reason": state.reason,
                                                             "incident": state.incident, "steps": state.steps}})
         done.append(f"decision log entry {entry.get('seq')}")
-    if state.incident:
-        done.append(_incident_event(ctx.incidents_dir, state))
     return True, "; ".join(done) or "nothing to document"
 
 
 def _incident_event(directory: Path, state: State) -> str:
     import yaml
 
-    from .cli import write_atomic
-
     path = directory / f"{state.incident}.yaml"
     if not path.exists():
         raise RollbackError(f"unknown incident {state.incident!r}: no such record", Location(str(path)))
     text = path.read_text(encoding="utf-8")
-    record = yaml.safe_load(text) or {}
+    try:
+        record = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise RollbackError(f"the incident record is not valid YAML: {str(exc).splitlines()[0]}",
+                            Location(str(path))) from None
+    if not isinstance(record, dict):
+        raise RollbackError("the incident record is not a mapping", Location(str(path)))
     header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
     events = list(record.get("events") or [])
     if any(e.get("rollback") == state.id for e in events if isinstance(e, dict)):

@@ -52,7 +52,7 @@ def log_entries() -> list[dict]:
 def promote_two_then_serve_the_bad_one() -> None:
     assert gate("1.0.0", "--promote") == 0
     assert gate("1.1.0", "--promote") == 0
-    assert main(["registry", "alias", "--model", MODEL, "--version", "1.2.0",
+    assert main(["registry", "alias", "--model", MODEL, "--version", "1.2.0", "--create",
                  "--reason", "hotfix deployed outside the gate"]) == 0
 
 
@@ -103,7 +103,8 @@ def test_manual_rollback_with_an_incident(workdir, capsys):
 
 
 def test_no_last_known_good_is_a_clear_error_and_changes_nothing(workdir, capsys):
-    assert main(["registry", "alias", "--model", MODEL, "--version", "1.2.0", "--reason", "first deploy"]) == 0
+    assert main(["registry", "alias", "--model", MODEL, "--version", "1.2.0", "--create",
+                 "--reason", "first deploy"]) == 0
     assert main(["rollback", "--model", MODEL]) == 4
     assert "no last-known-good version" in capsys.readouterr().err
     assert registry()["aliases"]["champion"] == "1.2.0"
@@ -192,3 +193,49 @@ def test_command_line_overrides_hooks_health_check_and_notifier(workdir, tmp_pat
     assert marker.exists()
     assert len(list(outbox.glob("*.json"))) == 3
     assert main(["rollback", "--model", MODEL, "--notifier", "pigeon:home", "--dry-run"]) == 4
+
+
+def test_a_stale_rollback_does_not_move_an_alias_someone_moved_since(workdir, capsys):
+    promote_two_then_serve_the_bad_one()
+    assert main(["rollback", "--model", MODEL, "--hook", "false"]) == 1
+    assert main(["registry", "alias", "--model", MODEL, "--version", "1.2.1", "--create",
+                 "--reason", "new build"]) == 0
+    assert main(["rollback", "--model", MODEL]) == 1
+    assert "someone moved it" in capsys.readouterr().err
+    assert registry()["aliases"]["champion"] == "1.2.1"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param(["--incident", "INC-2099-0001"], "unknown incident", id="unknown-incident"),
+        pytest.param(["--incident", "../audit/x"], "expected an id like", id="incident-path"),
+        pytest.param(["--notifier", "smtp:localhost:abc:me@example.com"], "port", id="bad-notifier"),
+    ],
+)
+def test_bad_rollback_input_is_refused_before_anything_changes(workdir, capsys, args, expected):
+    promote_two_then_serve_the_bad_one()
+    assert main(["rollback", "--model", MODEL, *args]) == 4
+    assert expected in capsys.readouterr().err
+    assert registry()["aliases"]["champion"] == "1.2.0"
+    assert not Path(f"audit/rollbacks/{MODEL}.json").exists()
+
+
+def test_gate_still_exits_3_when_the_rollback_it_runs_fails(workdir, capsys):
+    promote_two_then_serve_the_bad_one()
+    assert gate("1.2.0", "--on-rollback", "execute", "--hook", "false") == 3
+    assert "rollback required, but" in capsys.readouterr().err
+
+
+def test_a_resumed_rollback_does_not_notify_twice(workdir):
+    promote_two_then_serve_the_bad_one()
+    assert main(["rollback", "--model", MODEL, "--health-check", "false"]) == 1
+    assert main(["rollback", "--model", MODEL, "--health-check", "true"]) == 0
+    assert len(list(Path("audit/outbox").glob("*.json"))) == 3
+
+
+def test_registry_alias_refuses_an_unknown_version_without_create(workdir, capsys):
+    assert gate("1.1.0", "--promote") == 0
+    assert main(["registry", "alias", "--model", MODEL, "--version", "1.1.1", "--reason", "typo"]) == 4
+    assert "1.1.1" in capsys.readouterr().err
+    assert registry()["aliases"]["champion"] == "1.1.0"

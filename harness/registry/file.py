@@ -9,8 +9,6 @@ the old or the new file, never half of one. ``lock(name)`` is a different file p
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any, TypeVar
 import filelock
 
 from ..errors import InputError, Location
+from ..fileio import write_atomic
 from ..yamlio import json_path, parse_yaml
 from . import NO_TAGS, AliasMove, ModelVersion, RegistryError, check_names, now_utc, safe_name
 
@@ -139,16 +138,7 @@ class FileRegistry:
             text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
         else:
             text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self.path, text)
 
     # -- the Registry protocol ---------------------------------------------------------
 
