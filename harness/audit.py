@@ -21,14 +21,15 @@ from typing import Any
 
 import filelock
 
-from harness.errors import HarnessError, InputError, Location
+from .errors import HarnessError, InputError, Location
+from .fileio import write_atomic
 
 #: where ``harness`` keeps the log unless told otherwise, relative to the policy repository
 DEFAULT_LOG = Path("audit/decisions.jsonl")
 #: the ``prev`` of the first entry
 GENESIS = "0" * 64
-#: the entry kinds callers write
-KINDS = ("gate", "promotion", "rollback_step", "waiver")
+#: the entry kinds the harness writes
+KINDS = ("gate", "promotion", "waiver", "rollback_step", "rollback", "manual_alias")
 #: how long an append waits for another writer before giving up
 LOCK_TIMEOUT_S = 60.0
 #: fields the log itself sets; values a caller passes for them are replaced
@@ -117,9 +118,32 @@ def _iter_checked(path: Path) -> list[dict[str, Any]]:
     return entries
 
 
+def head_path(path: Path) -> Path:
+    """The sidecar holding the newest entry's seq and hash: cutting entries off the end shows against it."""
+    return path.with_name(path.name + ".head")
+
+
 def verify_log(path: Path) -> int:
-    """Check the whole chain; the number of entries. InputError names the first bad line and why."""
-    return len(_iter_checked(path))
+    """Check the whole chain; the number of entries. InputError names the first bad line and why.
+
+    A chain alone cannot show that its last entries were cut off, so every append also
+    records the newest entry in ``<log>.head``; a log shorter than that record is an error.
+    """
+    entries = _iter_checked(path)
+    head = head_path(path)
+    if head.exists():
+        try:
+            recorded = json.loads(head.read_text(encoding="utf-8"))
+            seq, digest = int(recorded["seq"]), str(recorded["hash"])
+        except (ValueError, KeyError, TypeError):
+            raise InputError("unreadable head record", Location(file=str(head))) from None
+        if seq > len(entries):
+            raise InputError(f"entries {len(entries) + 1} to {seq} were deleted from the end of the log"
+                             f" ({head.name} records {seq} entries)", Location(file=str(path), line=len(entries) + 1))
+        if seq == len(entries) and entries and entries[-1].get("hash") != digest:
+            raise InputError(f"the last entry was replaced (it does not match {head.name})",
+                             Location(file=str(path), line=seq))
+    return len(entries)
 
 
 def read_log(path: Path, *, model: str | None = None) -> list[dict[str, Any]]:
@@ -220,6 +244,7 @@ def _append_locked(path: Path, entry: Mapping[str, Any]) -> dict[str, Any]:
         os.fsync(handle.fileno())
     if created:
         _fsync_dir(path.parent)
+    write_atomic(head_path(path), json.dumps({"seq": full["seq"], "hash": full["hash"]}) + "\n")
     return full
 
 

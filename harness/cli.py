@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from . import __version__
 from .errors import ExitCode, HarnessError, InputError, InputErrors
 from .fileio import write_atomic
+from .text import printable
 
 PROGRESS_MIN_BYTES = 20_000_000  # below this a run takes a second or two: no bar
 
@@ -439,8 +440,8 @@ def _log(args: argparse.Namespace) -> int:
                                  f" {details.get('status')}",
                 "rollback": f"rollback {details.get('rollback')} {details.get('from')} -> {details.get('to')} done",
                 "manual_alias": f"alias moved by hand: {details.get('reason')}"}.get(str(e.get("kind")), e.get("kind"))
-        print(f"{e['seq']:>5} {e['time']} {e.get('actor', '?'):<28} {e.get('model') or '-'}"
-              f" {e.get('model_version') or '-':<10} {what}")
+        print(printable(f"{e['seq']:>5} {e['time']} {e.get('actor', '?'):<28} {e.get('model') or '-'}"
+                        f" {e.get('model_version') or '-':<10} {what}"))
     return int(ExitCode.PROMOTE)
 
 

@@ -194,7 +194,8 @@ def _suite(doc: YamlDocument, playbook: Playbook, errors: _Collector) -> EvalSui
     )
 
 
-def _waivers(path: Path, known: Mapping[str, frozenset[str]], errors: _Collector) -> tuple[Waiver, ...]:
+def _waivers(path: Path, known: Mapping[str, frozenset[str]], errors: _Collector,
+             case_ids: Iterable[str]) -> tuple[Waiver, ...]:
     if not path.exists():
         return ()
     doc = errors.load(path, "waivers")
@@ -212,6 +213,12 @@ def _waivers(path: Path, known: Mapping[str, frozenset[str]], errors: _Collector
                 f"policy {raw['policy']!r} has no rule {raw['rule']!r}; its rules: {rules}",
                 doc.locate(("waivers", i, "rule"))))
             continue
+        if raw["policy"].startswith("eval:") and "cases" in raw:
+            unknown = sorted(set(raw["cases"]) - set(case_ids))
+            if unknown:
+                errors.errors.append(InputError(f"waiver names unknown case id(s): {', '.join(unknown)}",
+                                                doc.locate(("waivers", i, "cases"))))
+                continue
         location = doc.locate(("waivers", i))
         waivers.append(Waiver(
             policy=raw["policy"], reason=raw["reason"], approver=raw["approver"], ticket=raw["ticket"],
@@ -274,8 +281,8 @@ def load_project(policies_dir: Path | str = "policies", evals_dir: Path | str | 
             suites.append(suite)
 
     known = {p.id: frozenset(r.id for r in p.rules) for p in policies}
-    known |= {s.policy_id: frozenset() for s in suites}
-    waivers = _waivers(policies_dir / WAIVERS, known, errors)
+    known |= {s.policy_id: frozenset({"output"}) | {r.id for c in s.cases for r in c.expect} for s in suites}
+    waivers = _waivers(policies_dir / WAIVERS, known, errors, cases.keys())
     InputErrors.raise_if_any(errors.errors)
     return Project(playbook, tuple(policies), tuple(suites), waivers, MappingProxyType(cases))
 

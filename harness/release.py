@@ -78,10 +78,10 @@ def record_gate(registry: Any, config: ReleaseConfig, *, model: str, version: st
     now = utc_now()
     tags = {TAG_VERDICT: decision.verdict.value, TAG_REPORT: report_sha256, TAG_OUTPUTS: outputs_path,
             TAG_OUTPUTS_SHA: outputs_sha256, TAG_GATED_AT: now}
-    if baseline_path:
-        tags[TAG_BASELINE] = baseline_path
+    tags[TAG_BASELINE] = baseline_path or ""  # overwrite what an earlier gate run of this version left
     promoted = False
     if decision.verdict is Verdict.PROMOTE:
+        tags[TAG_BLOCKED] = "false"  # a version blocked before and fixed since is no longer blocked
         if promote and serving != version:
             registry.move_alias(model, config.alias, version, actor=actor,
                                 reason=f"promoted by the gate (report {report_sha256[:12]})")

@@ -69,6 +69,14 @@ def original_span(offsets: list[int] | None, start: int, end: int) -> tuple[int,
     return offsets[start], stop
 
 
+_CONTROL = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0)], "\ufffd")
+
+
+def printable(text: object) -> str:
+    """Untrusted text made safe for a terminal: control characters (escape sequences) become U+FFFD."""
+    return str(text).translate(_CONTROL)
+
+
 _CONTEXT = 80  # characters around a span read to see personal data that only starts or ends inside it
 
 

@@ -223,3 +223,15 @@ def test_policy_commit(tmp_path: Path) -> None:
     assert audit.policy_commit(tmp_path) == head
     (tmp_path / "p.yaml").write_text("a: 2\n", encoding="utf-8")
     assert audit.policy_commit(tmp_path) == f"{head}-dirty"
+
+
+def test_entries_cut_off_the_end_are_detected(tmp_path):
+    from harness.audit import append_entry, verify_log
+
+    log = tmp_path / "decisions.jsonl"
+    for i in range(5):
+        append_entry(log, {"kind": "gate", "details": {"i": i}})
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text("".join(lines[:3]))
+    with pytest.raises(InputError, match="entries 4 to 5 were deleted"):
+        verify_log(log)

@@ -185,3 +185,16 @@ def test_output_to_a_device_writes_through_and_keeps_the_device(tmp_path):
     target = tmp_path / "sub" / "r.json"
     write_atomic(target, "{}\n")
     assert target.read_text() == "{}\n" and list(target.parent.iterdir()) == [target]
+
+
+def test_terminal_and_markdown_reports_neutralise_hostile_output(tmp_path, capsys):
+    hostile = "[bold]x[/bold] \x1b[2J\x1b]0;pwned\x07 </failure> | <script>alert(1)</script> `tick` jane@example.org"
+    outputs = tmp_path / "o.jsonl"
+    outputs.write_text(json.dumps({"case_id": "evil\x1b[31m", "output": hostile, "latency_ms": 1}) + "\n")
+    assert main(["scan", "--outputs", str(outputs), "--color", "always"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b[2J" not in out and "\x1b]0;" not in out and "evil\x1b" not in out
+    assert "jane@example.org" not in out
+    assert main(["scan", "--outputs", str(outputs), "--format", "markdown"]) == 0
+    md = capsys.readouterr().out
+    assert "<script>" not in md and "jane@example.org" not in md

@@ -192,3 +192,26 @@ def test_waiver_errors(repo, policy_text, rule, expires, expected):
 def test_missing_directory_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="policies directory not found"):
         load_project(tmp_path / "nope", None)
+
+
+@pytest.mark.parametrize(
+    ("waiver", "expected"),
+    [
+        pytest.param("{policy: 'eval:s', rule: refusall}", "policy 'eval:s' has no rule 'refusall'",
+                     id="unknown-suite-rule"),
+        pytest.param("{policy: 'eval:s', rule: output, cases: [nope]}", "unknown case id(s): nope",
+                     id="unknown-suite-case"),
+    ],
+)
+def test_waivers_for_suites_are_checked(repo, waiver, expected):
+    repo.suite("s.yaml", "suite: s\ncases:\n  - id: c1\n    input: x\n    expect: [{check: refusal, must: refuse}]\n")
+    fields = "reason: r, approver: a, ticket: T-1, expires: '2030-01-01'"
+    repo.policy("waivers.yaml", f"waivers:\n  - {waiver[:-1]}, {fields}}}\n")
+    assert any(expected in m for m in errors_of(repo))
+
+
+def test_a_waiver_for_a_suite_rule_and_case_loads(repo):
+    repo.suite("s.yaml", "suite: s\ncases:\n  - id: c1\n    input: x\n    expect: [{check: refusal, must: refuse}]\n")
+    repo.policy("waivers.yaml", "waivers:\n  - {policy: 'eval:s', rule: refusal, cases: [c1], reason: r,"
+                                " approver: a, ticket: T-1, expires: '2030-01-01'}\n")
+    assert load_project(repo.policies, repo.evals).waivers[0].rule == "refusal"

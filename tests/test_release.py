@@ -239,3 +239,15 @@ def test_registry_alias_refuses_an_unknown_version_without_create(workdir, capsy
     assert main(["registry", "alias", "--model", MODEL, "--version", "1.1.1", "--reason", "typo"]) == 4
     assert "1.1.1" in capsys.readouterr().err
     assert registry()["aliases"]["champion"] == "1.1.0"
+
+
+def test_regating_a_version_replaces_its_verdict_tags(workdir):
+    Path("examples/outputs/x.jsonl").write_text(Path("examples/outputs/acme-support-1.2.1.jsonl").read_text()
+                                                .replace('"1.2.1"', '"1.1.0"'))
+    assert main(["gate", "--outputs", "examples/outputs/x.jsonl", "--baseline",
+                 "examples/outputs/acme-support-1.0.0.jsonl", "--model", MODEL, "--model-version", "1.1.0",
+                 "--today", "2026-11-27", "--promote"]) == 1
+    assert registry()["versions"]["1.1.0"]["tags"]["blocked"] == "true"
+    assert gate("1.1.0", "--promote") == 0
+    tags = registry()["versions"]["1.1.0"]["tags"]
+    assert tags["blocked"] == "false" and tags["harness.verdict"] == "promote"

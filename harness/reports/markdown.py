@@ -20,6 +20,11 @@ def escape(text: Any) -> str:
     return " ".join(value.split())
 
 
+def code(text: Any) -> str:
+    """Untrusted text as a Markdown code span: rendered literally, so only backticks and breaks matter."""
+    return "`" + " ".join(str(text).replace("`", "'").split()) + "`"
+
+
 @reporter("markdown")
 def render(report: dict[str, Any], evaluation: Evaluation, *, color: bool = False) -> str:
     run = report["run"]
@@ -49,7 +54,7 @@ def render(report: dict[str, Any], evaluation: Evaluation, *, color: bool = Fals
         lines += ["", f"### Failures ({len(failing)})", "", "| case | policy | rule | message | findings |",
                   "|---|---|---|---|---|"]
         for r in failing[:MAX_ROWS]:
-            findings = ", ".join(f"{f['kind']} `{escape(f['masked'])}`" if f["masked"] else f["kind"]
+            findings = ", ".join(f"{f['kind']} {code(f['masked'])}" if f["masked"] else f["kind"]
                                  for f in r["findings"][:3])
             lines.append(f"| {escape(r['case_id'])} | {escape(r['policy'])} | {escape(r['rule'])} |"
                          f" {escape(r['message'])} | {findings} |")

@@ -7,6 +7,7 @@ import shutil
 from typing import Any
 
 from ..engine import Evaluation
+from ..text import printable
 from . import reporter
 
 MAX_RESULTS = 25
@@ -17,8 +18,11 @@ STYLES = {"promote": "bold green", "block": "bold red", "rollback": "bold magent
 @reporter("text")
 def render(report: dict[str, Any], evaluation: Evaluation, *, color: bool = False) -> str:
     from rich.console import Console
-    from rich.markup import escape
+    from rich.markup import escape as escape_markup
     from rich.table import Table
+
+    def escape(text: object) -> str:
+        return escape_markup(printable(text))
 
     buffer = io.StringIO()
     width = shutil.get_terminal_size((120, 24)).columns if color else 120
@@ -42,7 +46,7 @@ def render(report: dict[str, Any], evaluation: Evaluation, *, color: bool = Fals
     if failing:
         console.print(f"\n[bold]Failures[/] ({len(failing)}):")
         for r in failing[:MAX_RESULTS]:
-            findings = ", ".join(f"{f['kind']} {f['masked']}" if f["masked"] else f["kind"]
+            findings = ", ".join(f"{f['kind']} {printable(f['masked'])}" if f["masked"] else f["kind"]
                                  for f in r["findings"][:3])
             where = f" (line {r['line']})" if r["line"] else ""
             console.print(f"  [{STYLES[r['status']]}]✗[/] {escape(r['case_id'])}{where} "
