@@ -414,15 +414,12 @@ def _rollback(args: argparse.Namespace) -> int:
 
 def _log(args: argparse.Namespace) -> int:
     from .audit import read_log, verify_log
-    from .loader import PLAYBOOK, _Collector, load_playbook
+    from .loader import read_playbook
     from .release import ReleaseConfig
 
     path = args.log
     if path is None:
-        collector = _Collector()
-        playbook = load_playbook(args.policies / PLAYBOOK, collector)
-        InputErrors.raise_if_any(collector.errors)
-        path = ReleaseConfig.from_playbook(playbook).decision_log
+        path = ReleaseConfig.from_playbook(read_playbook(args.policies)).decision_log
     if args.log_command == "verify":
         count = verify_log(path)
         print(f"ok: {count} entries, hash chain intact ({path})")
@@ -446,14 +443,11 @@ def _log(args: argparse.Namespace) -> int:
 
 
 def _registry(args: argparse.Namespace) -> int:
-    from .loader import PLAYBOOK, _Collector, load_playbook
+    from .loader import read_playbook
     from .registry import open_registry
     from .release import ReleaseConfig
 
-    collector = _Collector()
-    playbook = load_playbook(args.policies / PLAYBOOK, collector)
-    InputErrors.raise_if_any(collector.errors)
-    config = ReleaseConfig.from_playbook(playbook, **_release_overrides(args))
+    config = ReleaseConfig.from_playbook(read_playbook(args.policies), **_release_overrides(args))
     registry = open_registry(config.registry)
     if args.registry_command == "alias":
         from .audit import append_entry, current_actor, policy_commit

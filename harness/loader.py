@@ -138,6 +138,14 @@ def load_playbook(path: Path, errors: _Collector) -> Playbook:
     return Playbook(document.data["severities"], document.data, Source(document.path, document.sha256))
 
 
+def read_playbook(policies_dir: Path | str = "policies") -> Playbook:
+    """Only the playbook of a policy repository (the defaults when it has none); ``InputErrors`` if invalid."""
+    errors = _Collector()
+    playbook = load_playbook(Path(policies_dir) / PLAYBOOK, errors)
+    InputErrors.raise_if_any(errors.errors)
+    return playbook
+
+
 def _policy(doc: YamlDocument, playbook: Playbook, errors: _Collector) -> Policy | None:
     data = doc.data
     before = len(errors.errors)
