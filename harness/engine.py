@@ -19,7 +19,7 @@ from typing import Any
 from .checks import Check, get_check
 from .checks.aggregate import RunOutcome, RunView
 from .loader import Project
-from .outputs import Outputs
+from .outputs import Outputs, paused_gc
 from .records import EvalCase, EvalSuite, Finding, OutputRecord, Policy, Rule, Scope, Waiver
 from .regex import PatternSet
 
@@ -162,7 +162,8 @@ class _Scanner:
         if workers > 1 and len(records) >= PARALLEL_MIN_RECORDS and "fork" in mp.get_all_start_methods():
             return self._scan_parallel(records, on_result, progress, with_cases, workers)
         scope_ids = [0] * len(records)
-        self._scan_range(records, 0, len(records), scope_ids, on_result, progress, with_cases)
+        with paused_gc():
+            self._scan_range(records, 0, len(records), scope_ids, on_result, progress, with_cases)
         return scope_ids
 
     def _scan_range(self, records: Sequence[OutputRecord], begin: int, end: int, scope_ids: list[int],
@@ -239,6 +240,7 @@ def _scan_chunk(chunk: tuple[int, int]) -> tuple[int, list[int], dict[int, tuple
     assert _FORKED is not None
     scanner, records, with_cases = _FORKED
     begin, end = chunk
+    gc.disable()  # this worker process only builds acyclic results (see outputs.paused_gc)
     events: list[tuple[int, int, Any]] = []
     local_ids = [0] * (end - begin)
     scanner._scan_range(records, begin, end, local_ids,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -90,6 +91,23 @@ def _shape_problem(obj: Any) -> tuple[str, str] | None:
     return None
 
 
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many acyclic objects.
+
+    Records, findings and results hold no reference cycles, yet each thousand of them
+    triggers a collection that walks every object alive: a third of the loading time of a
+    million records. Reference counting still frees everything as usual.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def load_outputs(
     path: Path | str, *, display: str | None = None, progress: Callable[[int], None] | None = None
 ) -> Outputs:
@@ -109,7 +127,7 @@ def load_outputs(
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", Location(shown)) from None
     read = 0
-    with handle:
+    with handle, paused_gc():
         for number, line in enumerate(handle, start=1):
             digest.update(line)
             read += len(line)

@@ -78,9 +78,9 @@ def quantile(options: Mapping[str, Any], run: RunView) -> RunOutcome:
     if not run.records:
         return _empty()
     raw = [resolve(r, path) for r in run.records]
-    values = pd.to_numeric(pd.Series([v if _is_number(v) else None for v in raw],
-                                     dtype="object"), errors="coerce")
-    missing = int(values.isna().sum())
+    numbers = [float(v) for v in raw if type(v) in (int, float)]
+    missing = len(raw) - len(numbers)
+    values = pd.Series(numbers, dtype="float64")
     if missing:
         return RunOutcome("error", f"`{path}` is missing or not a number in {missing} of {len(raw)} outputs",
                           details={"missing": missing})
