@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Callable, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -65,3 +68,63 @@ def policy_text() -> Callable[..., str]:
             """) + textwrap.indent(dedent(rules), "  ")
 
     return make
+
+
+class LoopbackServer:
+    """A real HTTP server on 127.0.0.1 whose answer is chosen by the request path.
+
+    200 by default, 500 on /fail, 503 on /down, 204 on /empty, and a reply after 1.5 s on
+    /slow. Every request is recorded: method, path, headers, body and the body as JSON.
+    """
+
+    STATUS: ClassVar[dict[str, int]] = {"/fail": 500, "/down": 503, "/empty": 204}
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _respond(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                try:
+                    parsed = json.loads(body) if body else None
+                except ValueError:
+                    parsed = None
+                owner.received.append({"method": self.command, "path": self.path, "headers": dict(self.headers),
+                                       "body": body, "json": parsed})
+                if self.path.startswith("/slow"):
+                    time.sleep(1.5)
+                status = owner.STATUS.get(self.path, 200)
+                text = b"" if status == 204 else f"status {status} for {self.path}\n".encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(len(text)))
+                    self.end_headers()
+                    self.wfile.write(text)
+                except OSError:
+                    pass  # the client gave up (timeout tests)
+
+            do_GET = _respond
+            do_POST = _respond
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def http_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackServer]:
+    """A loopback HTTP server for webhook and health-check tests (never a proxy in between)."""
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    server = LoopbackServer()
+    yield server
+    server.close()

@@ -8,71 +8,23 @@ import shlex
 import socket
 import sys
 import textwrap
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
+from conftest import LoopbackServer
 
 from harness.hooks import DETAIL_LIMIT, check_http, post_webhook, run_command
 
 PAYLOAD = {"model": "support-bot", "from": "7", "to": "6", "reason": "toxicity spike", "incident": "INC-2024-0001"}
 
 
-class Server:
-    """A loopback HTTP server whose behaviour is chosen by the request path."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _respond(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                owner.received.append(
-                    {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
-                )
-                if self.path.startswith("/slow"):
-                    time.sleep(1.5)
-                status = {"/fail": 500, "/down": 503}.get(self.path, 200)
-                text = f"status {status} for {self.path}\n".encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Length", str(len(text)))
-                    self.end_headers()
-                    self.wfile.write(text)
-                except OSError:
-                    pass  # the client gave up (timeout tests)
-
-            do_GET = _respond
-            do_POST = _respond
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+Server = LoopbackServer
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    monkeypatch.setenv("no_proxy", "127.0.0.1")
-    with Server() as srv:
-        yield srv
+def server(http_server: LoopbackServer) -> LoopbackServer:
+    return http_server
 
 
 def _free_port() -> int:

@@ -7,15 +7,14 @@ import email.policy
 import json
 import re
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from conftest import LoopbackServer
 
 from harness.errors import HarnessError, InputError
 from harness.notify import (
@@ -84,46 +83,7 @@ def test_outbox_failure_is_notify_error(tmp_path: Path) -> None:
 # -- webhook -----------------------------------------------------------------------------
 
 
-class HttpServer:
-    """A loopback HTTP server: 200 by default, 500 on /fail, a slow reply on /slow."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                owner.received.append({"path": self.path, "headers": dict(self.headers), "json": json.loads(body)})
-                if self.path == "/slow":
-                    time.sleep(1.5)
-                status = 500 if self.path == "/fail" else 204 if self.path == "/empty" else 200
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                except OSError:
-                    pass
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def http_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpServer]:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    monkeypatch.setenv("no_proxy", "127.0.0.1")
-    server = HttpServer()
-    yield server
-    server.close()
+HttpServer = LoopbackServer
 
 
 @pytest.mark.parametrize(
