@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -218,7 +219,8 @@ def _judge(args: argparse.Namespace, kind: str) -> int:
     from .gate import decide
     from .loader import load_project
     from .outputs import load_outputs
-    from .report import RunInfo, build_report, now
+    from .records import utc_now as now
+    from .report import RunInfo, build_report
     from .reports import get_reporter
 
     started = now()
@@ -227,7 +229,7 @@ def _judge(args: argparse.Namespace, kind: str) -> int:
         raise InputError(f"no policies in {args.policies} and no eval suites in {args.evals}: nothing to judge")
     size = args.outputs.stat().st_size if args.outputs.exists() else 0
     bar = _progress(not args.no_progress and sys.stderr.isatty() and size >= PROGRESS_MIN_BYTES)
-    with bar if bar is not None else _Null():
+    with bar if bar is not None else contextlib.nullcontext():
         on_bytes: Callable[[int], None] | None = None
         if bar is not None:
             task = bar.add_task("loading outputs", total=size)
@@ -478,17 +480,9 @@ def _registry(args: argparse.Namespace) -> int:
     return int(ExitCode.PROMOTE)
 
 
-class _Null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 def _validate(args: argparse.Namespace) -> int:
     from .loader import expired_waivers, load_project
-    from .report import now
+    from .records import utc_now as now
 
     today = args.today or now()[:10]
     try:

@@ -21,11 +21,11 @@ from .checks.aggregate import RunOutcome, RunView
 from .loader import Project
 from .outputs import Outputs, paused_gc
 from .records import EvalCase, EvalSuite, Finding, OutputRecord, Policy, Rule, Scope, Waiver
-from .regex import PatternSet
+from .regex import SET_MAX_CHARS, PatternSet
 
-#: Outputs longer than this skip the prefilter: ``re2.Set`` reports "no match" when its DFA
-#: runs out of memory, and a silent miss must never turn into a pass.
-PREFILTER_MAX_CHARS = 100_000
+#: Outputs longer than this skip the prefilter (see ``regex.SET_MAX_CHARS``): a silent miss of
+#: ``re2.Set`` must never turn into a pass.
+PREFILTER_MAX_CHARS = SET_MAX_CHARS
 Progress = Callable[[int, int], None]
 _NO_TAGS: frozenset[str] = frozenset()
 

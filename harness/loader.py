@@ -182,7 +182,7 @@ def _suite(doc: YamlDocument, playbook: Playbook, errors: _Collector) -> EvalSui
     for i, raw in enumerate(data["cases"]):
         expect = _rules(raw.get("expect", []), ("cases", i, "expect"), doc, errors)
         for j, rule in enumerate(expect):
-            if rule.check in ("equals", "similar") and "value" not in rule.options and "reference" not in raw:
+            if get_check(rule.check).uses_case and "value" not in rule.options and "reference" not in raw:
                 errors.errors.append(InputError(
                     f"`{rule.check}` needs a `value` or the case's `reference`",
                     doc.locate(("cases", i, "expect", j))))

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+
+
+def utc_now() -> str:
+    """The current time as ISO 8601 UTC to the second (``2026-11-27T18:00:00Z``), as reports and tags write it."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class Verdict(enum.StrEnum):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .audit import DEFAULT_LOG
 from .gate import Decision
-from .records import Playbook, Verdict
+from .records import Playbook, Verdict, utc_now
 
 TAG_VERDICT = "harness.verdict"
 TAG_REPORT = "harness.report_sha256"
@@ -22,17 +22,13 @@ TAG_BLOCKED = "blocked"
 TAG_ROLLED_BACK_AT = "harness.rolled_back_at"
 
 
-def utc_now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 @dataclass(frozen=True)
 class ReleaseConfig:
     """The ``release`` section of ``playbook.yaml``, with command-line overrides applied."""
 
     registry: str = "file://registry.json"
     alias: str = "champion"
-    decision_log: Path = Path("audit/decisions.jsonl")
+    decision_log: Path = DEFAULT_LOG
     state_dir: Path = Path("audit/rollbacks")
     hooks: tuple[Mapping[str, Any], ...] = ()
     health_check: Mapping[str, Any] | None = None

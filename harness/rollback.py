@@ -28,8 +28,8 @@ from .release import (
     TAG_ROLLED_BACK_AT,
     ReleaseConfig,
     last_known_good,
-    utc_now,
 )
+from .records import utc_now
 
 STEPS = ("verify", "trigger", "notify", "validate", "document")
 

@@ -30,7 +30,7 @@ class Check:
     level: Literal["output", "run"]
     prepare: Prepare
     prefilter: Callable[[Any], str | None] | None = None
-    uses_case: bool = False
+    uses_case: bool = False  # compares with the case's ``reference`` unless given a ``value``
     description: str = ""
 
 

@@ -38,15 +38,11 @@ class RunOutcome:
     flipped: tuple[tuple[str, str], ...] = ()  # (case_id, what changed)
 
 
-def _needs_inner(options: Mapping[str, Any], where: str) -> Mapping[str, Any]:
-    return options
-
-
 def _empty() -> RunOutcome:
     return RunOutcome("pass", "no outputs in scope")
 
 
-@check("rate", level="run", prepare=_needs_inner)
+@check("rate", level="run")
 def rate(options: Mapping[str, Any], run: RunView) -> RunOutcome:
     """The inner rule's pass rate over the outputs in scope is at least ``min``."""
     n = len(run.records)
@@ -94,7 +90,7 @@ def quantile(options: Mapping[str, Any], run: RunView) -> RunOutcome:
     return RunOutcome("pass", label, value, options.get("max", options.get("min")))
 
 
-@check("disparity", level="run", prepare=_needs_inner)
+@check("disparity", level="run")
 def disparity(options: Mapping[str, Any], run: RunView) -> RunOutcome:
     """The largest gap of the inner rule's pass rate between values of ``by`` is at most ``max_gap``."""
     import pandas as pd
