@@ -21,6 +21,7 @@ from typing import Any
 
 from .errors import ExitCode, HarnessError, InputError, Location
 from .fileio import write_atomic
+from .records import utc_now
 from .release import (
     TAG_BASELINE,
     TAG_OUTPUTS,
@@ -29,7 +30,6 @@ from .release import (
     ReleaseConfig,
     last_known_good,
 )
-from .records import utc_now
 
 STEPS = ("verify", "trigger", "notify", "validate", "document")
 
