@@ -49,8 +49,6 @@ def _describe(error: Any) -> list[tuple[tuple[str | int, ...], bool, str]]:
 
         best = best_match(error.context)
         return [((*path, *best.absolute_path), False, best.message)]
-    if error.validator == "required":
-        return [(path, False, error.message)]
     return [(path, False, error.message)]
 
 
