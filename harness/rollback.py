@@ -213,9 +213,11 @@ def _verify(ctx: Context, state: State) -> tuple[bool, str]:
         return True, f"{state.to_version} forced with --to (not re-verified against a last-known-good record)"
     if not outputs or ctx.judge is None or not Path(outputs).exists():
         return True, f"{state.to_version} is the last version promoted through a passing gate (outputs not on record)"
-    from .outputs import load_outputs
+    import hashlib
 
-    if load_outputs(outputs).sha256 != tags.get(TAG_OUTPUTS_SHA):
+    with open(outputs, "rb") as handle:  # hashed, not parsed: the judge below parses it once
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+    if digest != tags.get(TAG_OUTPUTS_SHA):
         return False, f"the recorded outputs {outputs} changed since {state.to_version} was gated"
     baseline = tags.get(TAG_BASELINE)
     decision = ctx.judge(outputs, baseline if baseline and Path(baseline).exists() else None)
