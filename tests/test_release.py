@@ -251,3 +251,12 @@ def test_regating_a_version_replaces_its_verdict_tags(workdir):
     assert gate("1.1.0", "--promote") == 0
     tags = registry()["versions"]["1.1.0"]["tags"]
     assert tags["blocked"] == "false" and tags["harness.verdict"] == "promote"
+
+
+def test_verify_stops_when_the_recorded_outputs_changed(workdir, capsys):
+    promote_two_then_serve_the_bad_one()
+    path = Path("examples/outputs/acme-support-1.1.0.jsonl")
+    path.write_text(path.read_text() + "\n")
+    assert main(["rollback", "--model", MODEL]) == 1
+    assert "changed since 1.1.0 was gated" in capsys.readouterr().err
+    assert registry()["aliases"]["champion"] == "1.2.0"
