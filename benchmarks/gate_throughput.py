@@ -231,7 +231,7 @@ def generate(path: Path, n: int, seed: int) -> dict[str, int]:
 
 def rules_and_patterns(policies: Path, evals: Path) -> dict[str, Any]:
     from harness.checks import get_check
-    from harness.loader import load_project
+    from harness.project import load_project
 
     project = load_project(policies, evals)
     counts = {"policies": len(project.policies), "suites": len(project.suites), "cases": len(project.cases),

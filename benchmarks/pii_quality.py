@@ -1,4 +1,4 @@
-"""Precision/recall of `harness.pii.find_pii` on a labelled corpus (a yardstick, not a target).
+"""Precision/recall of `harness.text.pii.find_pii` on a labelled corpus (a yardstick, not a target).
 
 Usage: python benchmarks/pii_quality.py [--data PATH] [--format text|json] [--show-errors]
 
@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import re2
 
-from harness.pii import find_pii, mask_text, prefilter_pattern
+from harness.text.mask import mask_text
+from harness.text.pii import find_pii, prefilter_pattern
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/presidio_synth_dataset_v2.json"
 LABELS = {"EMAIL_ADDRESS": "email", "CREDIT_CARD": "credit_card", "US_SSN": "us_ssn",

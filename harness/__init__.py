@@ -1,7 +1,9 @@
 """Release gate and incident-response harness for AI systems.
 
 Policies as code and regression evals judge a candidate model's outputs; the gate
-decides promote, block or roll back, and reports what it decided and why.
+decides promote, block or roll back, and reports what it decided and why. The library
+API is :mod:`harness.api` (``run_gate``, ``run_scan``, ``validate``, ``record_release``,
+``run_rollback``...); the ``harness`` command is a thin face over it.
 
 The public names below are imported on first use, so that ``harness --version`` and
 ``harness --help`` start without loading the engine.
@@ -12,32 +14,43 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _EXPORTS = {
-    "engine": ("Aggregate", "Evaluation", "PolicyOutcome", "Result", "evaluate"),
-    "errors": ("ExitCode", "HarnessError", "InputError", "InputErrors", "Location"),
+    "api": ("GateResult", "Validation", "move_alias", "plan_rollback", "record_release", "rollback_context",
+            "run_gate", "run_rollback", "run_scan", "validate"),
+    "checks": ("CHECKS", "Check", "RunOutcome", "RunView", "check"),
+    "clock": ("Clock", "FixedClock", "SystemClock"),
+    "errors": ("EnvError", "ExitCode", "HarnessError", "InputError", "InputErrors", "Location"),
+    "evaluation": ("Aggregate", "Evaluation", "PolicyOutcome", "Result", "evaluate"),
     "gate": ("Decision", "decide"),
-    "loader": ("Project", "expired_waivers", "load_project"),
-    "outputs": ("Outputs", "load_outputs", "records_from_dicts"),
-    "records": ("EvalCase", "EvalSuite", "Finding", "OnFail", "OutputRecord", "Playbook", "Policy", "Rule",
-                "Verdict", "Waiver"),
-    "report": ("RunInfo", "build_report"),
+    "model": ("EvalCase", "EvalSuite", "Finding", "MaxFailures", "OnFail", "OutputRecord", "Outputs", "Playbook",
+              "Policy", "Rule", "Verdict", "Waiver"),
+    "outputs": ("load_outputs", "records_from_dicts"),
+    "project": ("Project", "expired_waivers", "load_project"),
+    "report": ("Report", "build_report", "render"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
+    "CHECKS",
     "Aggregate",
+    "Check",
+    "Clock",
     "Decision",
+    "EnvError",
     "EvalCase",
     "EvalSuite",
     "Evaluation",
     "ExitCode",
     "Finding",
+    "FixedClock",
+    "GateResult",
     "HarnessError",
     "InputError",
     "InputErrors",
     "Location",
+    "MaxFailures",
     "OnFail",
     "OutputRecord",
     "Outputs",
@@ -45,19 +58,33 @@ __all__ = [
     "Policy",
     "PolicyOutcome",
     "Project",
+    "Report",
     "Result",
     "Rule",
-    "RunInfo",
+    "RunOutcome",
+    "RunView",
+    "SystemClock",
+    "Validation",
     "Verdict",
     "Waiver",
     "__version__",
     "build_report",
+    "check",
     "decide",
     "evaluate",
     "expired_waivers",
     "load_outputs",
     "load_project",
+    "move_alias",
+    "plan_rollback",
+    "record_release",
     "records_from_dicts",
+    "render",
+    "rollback_context",
+    "run_gate",
+    "run_rollback",
+    "run_scan",
+    "validate",
 ]
 
 
@@ -71,21 +98,37 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
-    from .engine import Aggregate, Evaluation, PolicyOutcome, Result, evaluate
-    from .errors import ExitCode, HarnessError, InputError, InputErrors, Location
+    from .api import (
+        GateResult,
+        Validation,
+        move_alias,
+        plan_rollback,
+        record_release,
+        rollback_context,
+        run_gate,
+        run_rollback,
+        run_scan,
+        validate,
+    )
+    from .checks import CHECKS, Check, RunOutcome, RunView, check
+    from .clock import Clock, FixedClock, SystemClock
+    from .errors import EnvError, ExitCode, HarnessError, InputError, InputErrors, Location
+    from .evaluation import Aggregate, Evaluation, PolicyOutcome, Result, evaluate
     from .gate import Decision, decide
-    from .loader import Project, expired_waivers, load_project
-    from .outputs import Outputs, load_outputs, records_from_dicts
-    from .records import (
+    from .model import (
         EvalCase,
         EvalSuite,
         Finding,
+        MaxFailures,
         OnFail,
         OutputRecord,
+        Outputs,
         Playbook,
         Policy,
         Rule,
         Verdict,
         Waiver,
     )
-    from .report import RunInfo, build_report
+    from .outputs import load_outputs, records_from_dicts
+    from .project import Project, expired_waivers, load_project
+    from .report import Report, build_report, render

@@ -1,4 +1,14 @@
-"""The error hierarchy and the exit codes the CLI maps results and errors to."""
+"""The error hierarchy and the exit codes the command maps verdicts and errors to.
+
+Three kinds of failure, each with its own exit code:
+
+- :class:`InputError`: something the user wrote or passed is wrong (a policy, an outputs
+  line, an option, an unknown model). Exit 4.
+- :class:`EnvError`: the world around the harness failed (the registry is unreachable or
+  corrupt, a lock was held too long, the decision log is missing or damaged). The input
+  may be fine; re-running once the environment is fixed can succeed. Exit 6.
+- anything else is a bug of the harness: exit 5.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +25,7 @@ class ExitCode(enum.IntEnum):
     ROLLBACK = 3
     INVALID_INPUT = 4
     INTERNAL_ERROR = 5
+    ENVIRONMENT = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +56,15 @@ class HarnessError(Exception):
 
     exit_code = ExitCode.INTERNAL_ERROR
 
+    def __init__(self, message: str, location: Location | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.location = location or Location()
+
+    def __str__(self) -> str:
+        where = str(self.location)
+        return f"{where}: {self.message}" if where else self.message
+
 
 class InputError(HarnessError):
     """Bad input from the user: a file, a field, an option. One readable line, exit code 4."""
@@ -54,15 +74,9 @@ class InputError(HarnessError):
     def __init__(
         self, message: str, location: Location | None = None, *, subpath: tuple[str | int, ...] = ()
     ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.location = location or Location()
+        super().__init__(message, location)
         #: where inside the object being checked, when the raiser knows only that much
         self.subpath = subpath
-
-    def __str__(self) -> str:
-        where = str(self.location)
-        return f"{where}: {self.message}" if where else self.message
 
 
 class InputErrors(InputError):
@@ -73,8 +87,7 @@ class InputErrors(InputError):
         for error in errors:
             flat.extend(error.errors if isinstance(error, InputErrors) else [error])
         self.errors: tuple[InputError, ...] = tuple(flat)
-        summary = f"{len(self.errors)} error(s)"
-        super().__init__(summary)
+        super().__init__(f"{len(self.errors)} error(s)")
 
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self.errors)
@@ -84,3 +97,13 @@ class InputErrors(InputError):
         collected = list(errors)
         if collected:
             raise cls(collected)
+
+
+class EnvError(HarnessError):
+    """The environment failed: a registry, a lock, the decision log, a file system. Exit code 6."""
+
+    exit_code = ExitCode.ENVIRONMENT
+
+
+class LockTimeout(EnvError):
+    """Another process held a lock longer than we were willing to wait."""

@@ -5,12 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .engine import PolicyOutcome
 from .errors import ExitCode
-from .records import OnFail, Verdict
-
-EXIT_CODES = {Verdict.PROMOTE: ExitCode.PROMOTE, Verdict.BLOCK: ExitCode.BLOCK,
-              Verdict.ROLLBACK: ExitCode.ROLLBACK}
+from .evaluation import Evaluation, PolicyOutcome
+from .model import OnFail, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +18,7 @@ class Decision:
 
     @property
     def exit_code(self) -> ExitCode:
-        return EXIT_CODES[self.verdict]
+        return self.verdict.exit_code
 
 
 def decide(outcomes: Sequence[PolicyOutcome]) -> Decision:
@@ -40,3 +37,10 @@ def decide(outcomes: Sequence[PolicyOutcome]) -> Decision:
         for o in deciding
     )
     return Decision(verdict, reasons, tuple(o.policy.id for o in deciding))
+
+
+def scan_exit_code(evaluation: Evaluation, *, fail_on_findings: bool) -> ExitCode:
+    """A scan reports; it exits 1 only when asked to and something did not pass."""
+    failing = any(r.status in ("fail", "error") for r in evaluation.results) or \
+        any(o.status in ("fail", "error") for o in evaluation.outcomes)
+    return ExitCode.BLOCK if fail_on_findings and failing else ExitCode.PROMOTE

@@ -7,11 +7,10 @@ from typing import Any
 
 import pytest
 
-from harness.checks import get_check
-from harness.checks.aggregate import RunOutcome, RunView
+from harness.checks import RunOutcome, RunView, get_check
 from harness.errors import InputError
+from harness.model import OutputRecord
 from harness.outputs import records_from_dicts
-from harness.records import OutputRecord
 
 OF = {"check": "regex", "pattern": "bad"}
 
@@ -29,7 +28,7 @@ def view(items: Sequence[Mapping[str, Any]], failed: Iterable[int] = (),
 def run(name: str, options: Mapping[str, Any], the_view: RunView) -> RunOutcome:
     chk = get_check(name)
     assert chk.level == "run"
-    outcome = chk.fn(chk.prepare(options, "$.rules[0]"), the_view)
+    outcome = chk.fn(chk.prepare(options), the_view)
     assert isinstance(outcome, RunOutcome) and outcome.status in {"pass", "fail", "error"}
     return outcome
 
@@ -135,7 +134,7 @@ def test_quantile_empty_scope_passes() -> None:
 
 def test_quantile_prepare_needs_max_or_min() -> None:
     with pytest.raises(InputError, match="needs `max`, `min` or both"):
-        get_check("quantile").prepare({"q": 0.5}, "$.rules[0]")
+        get_check("quantile").prepare({"q": 0.5})
 
 
 # --- disparity --------------------------------------------------------------------------
@@ -379,12 +378,12 @@ def test_baseline_compare_json_deep_nesting_does_not_crash() -> None:
 )
 def test_baseline_prepare_needs_exactly_one_of_of_or_compare(options: dict[str, Any]) -> None:
     with pytest.raises(InputError, match="exactly one of `of`"):
-        get_check("baseline").prepare(options, "$.rules[0]")
+        get_check("baseline").prepare(options)
 
 
 @pytest.mark.parametrize("options", [{"of": OF}, {"compare": "json"}], ids=["of", "compare"])
 def test_baseline_prepare_accepts_one(options: dict[str, Any]) -> None:
-    assert get_check("baseline").prepare(options, "$.rules[0]") == options
+    assert get_check("baseline").prepare(options) == options
 
 
 def test_run_level_checks_are_registered_as_run_level() -> None:

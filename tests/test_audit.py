@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import audit
-from harness.errors import InputError
+from harness.errors import ExitCode, InputError
+from harness.release import decision_log as audit
+from harness.release import provenance
+from harness.release.decision_log import DecisionLogError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,17 +147,18 @@ def test_append_refuses_corrupted_tail(log: Path, tamper: Callable[[list[str]], 
         tamper(lines)
     log.write_text("".join(lines), encoding="utf-8")
     before = log.read_bytes()
-    with pytest.raises(InputError, match="refusing to append") as info:
+    with pytest.raises(DecisionLogError, match="refusing to append") as info:
         audit.append_entry(log, _entry(6))
     assert info.value.location.line == 5
     assert log.read_bytes() == before
 
 
-def test_missing_file(tmp_path: Path) -> None:
+def test_missing_file_is_an_environment_error(tmp_path: Path) -> None:
     missing = tmp_path / "nope.jsonl"
-    with pytest.raises(InputError, match="not found") as info:
+    with pytest.raises(DecisionLogError, match="not found") as info:
         audit.verify_log(missing)
     assert info.value.location.file == str(missing)
+    assert info.value.exit_code == ExitCode.ENVIRONMENT
     assert audit.read_log(missing) == []
 
 
@@ -175,7 +178,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from harness import audit
+    from harness.release import decision_log as audit
     path, name = Path(sys.argv[1]), sys.argv[2]
     for i in range(100):
         audit.append_entry(path, {"kind": "gate", "actor": name, "details": {"i": i}})
@@ -196,10 +199,10 @@ def test_concurrent_appends_from_two_processes(tmp_path: Path) -> None:
 
 def test_current_actor(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_ACTOR", "octocat")
-    assert audit.current_actor("  lead@example.com ") == "lead@example.com"
-    assert audit.current_actor() == "octocat"
+    assert provenance.current_actor("  lead@example.com ") == "lead@example.com"
+    assert provenance.current_actor() == "octocat"
     monkeypatch.delenv("GITHUB_ACTOR")
-    assert audit.current_actor()  # git email or the OS user, never empty
+    assert provenance.current_actor()  # git email or the OS user, never empty
 
 
 def _git(cwd: Path, *args: str) -> None:
@@ -212,7 +215,7 @@ def _git(cwd: Path, *args: str) -> None:
 
 
 def test_policy_commit(tmp_path: Path) -> None:
-    assert audit.policy_commit(tmp_path) is None
+    assert provenance.policy_commit(tmp_path) is None
     _git(tmp_path, "init", "-q")
     (tmp_path / "p.yaml").write_text("a: 1\n", encoding="utf-8")
     _git(tmp_path, "add", "p.yaml")
@@ -220,13 +223,13 @@ def test_policy_commit(tmp_path: Path) -> None:
     head = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True, check=True
     ).stdout.strip()
-    assert audit.policy_commit(tmp_path) == head
+    assert provenance.policy_commit(tmp_path) == head
     (tmp_path / "p.yaml").write_text("a: 2\n", encoding="utf-8")
-    assert audit.policy_commit(tmp_path) == f"{head}-dirty"
+    assert provenance.policy_commit(tmp_path) == f"{head}-dirty"
 
 
 def test_entries_cut_off_the_end_are_detected(tmp_path):
-    from harness.audit import append_entry, verify_log
+    from harness.release.decision_log import append_entry, verify_log
 
     log = tmp_path / "decisions.jsonl"
     for i in range(5):

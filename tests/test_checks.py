@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from harness.checks import get_check
 from harness.errors import InputError
+from harness.model import EvalCase, Finding, OutputRecord
 from harness.outputs import records_from_dicts
-from harness.records import EvalCase, Finding, OutputRecord
 
 PROPERTY = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MEGABYTE = "word " * 200_000  # 1,000,000 characters
@@ -32,7 +32,7 @@ def case(reference: str | None = None) -> EvalCase:
 
 
 def prepare(name: str, options: Mapping[str, Any]) -> Any:
-    return get_check(name).prepare(options, "$.rules[0]")
+    return get_check(name).prepare(options)
 
 
 def run(name: str, options: Mapping[str, Any], output: str = "", *, case: EvalCase | None = None,
@@ -40,7 +40,7 @@ def run(name: str, options: Mapping[str, Any], output: str = "", *, case: EvalCa
     """Run the check ``name`` with ``options`` on one output, as the engine does."""
     chk = get_check(name)
     assert chk.level == "output"
-    return list(chk.fn(chk.prepare(options, "$.rules[0]"), record(output, **fields), case))
+    return list(chk.fn(chk.prepare(options), record(output, **fields), case))
 
 
 def spans(findings: Sequence[Finding]) -> list[tuple[int | None, int | None]]:
@@ -755,7 +755,7 @@ def test_no_prefilter_when_absence_means_failure(name: str, options: dict[str, A
 
 def _prefilter_holds(name: str, options: dict[str, Any], text: str) -> None:
     chk = get_check(name)
-    prepared = chk.prepare(options, "$.rules[0]")
+    prepared = chk.prepare(options)
     pattern = chk.prefilter(prepared) if chk.prefilter else None
     if pattern is None:
         return
@@ -785,14 +785,14 @@ def test_prefilter_contract_examples(name: str, options: dict[str, Any], text: s
 @given(text=st.one_of(st.text(), MIXED))
 def test_no_check_crashes_on_arbitrary_text(name: str, options: dict[str, Any], text: str) -> None:
     chk = get_check(name)
-    findings = chk.fn(chk.prepare(options, "$.rules[0]"), record(text, latency_ms=1), case("the answer"))
+    findings = chk.fn(chk.prepare(options), record(text, latency_ms=1), case("the answer"))
     _check_findings_shape(text, list(findings))
 
 
 @PROPERTY
 @given(text=MIXED)
 def test_blocklist_spans_cover_exactly_a_listed_phrase(text: str) -> None:
-    from harness.text import normalize
+    from harness.text.normalize import normalize
 
     words = {"kill", "build a bomb", "i can't"}
     for finding in run("blocklist", {"words": sorted(words)}, text):

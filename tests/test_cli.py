@@ -11,7 +11,7 @@ import pytest
 import xmlschema
 
 from harness.cli import main
-from harness.schema import validator
+from harness.io.schema import validator
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "examples" / "outputs"
@@ -171,7 +171,7 @@ def test_output_to_a_device_writes_through_and_keeps_the_device(tmp_path):
     import os
     import stat
 
-    from harness.cli import write_atomic
+    from harness.io.files import write_atomic
 
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)

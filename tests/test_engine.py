@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from harness import Verdict, decide, evaluate, load_outputs, load_project
-from harness.checks import check
-from harness.engine import PREFILTER_MAX_CHARS
+from harness.checks import CHECKS, check
 from harness.errors import InputError, InputErrors
+from harness.evaluation import PREFILTER_MAX_CHARS
 
 PII_RULES = "- {id: no-email, check: pii, kinds: [email]}\n"
 
@@ -15,6 +15,13 @@ PII_RULES = "- {id: no-email, check: pii, kinds: [email]}\n"
 @check("test-explode")
 def _explode(options, record, case):
     raise RuntimeError("boom")
+
+
+@pytest.fixture
+def explode():
+    """A check that always crashes, registered for one test only."""
+    with CHECKS.registered("test-explode", _explode):
+        yield _explode
 
 
 def judge(repo, records, baseline=None, today="2026-11-27"):
@@ -79,7 +86,7 @@ def test_max_failures_count_and_fraction(repo, policy_text, max_failures, failin
     assert outcome(evaluation, "test.policy").failed == failing
 
 
-def test_a_crashing_check_fails_its_policy_closed(repo, policy_text):
+def test_a_crashing_check_fails_its_policy_closed(repo, policy_text, explode):
     repo.policy("p.yaml", policy_text("- {id: bad, check: test-explode}\n", on_fail="block"))
     evaluation, decision = judge(repo, [{"case_id": "a", "output": "x"}])
     assert outcome(evaluation, "test.policy").status == "error"
@@ -226,11 +233,11 @@ def test_baseline_rule_without_baseline_is_an_error_not_a_pass(repo, policy_text
         pytest.param('{"case_id": "a", "output": "x"}\n{"case_id": "b", "output": \n',
                      ":2: invalid JSON", id="broken-line"),
         pytest.param('{"case_id": "a"}\n', ":1: $: 'output' is a required property", id="missing-output"),
-        pytest.param('{"case_id": "a", "output": 5}\n', ":1: $.output: expected a string, got int",
+        pytest.param('{"case_id": "a", "output": 5}\n', ":1: $.output: expected a string, got number",
                      id="wrong-type"),
         pytest.param('{"case_id": "a", "output": "x", "latency_ms": -1}\n', ":1: $.latency_ms: expected a number",
                      id="negative-latency"),
-        pytest.param('[1, 2]\n', ":1: $: expected a JSON object, got list", id="not-an-object"),
+        pytest.param('[1, 2]\n', ":1: $: expected a JSON object, got array", id="not-an-object"),
     ],
 )
 def test_bad_outputs_files(tmp_path, content, expected):
@@ -257,8 +264,8 @@ def test_public_api_is_complete_and_lazy():
         assert getattr(harness, name) is not None
 
 
-def test_parallel_evaluation_matches_serial(repo, policy_text, monkeypatch):
-    import harness.engine as engine
+def test_parallel_evaluation_matches_serial(repo, policy_text, monkeypatch, explode):
+    import harness.evaluation.executors as engine
 
     monkeypatch.setattr(engine, "PARALLEL_MIN_RECORDS", 10)
     repo.policy("p.yaml", policy_text(PII_RULES + "- {id: bad, check: test-explode}\n"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import LoopbackServer
 
-from harness.hooks import DETAIL_LIMIT, check_http, post_webhook, run_command
+from harness.release.hooks import DETAIL_LIMIT, check_http, post_webhook, run_command
 
 PAYLOAD = {"model": "support-bot", "from": "7", "to": "6", "reason": "toxicity spike", "incident": "INC-2024-0001"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import InputError, InputErrors
-from harness.loader import expired_waivers, load_project
+from harness.project import expired_waivers, load_project
 
 RULE_OK = """
 - id: no-email
@@ -171,8 +171,8 @@ def test_waivers_are_checked_and_expiry_reported(repo, policy_text, monkeypatch)
     assert project.waivers[0].ticket == "RISK-12"
     assert expired_waivers(project, "2026-01-31") == []
     [expired] = expired_waivers(project, "2026-02-01")
-    assert str(expired).startswith("policies/waivers.yaml:2: waiver for test.policy/no-email (ticket RISK-12)"
-                                   " expired on 2026-01-31")
+    assert str(expired).startswith("policies/waivers.yaml:2:5: $.waivers[0]: waiver for test.policy/no-email"
+                                   " (ticket RISK-12) expired on 2026-01-31")
 
 
 @pytest.mark.parametrize(

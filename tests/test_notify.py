@@ -17,7 +17,7 @@ from aiosmtpd.controller import Controller
 from conftest import LoopbackServer
 
 from harness.errors import HarnessError, InputError
-from harness.notify import (
+from harness.release.notify import (
     Notice,
     NotifyError,
     OutboxNotifier,

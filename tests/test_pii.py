@@ -25,8 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stdnum import luhn
 
-from harness import pii
-from harness.pii import KINDS, PiiMatch, find_pii, mask_text, mask_value, prefilter_pattern
+from harness.text import pii
+from harness.text.mask import mask_text, mask_value
+from harness.text.pii import KINDS, PiiMatch, find_pii, prefilter_pattern
 
 OPTS = re2.Options()
 OPTS.log_errors = False

@@ -11,9 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ExitCode
-from harness.registry import AliasMove, ModelVersion, Registry, RegistryError, open_registry
-from harness.registry.file import FileRegistry
+from harness.errors import ExitCode, InputError
+from harness.release.registry import (
+    AliasMove,
+    ModelVersion,
+    Registry,
+    RegistryError,
+    RegistryLockTimeout,
+    UnknownModel,
+    UnknownVersion,
+    open_registry,
+)
+from harness.release.registry.file import FileRegistry
 
 # MLflow's own sqlite store trips a SQLAlchemy deprecation; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
@@ -51,8 +60,8 @@ def test_file_uris_open_the_file_backend_relative_to_base(uri: str, tmp_path: Pa
     assert isinstance(reg, Registry)
 
 
-def test_unknown_uri_is_refused() -> None:
-    with pytest.raises(RegistryError, match="unrecognised registry URI") as info:
+def test_unknown_uri_is_refused_as_invalid_input() -> None:
+    with pytest.raises(InputError, match="unrecognised registry URI") as info:
         open_registry("ftp://somewhere/registry")
     assert info.value.exit_code == ExitCode.INVALID_INPUT
 
@@ -81,10 +90,10 @@ def test_register_is_idempotent(registry: Registry, model: str) -> None:
 
 def test_unknown_version_and_model_are_named(registry: Registry, model: str) -> None:
     registry.register(model, "1.0.0")
-    with pytest.raises(RegistryError, match=rf"unknown version '9\.9\.9' of model '{model}'") as info:
+    with pytest.raises(UnknownVersion, match=rf"unknown version '9\.9\.9' of model '{model}'") as info:
         registry.get_version(model, "9.9.9")
     assert info.value.exit_code == ExitCode.INVALID_INPUT
-    with pytest.raises(RegistryError, match="unknown model 'no-such-model'"):
+    with pytest.raises(UnknownModel, match="unknown model 'no-such-model'"):
         registry.versions("no-such-model")
 
 
@@ -98,7 +107,7 @@ def test_tags_are_merged_and_read_back(registry: Registry, model: str) -> None:
     registry.register(model, "1.0.0", tags={"a": "1"})
     registry.set_tags(model, "1.0.0", {"b": "2", "a": "3"})
     assert dict(registry.get_version(model, "1.0.0").tags) == {"a": "3", "b": "2"}
-    with pytest.raises(RegistryError, match="unknown version"):
+    with pytest.raises(UnknownVersion, match="unknown version"):
         registry.set_tags(model, "0.0.1", {"x": "y"})
 
 
@@ -121,7 +130,7 @@ def test_alias_moves_are_recorded(registry: Registry, model: str) -> None:
 def test_moving_to_an_unknown_version_changes_nothing(registry: Registry, model: str) -> None:
     registry.register(model, "1.0.0")
     registry.move_alias(model, "champion", "1.0.0", actor="ci", reason="initial")
-    with pytest.raises(RegistryError, match=r"unknown version '2\.0\.0'"):
+    with pytest.raises(UnknownVersion, match=r"unknown version '2\.0\.0'"):
         registry.move_alias(model, "champion", "2.0.0", actor="ci", reason="typo")
     assert registry.get_alias(model, "champion") == "1.0.0"
     assert len(registry.alias_history(model, "champion")) == 1
@@ -156,7 +165,7 @@ def test_mlflow_store_creation_prints_nothing(tmp_path: Path, capfd: pytest.Capt
 
 def test_relative_sqlite_path_is_relative_to_base(tmp_path: Path) -> None:
     pytest.importorskip("mlflow")
-    from harness.registry.mlflow import MlflowRegistry
+    from harness.release.registry.mlflow import MlflowRegistry
 
     registry = open_registry("mlflow://sqlite:///store/mlflow.db", base=tmp_path)
     assert isinstance(registry, MlflowRegistry)
@@ -184,6 +193,7 @@ def test_corrupted_file_is_reported_and_left_alone(tmp_path: Path, content: str,
     for action in (lambda: reg.versions("m"), lambda: reg.register("m", "1")):
         with pytest.raises(RegistryError, match=message) as info:
             action()
+        assert info.value.exit_code == ExitCode.ENVIRONMENT
         assert str(path) in str(info.value)
         assert info.value.location.line == line
     assert path.read_bytes() == before
@@ -192,7 +202,7 @@ def test_corrupted_file_is_reported_and_left_alone(tmp_path: Path, content: str,
 def test_missing_file_is_an_empty_registry_created_on_first_write(tmp_path: Path) -> None:
     path = tmp_path / "new" / "registry.json"
     reg = open_registry(f"file://{path}")
-    with pytest.raises(RegistryError, match="unknown model"):
+    with pytest.raises(UnknownModel, match=f"no registry yet at {path}"):
         reg.versions("m")
     assert not path.exists()
     reg.register("m", "1")
@@ -253,7 +263,11 @@ def lock_held_elsewhere(tmp_path: Path) -> Iterator[str]:
 
 def test_lock_held_by_another_process_times_out(lock_held_elsewhere: str) -> None:
     reg = open_registry(lock_held_elsewhere)
-    with pytest.raises(RegistryError, match="'m' is locked by another process"), reg.lock("m", timeout=0.2):
+    with pytest.raises(RegistryLockTimeout, match="'m' is locked by another process") as info, \
+            reg.lock("m", timeout=0.2):
+        pass
+    assert info.value.exit_code == ExitCode.ENVIRONMENT
+    with pytest.raises(RegistryLockTimeout), reg.lock("m", timeout=0):
         pass
     # the per-model lock is not the write lock: writes go through while it is held
     reg.register("m", "1")

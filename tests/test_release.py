@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -158,18 +159,33 @@ def test_a_rollback_killed_mid_way_resumes_and_finishes(workdir):
     assert main(["log", "verify"]) == 0
 
 
-def test_two_rollbacks_at_once_one_waits_or_exits(workdir):
+def test_two_rollbacks_started_together_act_once(workdir, tmp_path_factory):
+    """The first run holds the lock inside a hook that blocks; the second waits, then sees it done."""
     promote_two_then_serve_the_bad_one()
-    set_release(hooks=[{"kind": "command", "run": f"{sys.executable} -c 'import time; time.sleep(3)'"},
+    fifos = tmp_path_factory.mktemp("fifos")
+    started, go = fifos / "started", fifos / "go"
+    os.mkfifo(started)
+    os.mkfifo(go)
+    set_release(hooks=[{"kind": "command", "run": f"sh -c 'echo in-step-2 > {started}; cat {go} > /dev/null'"},
                        {"kind": "command", "run": "python3 examples/hooks/deploy.py"}])
-    runs = [subprocess.Popen([sys.executable, "-m", "harness", "rollback", "--model", MODEL],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    codes = sorted(p.wait(timeout=120) for p in runs)
-    assert codes == [0, 1]  # one proceeds; the other waits for the lock, sees the alias moved, and stops
+    command = [sys.executable, "-m", "harness", "rollback", "--model", MODEL]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with open(started) as signal:  # blocks until the first run is inside step 2, holding the model's lock
+        assert signal.read().strip() == "in-step-2"
+    second = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert second.stderr is not None
+    assert "waiting for the lock" in second.stderr.readline()
+    with open(go, "w"):  # let the first run finish its hook
+        pass
+    _first_out, _ = first.communicate(timeout=120)
+    second_out, second_err = second.communicate(timeout=120)
+    assert (first.returncode, second.returncode) == (0, 0), second_err
+    assert "finished while this run waited" in second_out
     assert registry()["aliases"]["champion"] == "1.1.0"
     assert main(["log", "verify"]) == 0
-    rollbacks = [e for e in log_entries() if e["kind"] == "rollback"]
-    assert len(rollbacks) == 1
+    assert [e["kind"] for e in log_entries()].count("rollback") == 1
+    assert len([e for e in log_entries() if e["kind"] == "rollback_step" and e["details"]["step"] == "trigger"]) == 1
+    assert len(list(Path("audit/outbox").glob("*.json"))) == 3  # every stakeholder told once
 
 
 def test_a_tampered_decision_log_is_detected(workdir, capsys):

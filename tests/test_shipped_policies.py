@@ -6,31 +6,21 @@ from pathlib import Path
 
 import pytest
 
-from harness import load_project, records_from_dicts
-from harness.checks import get_check
+from harness.project import load_project, run_examples
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = load_project(ROOT / "policies", ROOT / "evals")
+OUTCOMES = [outcome for policy in PROJECT.policies for outcome in run_examples(policy)]
 
 
-def failing_rules(policy, text: str) -> list[str]:
-    [record] = records_from_dicts([{"case_id": "example", "output": text}])
-    return [rule.id for rule in policy.rules
-            if get_check(rule.check).level == "output" and get_check(rule.check).fn(rule.prepared, record, None)]
-
-
-EXAMPLES = [(p, kind, text) for p in PROJECT.policies for kind, texts in
-            (("pass", p.examples_pass), ("fail", p.examples_fail)) for text in texts]
-
-
-@pytest.mark.parametrize(("policy", "kind", "text"), EXAMPLES,
-                         ids=[f"{p.id}-{kind}-{i}" for i, (p, kind, _) in enumerate(EXAMPLES)])
-def test_policy_examples(policy, kind, text):
-    failed = failing_rules(policy, text)
-    if kind == "pass":
-        assert failed == [], f"a pass example fails {failed}"
+@pytest.mark.parametrize("outcome", OUTCOMES,
+                         ids=[f"{o.policy.id}-{o.example.expect}-{i}" for i, o in enumerate(OUTCOMES)])
+def test_policy_examples(outcome):
+    if outcome.example.expect == "pass":
+        assert outcome.failed_rules == (), f"a pass example fails {outcome.failed_rules}"
     else:
-        assert failed, "a fail example passes every rule"
+        assert outcome.failed_rules, "a fail example passes every rule"
+    assert outcome.crashed == ()
 
 
 def test_shipped_repository_size():
@@ -38,6 +28,7 @@ def test_shipped_repository_size():
     assert rules >= 20
     assert len(PROJECT.suites) >= 4 and len(PROJECT.cases) >= 40
     assert {p.on_fail.value for p in PROJECT.policies} >= {"rollback", "block"}
+    assert len(OUTCOMES) >= 30
 
 
 def test_every_incident_named_by_a_policy_or_suite_has_a_record():

@@ -1,83 +1,48 @@
-"""The check registry.
+"""Checks: the API a check is written against, and the registry that finds them.
 
-A check is a small pure function registered with the ``@check`` decorator, which carries
-its metadata: the name used in policy files, whether it judges one output or the whole
-run, a ``prepare`` hook that turns the rule's options into what the function needs (and
-raises ``InputError`` at load time when they make no sense), and an optional
-``prefilter``: an RE2 pattern whose absence from an output proves the check passes, so
-the engine can skip calling it on most records.
-
-Per-output checks have the signature ``fn(prepared, record, case) -> Sequence[Finding]``;
-an empty result is a pass. Run-level checks have ``fn(prepared, run) -> RunOutcome``.
-The engine adds the policy, the rule, the case and the location.
+The built-in checks live in :mod:`harness.checks.builtin`. Others arrive through the
+``harness.checks`` entry point group, through ``plugins:`` in a policy repository's
+``playbook.yaml``, or through :data:`CHECKS` ``.register`` (tests: ``.registered``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from ..errors import InputError
+from ..plugins import PluginRegistry
+from .base import RULE_KEYS, Check, OutputCheckFn, RunCheckFn, RunOutcome, RunView, check, validate_check
 
-Prepare = Callable[[Mapping[str, Any], str], Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    name: str
-    fn: Callable[..., Any]
-    level: Literal["output", "run"]
-    prepare: Prepare
-    prefilter: Callable[[Any], str | None] | None = None
-    uses_case: bool = False  # compares with the case's ``reference`` unless given a ``value``
-    description: str = ""
-
-
-_REGISTRY: dict[str, Check] = {}
+__all__ = [
+    "CHECKS",
+    "RULE_KEYS",
+    "Check",
+    "OutputCheckFn",
+    "RunCheckFn",
+    "RunOutcome",
+    "RunView",
+    "all_checks",
+    "check",
+    "get_check",
+]
 
 
-def _identity(options: Mapping[str, Any], where: str) -> Any:
-    return options
+def _builtins() -> Iterable[tuple[str, Any]]:
+    from .builtin import BUILTIN_CHECKS
+
+    return ((c.name, c) for c in BUILTIN_CHECKS)
 
 
-def check(
-    name: str,
-    *,
-    level: Literal["output", "run"] = "output",
-    prepare: Prepare | None = None,
-    prefilter: Callable[[Any], str | None] | None = None,
-    uses_case: bool = False,
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register ``fn`` as the check ``name``; the function itself is returned unchanged."""
-
-    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-        if name in _REGISTRY and _REGISTRY[name].fn is not fn:
-            raise ValueError(f"check {name!r} is already registered by {_REGISTRY[name].fn!r}")
-        doc = (fn.__doc__ or "").strip().splitlines()
-        _REGISTRY[name] = Check(
-            name, fn, level, prepare or _identity, prefilter, uses_case, doc[0] if doc else ""
-        )
-        return fn
-
-    return register
-
-
-def _load_builtins() -> None:
-    # Importing the modules runs their decorators once; the registry is their only state.
-    from . import aggregate, content, pii, structured  # noqa: F401
+#: every check the harness knows outside a particular policy repository
+CHECKS: PluginRegistry[Check] = PluginRegistry("check", "harness.checks", validate=validate_check,
+                                               builtins=_builtins)
 
 
 def get_check(name: str) -> Check:
     """The registered check ``name``; ``InputError`` listing the known ones otherwise."""
-    _load_builtins()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise InputError(f"unknown check {name!r}; expected one of: {known}") from None
+    return CHECKS.get(name)
 
 
 def all_checks() -> Mapping[str, Check]:
-    _load_builtins()
-    return dict(_REGISTRY)
+    """Every registered check by name (built-ins, entry points and registrations)."""
+    return CHECKS.items()

@@ -1,0 +1,61 @@
+"""The library API: the one place where the stages are tied together.
+
+The ``harness`` command and (next) the pytest plugin are thin faces over these
+functions. Nothing here prints or exits; results are typed records, failures are
+:class:`~harness.errors.HarnessError` subclasses that carry their exit code.
+
+    from harness.api import run_gate
+    result = run_gate("outputs.jsonl", baseline="baseline.jsonl")
+    result.verdict, result.exit_code, result.report.to_json()
+"""
+
+from __future__ import annotations
+
+from .judge import GateResult, Progress, Validation, run_gate, run_scan, validate
+from .release import (
+    DecisionLog,
+    ManualMove,
+    RecordedRelease,
+    RegistryView,
+    connect,
+    move_alias,
+    read_decision_log,
+    record_release,
+    registry_view,
+    release_settings,
+    verify_decision_log,
+)
+from .rollback import (
+    RollbackPlan,
+    RollbackResponse,
+    plan_rollback,
+    respond_to_rollback,
+    rollback_context,
+    run_rollback,
+)
+
+__all__ = [
+    "DecisionLog",
+    "GateResult",
+    "ManualMove",
+    "Progress",
+    "RecordedRelease",
+    "RegistryView",
+    "RollbackPlan",
+    "RollbackResponse",
+    "Validation",
+    "connect",
+    "move_alias",
+    "plan_rollback",
+    "read_decision_log",
+    "record_release",
+    "registry_view",
+    "release_settings",
+    "respond_to_rollback",
+    "rollback_context",
+    "run_gate",
+    "run_rollback",
+    "run_scan",
+    "validate",
+    "verify_decision_log",
+]

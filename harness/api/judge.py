@@ -1,0 +1,145 @@
+"""Judging: load the repository and the outputs, evaluate, decide, build the report. No printing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ..clock import SYSTEM_CLOCK, Clock
+from ..errors import ExitCode, InputError
+from ..evaluation import Evaluation, evaluate
+from ..gate import Decision, decide, scan_exit_code
+from ..model import Outputs, Verdict
+from ..outputs import load_outputs
+from ..project import Project, example_errors, expired_waivers, inspect_project, load_project
+from ..report import Report, build_report
+
+PathLike = str | Path
+
+
+class Progress(Protocol):
+    """Progress of a long run, for a progress bar: bytes of outputs read, then outputs judged."""
+
+    def loading(self, done: int, total: int) -> None: ...
+
+    def judging(self, done: int, total: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """Everything a gate or scan produced: the verdict, the exit code, the typed report and what it came from."""
+
+    kind: str  # gate | scan
+    verdict: Verdict
+    exit_code: ExitCode
+    report: Report
+    evaluation: Evaluation
+    decision: Decision
+    project: Project
+    outputs: Outputs
+    baseline: Outputs | None = None
+
+
+def _outputs(source: PathLike | Outputs, progress: Progress | None) -> Outputs:
+    if isinstance(source, Outputs):
+        return source
+    path = Path(source)
+    total = path.stat().st_size if path.is_file() else 0
+    on_bytes = (lambda done: progress.loading(done, total)) if progress is not None else None
+    loaded = load_outputs(path, display=str(source), progress=on_bytes)
+    if progress is not None:
+        progress.loading(total, total)
+    return loaded
+
+
+def _judge(kind: str, outputs: PathLike | Outputs, *, policies: PathLike, evals: PathLike | None,
+           baseline: PathLike | Outputs | None, project: Project | None, model: str | None,
+           model_version: str | None, today: dt.date | None, clock: Clock, workers: int,
+           progress: Progress | None) -> tuple[Report, Evaluation, Decision, Project, Outputs, Outputs | None]:
+    started = clock.timestamp()
+    project = project or load_project(policies, evals)
+    if not project.policies and not project.suites:
+        raise InputError(f"no policies in {policies} and no eval suites in {evals}: nothing to judge")
+    run_outputs = _outputs(outputs, progress)
+    base = None if baseline is None else _outputs(baseline, None)
+    judged_on = today or clock.today()
+    on_records = (lambda done, total: progress.judging(done, total)) if progress is not None else None
+    evaluation = evaluate(project, run_outputs, base, today=judged_on, progress=on_records,
+                          require_all_cases=kind == "gate", workers=workers)
+    decision = decide(evaluation.outcomes)
+    report = build_report(project, run_outputs, evaluation, decision, kind=kind, started_at=started,
+                          finished_at=clock.timestamp(), judged_on=judged_on, model=model,
+                          model_version=model_version, baseline=base)
+    return report, evaluation, decision, project, run_outputs, base
+
+
+def run_gate(outputs: PathLike | Outputs, *, policies: PathLike = "policies", evals: PathLike | None = "evals",
+             baseline: PathLike | Outputs | None = None, project: Project | None = None, model: str | None = None,
+             model_version: str | None = None, today: dt.date | None = None, clock: Clock = SYSTEM_CLOCK,
+             workers: int = 1, progress: Progress | None = None) -> GateResult:
+    """Judge a candidate's outputs with every policy and eval suite; the verdict decides the exit code.
+
+    ``outputs`` and ``baseline`` are JSONL paths or loaded :class:`~harness.model.Outputs`;
+    ``project`` skips loading ``policies``/``evals`` again. An eval case with no output
+    fails its suite. Raises ``InputError`` (exit 4) for invalid input; nothing is judged then.
+    """
+    report, evaluation, decision, project, loaded, base = _judge(
+        "gate", outputs, policies=policies, evals=evals, baseline=baseline, project=project, model=model,
+        model_version=model_version, today=today, clock=clock, workers=workers, progress=progress)
+    return GateResult("gate", decision.verdict, decision.exit_code, report, evaluation, decision, project, loaded,
+                      base)
+
+
+def run_scan(outputs: PathLike | Outputs, *, policies: PathLike = "policies", evals: PathLike | None = "evals",
+             baseline: PathLike | Outputs | None = None, project: Project | None = None, model: str | None = None,
+             model_version: str | None = None, today: dt.date | None = None, clock: Clock = SYSTEM_CLOCK,
+             workers: int = 1, progress: Progress | None = None, fail_on_findings: bool = False) -> GateResult:
+    """Evaluate any outputs (production logs after an incident) and report every finding.
+
+    Suites judge only the cases present. The exit code is 0, or 1 with ``fail_on_findings``
+    when anything did not pass; the verdict says what a gate would have decided.
+    """
+    report, evaluation, decision, project, loaded, base = _judge(
+        "scan", outputs, policies=policies, evals=evals, baseline=baseline, project=project, model=model,
+        model_version=model_version, today=today, clock=clock, workers=workers, progress=progress)
+    code = scan_exit_code(evaluation, fail_on_findings=fail_on_findings)
+    return GateResult("scan", decision.verdict, code, report, evaluation, decision, project, loaded, base)
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The result of checking a policy repository: every problem, and what loaded."""
+
+    errors: tuple[InputError, ...]
+    project: Project
+    examples: int  # policy examples run
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.PROMOTE if self.ok else ExitCode.INVALID_INPUT
+
+
+def validate(policies: PathLike = "policies", evals: PathLike | None = "evals", *, today: dt.date | None = None,
+             clock: Clock = SYSTEM_CLOCK) -> Validation:
+    """Check the playbook, every policy, suite and waiver, and run every policy's examples.
+
+    Lists every problem at once: a file with a duplicate key, a schema error, an unknown
+    check and a duplicate id reports all four. Expired waivers are problems too.
+    """
+    project, errors = inspect_project(policies, evals)
+    problems: list[InputError] = list(errors)
+    problems += expired_waivers(project.waivers, today or clock.today())
+    problems += example_errors(project.policies)
+    examples = sum(len(p.examples) for p in project.policies)
+    return Validation(tuple(_sorted(problems)), project, examples)
+
+
+def _sorted(errors: Sequence[InputError]) -> list[InputError]:
+    return sorted(errors, key=lambda e: (e.location.file or "", e.location.line or 0, e.location.column or 0))

@@ -1,0 +1,123 @@
+"""Rolling back: plan (with the verify step, changing nothing), run or resume, and answer a gate's rollback verdict."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..clock import SYSTEM_CLOCK, Clock
+from ..errors import HarnessError
+from ..evaluation import evaluate
+from ..gate import Decision, decide
+from ..model import ReleaseSettings
+from ..outputs import load_outputs
+from ..project import Project
+from ..release import rollback as procedure
+from ..release import steps
+from ..release.provenance import current_actor
+from ..release.registry import Registry
+from .judge import GateResult, PathLike
+from .release import DecisionLog, RecordedRelease, connect
+
+
+def _judge(project: Project, today: dt.date | None, clock: Clock) -> Callable[[str, str | None], Decision]:
+    def judge(path: str, baseline: str | None) -> Decision:
+        base = load_outputs(baseline) if baseline else None
+        return decide(evaluate(project, load_outputs(path), base, today=today or clock.today()).outcomes)
+
+    return judge
+
+
+def rollback_context(project: Project, settings: ReleaseSettings, *, registry: Registry | None = None,
+                     actor: str | None = None, restored_outputs: PathLike | None = None,
+                     incidents_dir: PathLike = "incidents", trigger_policies: frozenset[str] = frozenset(),
+                     today: dt.date | None = None, clock: Clock = SYSTEM_CLOCK) -> procedure.Context:
+    """Everything the procedure needs, judged with ``project``'s policies as of ``today``."""
+    actor = current_actor(actor)
+    return procedure.Context(
+        settings=settings, registry=registry or connect(settings, clock=clock), actor=actor, clock=clock,
+        judge=_judge(project, today, clock), restored_outputs=str(restored_outputs) if restored_outputs else None,
+        incidents_dir=Path(incidents_dir), trigger_policies=trigger_policies,
+        log=DecisionLog(settings.decision_log, actor=actor, policies_dir=project.policies_dir, clock=clock),
+        base=Path.cwd())
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    """What a rollback would do, and what its verify step says today (nothing was changed)."""
+
+    plan: procedure.Plan
+    verify_ok: bool
+    verify_detail: str
+
+    @property
+    def state(self) -> procedure.State:
+        return self.plan.state
+
+    def describe(self) -> list[str]:
+        lines = procedure.describe(self.plan.state)
+        if self.plan.resuming:
+            step = self.plan.resume_at
+            number = procedure.STEPS.index(step) + 1 if step in procedure.STEPS else "?"
+            lines.insert(1, f"  resumes unfinished rollback {self.state.id} at step {number} ({step})")
+        lines.append(f"  verify now: {'ok' if self.verify_ok else 'FAILS'}: {self.verify_detail}")
+        return lines
+
+
+def plan_rollback(context: procedure.Context, model: str, *, to: str | None = None, reason: str = "",
+                  incident: str | None = None, force: bool = False) -> RollbackPlan:
+    """The plan and a dry run of step 1 (verify): what would happen, changing nothing."""
+    chosen = procedure.plan(context, model, to=to, reason=reason, incident=incident, force=force)
+    if chosen.state.steps.get("verify", {}).get("status") == "ok":
+        ok, detail = True, f"already verified by this rollback: {chosen.state.steps['verify']['detail']}"
+    else:
+        try:
+            ok, detail = steps.verify(context, chosen.state)
+        except HarnessError as exc:
+            ok, detail = False, str(exc)
+    return RollbackPlan(chosen, ok, detail)
+
+
+def run_rollback(context: procedure.Context, model: str, *, to: str | None = None, reason: str = "",
+                 incident: str | None = None, force: bool = False,
+                 on_wait: Callable[[], None] | None = None) -> procedure.Outcome:
+    """Run the five steps (or resume an unfinished rollback) under the model's lock.
+
+    Raises ``RollbackFailed`` (exit 1) when a step fails: running it again resumes. When
+    another run held the lock and finished the same rollback meanwhile, nothing is done
+    and the outcome says so (``already_done``).
+    """
+    return procedure.run(context, model, to=to, reason=reason, incident=incident, force=force, on_wait=on_wait)
+
+
+@dataclass(frozen=True)
+class RollbackResponse:
+    """What the gate did about a rollback verdict on the serving version: a plan, a run, or why neither."""
+
+    plan: RollbackPlan | None = None
+    outcome: procedure.Outcome | None = None
+    error: HarnessError | None = None
+
+
+def respond_to_rollback(result: GateResult, recorded: RecordedRelease, *, settings: ReleaseSettings,
+                        execute: bool, registry: Registry | None = None, actor: str | None = None,
+                        incidents_dir: PathLike = "incidents", today: dt.date | None = None,
+                        clock: Clock = SYSTEM_CLOCK,
+                        on_wait: Callable[[], None] | None = None) -> RollbackResponse | None:
+    """When the gate judged the serving version and said rollback: plan it, or run it with ``execute``.
+
+    ``None`` when no rollback is needed. A failure is returned, not raised: the verdict stands.
+    """
+    if not recorded.rollback_needed:
+        return None
+    context = rollback_context(result.project, settings, registry=registry, actor=actor, incidents_dir=incidents_dir,
+                               trigger_policies=frozenset(result.decision.policies), today=today, clock=clock)
+    reason = f"gate verdict rollback on {result.outputs.path}"
+    try:
+        if not execute:
+            return RollbackResponse(plan=plan_rollback(context, recorded.model, reason=reason))
+        return RollbackResponse(outcome=run_rollback(context, recorded.model, reason=reason, on_wait=on_wait))
+    except HarnessError as exc:
+        return RollbackResponse(error=exc)

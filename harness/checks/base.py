@@ -1,0 +1,142 @@
+"""The check API: what a check is, what it receives and what it returns.
+
+A check is a small pure function wrapped by the :func:`check` decorator, which carries
+its metadata: the name used in policy files, whether it judges one output or the whole
+run, the JSON Schema of its options (the policy and eval schemas are composed from
+these, so a new check needs no edit anywhere else), a ``prepare`` hook that turns the
+validated options into what the function needs (raising ``InputError`` at load time
+when they make no sense), and an optional ``prefilter``: an RE2 pattern whose absence
+from an output proves the check passes, so the engine can skip calling it.
+
+Per-output checks: ``fn(prepared, record, case) -> Sequence[Finding]`` (empty: a pass).
+Run-level checks: ``fn(prepared, run: RunView) -> RunOutcome``. The engine adds the
+policy, the rule, the case and the location. Decorating registers nothing: a check
+reaches the engine through the registry (built-ins, the ``harness.checks`` entry point
+group, a policy repository's ``plugins:``), never as a side effect of an import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from ..model import EvalCase, Finding, OutputRecord
+
+Prepare = Callable[[Mapping[str, Any]], Any]
+Level = Literal["output", "run"]
+
+#: keys every rule may carry whatever its check; a check's options may not reuse them
+RULE_KEYS = ("id", "check", "message", "description")
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-.")
+
+
+class OutputCheckFn(Protocol):
+    """The function of a per-output check."""
+
+    def __call__(self, prepared: Any, record: OutputRecord, case: EvalCase | None) -> Sequence[Finding]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunView:
+    """The records a run-level rule sees, and the positions where its inner (``of:``) rule failed."""
+
+    records: Sequence[OutputRecord]
+    failed: frozenset[int] = frozenset()
+    baseline: RunView | None = None
+
+    def pass_flags(self) -> list[bool]:
+        return [i not in self.failed for i in range(len(self.records))]
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What a run-level check concluded: a status, a message, the figure and its limit."""
+
+    status: str  # pass | fail | error
+    message: str
+    value: float | None = None
+    threshold: float | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    flipped: tuple[tuple[str, str], ...] = ()  # (case_id, what changed)
+
+
+class RunCheckFn(Protocol):
+    """The function of a run-level check."""
+
+    def __call__(self, prepared: Any, run: RunView) -> RunOutcome: ...
+
+
+def _keep(options: Mapping[str, Any]) -> Any:
+    return options
+
+
+@dataclass(frozen=True, eq=False)
+class Check:
+    """A registered check: its function and metadata. Calling it calls the function."""
+
+    name: str
+    fn: Callable[..., Any]
+    level: Level
+    #: JSON Schema of the options: ``properties`` and ``required``, plus any other keyword
+    options: Mapping[str, Any]
+    prepare: Prepare = _keep
+    prefilter: Callable[[Any], str | None] | None = None
+    #: compares with the case's ``reference`` unless the rule gives a ``value``
+    uses_case: bool = False
+    description: str = ""
+
+    def __call__(self, *args: Any) -> Any:
+        return self.fn(*args)
+
+    def __repr__(self) -> str:
+        return f"<check {self.name!r} ({self.level})>"
+
+
+def validate_check(name: str, obj: Any) -> Check:
+    """``obj`` as a :class:`Check` registered under ``name``; ``TypeError``/``ValueError`` saying what is wrong."""
+    if not isinstance(obj, Check):
+        raise TypeError(f"expected a function decorated with harness.checks.check, got {type(obj).__name__}")
+    if obj.name != name:
+        raise ValueError(f"it calls itself {obj.name!r}")
+    return obj
+
+
+def check(
+    name: str,
+    *,
+    level: Level = "output",
+    options: Mapping[str, Any] | None = None,
+    prepare: Prepare | None = None,
+    prefilter: Callable[[Any], str | None] | None = None,
+    uses_case: bool = False,
+) -> Callable[[Callable[..., Any]], Check]:
+    """Make ``fn`` the check ``name``, with the JSON Schema of its ``options``.
+
+    ``options`` is an object schema without the common rule keys (``id``, ``check``,
+    ``message``, ``description``), for example
+    ``{"properties": {"max_ms": {"type": "number"}}, "required": ["max_ms"]}``.
+    A run-level check takes its inner per-output rule as ``{"$ref": "#/$defs/inner_rule"}``.
+    """
+    if not name or not set(name) <= _NAME_CHARS or not name[0].isalnum():
+        raise ValueError(f"check name {name!r}: use lower-case letters, digits, '-', '_' and '.'")
+    if level not in ("output", "run"):
+        raise ValueError(f"check {name!r}: level must be 'output' or 'run', not {level!r}")
+    schema = dict(options or {})
+    properties = schema.get("properties", {})
+    if not isinstance(properties, Mapping):
+        raise ValueError(f"check {name!r}: options['properties'] must be a mapping of option names to schemas")
+    clash = sorted(set(properties) & set(RULE_KEYS))
+    if clash:
+        raise ValueError(f"check {name!r}: options may not redefine the rule keys {clash}")
+    missing = sorted(set(schema.get("required", ())) - set(properties))
+    if missing:
+        raise ValueError(f"check {name!r}: required options {missing} are not among its properties")
+
+    def wrap(fn: Callable[..., Any]) -> Check:
+        if not callable(fn):
+            raise TypeError(f"check {name!r}: expected a function, got {type(fn).__name__}")
+        doc = (fn.__doc__ or "").strip().splitlines()
+        return Check(name, fn, level, schema, prepare or _keep, prefilter, uses_case, doc[0] if doc else "")
+
+    return wrap

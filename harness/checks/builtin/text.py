@@ -1,0 +1,332 @@
+"""Per-output checks on the text of an output: patterns, words, refusals, references."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import re2
+
+from ...errors import InputError
+from ...model import EvalCase, Finding, OutputRecord
+from ...text.normalize import excerpt, normalize, original_span
+from ...text.regex import Pattern, PatternSet, compile_pattern
+from ..base import check
+
+MAX_FINDINGS = 20  # per rule per output; enough to act on, bounded for huge outputs
+NO_FINDINGS: tuple[Finding, ...] = ()
+#: the schema of a text-or-list-of-texts option
+_TEXTS = {"oneOf": [{"type": "string", "minLength": 1},
+                    {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}]}
+
+
+def _values(value: str | Sequence[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _find_all(rx: Pattern, text: str, kind: str, message: str) -> list[Finding]:
+    findings = []
+    for match in rx.finditer(text):
+        start, end = match.span()
+        findings.append(Finding(kind, message, start, end, excerpt(text, start, end)))
+        if len(findings) >= MAX_FINDINGS:
+            break
+    return findings
+
+
+# --- regex -------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class RegexRule:
+    source: str
+    pattern: Pattern
+    must_match: bool
+
+
+def _prepare_regex(options: Mapping[str, Any]) -> RegexRule:
+    ignore_case = bool(options.get("ignore_case", False))
+    pattern = compile_pattern(options["pattern"], ignore_case=ignore_case, subpath=("pattern",))
+    source = f"(?i){options['pattern']}" if ignore_case else options["pattern"]
+    return RegexRule(source, pattern, options.get("must", "not_match") == "match")
+
+
+@check("regex", prepare=_prepare_regex, prefilter=lambda r: None if r.must_match else r.source, options={
+    "properties": {"pattern": {"type": "string", "minLength": 1, "description": "RE2 syntax."},
+                   "must": {"enum": ["match", "not_match"], "default": "not_match"},
+                   "ignore_case": {"type": "boolean", "default": False}},
+    "required": ["pattern"]})
+def regex(rule: RegexRule, record: OutputRecord, case: EvalCase | None) -> Sequence[Finding]:
+    """The output must (or must not) match an RE2 pattern."""
+    if rule.must_match:
+        if not rule.pattern.test(record.output):
+            return [Finding("regex", "required pattern not found")]
+        return NO_FINDINGS
+    return _find_all(rule.pattern, record.output, "regex", "forbidden pattern found")
+
+
+# --- contains / not_contains ------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Literals:
+    values: tuple[str, ...]
+    patterns: tuple[Pattern, ...]
+    source: str
+    match_all: bool
+
+
+def _prepare_literals(options: Mapping[str, Any]) -> Literals:
+    values = tuple(_values(options["value"]))
+    flag = "(?i)" if options.get("ignore_case", False) else ""
+    patterns = tuple(compile_pattern(flag + re2.escape(v)) for v in values)
+    source = flag + "|".join(re2.escape(v) for v in values)
+    return Literals(values, patterns, source, options.get("match", "all") == "all")
+
+
+@check("contains", prepare=_prepare_literals, options={
+    "properties": {"value": _TEXTS, "match": {"enum": ["all", "any"], "default": "all"},
+                   "ignore_case": {"type": "boolean", "default": False}},
+    "required": ["value"]})
+def contains(rule: Literals, record: OutputRecord, case: EvalCase | None) -> Sequence[Finding]:
+    """The output contains the given text (all of a list, or any with ``match: any``)."""
+    present = [p.test(record.output) for p in rule.patterns]
+    if (all(present) if rule.match_all else any(present)):
+        return NO_FINDINGS
+    missing = [v for v, ok in zip(rule.values, present, strict=True) if not ok]
+    return [Finding("contains", f"missing expected text: {', '.join(map(repr, missing))}")]
+
+
+@check("not_contains", prepare=_prepare_literals, prefilter=lambda r: r.source, options={
+    "properties": {"value": _TEXTS, "ignore_case": {"type": "boolean", "default": False}},
+    "required": ["value"]})
+def not_contains(rule: Literals, record: OutputRecord, case: EvalCase | None) -> Sequence[Finding]:
+    """The output contains none of the given texts."""
+    findings: list[Finding] = []
+    for value, pattern in zip(rule.values, rule.patterns, strict=True):
+        findings += _find_all(pattern, record.output, "not_contains", f"forbidden text {value!r}")
+    return findings[:MAX_FINDINGS]
+
+
+# --- words on normalised text: blocklist, refusal --------------------------------
+
+@dataclass(frozen=True, slots=True)
+class WordList:
+    kind: str
+    pattern: Pattern
+    prefilter: str
+    # one pattern per phrase: a phrase that fails the word-boundary test must not hide a
+    # shorter (or overlapping) phrase at the same place, as a single alternation would
+    phrases: tuple[Pattern, ...] = ()
+    gate: PatternSet | None = None
+
+
+# Python's str.split() whitespace, which RE2's \s (ASCII [\t\n\f\r ]) does not cover in full
+_SPACE = r"[\s\x0b\x1c-\x1f\x85\p{Z}]+"
+
+
+def _phrase_patterns(phrases: Sequence[str]) -> list[str]:
+    """RE2 patterns of the normalised phrases, longest first, tolerant of extra spacing."""
+    normalised = sorted({normalize(p)[0].strip() for p in phrases}, key=len, reverse=True)
+    return [_SPACE.join(re2.escape(w) for w in p.split()) for p in normalised if p.split()]
+
+
+def _phrase_pattern(phrases: Sequence[str]) -> str:
+    """An RE2 alternation of normalised phrases, longest first, tolerant of extra spacing."""
+    return "|".join(_phrase_patterns(phrases))
+
+
+def _word_list(kind: str, phrases: Sequence[str]) -> WordList:
+    parts = _phrase_patterns(phrases)
+    if not parts:
+        # an empty alternation would match everywhere (and crash the boundary test)
+        raise InputError("every word is empty once normalised (spaces and invisible characters only)")
+    alternation = "|".join(parts)
+    # On ASCII text normalisation is just lower-casing, so a case-insensitive search of the
+    # raw text is an exact prefilter; any non-ASCII character sends the output to the check.
+    return WordList(kind, compile_pattern(alternation), f"(?i)(?:{alternation})|[^\\x00-\\x7f]",
+                    tuple(compile_pattern(p) for p in parts), PatternSet(parts))
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def find_words(words: WordList, text: str, message: str) -> list[Finding]:
+    """Word-bounded matches of a word list in the normalised text, as original spans."""
+    norm, offsets = normalize(text)
+    present = words.gate.matches(norm) if words.gate is not None else []
+    spans: list[tuple[int, int]] = []
+    for index in present:
+        count = 0
+        for match in words.phrases[index].finditer(norm):
+            start, end = match.span()
+            if start > 0 and _is_word_char(norm[start]) and _is_word_char(norm[start - 1]):
+                continue
+            if end < len(norm) and _is_word_char(norm[end - 1]) and _is_word_char(norm[end]):
+                continue
+            spans.append((start, end))
+            count += 1
+            if count >= MAX_FINDINGS:
+                break
+    findings: list[Finding] = []
+    last_end = -1
+    for start, end in sorted(spans, key=lambda s: (s[0], -s[1])):  # longest first at a place
+        if start < last_end:
+            continue  # overlaps a longer phrase already reported
+        last_end = end
+        o_start, o_end = original_span(offsets, start, end)
+        findings.append(Finding(words.kind, message, o_start, o_end, excerpt(text, o_start, o_end)))
+        if len(findings) >= MAX_FINDINGS:
+            break
+    return findings
+
+
+def _prepare_blocklist(options: Mapping[str, Any]) -> WordList:
+    return _word_list(options.get("kind", "blocklist"), options["words"])
+
+
+@check("blocklist", prepare=_prepare_blocklist, prefilter=lambda w: w.prefilter, options={
+    "properties": {"words": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+                   "kind": {"type": "string", "default": "blocklist"}},
+    "required": ["words"]})
+def blocklist(words: WordList, record: OutputRecord, case: EvalCase | None) -> Sequence[Finding]:
+    """None of the listed words or phrases occur (case-folded, NFKC-normalised, word-bounded)."""
+    return find_words(words, record.output, "blocked term")
+
+
+REFUSAL_PHRASES = (
+    "I can't", "I cannot", "I can not", "I won't", "I will not", "I'm unable to",
+    "I am unable to", "I'm not able to", "I am not able to", "I must decline",
+    "I have to decline", "I'm sorry, but", "I am sorry, but", "I'm afraid I can't",
+    "I'm not allowed to", "I am not allowed to", "I'm not permitted to", "I am not permitted to",
+    "I don't feel comfortable", "I do not feel comfortable", "I can't help with",
+    "I can't assist with", "I can't share", "I can't provide", "not something I can help with",
+    "as an AI", "against my guidelines",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    must_refuse: bool
+    words: WordList
+
+
+def _prepare_refusal(options: Mapping[str, Any]) -> Refusal:
+    phrases = [*REFUSAL_PHRASES, *options.get("phrases", ())]
+    phrases += [p.replace("'", "\u2019") for p in phrases if "'" in p]
+    return Refusal(options["must"] == "refuse", _word_list("refusal", phrases))
+
+
+@check("refusal", prepare=_prepare_refusal, prefilter=lambda r: None if r.must_refuse else r.words.prefilter,
+       options={"properties": {
+           "must": {"enum": ["refuse", "answer"]},
+           "phrases": {"type": "array", "items": {"type": "string", "minLength": 1},
+                       "description": "Extra refusal phrases (plain text) on top of the built-in ones."}},
+           "required": ["must"]})
+def refusal(rule: Refusal, record: OutputRecord, case: EvalCase | None) -> Sequence[Finding]:
+    """The output refuses (``must: refuse``) or answers without refusing (``must: answer``)."""
+    found = find_words(rule.words, record.output, "refusal phrase")
+    if rule.must_refuse:
+        return NO_FINDINGS if found else [Finding("refusal", "expected a refusal, got an answer")]
+    return [Finding("refusal", "expected an answer, got a refusal", f.start, f.end, f.masked)
+            for f in found[:1]]
+
+
+# --- references: equals, similar, length ------------------------------------------
+
+def _expected(options: Mapping[str, Any], case: EvalCase | None) -> str | None:
+    value = options.get("value")
+    if value is None and case is not None:
+        value = case.reference
+    return value
+
+
+def _no_reference() -> list[Finding]:
+    return [Finding("reference", "no `value` given and the case has no `reference`")]
+
+
+@check("equals", uses_case=True, options={"properties": {
+    "value": {"type": "string", "description": "Expected text; defaults to the case's reference."},
+    "ignore_case": {"type": "boolean", "default": False},
+    "strip": {"type": "boolean", "default": True}}})
+def equals(options: Mapping[str, Any], record: OutputRecord, case: EvalCase | None) -> Sequence[Finding]:
+    """The output equals a value or the case's reference (stripped; optionally ignoring case)."""
+    expected = _expected(options, case)
+    if expected is None:
+        return _no_reference()
+    got = record.output
+    if options.get("strip", True):
+        got, expected = got.strip(), expected.strip()
+    if options.get("ignore_case", False):
+        got, expected = got.casefold(), expected.casefold()
+    return NO_FINDINGS if got == expected else [Finding("equals", "output differs from the expected text")]
+
+
+_EXACT_BUDGET = 2_000_000  # word pairs compared exactly by SequenceMatcher
+
+
+def similarity(a: str, b: str) -> float:
+    """Word-level similarity ratio in [0, 1] of two texts (case-folded, NFKC)."""
+    words_a = normalize(a)[0].split()
+    words_b = normalize(b)[0].split()
+    if not words_a and not words_b:
+        return 1.0
+    if len(words_a) * len(words_b) <= _EXACT_BUDGET:
+        return difflib.SequenceMatcher(None, words_a, words_b, autojunk=False).ratio()
+    # SequenceMatcher is quadratic (worse on repetitive text: 20,000 equal words take ~40 s),
+    # and outputs are untrusted. For large texts: common prefix and suffix count as matched;
+    # if what remains is still too large, its words are compared as multisets (order ignored).
+    total = len(words_a) + len(words_b)
+    shortest = min(len(words_a), len(words_b))
+    head = 0
+    while head < shortest and words_a[head] == words_b[head]:
+        head += 1
+    tail = 0
+    while tail < shortest - head and words_a[-1 - tail] == words_b[-1 - tail]:
+        tail += 1
+    rest_a = words_a[head:len(words_a) - tail]
+    rest_b = words_b[head:len(words_b) - tail]
+    matcher = difflib.SequenceMatcher(None, rest_a, rest_b, autojunk=False)
+    if len(rest_a) * len(rest_b) <= _EXACT_BUDGET:
+        matched = sum(block.size for block in matcher.get_matching_blocks())
+    else:
+        matched = round(matcher.quick_ratio() * (len(rest_a) + len(rest_b)) / 2)
+    return 2 * (head + tail + matched) / total
+
+
+@check("similar", uses_case=True, options={"properties": {
+    "threshold": {"type": "number", "minimum": 0, "maximum": 1},
+    "value": {"type": "string", "description": "Text to compare with; defaults to the case's reference."}},
+    "required": ["threshold"]})
+def similar(options: Mapping[str, Any], record: OutputRecord, case: EvalCase | None) -> Sequence[Finding]:
+    """The output is at least ``threshold`` similar (word-level ratio) to a value or the reference."""
+    expected = _expected(options, case)
+    if expected is None:
+        return _no_reference()
+    score = similarity(record.output, expected)
+    if score >= options["threshold"]:
+        return NO_FINDINGS
+    return [Finding("similar", f"similarity {score:.2f} is below {options['threshold']}")]
+
+
+def _prepare_length(options: Mapping[str, Any]) -> Mapping[str, Any]:
+    if "min" not in options and "max" not in options:
+        raise InputError("a length rule needs `min`, `max` or both")
+    if "min" in options and "max" in options and options["min"] > options["max"]:
+        raise InputError(f"`min` ({options['min']}) is greater than `max` ({options['max']})")
+    return options
+
+
+@check("length", prepare=_prepare_length, options={"properties": {
+    "min": {"type": "integer", "minimum": 0}, "max": {"type": "integer", "minimum": 0},
+    "unit": {"enum": ["chars", "words"], "default": "chars"}}})
+def length(options: Mapping[str, Any], record: OutputRecord, case: EvalCase | None) -> Sequence[Finding]:
+    """The output's length in characters (or words) is within ``min``..``max``."""
+    unit = options.get("unit", "chars")
+    size = len(record.output) if unit == "chars" else len(record.output.split())
+    if "min" in options and size < options["min"]:
+        return [Finding("length", f"{size} {unit} is shorter than the minimum {options['min']}")]
+    if "max" in options and size > options["max"]:
+        return [Finding("length", f"{size} {unit} is longer than the maximum {options['max']}")]
+    return NO_FINDINGS

@@ -1,0 +1,198 @@
+"""What every command shares: the parser class, option groups, output, progress bars and error lines."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from ..errors import ExitCode, HarnessError
+from ..text.normalize import printable
+
+PROGRESS_MIN_BYTES = 20_000_000  # below this a run takes a second or two: no bar
+EXIT_ENVIRONMENT = "  6  environment: the registry, a lock or the decision log failed (fix it and re-run)"
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage errors exit with 4 (invalid input), as every other input error does."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(int(ExitCode.INVALID_INPUT), f"{self.prog}: error: {message}\n")
+
+
+def command(commands: Any, name: str, *, help: str, description: str, exit_codes: str) -> Parser:
+    """A subcommand with its help line, its description and its own exit codes."""
+    parser: Parser = commands.add_parser(name, help=help, description=description,
+                                         epilog="exit codes:\n" + exit_codes,
+                                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    return parser
+
+
+def actions(parser: Parser, dest: str) -> Any:
+    """Sub-actions (``registry show``...): a missing action lists the choices and exits 4."""
+    sub = parser.add_subparsers(dest=dest, metavar="ACTION", parser_class=Parser)
+    parser.set_defaults(**{dest: None})
+    return sub
+
+
+def missing_action(parser: argparse.ArgumentParser) -> int:
+    """The error for ``harness registry`` with no action: the actions, one a line."""
+    choices = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    listed = "\n".join(f"  {c.dest:<8} {c.help}" for c in choices._choices_actions)
+    parser.print_usage(sys.stderr)
+    print(f"{parser.prog}: error: choose an action:\n{listed}", file=sys.stderr)
+    return int(ExitCode.INVALID_INPUT)
+
+
+def date_arg(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {value!r}") from None
+
+
+def positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
+    return number
+
+
+def cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def repository_options(parser: argparse.ArgumentParser, *, evals: bool = True, today: bool = True) -> None:
+    parser.add_argument("--policies", type=Path, default=Path("policies"), metavar="DIR",
+                        help="policy repository: playbook.yaml, waivers.yaml, **/*.yaml (default: policies)")
+    if evals:
+        parser.add_argument("--evals", type=Path, default=Path("evals"), metavar="DIR",
+                            help="eval suites, **/*.yaml (default: evals)")
+    if today:
+        parser.add_argument("--today", type=date_arg, metavar="YYYY-MM-DD",
+                            help="the date waivers are judged against (default: today, UTC)")
+
+
+def color_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                        help="colour in terminal output (default: auto, only on a terminal; NO_COLOR is honoured)")
+
+
+def registry_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--registry", metavar="URI",
+                        help="model registry: file://PATH or an MLflow tracking URI"
+                             " (default: playbook release.registry)")
+    parser.add_argument("--alias", help="serving alias (default: playbook release.alias, else champion)")
+
+
+def recording_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--decision-log", type=Path, metavar="PATH",
+                        help="append-only decision log (default: playbook release.decision_log)")
+    parser.add_argument("--by", metavar="ACTOR", help="who acts (default: $GITHUB_ACTOR, git user.email, login)")
+
+
+def procedure_options(parser: argparse.ArgumentParser) -> None:
+    """The rollback procedure's hooks, health check and notifier, overriding the playbook's."""
+    parser.add_argument("--hook", action="append", metavar="CMD_OR_URL",
+                        help="rollback hook instead of the playbook's: a command, or an http(s) URL to POST to"
+                             " (repeatable)")
+    parser.add_argument("--health-check", metavar="CMD_OR_URL",
+                        help="health check instead of the playbook's: a command, or an http(s) URL expecting 2xx")
+    parser.add_argument("--notifier", metavar="SPEC",
+                        help="notifier instead of the playbook's: outbox:DIR, webhook:URL or smtp:HOST:PORT:FROM")
+    parser.add_argument("--incidents", type=Path, default=Path("incidents"), metavar="DIR",
+                        help="incident records, for --incident (default: incidents)")
+
+
+def overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The command line's overrides of the playbook's ``release`` section (absent options stay ``None``)."""
+    from ..model import HealthCheck, Hook, NotifierSpec
+
+    hooks = getattr(args, "hook", None)
+    check = getattr(args, "health_check", None)
+    notifier = getattr(args, "notifier", None)
+    return {
+        "registry": getattr(args, "registry", None),
+        "alias": getattr(args, "alias", None),
+        "decision_log": getattr(args, "decision_log", None),
+        "hooks": tuple(Hook.parse(h) for h in hooks) if hooks else None,
+        "health_check": HealthCheck.parse(check) if check else None,
+        "notifier": NotifierSpec.parse(notifier) if notifier else None,
+    }
+
+
+def use_color(stream: TextIO, choice: str) -> bool:
+    if choice != "auto":
+        return choice == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    return bool(os.environ.get("FORCE_COLOR")) or stream.isatty()
+
+
+def terminal_width(stream: TextIO) -> int | None:
+    """The terminal's width when ``stream`` is one; ``None`` (do not wrap) otherwise."""
+    return shutil.get_terminal_size((120, 24)).columns if stream.isatty() else None
+
+
+def say(*lines: str, err: bool = True) -> None:
+    """Print lines that may hold untrusted text (model or version names), made safe for a terminal."""
+    stream = sys.stderr if err else sys.stdout
+    for line in lines:
+        print(printable(line), file=stream)
+
+
+def error_lines(exc: HarnessError) -> list[str]:
+    return [printable(line) for line in str(exc).splitlines()] or [type(exc).__name__]
+
+
+class ProgressBars:
+    """Rich progress bars on standard error: loading (bytes), then judging (outputs)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                             TimeRemainingColumn(), transient=True, console=Console(file=sys.stderr))
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> ProgressBars:
+        self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.__exit__(None, None, None)
+
+    def _update(self, name: str, done: int, total: int) -> None:
+        if name not in self._tasks:
+            self._tasks[name] = self._bar.add_task(name, total=total)
+        self._bar.update(self._tasks[name], completed=done, total=total)
+
+    def loading(self, done: int, total: int) -> None:
+        self._update("loading outputs", done, total)
+
+    def judging(self, done: int, total: int) -> None:
+        self._update("evaluating", done, total)
+
+
+def wants_progress(path: Path, disabled: bool) -> bool:
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return False
+    return not disabled and sys.stderr.isatty() and size >= PROGRESS_MIN_BYTES
+
+
+def exit_codes(*lines: str) -> str:
+    return "\n".join(lines) + "\n  5  internal error (a bug: --debug shows the traceback)\n"

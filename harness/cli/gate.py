@@ -1,0 +1,162 @@
+"""``harness gate`` and ``harness scan``: judge outputs, print the report, record and roll back when asked."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import ExitCode, HarnessError, InputError
+from ..io.files import write_atomic
+from . import common
+
+GATE_EXIT_CODES = common.exit_codes(
+    "  0  promote: every gating policy passed (failures of warn or draft policies are only reported)",
+    "  1  block: a policy with on_fail: block failed",
+    "  3  rollback required: a policy with on_fail: rollback failed (also when the rollback the gate ran failed)",
+    "  4  invalid input: a schema, YAML, JSONL or usage error; nothing was judged",
+    common.EXIT_ENVIRONMENT + "; a verdict printed above stands")
+SCAN_EXIT_CODES = common.exit_codes(
+    "  0  the scan ran (findings or not); with --fail-on-findings: nothing failed",
+    "  1  with --fail-on-findings: a policy failed or a result is not a pass",
+    "  4  invalid input: a schema, YAML, JSONL or usage error; nothing was judged")
+
+
+def _judging_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--outputs", type=Path, required=True, metavar="FILE",
+                        help="model outputs, JSON Lines: one {case_id, output, ...} per line")
+    parser.add_argument("--baseline", type=Path, metavar="FILE",
+                        help="outputs of the last-known-good model, for baseline rules")
+    parser.add_argument("--model", help="model name for the report (default: most common in the outputs)")
+    parser.add_argument("--model-version", help="model version for the report (default: from the outputs)")
+    parser.add_argument("--format", default="text", metavar="FORMAT",
+                        help="report format: text, json, junit, markdown, or an installed reporter plugin"
+                             " (default: text)")
+    parser.add_argument("--output", type=Path, metavar="PATH",
+                        help="write the report here (atomically) and print the text summary instead")
+    parser.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    parser.add_argument("--workers", type=common.positive, default=common.cpus(), metavar="N",
+                        help="processes judging large runs (50,000 outputs and up) in parallel"
+                             " (default: the CPUs available, here %(default)s)")
+    common.repository_options(parser)
+    common.color_option(parser)
+
+
+def register(commands: Any) -> None:
+    gate = common.command(
+        commands, "gate", help="judge a candidate's outputs and decide promote / block / rollback",
+        description="Judge a candidate model's outputs with every policy and eval suite; the exit code is the"
+                    " verdict. With --registry, --promote, --on-rollback or --decision-log the decision is"
+                    " recorded in the model registry and the decision log.",
+        exit_codes=GATE_EXIT_CODES)
+    _judging_options(gate)
+    common.registry_options(gate)
+    common.recording_options(gate)
+    gate.add_argument("--promote", action="store_true",
+                      help="on promote, move the serving alias to --model-version (needs a registry)")
+    gate.add_argument("--create-version", action="store_true",
+                      help="register --model-version when the registry does not know it (an MLflow registry"
+                           " otherwise refuses: its versions are real model artifacts)")
+    gate.add_argument("--on-rollback", choices=("plan", "execute"),
+                      help="when the judged version is serving and the verdict is rollback: print the plan"
+                           " (the default once the registry is in use) or run the rollback procedure")
+    common.procedure_options(gate)
+    gate.set_defaults(func=lambda args: judge(args, "gate"))
+
+    scan = common.command(
+        commands, "scan", help="evaluate any outputs (e.g. production logs) and report every finding",
+        description="Evaluate any outputs, such as a day of production logs after an incident, with the same"
+                    " policies, and report every finding. Exits 0 unless the input is invalid or"
+                    " --fail-on-findings is given.",
+        exit_codes=SCAN_EXIT_CODES)
+    _judging_options(scan)
+    scan.add_argument("--fail-on-findings", action="store_true",
+                      help="exit 1 when any policy fails or any result is not a pass")
+    scan.set_defaults(func=lambda args: judge(args, "scan"))
+
+
+def _releasing(args: argparse.Namespace) -> bool:
+    return bool(args.registry or args.promote or args.decision_log or args.on_rollback or args.create_version)
+
+
+def judge(args: argparse.Namespace, kind: str) -> int:
+    from .. import api
+    from ..project import load_project
+    from ..report import REPORTERS, render
+
+    if args.output is not None and args.output.is_dir():
+        raise InputError(f"--output {args.output} is a directory; name a file")
+    if args.format not in REPORTERS:
+        raise InputError(f"--format {args.format!r}: expected one of {', '.join(REPORTERS.names())}")
+    project = load_project(args.policies, args.evals)
+    releasing = kind == "gate" and _releasing(args)
+    settings = registry = None
+    if releasing:  # the registry must answer before anything is judged
+        settings = api.release_settings(project.playbook, **common.overrides(args))
+        registry = api.connect(settings, model=args.model, version=args.model_version,
+                               create_version=args.create_version or None)
+    bars = common.ProgressBars() if common.wants_progress(args.outputs, args.no_progress) else None
+    run = api.run_gate if kind == "gate" else api.run_scan
+    options: dict[str, Any] = {"fail_on_findings": args.fail_on_findings} if kind == "scan" else {}
+    with bars if bars is not None else contextlib.nullcontext():
+        result = run(args.outputs, project=project, policies=args.policies, evals=args.evals, baseline=args.baseline,
+                     model=args.model, model_version=args.model_version, today=args.today, workers=args.workers,
+                     progress=bars, **options)
+
+    color = common.use_color(sys.stdout, args.color)
+    width = common.terminal_width(sys.stdout)
+    if args.output is not None:
+        write_atomic(args.output, render(result.report, args.format, color=color and args.format == "text",
+                                         width=None))
+        if args.format != "text":
+            sys.stdout.write(render(result.report, "text", color=color, width=width))
+        print(f"report written to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(render(result.report, args.format, color=color and args.format == "text", width=width))
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(render(result.report, "markdown"))
+    if not releasing:
+        return int(result.exit_code)
+    try:
+        return _record(args, result, settings, registry)
+    except HarnessError as exc:  # after a verdict: say what failed, never "nothing was judged"
+        common.say(*(f"harness: {line}" for line in common.error_lines(exc)))
+        verdict = result.verdict.value
+        common.say(f"harness: the verdict {verdict.upper()} above stands, but recording it failed"
+                   f" (exit {int(ExitCode.ROLLBACK) if verdict == 'rollback' else int(exc.exit_code)})")
+        return int(ExitCode.ROLLBACK) if verdict == "rollback" else int(exc.exit_code)
+
+
+def _record(args: argparse.Namespace, result: Any, settings: Any, registry: Any) -> int:
+    from .. import api
+
+    recorded = api.record_release(result, settings=settings, registry=registry, model=args.model,
+                                  version=args.model_version, promote=args.promote, actor=args.by,
+                                  create_version=args.create_version or None)
+    alias, model, version = recorded.alias, recorded.model, recorded.version
+    common.say(f"recorded: report {recorded.report.path} (sha256 {recorded.report.sha256[:12]})")
+    if recorded.promoted:
+        common.say(f"promoted: {alias!r} -> {model} {version}")
+    elif result.verdict.value != "promote" and not recorded.rollback_needed:
+        serving = recorded.tags.serving or "nothing (the alias is not set)"
+        common.say(f"{model} {version} tagged blocked; {alias!r} stays at {serving}")
+    response = api.respond_to_rollback(
+        result, recorded, settings=settings, registry=registry, actor=args.by, execute=args.on_rollback == "execute",
+        incidents_dir=args.incidents, today=args.today,
+        on_wait=lambda: common.say(f"waiting for the lock on {model}: another rollback or gate is running"))
+    if response is None:
+        return int(result.exit_code)
+    if response.error is not None:
+        common.say(*(f"harness: rollback required, but: {line}" for line in common.error_lines(response.error)))
+    elif response.plan is not None:
+        common.say(*response.plan.describe(), f"run it: harness rollback --model {model}")
+    elif response.outcome is not None:
+        from ..release.rollback import describe
+
+        common.say(response.outcome.note or "\n".join(describe(response.outcome.state)))
+    return int(ExitCode.ROLLBACK)

@@ -1,0 +1,75 @@
+"""``harness rollback``: the playbook's five-step rollback to the last-known-good version."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..errors import ExitCode
+from . import common
+
+EXIT_CODES = common.exit_codes(
+    "  0  done: all five steps succeeded (or a rollback that finished while this run waited made it unneeded)",
+    "  1  a step failed, the restored service is unhealthy, or the alias moved meanwhile (re-run to resume)",
+    "  4  invalid input: unknown model or version, no last-known-good, a blocked target without --force",
+    common.EXIT_ENVIRONMENT)
+
+
+def register(commands: Any) -> None:
+    parser = common.command(
+        commands, "rollback", help="roll the serving alias back to the last-known-good version (5 recorded steps)",
+        description="The playbook's rollback procedure: verify the last-known-good version, move the alias and run"
+                    " the hooks, notify stakeholders, validate health, document. A failed step stops it; running the"
+                    " same command again resumes from the first step that did not succeed.",
+        exit_codes=EXIT_CODES)
+    parser.add_argument("--model", required=True, help="registered model name")
+    parser.add_argument("--to", metavar="VERSION", help="force this version instead of the last-known-good")
+    parser.add_argument("--force", action="store_true",
+                        help="with --to: accept a version tagged blocked (needs --reason; both are recorded)")
+    parser.add_argument("--incident", metavar="INC-YYYY-NNNN", help="record the rollback in this incident")
+    parser.add_argument("--reason", default="", help="why (shown to stakeholders and in the log)")
+    parser.add_argument("--restored-outputs", metavar="FILE",
+                        help="outputs of the restored version: gated in step 4")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="show the plan and run the verify step (judge the target); change nothing")
+    common.registry_options(parser)
+    common.recording_options(parser)
+    common.procedure_options(parser)
+    common.repository_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import api
+    from ..project import load_project
+    from ..release.rollback import STEPS, RollbackFailed, describe, load_state
+
+    project = load_project(args.policies, args.evals)
+    settings = api.release_settings(project.playbook, **common.overrides(args))
+    context = api.rollback_context(project, settings, actor=args.by, restored_outputs=args.restored_outputs,
+                                   incidents_dir=args.incidents, today=args.today)
+    if args.dry_run:
+        plan = api.plan_rollback(context, args.model, to=args.to, reason=args.reason, incident=args.incident,
+                                 force=args.force)
+        common.say(*plan.describe(), "dry run: nothing was changed", err=False)
+        return int(ExitCode.PROMOTE)
+    try:
+        outcome = api.run_rollback(
+            context, args.model, to=args.to, reason=args.reason, incident=args.incident, force=args.force,
+            on_wait=lambda: common.say(f"waiting for the lock on {args.model}: another rollback or gate is running"))
+    except RollbackFailed as exc:
+        current = load_state(settings, args.model)
+        if current is not None:
+            common.say(*describe(current))
+        common.say(*(f"harness: rollback incomplete: {line}" for line in common.error_lines(exc)))
+        return int(exc.exit_code)
+    if outcome.already_done:
+        common.say(outcome.note, err=False)
+        return int(ExitCode.PROMOTE)
+    state = outcome.state
+    if outcome.resumed_from is not None:
+        number = STEPS.index(outcome.resumed_from) + 1
+        common.say(f"resumed rollback {state.id} from step {number} ({outcome.resumed_from})", err=False)
+    common.say(*describe(state), err=False)
+    common.say(*(f"  {step}: {state.steps[step]['detail']}" for step in STEPS), err=False)
+    return int(ExitCode.PROMOTE)

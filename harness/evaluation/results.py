@@ -1,0 +1,85 @@
+"""What the engine found: results, run-level outcomes, per-policy outcomes. Plain frozen data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..checks import RunOutcome
+from ..model import Finding, Policy
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """A non-passing result of one rule on one output (or one case)."""
+
+    policy: str
+    rule: str
+    case_id: str
+    status: str  # fail | error | waived
+    message: str
+    findings: tuple[Finding, ...] = ()
+    line: int | None = None
+    waiver: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate:
+    """The outcome of one run-level rule of one policy."""
+
+    policy: str
+    rule: str
+    check: str
+    outcome: RunOutcome
+    waiver: str | None = None
+
+    @property
+    def status(self) -> str:
+        return "waived" if self.waiver and self.outcome.status == "fail" else self.outcome.status
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyOutcome:
+    """How one policy (or eval suite) fared over the run.
+
+    ``checked`` counts the outputs in its scope (plus eval cases with no output);
+    ``failed`` the outputs that failed any of its per-output rules, each once;
+    ``run_failed`` the run-level rules that failed, which fail the policy whatever ``failed`` says.
+    """
+
+    policy: Policy
+    status: str  # pass | fail | waived | error
+    checked: int
+    failed: int
+    waived: int
+    errors: int
+    run_failed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeGroup:
+    """Outputs judged by the same set of policies: those policies, and the case ids of the outputs."""
+
+    policies: tuple[str, ...]
+    cases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything the engine found; the gate and the report read it, nothing changes it."""
+
+    outcomes: tuple[PolicyOutcome, ...]
+    results: tuple[Result, ...]
+    aggregates: tuple[Aggregate, ...]
+    records: int
+    baseline_records: int | None = None
+    warnings: tuple[str, ...] = ()
+    #: which cases each policy checked, grouped so that every case id is listed once per group
+    scopes: tuple[ScopeGroup, ...] = ()
+
+    def cases_in_scope(self, policy_id: str) -> list[str]:
+        """Case ids of the outputs a policy checked, in order of first appearance."""
+        cases: dict[str, None] = {}
+        for group in self.scopes:
+            if policy_id in group.policies:
+                cases.update(dict.fromkeys(group.cases))
+        return list(cases)

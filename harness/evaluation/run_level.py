@@ -1,0 +1,78 @@
+"""Run-level rules: each sees the records in its policy's scope and where its inner rule failed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..checks import RunOutcome, RunView
+from ..model import OutputRecord, Outputs, Policy, Rule, Waiver
+from .executors import SerialExecutor
+from .results import Aggregate, Result
+from .scanner import Scanner, Unit
+
+RunRule = tuple[int, Rule, "Unit | None"]  # (subject index, the run-level rule, its inner unit)
+
+
+def waiver_for(waivers: Sequence[Waiver], policy: str, rule: str, case_id: str) -> Waiver | None:
+    return next((w for w in waivers if w.covers(policy, rule, case_id)), None)
+
+
+def _baseline_failures(subjects: Sequence[Policy], run_rules: Sequence[RunRule], scanner: Scanner,
+                       baseline: Outputs) -> tuple[list[int], dict[int, set[int]], dict[int, set[int]]]:
+    """Scan the baseline with the inner rules of ``baseline`` checks: scope ids, plan subjects, failures."""
+    inner_units = [u for _, rule, u in run_rules if rule.check == "baseline" and u is not None]
+    failed: dict[int, set[int]] = {}
+
+    def on_base(unit: Unit, index: int, record: OutputRecord, outcome: Any) -> None:
+        failed.setdefault(unit.key, set()).add(index)
+
+    base_scanner = Scanner(subjects, inner_units, scanner.cases, {})
+    scope = SerialExecutor().scan(base_scanner, baseline.records, on_base, with_cases=False)
+    plans = {plan.id: set(plan.subjects) for plan in base_scanner.plans.values()}
+    return scope, plans, failed
+
+
+def run_level(subjects: Sequence[Policy], run_rules: Sequence[RunRule], outputs: Outputs,
+              baseline: Outputs | None, scanner: Scanner, scope_ids: list[int],
+              inner_failed: Mapping[int, set[int]], waivers: Sequence[Waiver],
+              results: list[Result]) -> list[Aggregate]:
+    """Judge every run-level rule; flipped cases and errors are appended to ``results``."""
+    if not run_rules:
+        return []
+    plan_subjects = {plan.id: set(plan.subjects) for plan in scanner.plans.values()}
+    base_scope: list[int] = []
+    base_plans: dict[int, set[int]] = {}
+    base_failed: dict[int, set[int]] = {}
+    if baseline is not None and any(rule.check == "baseline" for _, rule, _ in run_rules):
+        base_scope, base_plans, base_failed = _baseline_failures(subjects, run_rules, scanner, baseline)
+    base_views: dict[int, tuple[list[OutputRecord], list[int]]] = {}
+
+    aggregates = []
+    for subject, rule, inner in run_rules:
+        indices = [i for i, plan in enumerate(scope_ids) if subject in plan_subjects[plan]]
+        fails = inner_failed.get(inner.key, set()) if inner else set()
+        view_base = None
+        if baseline is not None and rule.check == "baseline":
+            if subject not in base_views:
+                idx = [i for i, plan in enumerate(base_scope) if subject in base_plans[plan]]
+                base_views[subject] = ([baseline.records[i] for i in idx], idx)
+            base_records, base_idx = base_views[subject]
+            base_fails = base_failed.get(inner.key, set()) if inner else set()
+            view_base = RunView(base_records, frozenset(p for p, i in enumerate(base_idx) if i in base_fails))
+        view = RunView([outputs.records[i] for i in indices],
+                       frozenset(p for p, i in enumerate(indices) if i in fails), view_base)
+        policy = subjects[subject]
+        try:
+            outcome = rule.impl.fn(rule.prepared, view)
+            if not isinstance(outcome, RunOutcome):
+                raise TypeError(f"returned {type(outcome).__name__}, not a RunOutcome")
+        except Exception as exc:
+            outcome = RunOutcome("error", f"check {rule.check!r} crashed: {type(exc).__name__}: {exc}")
+        waiver = waiver_for(waivers, policy.id, rule.id, "*") if outcome.status == "fail" else None
+        aggregates.append(Aggregate(policy.id, rule.id, rule.check, outcome, waiver.ticket if waiver else None))
+        if outcome.status == "error":
+            results.append(Result(policy.id, rule.id, "*", "error", outcome.message))
+        for case_id, what in outcome.flipped:
+            results.append(Result(policy.id, rule.id, case_id, "waived" if waiver else "fail", what))
+    return aggregates

@@ -1,0 +1,157 @@
+"""JSON Schemas: the shipped ones, the policy and eval schemas composed from the checks, located errors.
+
+Each check declares the schema of its options (``harness.checks.check(options=...)``).
+The policy schema's rule definitions are composed from the checks a project knows, so a
+custom check is accepted as a top-level rule, inside a run-level rule's ``of:`` and in an
+eval case's ``expect:``, with its options validated like any built-in's. The files in
+``harness/schemas`` are the composition for the built-in checks (a test keeps them in
+step); ``harness schema policy`` prints the composition including a repository's plugins,
+for editors.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from ..errors import InputError
+from .yaml import YamlDocument
+
+SCHEMAS = ("policy", "eval", "playbook", "waivers", "output", "report")
+#: the schemas whose rule definitions depend on the checks
+COMPOSED = ("policy", "eval")
+
+#: properties every rule has, whatever its check
+COMMON_RULE_PROPERTIES: Mapping[str, Any] = {
+    "id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
+           "description": "Stable id of the rule, unique within its policy or case."},
+    "check": {"type": "string", "description": "The check this rule runs."},
+    "message": {"type": "string", "description": "Message shown when the rule fails."},
+    "description": {"type": "string"},
+}
+_RULE_DEFS = ("rule", "inner_rule", "expect_rule")
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """A schema shipped in ``harness/schemas`` by short name (``policy``, ``report``...)."""
+    text = resources.files("harness").joinpath("schemas", f"{name}.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def _branches(names: list[str]) -> list[dict[str, Any]]:
+    return [{"if": {"properties": {"check": {"const": n}}, "required": ["check"]},
+             "then": {"$ref": f"#/$defs/check_{n}"}} for n in names]
+
+
+def _check_def(check: Any) -> dict[str, Any]:
+    options = dict(check.options)
+    definition: dict[str, Any] = {
+        "type": "object",
+        "properties": {**copy.deepcopy(dict(COMMON_RULE_PROPERTIES)), **copy.deepcopy(options.pop("properties", {}))},
+        "required": ["check", *options.pop("required", [])],
+        "additionalProperties": False,
+    }
+    definition.update(copy.deepcopy(options))
+    if check.description:
+        definition["description"] = check.description
+    return definition
+
+
+def compose(checks: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The policy and eval schemas for a set of checks (name to :class:`harness.checks.Check`)."""
+    policy = copy.deepcopy(load_schema("policy"))
+    defs = {k: v for k, v in policy["$defs"].items() if not k.startswith("check_") and k not in _RULE_DEFS}
+    names = sorted(checks)
+    per_output = [n for n in names if checks[n].level == "output"]
+    for name in names:
+        defs[f"check_{name}"] = _check_def(checks[name])
+    defs["rule"] = {"type": "object", "required": ["id", "check"], "properties": {"check": {"type": "string"}},
+                    "allOf": _branches(names)}
+    defs["inner_rule"] = {
+        "type": "object", "required": ["check"], "properties": {"check": {"enum": per_output}},
+        "allOf": _branches(per_output),
+        "description": "A per-output rule evaluated on every record in scope; its pass rate feeds a run-level check."}
+    defs["expect_rule"] = {"type": "object", "required": ["check"], "properties": {"check": {"enum": per_output}},
+                           "allOf": _branches(per_output)}
+    policy["$defs"] = defs
+    return {"policy": policy, "eval": copy.deepcopy(load_schema("eval"))}
+
+
+def render(schema: Mapping[str, Any]) -> str:
+    """A schema as the text of its file in ``harness/schemas``."""
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+#: validators per set of checks; each entry keeps its checks alive, so that their ids stay unique
+_VALIDATORS: dict[tuple[tuple[str, int], ...], tuple[tuple[Any, ...], dict[str, Any]]] = {}
+
+
+def validators(checks: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    """Draft 2020-12 validators of every schema, the policy and eval ones composed from ``checks``.
+
+    Without ``checks``, the shipped files are used as they are. Validators are cached per
+    set of checks: loading a repository twice does not build them twice.
+    """
+    key = tuple(sorted((name, id(c)) for name, c in (checks or {}).items()))
+    if key not in _VALIDATORS:
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+        from referencing import Registry, Resource
+
+        documents = {name: load_schema(name) for name in SCHEMAS}
+        if checks is not None:
+            documents.update(compose(checks))
+        for name in COMPOSED:
+            try:
+                Draft202012Validator.check_schema(documents[name])
+            except SchemaError as exc:
+                raise InputError(f"a check's options schema is not a valid JSON Schema: {exc.message}"
+                                 f" (at {'/'.join(map(str, exc.absolute_path))})") from None
+        registry: Registry[Any] = Registry().with_resources(
+            (doc["$id"], Resource.from_contents(doc)) for doc in documents.values())
+        if len(_VALIDATORS) > 32:
+            _VALIDATORS.clear()
+        _VALIDATORS[key] = (tuple((checks or {}).values()), {
+            name: Draft202012Validator(doc, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
+            for name, doc in documents.items()})
+    return _VALIDATORS[key][1]
+
+
+def validator(name: str, checks: Mapping[str, Any] | None = None) -> Any:
+    """The validator of one schema (``report``, ``policy``...)."""
+    return validators(checks)[name]
+
+
+def _describe(error: Any) -> list[tuple[tuple[str | int, ...], bool, str]]:
+    """Turn one jsonschema error into (path, point-at-key, message) triples."""
+    path = tuple(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = [k for k in error.instance if k not in allowed]
+        expected = f"; expected one of: {', '.join(allowed)}" if allowed else ""
+        return [((*path, key), True, f"unknown key {key!r}{expected}") for key in extra]
+    if error.validator == "oneOf" and error.context:
+        from jsonschema.exceptions import best_match
+
+        best = best_match(error.context)
+        return [((*path, *best.absolute_path), False, best.message)]
+    return [(path, False, error.message)]
+
+
+def schema_errors(document: YamlDocument, schema: str, checks: Mapping[str, Any] | None = None) -> list[InputError]:
+    """Every schema violation of a document, each located at its file, line, column and JSON path."""
+    found = []
+    for error in validator(schema, checks).iter_errors(document.data):
+        for path, at_key, message in _describe(error):
+            found.append(InputError(message, document.locate(path, key=at_key), subpath=path))
+    found.sort(key=lambda e: (e.location.line or 0, e.location.column or 0))
+    # the same place can be reached through several branches of a schema; say it once
+    unique: dict[str, InputError] = {}
+    for error in found:
+        unique.setdefault(str(error), error)
+    return list(unique.values())

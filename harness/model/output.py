@@ -1,0 +1,54 @@
+"""Model outputs: one record per JSON Lines line, and the file they came from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+
+class OutputRecord(NamedTuple):
+    """One model output (one JSONL line). ``fields`` keeps every field of the line but ``output``.
+
+    A named tuple rather than a dataclass: a million of them are built per large run, and a
+    tuple is built several times faster and is just as immutable.
+    """
+
+    case_id: str
+    output: str
+    line: int
+    fields: Mapping[str, Any]
+
+    @property
+    def latency_ms(self) -> float | None:
+        value = self.fields.get("latency_ms")
+        return value if type(value) in (int, float) else None
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        value = self.fields.get("tags")
+        return tuple(value) if isinstance(value, list) else ()
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """The records of one outputs file and the facts a report needs about the file."""
+
+    path: str
+    sha256: str
+    records: Sequence[OutputRecord]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[OutputRecord]:
+        return iter(self.records)
+
+    def most_common(self, field: str) -> str | None:
+        """The most frequent value of a string field (the model name or version of the run)."""
+        counts: dict[str, int] = {}
+        for record in self.records:
+            value = record.fields.get(field)
+            if isinstance(value, str):
+                counts[value] = counts.get(value, 0) + 1
+        return max(counts, key=counts.__getitem__) if counts else None

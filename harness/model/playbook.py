@@ -1,0 +1,224 @@
+"""The playbook (``policies/playbook.yaml``) as typed sections.
+
+Severities with their SLAs, roles, stakeholders, channels, regulatory clocks, the review
+window, metric targets, the release settings (registry, alias, hooks, health check,
+notifier) and the plugins a policy repository brings. Durations are ``timedelta``s.
+The raw document is kept in ``data`` for sections later issues read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from ..errors import InputError
+from .policy import OnFail, Source
+
+_DURATION = re.compile(r"^([0-9]+)(m|h|d)$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """``30m``, ``72h``, ``5d`` as a timedelta; ``ValueError`` for anything else."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"expected a duration such as 30m, 72h or 5d, got {text!r}")
+    return dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def format_duration(delta: dt.timedelta) -> str:
+    """The shortest of ``5d``, ``72h``, ``90m`` that says ``delta`` exactly."""
+    minutes = int(delta.total_seconds() // 60)
+    for unit, size in (("d", 1440), ("h", 60)):
+        if minutes and minutes % size == 0:
+            return f"{minutes // size}{unit}"
+    return f"{minutes}m"
+
+
+@dataclass(frozen=True, slots=True)
+class Severity:
+    name: str
+    meaning: str
+    default_on_fail: OnFail | None = None
+    #: clock name (contain, rca, fix, review) to the time allowed
+    sla: Mapping[str, dt.timedelta] = field(default_factory=dict)
+    examples: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RegulatoryClock:
+    id: str
+    regime: str
+    when: str  # the incident condition that starts it, e.g. personal_data
+    due_after: dt.timedelta
+    start: str = "became_aware"  # became_aware | detected
+
+
+def _is_url(text: str) -> bool:
+    return text.startswith(("http://", "https://"))
+
+
+@dataclass(frozen=True, slots=True)
+class Hook:
+    """A rollback hook (step 2): a command (argv, no shell) or a webhook that gets the JSON payload."""
+
+    kind: str  # command | webhook
+    target: str  # the command line, or the URL
+    timeout_s: float = 60.0
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> Hook:
+        """``--hook``: an http(s) URL is a webhook, anything else a command."""
+        return cls("webhook", text) if _is_url(text) else cls("command", text)
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheck:
+    """The health check of rollback step 4: a command that must exit 0, or a URL that must answer 2xx."""
+
+    kind: str  # command | http
+    target: str
+    timeout_s: float = 60.0
+
+    @classmethod
+    def parse(cls, text: str) -> HealthCheck:
+        return cls("http", text) if _is_url(text) else cls("command", text)
+
+
+@dataclass(frozen=True, slots=True)
+class NotifierSpec:
+    """Which notifier tells the stakeholders (``kind``), and its options as written."""
+
+    kind: str = "outbox"
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({"path": "audit/outbox"}))
+
+    @classmethod
+    def parse(cls, text: str) -> NotifierSpec:
+        """``--notifier``: ``outbox:DIR``, ``webhook:URL``, ``smtp:HOST:PORT:FROM`` or ``KIND:ARG`` of a plugin."""
+        kind, _, rest = text.partition(":")
+        if kind == "outbox" and rest:
+            return cls("outbox", {"path": rest})
+        if kind == "webhook" and _is_url(rest):
+            return cls("webhook", {"url": rest})
+        if kind == "smtp" and rest.count(":") == 2:
+            host, port, sender = rest.split(":")
+            return cls("smtp", {"host": host, "port": int(port) if port.isdigit() else port, "from": sender})
+        raise InputError(f"--notifier {text!r}: expected outbox:DIR, webhook:URL or smtp:HOST:PORT:FROM")
+
+    def config(self) -> dict[str, Any]:
+        """The mapping a notifier factory reads: ``kind`` and the options."""
+        return {"kind": self.kind, **self.options}
+
+
+@dataclass(frozen=True)
+class ReleaseSettings:
+    """The ``release`` section: where versions live, what serves, and what a rollback runs."""
+
+    registry: str = "file://registry.json"
+    alias: str = "champion"
+    decision_log: Path = Path("audit/decisions.jsonl")
+    state_dir: Path = Path("audit/rollbacks")
+    #: where the JSON report of every recorded gate is kept, named by its sha256
+    reports_dir: Path = Path("audit/reports")
+    hooks: tuple[Hook, ...] = ()
+    health_check: HealthCheck | None = None
+    notifier: NotifierSpec = NotifierSpec()
+    notify: tuple[str, ...] = ("product", "risk", "compliance")
+    stakeholders: Mapping[str, str] = field(default_factory=dict)
+
+    def with_overrides(self, **overrides: Any) -> ReleaseSettings:
+        """A copy with every override that is not ``None`` applied (the command line's)."""
+        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @classmethod
+    def from_data(cls, release: Mapping[str, Any], stakeholders: Mapping[str, str]) -> ReleaseSettings:
+        def hook(raw: Mapping[str, Any]) -> Hook:
+            return Hook(raw["kind"], raw.get("run") or raw["url"], float(raw.get("timeout_s", 60)),
+                        MappingProxyType(dict(raw.get("headers", {}))))
+
+        check = release.get("health_check")
+        notifier = release.get("notifier")
+        return cls(
+            registry=release.get("registry", cls.registry),
+            alias=release.get("alias", cls.alias),
+            decision_log=Path(release.get("decision_log", cls.decision_log)),
+            state_dir=Path(release.get("state_dir", cls.state_dir)),
+            reports_dir=Path(release.get("reports_dir", cls.reports_dir)),
+            hooks=tuple(hook(h) for h in release.get("hooks", ())),
+            health_check=None if check is None else HealthCheck(
+                check["kind"], check.get("run") or check["url"], float(check.get("timeout_s", 60))),
+            notifier=NotifierSpec() if notifier is None else NotifierSpec(
+                notifier["kind"], MappingProxyType({k: v for k, v in notifier.items() if k != "kind"})),
+            notify=tuple(release.get("notify", cls.notify)),
+            stakeholders=MappingProxyType(dict(stakeholders)),
+        )
+
+
+DEFAULT_SEVERITIES: Mapping[str, Severity] = MappingProxyType({
+    "sev1": Severity("sev1", "critical: safety or privacy breach", OnFail.ROLLBACK,
+                     {"contain": dt.timedelta(hours=1)}),
+    "sev2": Severity("sev2", "major: model quality or ethical failure", OnFail.BLOCK, {"rca": dt.timedelta(hours=24)}),
+    "sev3": Severity("sev3", "minor: functional defect", OnFail.BLOCK, {"fix": dt.timedelta(hours=72)}),
+})
+
+
+@dataclass(frozen=True)
+class Playbook:
+    """The whole playbook, typed; :data:`DEFAULT_PLAYBOOK` when a repository has none."""
+
+    severities: Mapping[str, Severity] = field(default_factory=lambda: DEFAULT_SEVERITIES)
+    roles: Mapping[str, str] = field(default_factory=dict)
+    stakeholders: Mapping[str, str] = field(default_factory=dict)
+    channels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    regulatory_clocks: tuple[RegulatoryClock, ...] = ()
+    review_within: dt.timedelta | None = None
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    release: ReleaseSettings = ReleaseSettings()
+    #: importable modules holding checks that live in the policy repository
+    plugins: tuple[str, ...] = ()
+    version: str | None = None
+    owner: str | None = None
+    source: Source | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any], source: Source | None = None) -> Playbook:
+        """A playbook from a schema-checked document."""
+        severities = {
+            name: Severity(name, raw["meaning"],
+                           OnFail(raw["default_on_fail"]) if "default_on_fail" in raw else None,
+                           MappingProxyType({k: parse_duration(v) for k, v in raw.get("sla", {}).items()}),
+                           tuple(raw.get("examples", ())))
+            for name, raw in data["severities"].items()
+        }
+        stakeholders = dict(data.get("stakeholders", {}))
+        review = data.get("review_within")
+        return cls(
+            severities=MappingProxyType(severities),
+            roles=MappingProxyType(dict(data.get("roles", {}))),
+            stakeholders=MappingProxyType(stakeholders),
+            channels=MappingProxyType({k: tuple(v) for k, v in data.get("channels", {}).items()}),
+            regulatory_clocks=tuple(
+                RegulatoryClock(c["id"], c["regime"], c["when"], parse_duration(c["due_after"]),
+                                c.get("from", "became_aware"))
+                for c in data.get("regulatory_clocks", ())),
+            review_within=parse_duration(review) if review else None,
+            metrics=MappingProxyType(dict(data.get("metrics", {}))),
+            release=ReleaseSettings.from_data(data.get("release", {}), stakeholders),
+            plugins=tuple(data.get("plugins", ())),
+            version=data.get("version"),
+            owner=data.get("owner"),
+            source=source,
+            data=MappingProxyType(dict(data)),
+        )
+
+
+#: the playbook of a policy repository that has no playbook.yaml
+DEFAULT_PLAYBOOK = Playbook()

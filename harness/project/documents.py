@@ -1,0 +1,80 @@
+"""One policy file, one eval suite file: typed records from checked documents."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from ..io.yaml import PathKey
+from ..model import EvalCase, EvalSuite, Example, MaxFailures, OnFail, Playbook, Policy, Rule, Scope, Source
+from .rules import Problems, build_rules
+
+
+def _severity(data: Mapping[str, Any], playbook: Playbook, problems: Problems, default: str | None = None) -> str:
+    severity = data.get("severity", default)
+    if isinstance(severity, str) and severity not in playbook.severities and \
+            not problems.schema_error_under(("severity",)):
+        known = ", ".join(sorted(playbook.severities))
+        problems.add(f"unknown severity {severity!r}; the playbook defines: {known}", ("severity",))
+    return str(severity)
+
+
+def build_policy(problems: Problems, playbook: Playbook, checks: Mapping[str, Any]) -> Policy | None:
+    """The policy of a document; ``None`` when it has any problem (all of them recorded)."""
+    doc, data = problems.document, problems.document.data
+    severity = _severity(data, playbook, problems)
+    rules = build_rules(data.get("rules"), ("rules",), checks, problems)
+    limit = MaxFailures()
+    if "max_failures" in data and not problems.schema_error_under(("max_failures",)):
+        try:
+            limit = MaxFailures.parse(data["max_failures"])
+        except ValueError as exc:
+            problems.add(str(exc), ("max_failures",))
+    if problems.errors:
+        return None
+    scope = data.get("applies_to", {})
+    examples = data.get("examples", {})
+    return Policy(
+        id=data["id"], version=data["version"], title=data["title"], severity=severity,
+        on_fail=OnFail(data["on_fail"]), owner=data["owner"], rules=rules,
+        source=Source(doc.path, doc.sha256), status=data.get("status", "active"),
+        description=data.get("description", ""), lessons_from=tuple(data.get("lessons_from", ())),
+        scope=Scope(frozenset(scope.get("tags", ())), frozenset(scope.get("suites", ()))),
+        max_failures=limit,
+        examples=tuple(Example(text, expect, doc.locate(("examples", expect, i)))
+                       for expect in ("pass", "fail") for i, text in enumerate(examples.get(expect, ()))),
+    )
+
+
+def build_suite(problems: Problems, playbook: Playbook, checks: Mapping[str, Any]) -> EvalSuite | None:
+    """The eval suite of a document; ``None`` when it has any problem (all of them recorded)."""
+    doc, data = problems.document, problems.document.data
+    severity = _severity(data, playbook, problems, "sev2")
+    cases = []
+    raw_cases = data.get("cases") if isinstance(data.get("cases"), list) else []
+    for i, raw in enumerate(raw_cases):
+        if not isinstance(raw, dict):
+            continue
+
+        def needs_reference(rule: Rule, parts: PathKey, raw: dict[str, Any] = raw) -> None:
+            if rule.impl.uses_case and "value" not in rule.options and "reference" not in raw:
+                problems.add(f"`{rule.check}` needs a `value` or the case's `reference`", parts)
+
+        expect = build_rules(raw.get("expect", []), ("cases", i, "expect"), checks, problems, needs_reference)
+        if problems.errors:
+            continue
+        cases.append(EvalCase(
+            id=raw["id"], suite=data["suite"], input=raw["input"], reference=raw.get("reference"),
+            tags=frozenset(data.get("tags", ())) | frozenset(raw.get("tags", ())),
+            slice=MappingProxyType(dict(raw.get("slice", {}))), expect=expect,
+        ))
+    if problems.errors:
+        return None
+    return EvalSuite(
+        suite=data["suite"], cases=tuple(cases), source=Source(doc.path, doc.sha256),
+        version=str(data.get("version", "0")), severity=severity,
+        on_fail=OnFail(data.get("on_fail", "block")), owner=data.get("owner", ""),
+        description=data.get("description", ""), from_incident=data.get("from_incident"),
+        tags=frozenset(data.get("tags", ())),
+    )

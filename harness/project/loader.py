@@ -1,0 +1,193 @@
+"""Load the policy repository: playbook, plugins, policies, eval suites and waivers.
+
+Every file is schema-checked before use and every problem is collected, so that
+``harness validate`` lists all of them at once. Each error names the file, the line and
+column, the JSON path and what was expected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from ..errors import InputError, InputErrors, Location
+from ..io.files import display_path, yaml_files
+from ..io.schema import schema_errors
+from ..io.yaml import YamlDocument, load_yaml
+from ..model import DEFAULT_PLAYBOOK, EvalCase, EvalSuite, Playbook, Policy, Source, Waiver
+from .documents import build_policy, build_suite
+from .plugins import project_checks
+from .rules import Problems
+from .waivers import build_waivers
+
+PLAYBOOK = "playbook.yaml"
+WAIVERS = "waivers.yaml"
+
+
+@dataclass(frozen=True)
+class Project:
+    """Everything the gate judges with: the loaded, cross-checked policy repository."""
+
+    playbook: Playbook
+    policies: tuple[Policy, ...]
+    suites: tuple[EvalSuite, ...]
+    waivers: tuple[Waiver, ...] = ()
+    cases: Mapping[str, EvalCase] = field(default_factory=dict)
+    #: the checks this project's rules may use: registered ones plus the playbook's plugins
+    checks: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    policies_dir: Path = Path("policies")
+
+    @property
+    def sources(self) -> tuple[tuple[str, str, Source], ...]:
+        """(id, version, source) of every policy and suite file used, for reports."""
+        items = [(p.id, p.version, p.source) for p in self.policies]
+        items += [(s.policy_id, s.version, s.source) for s in self.suites]
+        return tuple(items)
+
+
+class _Loading:
+    """One load of a repository: the errors found so far, file by file."""
+
+    def __init__(self) -> None:
+        self.errors: list[InputError] = []
+
+    def read(self, path: Path, schema: str, checks: Mapping[str, Any] | None = None) -> Problems | None:
+        """A document and its problems so far, or ``None`` when it cannot be read at all."""
+        try:
+            document = load_yaml(path, display_path(path))
+        except InputError as exc:
+            self.errors.append(exc)
+            return None
+        if document.data is None:
+            self.errors.append(InputError("the file is empty", Location(document.path, 1, 1)))
+            return None
+        problems = Problems(document, schema_errors(document, schema, checks))
+        if not isinstance(document.data, dict):
+            self.errors.extend(problems.errors)
+            return None
+        return problems
+
+    def keep(self, problems: Problems) -> None:
+        self.errors.extend(problems.errors)
+
+
+def _playbook(path: Path, loading: _Loading) -> tuple[Playbook, Problems | None]:
+    if not path.exists():
+        return DEFAULT_PLAYBOOK, None
+    problems = loading.read(path, "playbook")
+    if problems is None:
+        return DEFAULT_PLAYBOOK, None
+    if problems.errors:
+        return DEFAULT_PLAYBOOK, problems
+    doc = problems.document
+    return Playbook.from_data(doc.data, Source(doc.path, doc.sha256)), problems
+
+
+def read_playbook(policies_dir: Path | str = "policies") -> Playbook:
+    """Only the playbook of a policy repository (the defaults when it has none); ``InputErrors`` if invalid."""
+    loading = _Loading()
+    playbook, problems = _playbook(Path(policies_dir) / PLAYBOOK, loading)
+    if problems is not None:
+        loading.keep(problems)
+    InputErrors.raise_if_any(loading.errors)
+    return playbook
+
+
+def _first_id(doc: YamlDocument, key: str) -> str | None:
+    value = doc.data.get(key)
+    return value if isinstance(value, str) else None
+
+
+def inspect_project(policies_dir: Path | str = "policies",
+                    evals_dir: Path | str | None = "evals") -> tuple[Project, list[InputError]]:
+    """Load everything that loads, and list every problem of everything else.
+
+    The project holds the policies and suites without problems; ``harness validate``
+    reports the errors and still runs the examples of the policies that loaded.
+    """
+    policies_dir, loading = Path(policies_dir), _Loading()
+    if not policies_dir.is_dir():
+        raise InputError("policies directory not found", Location(display_path(policies_dir)))
+    playbook, playbook_problems = _playbook(policies_dir / PLAYBOOK, loading)
+    if playbook_problems is not None:
+        checks = project_checks(playbook.plugins, policies_dir.resolve().parent,
+                                lambda message, i: playbook_problems.add(message, ("plugins", i)))
+        loading.keep(playbook_problems)
+    else:
+        checks = project_checks((), policies_dir, lambda message, i: None)
+
+    policies: list[Policy] = []
+    first_seen: dict[str, str] = {}
+    for path in yaml_files(policies_dir, exclude=(PLAYBOOK, WAIVERS)):
+        problems = loading.read(path, "policy", checks)
+        if problems is None:
+            continue
+        doc = problems.document
+        policy_id = _first_id(doc, "id")
+        if policy_id is not None:
+            if policy_id in first_seen:
+                problems.add(f"duplicate policy id {policy_id!r} (also defined in {first_seen[policy_id]})", ("id",))
+            else:
+                first_seen[policy_id] = f"{doc.path}:{doc.locate(('id',)).line}"
+        policy = build_policy(problems, playbook, checks)
+        loading.keep(problems)
+        if policy is not None:
+            policies.append(policy)
+
+    suites: list[EvalSuite] = []
+    cases: dict[str, EvalCase] = {}
+    case_places: dict[str, str] = {}
+    suite_places: dict[str, str] = {}
+    if evals_dir is not None:
+        evals_path = Path(evals_dir)
+        if not evals_path.is_dir():
+            raise InputError("evals directory not found", Location(display_path(evals_path)))
+        for path in yaml_files(evals_path):
+            problems = loading.read(path, "eval", checks)
+            if problems is None:
+                continue
+            doc = problems.document
+            name = _first_id(doc, "suite")
+            if name is not None:
+                if name in suite_places:
+                    problems.add(f"duplicate suite {name!r} (also defined in {suite_places[name]})", ("suite",))
+                else:
+                    suite_places[name] = doc.path
+            raw_cases = doc.data.get("cases")
+            for i, raw in enumerate(raw_cases if isinstance(raw_cases, list) else ()):
+                case_id = raw.get("id") if isinstance(raw, dict) else None
+                if not isinstance(case_id, str):
+                    continue
+                where = doc.locate(("cases", i, "id"))
+                if case_id in case_places:
+                    problems.add(f"duplicate case id {case_id!r} (also defined at {case_places[case_id]})",
+                                 ("cases", i, "id"))
+                else:
+                    case_places[case_id] = f"{where.file}:{where.line}"
+            suite = build_suite(problems, playbook, checks)
+            loading.keep(problems)
+            if suite is not None:
+                suites.append(suite)
+                cases.update((case.id, case) for case in suite.cases)
+
+    known = {p.id: frozenset(r.id for r in p.rules) for p in policies}
+    known |= {s.policy_id: frozenset({"output"}) | {r.id for c in s.cases for r in c.expect} for s in suites}
+    waivers: tuple[Waiver, ...] = ()
+    if (policies_dir / WAIVERS).exists():
+        problems = loading.read(policies_dir / WAIVERS, "waivers")
+        if problems is not None:
+            waivers = build_waivers(problems, known, cases.keys())
+            loading.keep(problems)
+    project = Project(playbook, tuple(policies), tuple(suites), waivers, MappingProxyType(cases),
+                      MappingProxyType(checks), policies_dir)
+    return project, loading.errors
+
+
+def load_project(policies_dir: Path | str = "policies", evals_dir: Path | str | None = "evals") -> Project:
+    """Load and cross-check everything; raise ``InputErrors`` listing every problem found."""
+    project, errors = inspect_project(policies_dir, evals_dir)
+    InputErrors.raise_if_any(errors)
+    return project

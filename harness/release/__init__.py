@@ -1,0 +1,1 @@
+"""Releasing: the model registry, recording gate decisions, the rollback procedure, hooks, notices, the log."""

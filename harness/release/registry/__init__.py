@@ -1,0 +1,228 @@
+"""The model registry: where released versions, their tags and their aliases live.
+
+Two backends implement one :class:`Registry` protocol: a JSON (or YAML) file that
+needs no server, and MLflow's model registry for teams that run one. Others arrive
+through the ``harness.registries`` entry point group, named by their URI scheme
+(``acme://...`` opens the backend registered as ``acme``). Pick one with
+:func:`open_registry`; the rest of the harness only speaks the protocol.
+
+Errors: an unknown model or version is the user's (:class:`UnknownModel`,
+:class:`UnknownVersion`, exit 4); an unreachable or corrupt store and a lock held too
+long are the environment's (:class:`RegistryError`, exit 6).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Protocol, runtime_checkable
+
+from ...clock import SYSTEM_CLOCK, Clock
+from ...errors import EnvError, InputError, Location, LockTimeout
+from ...plugins import PluginRegistry
+
+__all__ = [
+    "REGISTRIES",
+    "AliasMove",
+    "ModelVersion",
+    "Registry",
+    "RegistryError",
+    "RegistryLockTimeout",
+    "UnknownModel",
+    "UnknownVersion",
+    "open_registry",
+]
+
+#: the default for ``tags=``: an empty mapping nobody can mutate
+NO_TAGS: Mapping[str, str] = MappingProxyType({})
+
+_MLFLOW_PREFIXES = ("sqlite:///", "postgresql://", "postgresql+", "mysql://", "mysql+", "http://", "https://",
+                    "databricks")
+_FILE_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+class RegistryError(EnvError):
+    """The registry cannot be used: unreachable, corrupted, or refusing a write."""
+
+
+class RegistryLockTimeout(RegistryError, LockTimeout):
+    """A model's lock (or the store's write lock) was held by another process for too long."""
+
+
+class UnknownModel(InputError):
+    """No model of that name in the registry."""
+
+
+class UnknownVersion(InputError):
+    """No version of that name for the model."""
+
+
+def _frozen_tags(tags: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType({str(k): str(v) for k, v in tags.items()})
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version of a model, named in the user's words (``"1.2.0"``)."""
+
+    name: str
+    version: str
+    tags: Mapping[str, str]
+    created_at: str  # ISO 8601, UTC
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tags", _frozen_tags(self.tags))
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """One move of an alias (``champion``) from a version to another, with who and why."""
+
+    name: str
+    alias: str
+    from_version: str | None
+    to_version: str
+    at: str  # ISO 8601, UTC
+    actor: str
+    reason: str
+
+
+@runtime_checkable
+class Registry(Protocol):
+    """What the gate and the rollback procedure need from a model registry."""
+
+    uri: str
+    #: whether a gate may register a version the registry does not know without being asked
+    #: (a file registry holds only names and tags; an MLflow version is a real model artifact)
+    creates_versions: bool
+
+    def register(self, name: str, version: str, *, source: str = "", tags: Mapping[str, str] = NO_TAGS) -> ModelVersion:
+        """Register a version; registering an existing one returns it unchanged."""
+        ...
+
+    def get_version(self, name: str, version: str) -> ModelVersion:
+        """The version, or :class:`UnknownModel`/:class:`UnknownVersion` naming what is missing."""
+        ...
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every version of a model, oldest first; :class:`UnknownModel` when the model is unknown."""
+        ...
+
+    def set_tags(self, name: str, version: str, tags: Mapping[str, str]) -> None:
+        """Add or overwrite tags of a version, keeping the others."""
+        ...
+
+    def get_alias(self, name: str, alias: str) -> str | None:
+        """The version an alias points at, or ``None`` when the alias is not set."""
+        ...
+
+    def move_alias(self, name: str, alias: str, version: str, *, actor: str, reason: str) -> AliasMove:
+        """Point an alias at a version and record the move in the alias history."""
+        ...
+
+    def alias_history(self, name: str, alias: str) -> list[AliasMove]:
+        """Every recorded move of an alias, oldest first."""
+        ...
+
+    def lock(self, name: str, timeout: float = 30.0) -> AbstractContextManager[None]:
+        """An inter-process lock on one model, held around multi-step operations (rollback)."""
+        ...
+
+
+Opener = Callable[..., Any]  # (uri, *, base: Path | None, clock: Clock) -> Registry
+
+
+def _validate_opener(name: str, obj: Any) -> Opener:
+    if not callable(obj):
+        raise TypeError(f"expected a function (uri, *, base, clock) -> Registry, got {type(obj).__name__}")
+    return obj
+
+
+def _open_file(uri: str, *, base: Path | None, clock: Clock) -> Registry:
+    from .file import FileRegistry
+
+    text = uri[len("file://"):] if uri.startswith("file://") else uri
+    if not text:
+        raise InputError("file registry URI names no path", Location(file=uri))
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        path = (base or Path.cwd()) / path
+    return FileRegistry(path, uri=uri, clock=clock)
+
+
+def _open_mlflow(uri: str, *, base: Path | None, clock: Clock) -> Registry:
+    from .mlflow import MlflowRegistry
+
+    tracking_uri = uri[len("mlflow://"):] if uri.startswith("mlflow://") else uri
+    if tracking_uri.startswith("sqlite:///") and base is not None:
+        db = tracking_uri[len("sqlite:///"):]
+        if db and not db.startswith("/") and db != ":memory:":
+            tracking_uri = "sqlite:///" + str((base / db).resolve())
+    return MlflowRegistry(tracking_uri or None, uri=uri, clock=clock)
+
+
+def _builtins() -> Iterable[tuple[str, Any]]:
+    return (("file", _open_file), ("mlflow", _open_mlflow))
+
+
+#: registry backends by URI scheme
+REGISTRIES: PluginRegistry[Opener] = PluginRegistry("registry backend", "harness.registries",
+                                                    validate=_validate_opener, builtins=_builtins)
+
+
+def _scheme(text: str) -> str | None:
+    if text.startswith("mlflow://") or text.startswith(_MLFLOW_PREFIXES):
+        return "mlflow"
+    if text.startswith("file://"):
+        return "file"
+    match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", text)
+    if match is None and text.lower().endswith(_FILE_SUFFIXES):
+        return "file"
+    return match.group(1) if match else None
+
+
+def open_registry(uri: str, *, base: Path | None = None, clock: Clock = SYSTEM_CLOCK) -> Registry:
+    """Open the registry a URI names.
+
+    ``file://PATH`` or a path ending in ``.json``/``.yaml`` is the file backend
+    (relative paths are relative to ``base``, else the working directory);
+    ``mlflow://TRACKING_URI`` or a ``sqlite:///``, ``postgresql://``, ``mysql://``,
+    ``http(s)://`` or ``databricks`` URI is the MLflow backend; ``SCHEME://...`` is the
+    backend registered as ``SCHEME`` in the ``harness.registries`` entry point group.
+    """
+    text = uri.strip()
+    scheme = _scheme(text)
+    if scheme is None or scheme not in REGISTRIES:
+        others = [n for n in REGISTRIES.names() if n not in ("file", "mlflow")]
+        plugins = f", or a plugin scheme ({', '.join(others)})" if others else ""
+        raise InputError(
+            "unrecognised registry URI: expected file://PATH, a .json/.yaml path, mlflow://TRACKING_URI "
+            f"or a sqlite:///, postgresql://, mysql://, http(s):// or databricks URI{plugins}",
+            Location(file=uri),
+        )
+    registry = REGISTRIES.get(scheme)(text, base=base, clock=clock)
+    if not isinstance(registry, Registry):
+        raise RegistryError(f"the {scheme!r} registry backend returned {type(registry).__name__}, not a Registry",
+                            Location(file=uri))
+    return registry
+
+
+def safe_name(name: str) -> str:
+    """A model name made safe for a file name, still recognisable, still unique."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    if cleaned == name and not name.startswith("."):
+        return name
+    import hashlib
+
+    return f"{cleaned.lstrip('.')}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def check_names(uri: str, **names: str) -> None:
+    """Refuse empty or non-string model names, versions and aliases early, with the field named."""
+    for what, value in names.items():
+        if not isinstance(value, str) or not value.strip():
+            raise InputError(f"{what} must be a non-empty string, got {value!r}", Location(file=uri))

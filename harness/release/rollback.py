@@ -1,0 +1,302 @@
+"""The rollback procedure of the playbook, as five recorded, resumable steps.
+
+1. verify the last-known-good version (re-judged with today's policies when its outputs are on record);
+2. trigger the rollback pipeline: move the serving alias, then run the configured hooks;
+3. notify the stakeholders (Product, Risk, Compliance by default);
+4. validate service health (health check, and the gate over the restored version's outputs);
+5. document the change: the decision log, and the incident record when one is named.
+
+Each step is recorded with its outcome and time in a state file. A failed step stops the
+procedure; running it again resumes from the first step that did not succeed. Everything
+that decides what to do happens while holding the model's lock, so two runs started
+together never both act: the second sees what the first did and stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..clock import SYSTEM_CLOCK, Clock
+from ..errors import ExitCode, HarnessError, InputError, Location
+from ..io.files import write_atomic
+from ..model import ReleaseSettings
+from .record import is_blocked, last_known_good
+from .registry import Registry, RegistryLockTimeout
+
+STEPS = ("verify", "trigger", "notify", "validate", "document")
+_ROLLBACK_MOVE = re.compile(r"^rollback ([0-9a-f]{12}):")
+
+
+class RollbackError(InputError):
+    """The rollback cannot start (no last-known-good version, a blocked target, an unknown incident)."""
+
+
+class RollbackFailed(HarnessError):
+    """A step failed, the restored service is unhealthy, or the situation changed; re-run to resume."""
+
+    exit_code = ExitCode.BLOCK
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the procedure needs from outside: judged by the caller, so the steps stay testable."""
+
+    settings: ReleaseSettings
+    registry: Registry
+    actor: str
+    clock: Clock = SYSTEM_CLOCK
+    judge: Callable[[str, str | None], Any] | None = None  # (outputs, baseline) -> Decision, today's policies
+    restored_outputs: str | None = None
+    incidents_dir: Path = Path("incidents")
+    trigger_policies: frozenset[str] = frozenset()
+    log: Callable[[Mapping[str, Any]], Any] | None = None  # appends a decision-log entry
+    base: Path = Path(".")  # relative notifier paths are relative to this
+
+
+@dataclass
+class State:
+    """The progress of one rollback, kept on disk until it is done."""
+
+    id: str
+    model: str
+    alias: str
+    from_version: str | None
+    to_version: str
+    forced: bool
+    reason: str
+    incident: str | None
+    started_at: str
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    status: str = "in_progress"  # in_progress | failed | unhealthy | done
+    #: why a version tagged blocked was taken anyway (``--force``); empty when it was not blocked
+    override: str = ""
+
+    def next_step(self) -> str | None:
+        return next((s for s in STEPS if self.steps.get(s, {}).get("status") != "ok"), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a rollback would do: a new state, or an unfinished one to resume from ``resume_at``."""
+
+    state: State
+    resume_at: str | None = None  # the first step not done yet, when resuming
+
+    @property
+    def resuming(self) -> bool:
+        return self.resume_at is not None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a run did: the final state, the step it resumed from, or the rollback it found already done."""
+
+    state: State
+    resumed_from: str | None = None
+    already_done: bool = False
+    note: str = ""
+
+
+def state_path(settings: ReleaseSettings, model: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model)
+    return settings.state_dir / f"{safe}.json"
+
+
+def load_state(settings: ReleaseSettings, model: str) -> State | None:
+    path = state_path(settings, model)
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return State(**data)
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise RollbackError(f"unreadable rollback state ({exc}); inspect it, then delete it to start over",
+                            Location(str(path))) from None
+
+
+def save_state(settings: ReleaseSettings, state: State) -> None:
+    write_atomic(state_path(settings, state.model), json.dumps(state.to_json(), indent=2) + "\n")
+
+
+def _check_incident(ctx: Context, incident: str | None) -> None:
+    from ..incidents import check_incident
+
+    if incident is not None:
+        check_incident(ctx.incidents_dir, incident)
+
+
+def _check_notifier(ctx: Context) -> None:
+    from .notify import notifier_from_config
+
+    notifier_from_config(ctx.settings.notifier.config(), base=ctx.base, clock=ctx.clock)
+    missing = [a for a in ctx.settings.notify if a not in ctx.settings.stakeholders]
+    if missing:
+        raise RollbackError(f"release.notify names {', '.join(missing)}, which the playbook's stakeholders lack")
+
+
+def plan(ctx: Context, model: str, *, to: str | None = None, reason: str = "", incident: str | None = None,
+         force: bool = False) -> Plan:
+    """Work out what to do without changing anything (``--dry-run`` shows it; :func:`run` acts on it)."""
+    existing = load_state(ctx.settings, model)
+    if existing is not None and existing.status != "done":
+        if to is not None and to != existing.to_version:
+            raise RollbackError(
+                f"an unfinished rollback {existing.id} of {model} to {existing.to_version} exists: re-run without --to"
+                f" to finish it, or delete {state_path(ctx.settings, model)} to abandon it")
+        return Plan(existing, existing.next_step())
+    _check_incident(ctx, incident)
+    _check_notifier(ctx)
+    registry, alias = ctx.registry, ctx.settings.alias
+    registry.versions(model)  # an unknown model: UnknownModel names it
+    current = registry.get_alias(model, alias)
+    override = ""
+    if to is not None:
+        tags = registry.get_version(model, to).tags
+        if is_blocked(tags):
+            if not force or not reason.strip():
+                raise RollbackError(
+                    f"{to} is tagged blocked: its last gate verdict was {tags.get('harness.verdict', 'not promote')}."
+                    " Roll back to it only with --force and a --reason saying why (both are recorded).")
+            override = f"{to} was tagged blocked; forced: {reason.strip()}"
+        target, forced = to, True
+    else:
+        found = last_known_good(registry, model, alias, current)
+        if found.version is None:
+            raise RollbackError(
+                f"no last-known-good version of {model!r}: no earlier version was promoted through a passing gate;"
+                f" the alias {alias!r} stays at {current!r}. Versions considered: {found.explain()}."
+                " Name a version with --to to force one.")
+        target, forced = found.version, False
+    state = State(uuid.uuid4().hex[:12], model, alias, current, target, forced, reason, incident,
+                  ctx.clock.timestamp(), override=override)
+    return Plan(state)
+
+
+def _rollback_id(reason: str) -> str | None:
+    """The rollback id in an alias move's reason, when a rollback made the move."""
+    match = _ROLLBACK_MOVE.match(reason)
+    return match.group(1) if match else None
+
+
+def _done_path(settings: ReleaseSettings, model: str, rollback_id: str) -> Path:
+    path = state_path(settings, model)
+    return settings.state_dir / f"{path.stem}.{rollback_id}.done.json"
+
+
+def _after_waiting(ctx: Context, model: str, seen: int, pending: State | None) -> Outcome | None:
+    """After waiting for the lock: what another run did meanwhile, or ``None`` when nothing changed.
+
+    ``pending`` is the unfinished rollback on disk before the wait, ``seen`` the length of the
+    alias history then: a rollback that was running (or started) while this run waited is
+    reported, never repeated.
+    """
+    now = load_state(ctx.settings, model)
+    if now is not None and (pending is None or now.id != pending.id or now.steps != pending.steps):
+        raise RollbackFailed(f"rollback {now.id} of {model} ran while this run waited and stopped"
+                             f" ({now.status}, next step {now.next_step()}); nothing was done here."
+                             " Re-run the command to resume it.")
+    finished = pending.id if pending is not None and now is None else None
+    moves = ctx.registry.alias_history(model, ctx.settings.alias)[seen:]
+    if finished is None and moves:
+        finished = _rollback_id(moves[-1].reason)
+        if finished is None:
+            last = moves[-1]
+            raise RollbackFailed(f"the alias {ctx.settings.alias!r} moved to {last.to_version} while this run waited"
+                                 f" ({last.reason}); nothing was done. Check `harness registry show`, then re-run if"
+                                 " a rollback is still needed.")
+    if finished is None:
+        return None
+    path = _done_path(ctx.settings, model, finished)
+    try:
+        state = State(**json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        serving = ctx.registry.get_alias(model, ctx.settings.alias)
+        state = State(finished, model, ctx.settings.alias, None, serving or "?", False, "", None, "", status="done")
+    note = (f"rollback {finished} of {model} finished while this run waited ({state.from_version} ->"
+            f" {state.to_version}); nothing more to do")
+    return Outcome(state, already_done=True, note=note)
+
+
+def run(ctx: Context, model: str, *, to: str | None = None, reason: str = "", incident: str | None = None,
+        force: bool = False, on_wait: Callable[[], None] | None = None, lock_timeout: float = 600.0) -> Outcome:
+    """Plan and run (or resume) the procedure under the model's lock; ``RollbackFailed`` when a step fails.
+
+    ``on_wait`` is called once when another process holds the lock and this run has to wait.
+    After a wait, a rollback that finished meanwhile is reported, not repeated.
+    """
+    seen = len(ctx.registry.alias_history(model, ctx.settings.alias))
+    pending = load_state(ctx.settings, model)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(ctx.registry.lock(model, timeout=0))
+            waited = False
+        except RegistryLockTimeout:
+            if on_wait is not None:
+                on_wait()
+            stack.enter_context(ctx.registry.lock(model, timeout=lock_timeout))
+            waited = True
+        if waited:
+            found = _after_waiting(ctx, model, seen, pending if pending and pending.status != "done" else None)
+            if found is not None:
+                return found
+        chosen = plan(ctx, model, to=to, reason=reason, incident=incident, force=force)
+        return _run_locked(ctx, chosen)
+
+
+def _run_locked(ctx: Context, chosen: Plan) -> Outcome:
+    from .steps import NEXT, STEP_FUNCTIONS
+
+    state = chosen.state
+    serving = ctx.registry.get_alias(state.model, state.alias)
+    if state.steps and serving not in (state.from_version, state.to_version):
+        raise RollbackFailed(
+            f"the alias {state.alias!r} now points at {serving}, neither {state.from_version} nor"
+            f" {state.to_version}: someone moved it since this rollback started. Nothing was changed; check"
+            f" `harness registry show`, then delete {state_path(ctx.settings, state.model)} and start again"
+            " if a rollback is still needed.")
+    for step in STEPS:
+        if state.steps.get(step, {}).get("status") == "ok":
+            continue
+        started = ctx.clock.timestamp()
+        try:
+            ok, detail = STEP_FUNCTIONS[step](ctx, state)
+        except HarnessError as exc:
+            ok, detail = False, str(exc)
+        except Exception as exc:  # any crash is recorded as a failed step, never lost
+            ok, detail = False, f"{type(exc).__name__}: {exc}"
+        state.steps[step] = {**state.steps.get(step, {}), "status": "ok" if ok else "failed",
+                             "started_at": started, "finished_at": ctx.clock.timestamp(), "detail": detail}
+        state.status = "in_progress" if ok else "unhealthy" if step == "validate" else "failed"
+        save_state(ctx.settings, state)
+        if ctx.log is not None:
+            ctx.log({"kind": "rollback_step", "model": state.model, "model_version": state.to_version,
+                     "details": {"rollback": state.id, "step": step, "status": state.steps[step]["status"],
+                                 "detail": detail, "from": state.from_version, "to": state.to_version}})
+        if not ok:
+            raise RollbackFailed(f"step {STEPS.index(step) + 1} ({step}) failed: {detail}. " + NEXT[step])
+    state.status = "done"
+    save_state(ctx.settings, state)
+    state_path(ctx.settings, state.model).rename(_done_path(ctx.settings, state.model, state.id))
+    return Outcome(state, resumed_from=chosen.resume_at)
+
+
+def describe(state: State) -> list[str]:
+    """The plan in plain words, for ``--dry-run`` and the gate's ``--on-rollback plan``."""
+    how = " (forced with --to)" if state.forced else " (last-known-good)"
+    lines = [f"Rollback of {state.model}: alias {state.alias!r} {state.from_version} -> {state.to_version}{how}"]
+    if state.override:
+        lines.append(f"  {state.override}")
+    for number, step in enumerate(STEPS, start=1):
+        status = state.steps.get(step, {}).get("status", "pending")
+        lines.append(f"  {number}. {step:<9} {status}")
+    return lines

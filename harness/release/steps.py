@@ -1,0 +1,144 @@
+"""The five steps of a rollback. Each returns (ok, what happened); a failure stops the procedure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from ..io.files import sha256_file
+from .record import TAG_BASELINE, TAG_OUTPUTS, TAG_OUTPUTS_SHA, TAG_ROLLED_BACK_AT
+from .rollback import Context, State, save_state
+
+StepResult = tuple[bool, str]
+
+#: what to do when a step failed
+NEXT = {
+    "verify": "Pick a version that passes today's policies and re-run with --to VERSION.",
+    "trigger": "The alias move is recorded; fix the hook and re-run the same command to resume.",
+    "notify": "Fix the notifier (or notify by hand) and re-run the same command to resume.",
+    "validate": "The restored version is serving but unhealthy: check the service, escalate to the incident"
+                " commander, and re-run the same command to validate again.",
+    "document": "Re-run the same command to write the record.",
+}
+
+
+def _existing(path: str | None) -> str | None:
+    return path if path and Path(path).exists() else None
+
+
+def verify(ctx: Context, state: State) -> StepResult:
+    """Step 1: the target is good: re-judged with today's policies on the outputs it was gated on.
+
+    Changes nothing, so ``--dry-run`` runs it too.
+    """
+    tags = ctx.registry.get_version(state.model, state.to_version).tags
+    outputs = tags.get(TAG_OUTPUTS)
+    if state.forced:
+        return True, f"{state.to_version} forced with --to (not re-verified against a last-known-good record)"
+    if not outputs or ctx.judge is None or not Path(outputs).exists():
+        return True, f"{state.to_version} is the last version promoted through a passing gate (outputs not on record)"
+    if sha256_file(outputs) != tags.get(TAG_OUTPUTS_SHA):  # hashed, not parsed: the judge parses it once
+        return False, f"the recorded outputs {outputs} changed since {state.to_version} was gated"
+    decision = ctx.judge(outputs, _existing(tags.get(TAG_BASELINE)))
+    failing = [r for r in decision.reasons
+               if not ctx.trigger_policies or r.split(" ", 1)[0] in ctx.trigger_policies]
+    if failing:
+        return False, (f"{state.to_version} fails today's policies on its recorded outputs: {'; '.join(failing)};"
+                       " it is not good")
+    return True, f"{state.to_version} re-judged on {outputs} with today's policies: {decision.verdict.value}"
+
+
+def trigger(ctx: Context, state: State) -> StepResult:
+    """Step 2: move the serving alias to the target, then run the hooks (the deployment pipeline)."""
+    from .hooks import post_webhook, run_command
+
+    registry, model = ctx.registry, state.model
+    if state.from_version and TAG_ROLLED_BACK_AT not in registry.get_version(model, state.from_version).tags:
+        # tagged before the alias moves, so that a version rolled back from is never taken for good again
+        registry.set_tags(model, state.from_version, {TAG_ROLLED_BACK_AT: ctx.clock.timestamp()})
+    if registry.get_alias(model, state.alias) != state.to_version:
+        registry.move_alias(model, state.alias, state.to_version, actor=ctx.actor,
+                            reason=f"rollback {state.id}: {state.reason or 'rollback'}")
+    details = [f"alias {state.alias!r} moved {state.from_version} -> {state.to_version}"]
+    payload = {"model": model, "from": state.from_version, "to": state.to_version, "reason": state.reason,
+               "incident": state.incident, "rollback": state.id}
+    for hook in ctx.settings.hooks:
+        if hook.kind == "command":
+            result = run_command(hook.target, payload=payload, timeout_s=hook.timeout_s)
+        else:
+            result = post_webhook(hook.target, payload, timeout_s=hook.timeout_s, headers=hook.headers)
+        details.append(f"hook {hook.target}: {result.detail}")
+        if not result.ok:
+            return False, "; ".join(details)
+    return True, "; ".join(details)
+
+
+def notify(ctx: Context, state: State) -> StepResult:
+    """Step 3: tell every audience of ``release.notify``; a resumed run never tells anyone twice."""
+    from .notify import Notice, notifier_from_config
+
+    notifier = notifier_from_config(ctx.settings.notifier.config(), base=ctx.base, clock=ctx.clock)
+    delivered: dict[str, str] = state.steps.setdefault("notify", {}).setdefault("delivered", {})
+    sent = [f"{audience}: {ref} (earlier run)" for audience, ref in delivered.items()]
+    for audience in ctx.settings.notify:
+        if audience in delivered:
+            continue
+        recipient = ctx.settings.stakeholders.get(audience)
+        if recipient is None:
+            return False, f"no stakeholder {audience!r} in the playbook's stakeholders"
+        notice = Notice(
+            audience, (recipient,), f"[rollback] {state.model}: {state.from_version} -> {state.to_version}",
+            f"The serving alias {state.alias!r} of {state.model} was rolled back from {state.from_version} to"
+            f" {state.to_version}.\nReason: {state.reason or 'not given'}\nIncident: {state.incident or 'none'}\n"
+            f"Rollback id: {state.id}\n",
+            {"model": state.model, "from": state.from_version, "to": state.to_version, "incident": state.incident})
+        delivered[audience] = notifier.send(notice)
+        save_state(ctx.settings, state)
+        sent.append(f"{audience}: {delivered[audience]}")
+    return True, "; ".join(sent) or "nobody to notify"
+
+
+def validate(ctx: Context, state: State) -> StepResult:
+    """Step 4: the health check, and the gate over the restored version's outputs when given."""
+    from .hooks import check_http, run_command
+
+    details = []
+    check = ctx.settings.health_check
+    if check is not None:
+        result = (run_command(check.target, payload={"model": state.model, "to": state.to_version},
+                              timeout_s=check.timeout_s) if check.kind == "command"
+                  else check_http(check.target, timeout_s=check.timeout_s))
+        details.append(f"health check: {result.detail}")
+        if not result.ok:
+            return False, "; ".join(details)
+    if ctx.restored_outputs is not None and ctx.judge is not None:
+        baseline = ctx.registry.get_version(state.model, state.to_version).tags.get(TAG_BASELINE)
+        decision = ctx.judge(ctx.restored_outputs, _existing(baseline))
+        details.append(f"gate over {ctx.restored_outputs}: {decision.verdict.value}")
+        if decision.verdict.value != "promote":
+            return False, "; ".join(details + list(decision.reasons))
+    return True, "; ".join(details) or "no health check configured and no restored outputs given"
+
+
+def document(ctx: Context, state: State) -> StepResult:
+    """Step 5: the decision log, and an event in the incident record when one is named."""
+    from ..incidents import append_event
+
+    done = []
+    if state.incident:
+        done.append(append_event(ctx.incidents_dir, state.incident, {
+            "kind": "rollback", "rollback": state.id,
+            "summary": f"{state.model} rolled back from {state.from_version} to {state.to_version}"}, clock=ctx.clock))
+    if ctx.log is not None:
+        entry = ctx.log({"kind": "rollback", "model": state.model, "model_version": state.to_version,
+                         "verdict": "rollback", "details": {"rollback": state.id, "from": state.from_version,
+                                                            "to": state.to_version, "reason": state.reason,
+                                                            "incident": state.incident, "override": state.override,
+                                                            "steps": state.steps}})
+        done.append(f"decision log entry {entry.get('seq')}")
+    return True, "; ".join(done) or "nothing to document"
+
+
+STEP_FUNCTIONS: Mapping[str, Callable[[Context, State], StepResult]] = {
+    "verify": verify, "trigger": trigger, "notify": notify, "validate": validate, "document": document,
+}

@@ -1,0 +1,118 @@
+"""Building the report of a run from what the engine found and the gate decided.
+
+Personal data is masked here, once, in every message, detail and key, so that no
+renderer can show it: a ``disparity`` grouped by e-mail address reports masked groups.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from .. import __version__
+from ..evaluation import Evaluation
+from ..gate import Decision
+from ..model import Outputs, Source
+from ..project import Project
+from ..text.mask import mask_data, mask_text
+from .model import (
+    REPORT_VERSION,
+    AggregateReport,
+    FileRef,
+    FindingReport,
+    OutputsFile,
+    PolicyFile,
+    PolicyReport,
+    Report,
+    ResultReport,
+    RunInfo,
+    ScopeReport,
+    Summary,
+)
+
+
+def _number(value: float | None) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return round(number, 6) if math.isfinite(number) else None
+
+
+def _plain(value: Any) -> Any:
+    """Details as strict JSON data (numpy numbers become Python numbers; non-finite numbers become null)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool | str) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return number if math.isfinite(number) else None
+
+
+def _file(outputs: Outputs | None) -> OutputsFile | None:
+    return None if outputs is None else OutputsFile(outputs.path, outputs.sha256, len(outputs))
+
+
+def run_id(kind: str, started_at: str, outputs: Outputs, baseline: Outputs | None, sources: list[Source]) -> str:
+    """A run id derived from what was judged and when: the same inputs at the same time give the same id."""
+    digest = hashlib.sha256()
+    for part in (kind, started_at, outputs.path, outputs.sha256, baseline.sha256 if baseline else "",
+                 *(f"{s.path}={s.sha256}" for s in sources)):
+        digest.update(part.encode("utf-8") + b"\0")
+    return digest.hexdigest()[:32]
+
+
+def build_report(project: Project, outputs: Outputs, evaluation: Evaluation, decision: Decision, *,
+                 kind: str, started_at: str, finished_at: str, judged_on: dt.date, model: str | None = None,
+                 model_version: str | None = None, baseline: Outputs | None = None) -> Report:
+    """The report of one run; ``model`` and ``model_version`` default to the most common in the outputs."""
+    playbook = project.playbook.source
+    sources = [src for _, _, src in project.sources] + ([playbook] if playbook else [])
+    run = RunInfo(
+        id=run_id(kind, started_at, outputs, baseline, sources), kind=kind, started_at=started_at,
+        finished_at=finished_at, judged_on=judged_on.isoformat(),
+        model=model or outputs.most_common("model"),
+        model_version=model_version or outputs.most_common("model_version"),
+        outputs=OutputsFile(outputs.path, outputs.sha256, len(outputs)), baseline=_file(baseline),
+        playbook=None if playbook is None else FileRef(playbook.path, playbook.sha256),
+        policies=tuple(PolicyFile(pid, version, src.sha256, src.path) for pid, version, src in project.sources),
+    )
+    outcomes = evaluation.outcomes
+    return Report(
+        report_version=REPORT_VERSION,
+        harness_version=__version__,
+        run=run,
+        verdict=decision.verdict,
+        reasons=decision.reasons,
+        summary=Summary(policies=len(outcomes), passed=sum(o.status == "pass" for o in outcomes),
+                        failed=sum(o.status == "fail" for o in outcomes),
+                        waived=sum(o.status == "waived" for o in outcomes),
+                        errors=sum(o.status == "error" for o in outcomes), results=len(evaluation.results)),
+        policies=tuple(
+            PolicyReport(o.policy.id, o.policy.version, o.policy.title, o.policy.kind, o.policy.severity,
+                         o.policy.on_fail.value, o.policy.status, o.status, o.checked, o.failed, o.waived,
+                         o.errors, o.run_failed)
+            for o in outcomes),
+        results=tuple(
+            ResultReport(r.case_id, r.policy, r.rule, r.status, mask_text(r.message), r.line, r.waiver,
+                         tuple(FindingReport(f.kind, f.start, f.end, mask_text(f.masked) if f.masked else f.masked)
+                               for f in r.findings))
+            for r in evaluation.results),
+        aggregates=tuple(
+            AggregateReport(a.policy, a.rule, a.check, a.status, mask_text(a.outcome.message),
+                            _number(a.outcome.value), _number(a.outcome.threshold),
+                            mask_data(_plain(a.outcome.details)), tuple(case for case, _ in a.outcome.flipped),
+                            a.waiver)
+            for a in evaluation.aggregates),
+        warnings=tuple(mask_text(w) for w in evaluation.warnings),
+        scopes=tuple(ScopeReport(g.policies, g.cases) for g in evaluation.scopes),
+    )

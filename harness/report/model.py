@@ -1,0 +1,244 @@
+"""The report: a typed, versioned, frozen record of one gate or scan, and its JSON form.
+
+``Report.to_json()`` writes exactly ``harness/schemas/report.schema.json``;
+``Report.from_json()`` reads it back into an equal report. Every renderer reads a
+``Report`` and nothing else, so a report fetched from the audit store renders the same
+as the one the gate produced. The JSON text is deterministic: the same inputs and the
+same clock give the same bytes, whose sha256 the registry and the decision log record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InputError
+from ..model import Verdict
+
+#: the version of the report's JSON form; a reader refuses versions it does not know
+REPORT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class FileRef:
+    """A file the run read: where, and its sha256."""
+
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutputsFile:
+    """An outputs file the run read: where, its sha256, and how many records it held."""
+
+    path: str
+    sha256: str
+    records: int
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyFile:
+    id: str
+    version: str
+    sha256: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """What was run, on what, and when."""
+
+    id: str
+    kind: str  # gate | scan
+    started_at: str
+    finished_at: str
+    judged_on: str  # the date (UTC) waivers were judged against
+    model: str | None
+    model_version: str | None
+    outputs: OutputsFile
+    baseline: OutputsFile | None
+    playbook: FileRef | None
+    policies: tuple[PolicyFile, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    policies: int
+    passed: int
+    failed: int
+    waived: int
+    errors: int
+    results: int
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyReport:
+    """One policy or eval suite: what it is and how it fared (see ``PolicyOutcome``)."""
+
+    id: str
+    version: str
+    title: str
+    kind: str
+    severity: str
+    on_fail: str
+    policy_status: str
+    status: str
+    checked: int
+    failed: int
+    waived: int
+    errors: int
+    run_failed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FindingReport:
+    kind: str
+    start: int | None
+    end: int | None
+    masked: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResultReport:
+    """A non-passing result; the message and findings are masked."""
+
+    case_id: str
+    policy: str
+    rule: str
+    status: str
+    message: str
+    line: int | None
+    waiver: str | None
+    findings: tuple[FindingReport, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateReport:
+    """A run-level rule's outcome; the message and the details (keys too) are masked."""
+
+    policy: str
+    rule: str
+    check: str
+    status: str
+    message: str
+    value: float | None
+    threshold: float | None
+    details: Mapping[str, Any]
+    flipped: tuple[str, ...]
+    waiver: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeReport:
+    """Outputs judged by the same policies: those policies and the outputs' case ids (each once)."""
+
+    policies: tuple[str, ...]
+    cases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Report:
+    report_version: int
+    harness_version: str
+    run: RunInfo
+    verdict: Verdict
+    reasons: tuple[str, ...]
+    summary: Summary
+    policies: tuple[PolicyReport, ...]
+    results: tuple[ResultReport, ...]
+    aggregates: tuple[AggregateReport, ...]
+    warnings: tuple[str, ...] = ()
+    scopes: tuple[ScopeReport, ...] = field(default=(), repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain JSON data, keys in schema order."""
+        return _dump(self)
+
+    def to_json(self) -> str:
+        """The JSON text of the report: strict JSON (no NaN), deterministic, newline-terminated."""
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Report:
+        """A report from its JSON data; ``InputError`` for another version or a shape that is not a report."""
+        version = data.get("report_version") if isinstance(data, Mapping) else None
+        if version != REPORT_VERSION:
+            raise InputError(f"report_version {version!r} is not supported; this harness reads version"
+                             f" {REPORT_VERSION}")
+        try:
+            return typing.cast(Report, _load(cls, data, "$"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"not a harness report: {exc}") from None
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Report:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise InputError(f"not a harness report: invalid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+
+# -- (de)serialisation: driven by the dataclass fields and their annotations ------------------
+
+#: field names whose JSON key differs (``pass`` is a Python keyword)
+_KEYS: dict[tuple[type, str], str] = {(Summary, "passed"): "pass", (Summary, "failed"): "fail",
+                                      (Summary, "errors"): "error"}
+
+
+def _dump(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {_KEYS.get((type(value), f.name), f.name): _dump(getattr(value, f.name))
+                for f in dataclasses.fields(value)}
+    if isinstance(value, Verdict):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): _dump(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_dump(v) for v in value]
+    return value
+
+
+@typing.no_type_check
+def _load(kind: Any, data: Any, where: str) -> Any:
+    origin = typing.get_origin(kind)
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(data, Mapping):
+            raise TypeError(f"{where}: expected an object")
+        hints = typing.get_type_hints(kind)
+        values = {}
+        for f in dataclasses.fields(kind):
+            key = _KEYS.get((kind, f.name), f.name)
+            if key not in data:
+                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+                    continue
+                raise KeyError(f"{where}.{key} is missing")
+            values[f.name] = _load(hints[f.name], data[key], f"{where}.{key}")
+        return kind(**values)
+    if origin in (types.UnionType, typing.Union):
+        options = typing.get_args(kind)
+        if data is None and type(None) in options:
+            return None
+        return _load(next(o for o in options if o is not type(None)), data, where)
+    if origin is tuple:
+        if not isinstance(data, list):
+            raise TypeError(f"{where}: expected an array")
+        item = typing.get_args(kind)[0]
+        return tuple(_load(item, v, f"{where}[{i}]") for i, v in enumerate(data))
+    if origin is Mapping or kind is Mapping:
+        if not isinstance(data, Mapping):
+            raise TypeError(f"{where}: expected an object")
+        return types.MappingProxyType(dict(data))
+    if kind is Verdict:
+        return Verdict(data)
+    if kind is Any:
+        return data
+    expected = {str: str, int: int, float: (int, float)}.get(kind)
+    if expected is not None and (not isinstance(data, expected) or isinstance(data, bool)):
+        raise TypeError(f"{where}: expected {kind.__name__}, got {type(data).__name__}")
+    return float(data) if kind is float else data

@@ -1,0 +1,76 @@
+"""Masking: printable stand-ins for personal data, in single values, texts and whole documents.
+
+Everything the harness prints or stores beyond the evidence vault goes through here:
+finding excerpts, result messages, run-level details and their keys (a ``disparity``
+grouped by e-mail address must not write the addresses), output-validation errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import re2
+
+from .pii import _fold, _re, find_pii
+
+
+def _tail(value: str, n: int) -> str:
+    return "".join([c for c in _fold(value) if c.isdigit()][-n:])
+
+
+_MASKS: dict[str, Callable[[str], str]] = {
+    "email": lambda v: f"{v.rpartition('@')[0][:1]}***@{v.rpartition('@')[2]}",
+    "phone": lambda v: "***-***-**" + _tail(v, 2),
+    "us_ssn": lambda v: "***-**-" + _tail(v, 4),
+    "credit_card": lambda v: "**** **** **** " + _tail(v, 4),
+    "iban": lambda v: (c := _fold(v).replace(" ", "").upper())[:2] + "** **** " + c[-4:],
+    "ip_address": lambda v: (
+        (w.split(":")[0] or "*") + ":*:*:*" if ":" in (w := _fold(v)) else w.split(".")[0] + ".*.*.*"),
+    "secret": lambda v: v[:4] + "****",
+}
+
+
+def mask_value(kind: str, value: str) -> str:
+    """A printable stand-in for a raw value; it never contains `value` itself.
+
+    email 'jane.doe@gmail.com' -> 'j***@gmail.com'; phone -> '***-***-**67' (last 2 digits); us_ssn ->
+    '***-**-6789'; credit_card -> '**** **** **** 1111'; iban -> 'GB** **** 6119'; ip_address -> '10.*.*.*' or
+    '2001:*:*:*'; secret -> first 4 chars + '****'. If a degenerate value would still occur in its mask, the
+    mask is '*' * (len(value) - 1), too short to contain it.
+    """
+    if kind not in _MASKS:
+        raise ValueError(f"unknown PII kind: {kind!r}")
+    mask = _MASKS[kind](value)
+    return mask if value not in mask else "*" * (len(value) - 1)
+
+
+def mask_text(text: str) -> str:
+    """`text` with every PII match of every kind replaced by its `mask_value`, for excerpts that get printed
+    or stored. Other occurrences of a found value (e.g. a repeat without phone context) are masked too."""
+    matches = find_pii(text)
+    if not matches:
+        return text
+    masks = {m.value: mask_value(m.kind, m.value) for m in matches}
+    pieces, pos = [], 0
+    for m in matches:
+        pieces += [text[pos:m.start], masks[m.value]]
+        pos = m.end
+    out = "".join(pieces) + text[pos:]
+    repeats = _re("|".join(re2.escape(v) for v in sorted(masks, key=len, reverse=True)))
+    for last in (False, False, True):  # the last round uses masks too short to contain their values
+        if repeats.search(out) is None:
+            break
+        out = repeats.sub((lambda r: "*" * (len(r.group()) - 1)) if last else (lambda r: masks[r.group()]), out)
+    return out
+
+
+def mask_data(value: Any) -> Any:
+    """``value`` (plain JSON-like data) with personal data masked in every string, keys included."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, Mapping):
+        return {mask_text(str(k)): mask_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_data(v) for v in value]
+    return value
