@@ -92,6 +92,10 @@ class PluginRegistry(Generic[T]):
 
     # -- the registry ---------------------------------------------------------------------
 
+    def refresh(self) -> None:
+        """Look for entry points again (after installing a plugin in a running process)."""
+        self._entry_points = None
+
     def register(self, name: str, obj: Any, *, replace: bool = False) -> T:
         """Add ``obj`` under ``name`` after validating it; a second registration of a name is refused."""
         self._ensure_builtins()

@@ -26,9 +26,11 @@ from .release import (
     verify_decision_log,
 )
 from .rollback import (
+    ReleaseOutcome,
     RollbackPlan,
     RollbackResponse,
     plan_rollback,
+    release_verdict,
     respond_to_rollback,
     rollback_context,
     run_rollback,
@@ -41,6 +43,7 @@ __all__ = [
     "Progress",
     "RecordedRelease",
     "RegistryView",
+    "ReleaseOutcome",
     "RollbackPlan",
     "RollbackResponse",
     "Validation",
@@ -51,6 +54,7 @@ __all__ = [
     "record_release",
     "registry_view",
     "release_settings",
+    "release_verdict",
     "respond_to_rollback",
     "rollback_context",
     "run_gate",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..clock import SYSTEM_CLOCK, Clock
-from ..errors import HarnessError
+from ..errors import HarnessError, InputError
 from ..evaluation import evaluate
 from ..gate import Decision, decide
 from ..model import ReleaseSettings
@@ -19,7 +19,7 @@ from ..release import steps
 from ..release.provenance import current_actor
 from ..release.registry import Registry
 from .judge import GateResult, PathLike
-from .release import DecisionLog, RecordedRelease, connect
+from .release import DecisionLog, RecordedRelease, connect, record_release
 
 
 def _judge(project: Project, today: dt.date | None, clock: Clock) -> Callable[[str, str | None], Decision]:
@@ -121,3 +121,31 @@ def respond_to_rollback(result: GateResult, recorded: RecordedRelease, *, settin
         return RollbackResponse(outcome=run_rollback(context, recorded.model, reason=reason, on_wait=on_wait))
     except HarnessError as exc:
         return RollbackResponse(error=exc)
+
+
+@dataclass(frozen=True)
+class ReleaseOutcome:
+    """What recording a gate did, and what was done about a rollback verdict on the serving version."""
+
+    recorded: RecordedRelease
+    rollback: RollbackResponse | None
+
+
+def release_verdict(result: GateResult, *, settings: ReleaseSettings, registry: Registry | None = None,
+                    model: str | None = None, version: str | None = None, promote: bool = False,
+                    on_rollback: str = "plan", create_version: bool | None = None, actor: str | None = None,
+                    incidents_dir: PathLike = "incidents", today: dt.date | None = None, clock: Clock = SYSTEM_CLOCK,
+                    on_wait: Callable[[], None] | None = None) -> ReleaseOutcome:
+    """After a gate: record the verdict (and promote), then plan or execute a rollback it calls for.
+
+    ``on_rollback`` is ``plan`` (say what would happen) or ``execute`` (run the procedure).
+    Raises when recording fails; a rollback failure is returned in ``rollback.error``.
+    """
+    if on_rollback not in ("plan", "execute"):
+        raise InputError(f"on_rollback must be 'plan' or 'execute', not {on_rollback!r}")
+    recorded = record_release(result, settings=settings, registry=registry, model=model, version=version,
+                              promote=promote, actor=actor, create_version=create_version, clock=clock)
+    response = respond_to_rollback(result, recorded, settings=settings, execute=on_rollback == "execute",
+                                   registry=registry, actor=actor, incidents_dir=incidents_dir, today=today,
+                                   clock=clock, on_wait=on_wait)
+    return ReleaseOutcome(recorded, response)

@@ -135,9 +135,13 @@ def judge(args: argparse.Namespace, kind: str) -> int:
 def _record(args: argparse.Namespace, result: Any, settings: Any, registry: Any) -> int:
     from .. import api
 
-    recorded = api.record_release(result, settings=settings, registry=registry, model=args.model,
-                                  version=args.model_version, promote=args.promote, actor=args.by,
-                                  create_version=args.create_version or None)
+    model_hint = args.model or result.report.run.model
+    released = api.release_verdict(
+        result, settings=settings, registry=registry, model=args.model, version=args.model_version,
+        promote=args.promote, on_rollback=args.on_rollback or "plan", create_version=args.create_version or None,
+        actor=args.by, incidents_dir=args.incidents, today=args.today,
+        on_wait=lambda: common.say(f"waiting for the lock on {model_hint}: another rollback or gate is running"))
+    recorded, response = released.recorded, released.rollback
     alias, model, version = recorded.alias, recorded.model, recorded.version
     common.say(f"recorded: report {recorded.report.path} (sha256 {recorded.report.sha256[:12]})")
     if recorded.promoted:
@@ -145,10 +149,6 @@ def _record(args: argparse.Namespace, result: Any, settings: Any, registry: Any)
     elif result.verdict.value != "promote" and not recorded.rollback_needed:
         serving = recorded.tags.serving or "nothing (the alias is not set)"
         common.say(f"{model} {version} tagged blocked; {alias!r} stays at {serving}")
-    response = api.respond_to_rollback(
-        result, recorded, settings=settings, registry=registry, actor=args.by, execute=args.on_rollback == "execute",
-        incidents_dir=args.incidents, today=args.today,
-        on_wait=lambda: common.say(f"waiting for the lock on {model}: another rollback or gate is running"))
     if response is None:
         return int(result.exit_code)
     if response.error is not None:

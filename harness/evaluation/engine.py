@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 
+from ..clock import SYSTEM_CLOCK
 from ..model import Finding, OutputRecord, Outputs, Policy, Rule
 from ..project import Project
 from .executors import executor_for
@@ -65,7 +66,7 @@ def evaluate(project: Project, outputs: Outputs, baseline: Outputs | None = None
     """
     if isinstance(today, str):
         today = dt.date.fromisoformat(today)
-    today = today or dt.datetime.now(dt.UTC).date()
+    today = today or SYSTEM_CLOCK.today()
     waivers = [w for w in project.waivers if not w.expired(today)]
     warnings = [f"waiver for {w.policy} (ticket {w.ticket}) expired on {w.expires.isoformat()} and was not applied"
                 for w in project.waivers if w.expired(today)]

@@ -138,8 +138,8 @@ def _describe(error: Any) -> list[tuple[tuple[str | int, ...], bool, str]]:
     if error.validator == "oneOf" and error.context:
         from jsonschema.exceptions import best_match
 
-        best = best_match(error.context)
-        return [((*path, *best.absolute_path), False, best.message)]
+        best = best_match(error.context)  # its absolute path already starts with ``path``
+        return [(tuple(best.absolute_path), False, best.message)]
     return [(path, False, error.message)]
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ..errors import InputError
 from ..model import Example, OutputRecord, Policy
+from ..text.mask import mask_text
 from ..text.normalize import printable
 
 
@@ -49,7 +50,7 @@ def run_examples(policy: Policy) -> list[ExampleOutcome]:
 
 
 def _quoted(text: str) -> str:
-    shown = printable(" ".join(text.split()))
+    shown = printable(mask_text(" ".join(text.split())))
     return repr(shown if len(shown) <= 60 else shown[:59] + "…")
 
 

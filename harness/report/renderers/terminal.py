@@ -21,8 +21,10 @@ def _escape(text: object) -> str:
 
 
 def _findings(result: ResultReport) -> str:
-    shown = [f"{f.kind} {printable(f.masked)}" if f.masked else f.kind for f in result.findings[:3]]
-    more = len(result.findings) - len(shown)
+    """The masked excerpts of a result's findings (kinds alone add nothing to the message)."""
+    excerpts = [f for f in result.findings if f.masked]
+    shown = [f"{f.kind} {printable(f.masked)}" for f in excerpts[:3]]
+    more = len(excerpts) - len(shown)
     return ", ".join(shown) + (f" (+{more} more)" if more > 0 else "")
 
 

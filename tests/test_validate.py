@@ -1,0 +1,115 @@
+"""``harness validate`` lists every problem of a repository in one run, runs the policies' examples,
+and reads ``max_failures`` into one unambiguous limit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness import api
+from harness.cli import main
+from harness.errors import InputErrors
+from harness.model import MaxFailures
+from harness.project import load_project
+
+
+def messages(repo) -> list[str]:
+    return [str(e) for e in api.validate(repo.policies, repo.evals).errors]
+
+
+def test_one_file_with_five_kinds_of_problem_reports_all_five(repo, monkeypatch):
+    monkeypatch.chdir(repo.root)
+    repo.policy("p.yaml", """\
+        id: test.policy
+        version: 1.0.0
+        title: Five problems
+        severity: sev2
+        on_fail: block
+        owner: owner@example.com
+        owner: someone-else@example.com
+        rules:
+          - {id: a, check: regex, pattern: x, must: forbid}
+          - {id: b, check: regx, pattern: x}
+          - {id: c, check: regex, pattern: '(?<=a)b'}
+          - {id: c, check: pii}
+        """)
+    found = messages(repo)
+    expected = [
+        "policies/p.yaml:7:1: $.owner: duplicate key 'owner' (first defined at line 6)",
+        "policies/p.yaml:9:45: $.rules[0].must: 'forbid' is not one of ['match', 'not_match']",
+        "policies/p.yaml:10:20: $.rules[1].check: unknown check 'regx'; expected one of:",
+        "policies/p.yaml:11:36: $.rules[2].pattern: invalid RE2 pattern '(?<=a)b'",
+        "policies/p.yaml:12:10: $.rules[3].id: duplicate rule id 'c' (first at $.rules[2])",
+    ]
+    for line in expected:
+        assert any(m.startswith(line) for m in found), (line, found)
+    assert len(found) == len(expected)
+
+
+def test_duplicate_ids_across_files_are_reported_with_their_other_problems(repo, policy_text, monkeypatch):
+    monkeypatch.chdir(repo.root)
+    repo.policy("a.yaml", policy_text("- {id: r, check: pii}\n"))
+    repo.policy("b.yaml", policy_text("- {id: r, check: pii, kinds: [fax]}\n"))
+    found = messages(repo)
+    assert any("b.yaml:1:5: $.id: duplicate policy id 'test.policy' (also defined in policies/a.yaml:1)" in m
+               for m in found)
+    assert any("b.yaml:9:33: $.rules[0].kinds[0]: 'fax' is not one of" in m for m in found)
+
+
+def test_an_example_that_does_not_behave_is_an_error_naming_it(repo, policy_text, monkeypatch, capsys):
+    monkeypatch.chdir(repo.root)
+    repo.policy("p.yaml", policy_text("- {id: no-email, check: pii, kinds: [email]}\n", extra=(
+        'examples: {pass: ["Mail jane.doe@example.org", "All good"], fail: ["Nothing personal here", "to a@b.io"]}')))
+    assert main(["validate", "--policies", str(repo.policies), "--evals", str(repo.evals)]) == 4
+    err = capsys.readouterr().err
+    assert ("policies/p.yaml:7:19: $.examples.pass[0]: pass example 'Mail j***@example.org' fails rule(s)"
+            " no-email of test.policy; it must pass them all") in err
+    assert ("policies/p.yaml:7:68: $.examples.fail[0]: fail example 'Nothing personal here' passes every"
+            " per-output rule of test.policy; it must fail at least one") in err
+    assert "All good" not in err and "a@b.io" not in err and "jane.doe@" not in err
+    assert "harness: 2 error(s)" in err
+
+
+def test_validate_json_lists_errors_and_counts(repo, policy_text):
+    repo.policy("p.yaml", policy_text("- {id: r, check: pii}\n", extra='examples: {fail: ["mail x@y.org"]}'))
+    assert main(["validate", "--policies", str(repo.policies), "--evals", str(repo.evals), "--format", "json"]) == 0
+
+
+@pytest.mark.parametrize(("written", "limit"), [
+    pytest.param("0", MaxFailures(count=0), id="zero"),
+    pytest.param("3", MaxFailures(count=3), id="count"),
+    pytest.param("0.05", MaxFailures(count=None, fraction=0.05), id="fraction"),
+    pytest.param("'5%'", MaxFailures(count=None, fraction=0.05), id="percentage"),
+    pytest.param("'12.5 %'", MaxFailures(count=None, fraction=0.125), id="percentage-with-decimals"),
+])
+def test_max_failures_is_read_into_a_count_or_a_fraction(repo, policy_text, written, limit):
+    repo.policy("p.yaml", policy_text("- {id: r, check: pii}\n", extra=f"max_failures: {written}"))
+    assert load_project(repo.policies, repo.evals).policies[0].max_failures == limit
+
+
+@pytest.mark.parametrize(("written", "message"), [
+    pytest.param("1.0", "1.0 is ambiguous: write 1 for a count", id="one-point-zero"),
+    pytest.param("2.0", "2.0 is ambiguous: write 2 for a count", id="two-point-zero"),
+    pytest.param("'100%'", "strictly between 0% and 100%", id="hundred-percent"),
+    pytest.param("'five'", "expected a count (3), a fraction (0.05) or a percentage ('5%'), got 'five'",
+                 id="not-a-number"),
+    pytest.param("-1", "a count cannot be negative, got -1", id="negative"),
+    pytest.param("[1]", "[1] is not of type 'integer', 'number', 'string'", id="a-list"),
+])
+def test_ambiguous_or_wrong_max_failures_is_refused(repo, policy_text, written, message, monkeypatch):
+    monkeypatch.chdir(repo.root)
+    repo.policy("p.yaml", policy_text("- {id: r, check: pii}\n", extra=f"max_failures: {written}"))
+    with pytest.raises(InputErrors) as info:
+        load_project(repo.policies, repo.evals)
+    [error] = info.value.errors
+    assert str(error).startswith("policies/p.yaml:7:15: $.max_failures: ") and message in str(error)
+
+
+def test_a_fraction_limit_still_fails_a_policy_over_it(repo, policy_text):
+    """``max_failures: 2.0`` used to be read as the fraction 200 %: a policy that could never fail."""
+    repo.policy("p.yaml", policy_text("- {id: r, check: pii, kinds: [email]}\n", extra="max_failures: '50%'"))
+    records = [{"case_id": f"c{i}", "output": "mail jane@example.org" if i < 3 else "fine"} for i in range(4)]
+    result = api.run_gate(repo.outputs("o.jsonl", records), policies=repo.policies, evals=repo.evals)
+    assert result.exit_code == 1
+    assert json.loads(result.report.to_json())["policies"][0]["failed"] == 3
