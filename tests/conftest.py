@@ -3,13 +3,18 @@ from __future__ import annotations
 import json
 import textwrap
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from hypothesis import settings
+
+# Property tests are judged by what they find, never by how long an example took: a deadline is a
+# timed assertion on a shared, noisy machine. pytest-timeout guards against real hangs.
+settings.register_profile("harness", deadline=None)
+settings.load_profile("harness")
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,14 +78,18 @@ def policy_text() -> Callable[..., str]:
 class LoopbackServer:
     """A real HTTP server on 127.0.0.1 whose answer is chosen by the request path.
 
-    200 by default, 500 on /fail, 503 on /down, 204 on /empty, and a reply after 1.5 s on
-    /slow. Every request is recorded: method, path, headers, body and the body as JSON.
+    200 by default, 500 on /fail, 503 on /down and 204 on /empty. A request to /slow gets
+    no answer until ``release`` is set (``close`` sets it), so a client's timeout is the
+    only way such a request can end first. Every request is recorded (method, path,
+    headers, body and the body as JSON) before it is answered.
     """
 
     STATUS: ClassVar[dict[str, int]] = {"/fail": 500, "/down": 503, "/empty": 204}
 
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
+        #: set to let requests to /slow be answered
+        self.release = threading.Event()
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -94,7 +103,7 @@ class LoopbackServer:
                 owner.received.append({"method": self.command, "path": self.path, "headers": dict(self.headers),
                                        "body": body, "json": parsed})
                 if self.path.startswith("/slow"):
-                    time.sleep(1.5)
+                    owner.release.wait()
                 status = owner.STATUS.get(self.path, 200)
                 text = b"" if status == 204 else f"status {status} for {self.path}\n".encode()
                 try:
@@ -116,6 +125,7 @@ class LoopbackServer:
         threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
 
     def close(self) -> None:
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 

@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
-from harness.checks import RunOutcome, RunView, get_check
+from harness.checks import CHECKS, RunOutcome, RunView, check, get_check
 from harness.errors import InputError
+from harness.evaluation import evaluate
 from harness.model import OutputRecord
-from harness.outputs import records_from_dicts
+from harness.outputs import load_outputs, records_from_dicts
+from harness.project import load_project
 
 OF = {"check": "regex", "pattern": "bad"}
 
@@ -27,7 +29,6 @@ def view(items: Sequence[Mapping[str, Any]], failed: Iterable[int] = (),
 
 def run(name: str, options: Mapping[str, Any], the_view: RunView) -> RunOutcome:
     chk = get_check(name)
-    assert chk.level == "run"
     outcome = chk.fn(chk.prepare(options), the_view)
     assert isinstance(outcome, RunOutcome) and outcome.status in {"pass", "fail", "error"}
     return outcome
@@ -386,6 +387,42 @@ def test_baseline_prepare_accepts_one(options: dict[str, Any]) -> None:
     assert get_check("baseline").prepare(options) == options
 
 
-def test_run_level_checks_are_registered_as_run_level() -> None:
-    for name in ("rate", "quantile", "disparity", "baseline"):
-        assert get_check(name).level == "run" and get_check(name).prefilter is None
+# --- how the engine calls a run-level check ----------------------------------------------
+
+SPY_OPTIONS = {"properties": {"of": {"$ref": "#/$defs/inner_rule"}}, "required": ["of"]}
+IN_SCOPE = [
+    {"case_id": "a", "output": "bad", "tags": ["bot"]},
+    {"case_id": "b", "output": "fine", "tags": ["bot"]},
+    {"case_id": "out-of-scope", "output": "bad"},
+    {"case_id": "d", "output": "bad again", "tags": ["bot"]},
+    {"case_id": "e", "output": "fine", "tags": ["bot", "other"]},
+]
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["serial", "forked"])
+def test_the_engine_calls_a_run_level_check_once_with_the_records_in_scope(
+        repo: Any, policy_text: Any, monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+    import harness.evaluation.executors as executors
+
+    monkeypatch.setattr(executors, "PARALLEL_MIN_RECORDS", 2)
+    calls: list[RunView] = []
+
+    @check("test-run-spy", level="run", options=SPY_OPTIONS)
+    def spy(options: Mapping[str, Any], run_view: RunView) -> RunOutcome:
+        calls.append(run_view)
+        return RunOutcome("fail", "seen", 0.5, 0.9)
+
+    repo.policy("p.yaml", policy_text("- {id: spy, check: test-run-spy, of: {check: regex, pattern: bad}}\n",
+                                      extra="applies_to: {tags: [bot]}"))
+    with CHECKS.registered("test-run-spy", spy):
+        project = load_project(repo.policies, repo.evals)
+        outputs = load_outputs(repo.outputs("out.jsonl", IN_SCOPE))
+        evaluation = evaluate(project, outputs, today="2026-01-01", workers=workers)
+    [seen] = calls
+    assert [r.case_id for r in seen.records] == ["a", "b", "d", "e"]
+    assert seen.failed == frozenset({0, 2})  # positions in the view where the inner rule failed
+    assert seen.baseline is None
+    [aggregate] = evaluation.aggregates
+    assert (aggregate.policy, aggregate.rule, aggregate.status) == ("test.policy", "spy", "fail")
+    assert aggregate.outcome == RunOutcome("fail", "seen", 0.5, 0.9)
+    assert evaluation.results == ()  # the inner rule's failures feed the run-level rule only

@@ -168,10 +168,16 @@ def test_empty_file_has_no_entries(tmp_path: Path) -> None:
     assert audit.verify_log(path) == 0
 
 
-def test_unserialisable_entry(tmp_path: Path) -> None:
+def test_unserialisable_entry_writes_nothing(tmp_path: Path, log: Path) -> None:
+    new = tmp_path / "d.jsonl"
     with pytest.raises(InputError, match="JSON"):
-        audit.append_entry(tmp_path / "d.jsonl", {"kind": "gate", "details": {"p": object()}})
-    assert not (tmp_path / "d.jsonl").exists() or (tmp_path / "d.jsonl").read_text() == ""
+        audit.append_entry(new, {"kind": "gate", "details": {"p": object()}})
+    assert not new.exists()
+    before = log.read_bytes()
+    with pytest.raises(InputError, match="JSON"):
+        audit.append_entry(log, {"kind": "gate", "details": {"p": object()}})
+    assert log.read_bytes() == before
+    assert audit.verify_log(log) == 5
 
 
 WRITER = textwrap.dedent(

@@ -11,13 +11,15 @@ from typing import Any
 
 import pytest
 import re2
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from harness.checks import get_check
 from harness.errors import InputError
+from harness.evaluation import evaluate
 from harness.model import EvalCase, Finding, OutputRecord
 from harness.outputs import records_from_dicts
+from harness.project import load_project
 
 PROPERTY = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MEGABYTE = "word " * 200_000  # 1,000,000 characters
@@ -39,7 +41,6 @@ def run(name: str, options: Mapping[str, Any], output: str = "", *, case: EvalCa
         **fields: Any) -> list[Finding]:
     """Run the check ``name`` with ``options`` on one output, as the engine does."""
     chk = get_check(name)
-    assert chk.level == "output"
     return list(chk.fn(chk.prepare(options), record(output, **fields), case))
 
 
@@ -103,6 +104,7 @@ def test_regex_match_failure_has_no_span() -> None:
     ],
     ids=["50a-bang-not_match", "50a-bang-match", "1M-a-not_match", "1M-a-match"],
 )
+@pytest.mark.timeout(120)  # RE2 runs in linear time: no pattern can stall a check
 def test_regex_catastrophic_pattern_completes(output: str, must: str, fails: bool) -> None:
     findings = run("regex", {"pattern": "(a+)+$", "must": must}, output)
     assert bool(findings) is fails
@@ -455,14 +457,16 @@ def test_json_invalid_schema_rejected_at_prepare(schema: dict[str, Any]) -> None
         prepare("json", {"schema": schema})
 
 
-@pytest.mark.parametrize("depth", [900, 100_000], ids=["900-deep", "100k-deep"])
+@pytest.mark.parametrize(
+    ("depth", "messages"),
+    [(900, []), (100_000, ["not valid JSON: nested too deeply"])],
+    ids=["900-deep-is-valid", "100k-deep-is-a-finding"],
+)
 @pytest.mark.parametrize("schema", [None, {"items": {"$ref": "#"}}], ids=["no-schema", "recursive-schema"])
-def test_json_deep_nesting_does_not_crash(depth: int, schema: dict[str, Any] | None) -> None:
+def test_json_deep_nesting_does_not_crash(depth: int, messages: list[str], schema: dict[str, Any] | None) -> None:
     options = {} if schema is None else {"schema": schema}
     findings = run("json", options, "[" * depth + "]" * depth)
-    assert all("nested too deeply" in f.message for f in findings)
-    if depth == 100_000:
-        assert len(findings) == 1
+    assert [f.message for f in findings] == messages
 
 
 def test_json_one_megabyte() -> None:
@@ -565,8 +569,23 @@ def test_no_reference_is_a_finding(name: str, the_case: EvalCase | None) -> None
     assert finding.kind == "reference" and "reference" in finding.message
 
 
-def test_equals_and_similar_use_the_case() -> None:
-    assert get_check("equals").uses_case and get_check("similar").uses_case
+@pytest.mark.parametrize(
+    ("rule", "output", "fails"),
+    [
+        ("{check: equals}", "Paris", False),
+        ("{check: equals}", "Lyon", True),
+        ("{check: similar, threshold: 0.9}", "paris", False),
+        ("{check: similar, threshold: 0.9}", "Lyon", True),
+    ],
+    ids=["equals-reference", "equals-other", "similar-reference", "similar-other"],
+)
+def test_equals_and_similar_judge_against_the_case_reference_in_the_engine(
+        repo: Any, rule: str, output: str, fails: bool) -> None:
+    repo.suite("s.yaml", f"suite: s\ncases:\n  - {{id: c1, input: capital of France?, reference: Paris,"
+                         f" expect: [{rule}]}}\n")
+    project = load_project(repo.policies, repo.evals)
+    evaluation = evaluate(project, records_from_dicts([{"case_id": "c1", "output": output}]), today="2026-01-01")
+    assert [(r.case_id, r.status) for r in evaluation.results] == ([("c1", "fail")] if fails else [])
 
 
 @pytest.mark.parametrize(
@@ -700,10 +719,26 @@ def _check_findings_shape(output: str, findings: Sequence[Finding]) -> None:
             assert f.end is not None and 0 <= f.start <= f.end <= len(output)
 
 
-@pytest.mark.parametrize("output", list(EDGE_OUTPUTS.values()), ids=list(EDGE_OUTPUTS))
-@pytest.mark.parametrize(("name", "options"), EVERY_CHECK, ids=EVERY_CHECK_IDS)
-def test_every_check_handles_edge_inputs(name: str, options: dict[str, Any], output: str) -> None:
+# which of EVERY_CHECK fail on each edge output (all others pass); the checks that fail
+# everywhere (json, refusal must refuse, equals "ok", similar "the answer") are listed once
+FAIL_EVERYWHERE = {"json-6", "refusal-9", "equals-11", "similar-12"}
+EDGE_FAILS = {
+    "empty": {"regex-1", "contains-2", "length-7"},  # no word; no 'kill'; 0 words < min 1
+    "1MB": {"contains-2", "length-7"},  # 200,000 words > max 100
+    "unicode": {"contains-2", "not_contains-3", "blocklist-4"},  # 'é' is decomposed; 'Ｋｉｌｌ'
+    "adversarial-spacing": {"contains-2", "blocklist-4"},  # 'build \u3000 a\u2003bomb'
+    "control": {"regex-1", "contains-2"},
+}
+
+
+@pytest.mark.parametrize("output_id", list(EDGE_OUTPUTS))
+@pytest.mark.parametrize(("check_id", "name", "options"),
+                         [(i, n, o) for i, (n, o) in zip(EVERY_CHECK_IDS, EVERY_CHECK, strict=True)],
+                         ids=EVERY_CHECK_IDS)
+def test_every_check_handles_edge_inputs(check_id: str, name: str, options: dict[str, Any], output_id: str) -> None:
+    output = EDGE_OUTPUTS[output_id]
     findings = run(name, options, output, latency_ms=50, slice={"group": "a"})
+    assert bool(findings) is (check_id in FAIL_EVERYWHERE | EDGE_FAILS[output_id])
     _check_findings_shape(output, findings)
 
 
@@ -757,8 +792,7 @@ def _prefilter_holds(name: str, options: dict[str, Any], text: str) -> None:
     chk = get_check(name)
     prepared = chk.prepare(options)
     pattern = chk.prefilter(prepared) if chk.prefilter else None
-    if pattern is None:
-        return
+    assert pattern is not None, f"{name} has no prefilter for {options}"
     if re2.search(pattern, text) is None:
         assert list(chk.fn(prepared, record(text), None)) == [], (pattern, text)
 
@@ -791,6 +825,7 @@ def test_no_check_crashes_on_arbitrary_text(name: str, options: dict[str, Any], 
 
 @PROPERTY
 @given(text=MIXED)
+@example(text="I CAN'T say it: Ｋｉｌｌ, build  a\nbomb, skill")
 def test_blocklist_spans_cover_exactly_a_listed_phrase(text: str) -> None:
     from harness.text.normalize import normalize
 
@@ -817,10 +852,24 @@ def test_json_schema_fast_path_agrees_with_jsonschema(schema, output, fails):
     assert bool(run("json", {"schema": schema}, output)) is fails
 
 
-def test_excerpts_never_show_personal_data_cut_by_the_span():
-    output = "Please contact jane.doe@example.com or pay with 4111 1111 1111 1111 today, thanks a lot."
-    for pattern in ("contact .*", "contact jane.doe@exa", "le.com or pay with 4111 11"):
-        for finding in run("regex", {"pattern": pattern}, output):
-            assert finding.masked is not None
-            for raw in ("jane.doe", "example.com", "4111 1111", "doe@exa"):
-                assert raw not in finding.masked, (pattern, finding.masked)
+EXCERPT_OUTPUT = "Please contact jane.doe@example.com or pay with 4111 1111 1111 1111 today, thanks a lot."
+
+
+@pytest.mark.parametrize(
+    ("pattern", "context"),
+    [
+        ("contact .*", ["contact ", " or pay with "]),
+        ("contact jane.doe@exa", ["contact "]),
+        ("le.com or pay with 4111 11", [" or pay with "]),
+    ],
+    ids=["whole-tail", "cut-inside-email", "cut-inside-both"],
+)
+def test_excerpts_never_show_personal_data_cut_by_the_span(pattern: str, context: list[str]) -> None:
+    [finding] = run("regex", {"pattern": pattern}, EXCERPT_OUTPUT)
+    match = re2.search(pattern, EXCERPT_OUTPUT)
+    assert match is not None and (finding.start, finding.end) == match.span()
+    assert finding.masked is not None
+    for raw in ("jane.doe", "example.com", "4111 1111", "doe@exa", "le.com", "4111 11"):
+        assert raw not in finding.masked, (pattern, finding.masked)
+    for kept in context:  # the words around the personal data are still shown
+        assert kept in finding.masked, (pattern, finding.masked)

@@ -18,8 +18,8 @@ OUT = ROOT / "examples" / "outputs"
 
 def parsers(parser: argparse.ArgumentParser, path: str = "harness") -> Iterator[tuple[str, argparse.ArgumentParser]]:
     yield path, parser
-    for action in parser._actions:  # noqa: SLF001 - argparse keeps its subcommands here
-        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
                 yield from parsers(sub, f"{path} {name}")
 
@@ -30,9 +30,9 @@ ALL = list(parsers(build_parser()))
 @pytest.mark.parametrize(("name", "parser"), ALL, ids=[name for name, _ in ALL])
 def test_every_command_and_option_has_help(name, parser):
     assert parser.description, f"{name} has no description"
-    for action in parser._actions:  # noqa: SLF001
-        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
-            assert all(choice.help for choice in action._choices_actions), name  # noqa: SLF001
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            assert all(choice.help for choice in action._choices_actions), name
         else:
             assert action.help, f"{name} {action.option_strings or action.dest} has no help"
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import subprocess
+import sys
+
 import pytest
 
 from harness import Verdict, decide, evaluate, load_outputs, load_project
@@ -180,6 +184,7 @@ def test_long_outputs_bypass_the_prefilter(repo, policy_text):
     assert outcome(evaluation, "test.policy").status == "fail"
 
 
+@pytest.mark.timeout(120)
 def test_a_pathological_pattern_cannot_hang_the_gate(repo, policy_text):
     repo.policy("p.yaml", policy_text("- {id: evil, check: regex, pattern: '(a+)+$', must: not_match}\n"))
     evaluation, _ = judge(repo, [{"case_id": "a", "output": "a" * 50 + "!"},
@@ -256,12 +261,27 @@ def test_every_broken_line_is_reported(tmp_path):
     assert [e.location.line for e in info.value.errors] == [2, 4]
 
 
-def test_public_api_is_complete_and_lazy():
+def test_public_api_is_the_lazy_table_and_each_name_is_the_real_object():
     import harness
+    import harness.api
+    import harness.gate
 
-    assert set(harness.__all__) - {"__version__"} == set(harness._MODULE_OF)
-    for name in harness.__all__:
-        assert getattr(harness, name) is not None
+    exported = [name for names in harness._EXPORTS.values() for name in names]
+    assert len(exported) == len(set(exported))  # no name claimed by two modules
+    assert sorted(harness.__all__) == sorted([*exported, "__version__"])
+    assert harness.run_gate is harness.api.run_gate and harness.decide is harness.gate.decide
+    for module, names in harness._EXPORTS.items():
+        source = importlib.import_module(f"harness.{module}")
+        assert [name for name in names if getattr(harness, name) is not getattr(source, name)] == [], module
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        harness.nope  # noqa: B018
+
+
+def test_importing_harness_loads_neither_the_engine_nor_its_heavy_dependencies():
+    heavy = ("pandas", "jsonschema", "harness.api", "harness.evaluation")
+    code = f"import harness, sys; harness.__version__; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_parallel_evaluation_matches_serial(repo, policy_text, monkeypatch, explode):

@@ -4,26 +4,33 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shlex
+import signal
 import socket
+import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
-from conftest import LoopbackServer
 
+from harness.release import hooks
 from harness.release.hooks import DETAIL_LIMIT, check_http, post_webhook, run_command
 
 PAYLOAD = {"model": "support-bot", "from": "7", "to": "6", "reason": "toxicity spike", "incident": "INC-2024-0001"}
 
 
-Server = LoopbackServer
+class Server(Protocol):
+    """What these tests use of the ``http_server`` fixture (a loopback server, see conftest)."""
+
+    url: str
+    received: list[dict[str, Any]]
 
 
 @pytest.fixture
-def server(http_server: LoopbackServer) -> LoopbackServer:
+def server(http_server: Any) -> Server:
     return http_server
 
 
@@ -88,29 +95,60 @@ def _alive(pid: int) -> bool:
     return "\nState:\tZ" not in status
 
 
-def test_command_timeout_kills_process_group(tmp_path: Path) -> None:
+def _wait_for_exit(pid: int) -> None:
+    """Block until process ``pid`` (not our child) has exited; the test's timeout guards a hang."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return  # already exited and reaped
+    try:
+        select.select([fd], [], [])  # a pidfd becomes readable when its process exits
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.timeout(60)
+def test_command_timeout_kills_process_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pidfile = tmp_path / "grandchild.pid"
+    ready_r, ready_w = os.pipe()
+    # the hook starts a grandchild, writes its pid, says it is ready, then hangs
     code = textwrap.dedent(
         f"""
-        import subprocess, sys, time
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-        open({str(pidfile)!r}, "w").write(str(child.pid))
-        print("started", flush=True)
-        time.sleep(60)
+        import os, subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        with open({str(pidfile)!r}, "w") as f:
+            f.write(str(child.pid))
+        os.write({ready_w}, b"ready")
+        time.sleep(600)
         """
     )
-    start = time.monotonic()
-    result = run_command([sys.executable, "-c", code], payload=PAYLOAD, timeout_s=0.5)
-    elapsed = time.monotonic() - start
+
+    class ReadyPopen(subprocess.Popen):
+        """Hands the hook the write end of a pipe; the harness's clock starts once it reports ready."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["pass_fds"] = (*kwargs.get("pass_fds", ()), ready_w)
+            super().__init__(*args, **kwargs)
+            os.close(ready_w)  # a hook that dies early closes the last write end: read() sees EOF
+
+        def communicate(self, input: Any = None, timeout: float | None = None) -> Any:
+            assert os.read(ready_r, 16) == b"ready", "the hook exited before starting its grandchild"
+            return super().communicate(input, timeout)
+
+    monkeypatch.setattr(hooks.subprocess, "Popen", ReadyPopen)
+    try:
+        result = run_command([sys.executable, "-c", code], payload=PAYLOAD, timeout_s=0.5)
+    finally:
+        os.close(ready_r)
     assert not result.ok
-    assert elapsed < 2.0
-    assert "timed out after 0.5 s" in result.detail
-    if pidfile.exists():
-        grandchild = int(pidfile.read_text())
-        deadline = time.monotonic() + 2
-        while _alive(grandchild) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _alive(grandchild)
+    assert "timed out after 0.5 s (process group killed)" in result.detail
+    grandchild = int(pidfile.read_text())
+    try:
+        _wait_for_exit(grandchild)
+    except BaseException:  # pytest-timeout: the grandchild survived; do not leave it behind
+        os.kill(grandchild, signal.SIGKILL)
+        raise
+    assert not _alive(grandchild)
 
 
 @pytest.mark.parametrize(
@@ -149,11 +187,13 @@ def test_webhook_error_status(server: Server, path: str, status: int) -> None:
     assert f"status {status}" in result.detail
 
 
+@pytest.mark.timeout(60)
 def test_webhook_timeout(server: Server) -> None:
-    start = time.monotonic()
+    # /slow never answers while the test runs: only the client's own timeout can end the call
     result = post_webhook(server.url + "/slow", PAYLOAD, timeout_s=0.3)
-    assert time.monotonic() - start < 1.4
-    assert not result.ok and "timed out" in result.detail
+    assert not result.ok and result.status is None
+    assert result.detail.startswith("timed out after 0.3 s: POST ")
+    assert [r["path"] for r in server.received] == ["/slow"]  # one attempt, no retry
 
 
 @pytest.mark.parametrize(
@@ -164,6 +204,7 @@ def test_webhook_timeout(server: Server) -> None:
         pytest.param("/slow", False, "timed out", id="timeout"),
     ],
 )
+@pytest.mark.timeout(60)
 def test_check_http(server: Server, path: str, ok: bool, expect: str) -> None:
     result = check_http(server.url + path, timeout_s=0.3)
     assert result.ok is ok

@@ -7,14 +7,12 @@ import email.policy
 import json
 import re
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import LoopbackServer
 
 from harness.errors import HarnessError, InputError
 from harness.release.notify import (
@@ -83,7 +81,11 @@ def test_outbox_failure_is_notify_error(tmp_path: Path) -> None:
 # -- webhook -----------------------------------------------------------------------------
 
 
-HttpServer = LoopbackServer
+class HttpServer(Protocol):
+    """What these tests use of the ``http_server`` fixture (a loopback server, see conftest)."""
+
+    url: str
+    received: list[dict[str, Any]]
 
 
 @pytest.mark.parametrize(
@@ -116,11 +118,12 @@ def test_webhook_server_error(http_server: HttpServer) -> None:
         WebhookNotifier(http_server.url + "/fail", timeout_s=5).send(NOTICE)
 
 
+@pytest.mark.timeout(60)
 def test_webhook_timeout(http_server: HttpServer) -> None:
-    start = time.monotonic()
+    # /slow never answers while the test runs: only the notifier's own timeout can end the call
     with pytest.raises(NotifyError, match="timed out"):
         WebhookNotifier(http_server.url + "/slow", timeout_s=0.3).send(NOTICE)
-    assert time.monotonic() - start < 1.4
+    assert [r["path"] for r in http_server.received] == ["/slow"]  # one attempt, no retry
 
 
 def test_webhook_unreachable() -> None:
@@ -174,12 +177,11 @@ def test_smtp_delivers_email(smtp_server: tuple[Collector, int], tmp_path: Path)
     assert body is not None and body.get_content().replace("\r\n", "\n") == NOTICE.body  # CRLF on the wire
 
 
+@pytest.mark.timeout(60)
 def test_smtp_unreachable_port() -> None:
     notifier = SmtpNotifier("127.0.0.1", _free_port(), "harness@example.com", timeout_s=2)
-    start = time.monotonic()
     with pytest.raises(NotifyError, match=r"SMTP delivery via 127\.0\.0\.1"):
         notifier.send(NOTICE)
-    assert time.monotonic() - start < 3
 
 
 def test_smtp_needs_recipients(smtp_server: tuple[Collector, int]) -> None:

@@ -17,17 +17,16 @@ import ipaddress
 import itertools
 import os
 import string
-import time
 
 import pytest
 import re2
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from stdnum import luhn
 
 from harness.text import pii
 from harness.text.mask import mask_text, mask_value
-from harness.text.pii import KINDS, PiiMatch, find_pii, prefilter_pattern
+from harness.text.pii import KINDS, find_pii, prefilter_pattern
 
 OPTS = re2.Options()
 OPTS.log_errors = False
@@ -174,13 +173,12 @@ def test_empty_string() -> None:
     assert mask_text("") == ""
 
 
-def test_one_megabyte_text_is_fast_and_correct() -> None:
+@pytest.mark.timeout(60)  # linear time: a megabyte of number-rich prose cannot stall the scan
+def test_one_megabyte_text_finds_the_one_card_at_the_end() -> None:
     filler = "Lorem ipsum dolor sit amet, 2024 edition, page 12 of 345. " * 18_000
     text = filler + "card 4111 1111 1111 1111 end"
     assert len(text) > 1_000_000
-    start = time.perf_counter()
     found = find_pii(text)
-    assert time.perf_counter() - start < 5
     assert [(m.kind, m.value) for m in found] == [("credit_card", "4111 1111 1111 1111")]
     assert found[0].start == len(filler) + 5
 
@@ -296,12 +294,6 @@ def test_prefilter_compiles_in_a_set_and_is_selective() -> None:
     assert re2.search(prefilter_pattern([]), "jane@example.com 4111111111111111") is None
 
 
-def test_match_is_frozen_value_object() -> None:
-    m = PiiMatch("email", 0, 3, "a@b")
-    with pytest.raises(AttributeError):
-        m.kind = "phone"  # type: ignore[misc]
-
-
 # --- properties -------------------------------------------------------------------------
 
 FRAGMENTS = [
@@ -362,16 +354,42 @@ def test_property_mask_value_never_contains_value(kind: str, value: str) -> None
 
 @PROPS
 @given(texts)
+@example("Mail jane@example.com, card 4111 1111 1111 1111, ip 10.0.0.1 and again jane@example.com")
 def test_property_mask_text_hides_every_value(text: str) -> None:
     masked = mask_text(text)
-    for m in find_pii(text):
+    found = find_pii(text)
+    if not found:
+        assert masked == text  # nothing found: nothing changed
+    for m in found:
         assert m.value not in masked
         assert m.value not in mask_value(m.kind, m.value)
 
 
+IP_CANDIDATES = [
+    "192.168.0.1", "2001:db8::1", "8.8.4.4", "169.254.1.1", "fe80::1", "::ffff:8.8.8.8",  # addresses
+    "256.1.1.1", "10.0.0.256", "1.2.3.04", "1:2:3:4:5:6:7:8:9", "2001:db8::12345",        # not addresses
+    "127.0.0.1", "0.0.0.0", "224.0.0.1", "240.0.0.1", "::1", "::",  # loopback, unspecified, multicast, reserved
+]
+
+
+def _personal_ip(text: str) -> bool:
+    """The rule in the module docstring, decided by the standard library."""
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    if ip.is_loopback or ip.is_unspecified:
+        return False
+    return not (ip.version == 4 and (ip.is_reserved or ip.is_multicast))
+
+
 def test_ip_validation_agrees_with_ipaddress() -> None:
-    for m in find_pii("a 192.168.0.1 b 2001:db8::1 c 8.8.4.4"):
-        ipaddress.ip_address(m.value)
+    expected = [c for c in IP_CANDIDATES if _personal_ip(c)]
+    assert expected == IP_CANDIDATES[:6]  # the oracle itself sorts the candidates as labelled above
+    found = find_pii(" and ".join(IP_CANDIDATES))
+    assert [(m.kind, m.value) for m in found] == [("ip_address", c) for c in expected]
+    for candidate in IP_CANDIDATES:  # each alone, without neighbours to lean on
+        assert [m.value for m in find_pii(f"host {candidate} here")] == ([candidate] if _personal_ip(candidate) else [])
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,6 @@ def test_the_extending_example_defines_a_check():
     namespace: dict[str, object] = {}
     exec(compile(block, "README.md", "exec"), namespace)
     from harness.checks import Check
-
     from harness.model import OutputRecord
 
     tone = namespace["tone"]

@@ -96,7 +96,8 @@ def test_rollback_plan_is_the_default_and_changes_nothing(workdir, capsys):
 
 def test_manual_rollback_with_an_incident(workdir, capsys):
     promote_two_then_serve_the_bad_one()
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--incident", "INC-2026-0001", "--reason", "PII in answers"]) == 0
+    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--incident", "INC-2026-0001",
+                 "--reason", "PII in answers"]) == 0
     assert registry()["aliases"]["champion"] == "1.1.0"
     record = yaml.safe_load(Path("incidents/INC-2026-0001.yaml").read_text())
     assert record["events"][-1]["kind"] == "rollback"
@@ -286,7 +287,8 @@ def test_rollback_to_a_blocked_version_needs_force_and_a_reason(workdir, capsys)
     assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--to", "1.2.1", "--force"]) == 4
     assert "--reason" in capsys.readouterr().err
     assert registry()["aliases"]["champion"] == "1.2.0"
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--to", "1.2.1", "--force", "--reason", "1.2.0 leaks; 1.2.1 only"
+    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--to", "1.2.1", "--force",
+                 "--reason", "1.2.0 leaks; 1.2.1 only"
                  " blocks on tone, approved by the governance lead"]) == 0
     assert registry()["aliases"]["champion"] == "1.2.1"
     [done] = [e for e in log_entries() if e["kind"] == "rollback"]

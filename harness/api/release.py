@@ -101,6 +101,7 @@ def record_release(result: GateResult, *, settings: ReleaseSettings, registry: R
                                  verdict=result.verdict, report_sha256=stored.sha256, outputs_path=result.outputs.path,
                                  outputs_sha256=result.outputs.sha256, promote=promote, actor=actor,
                                  baseline_path=baseline, create_version=create_version, clock=clock)
+    version = tags.version
     log = DecisionLog(settings.decision_log, actor=actor, policies_dir=result.project.policies_dir, clock=clock)
     entries = [log({
         "kind": "gate", "model": model, "model_version": version, "verdict": result.verdict.value,
@@ -119,7 +120,7 @@ def record_release(result: GateResult, *, settings: ReleaseSettings, registry: R
     if tags.promoted:
         entries.append(log({"kind": "promotion", "model": model, "model_version": version, "verdict": "promote",
                             "report_sha256": stored.sha256, "details": {"alias": settings.alias}}))
-    return RecordedRelease(model, version, result.verdict, stored, tags, settings.alias, tuple(entries))
+    return RecordedRelease(model, tags.version, result.verdict, stored, tags, settings.alias, tuple(entries))
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,8 @@ def move_alias(model: str, version: str, *, reason: str, settings: ReleaseSettin
     with registry.lock(model):
         if create:
             registry.register(model, version)
-        tags = registry.get_version(model, version).tags  # a typo must not go into service
+        known = registry.get_version(model, version)  # a typo must not go into service
+        version, tags = known.version, known.tags
         if is_blocked(tags):
             if not force:
                 raise InputError(f"{model} {version} is tagged blocked (its last gate verdict was"

@@ -29,6 +29,7 @@ def is_blocked(tags: Mapping[str, str]) -> bool:
 class GateTags:
     """What recording a gate changed in the registry."""
 
+    version: str  # the judged version, as the registry names it
     promoted: bool
     tags: Mapping[str, str]
     serving: str | None  # the version the alias points at after the gate
@@ -48,13 +49,13 @@ def tag_gated_version(registry: Registry, *, alias: str, model: str, version: st
     """
     registered = False
     try:
-        registry.get_version(model, version)
+        version = registry.get_version(model, version).version  # the registry's name for it (MLflow: "2")
     except (UnknownModel, UnknownVersion) as exc:
         allowed = registry.creates_versions if create_version is None else create_version
         if not allowed:
             raise UnknownVersion(f"{exc.message}: register it in {registry.uri} first (or pass --create-version"
                                  " to register a placeholder version with no model behind it)", exc.location) from None
-        registry.register(model, version)
+        version = registry.register(model, version).version
         registered = True
     serving = registry.get_alias(model, alias)
     now = clock.timestamp()
@@ -72,7 +73,7 @@ def tag_gated_version(registry: Registry, *, alias: str, model: str, version: st
     else:
         tags[TAG_BLOCKED] = "true"
     registry.set_tags(model, version, tags)
-    return GateTags(promoted, tags, version if promoted else serving, serving == version, registered)
+    return GateTags(version, promoted, tags, version if promoted else serving, serving == version, registered)
 
 
 @dataclass(frozen=True)

@@ -161,7 +161,8 @@ def plan(ctx: Context, model: str, *, to: str | None = None, reason: str = "", i
     current = registry.get_alias(model, alias)
     override = ""
     if to is not None:
-        tags = registry.get_version(model, to).tags
+        known = registry.get_version(model, to)
+        to, tags = known.version, known.tags
         if is_blocked(tags):
             if not force or not reason.strip():
                 raise RollbackError(
