@@ -29,6 +29,15 @@ def parse_timestamp(text: str) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
+def _aware(moment: dt.datetime | str) -> dt.datetime:
+    """A moment in UTC; a naive datetime is refused (it would mean the machine's local time)."""
+    if isinstance(moment, str):
+        return parse_timestamp(moment)
+    if moment.tzinfo is None:
+        raise ValueError("a naive datetime has no time zone; pass an aware one (tzinfo=datetime.UTC)")
+    return moment.astimezone(dt.UTC)
+
+
 class Clock:
     """The current time. Subclasses say what ``now`` is; everything else derives from it."""
 
@@ -57,7 +66,7 @@ class FixedClock(Clock):
     """
 
     def __init__(self, moment: dt.datetime | str, *, step: dt.timedelta = dt.timedelta(0)) -> None:
-        self._now = parse_timestamp(moment) if isinstance(moment, str) else moment.astimezone(dt.UTC)
+        self._now = _aware(moment)
         self._step = step
 
     def now(self) -> dt.datetime:
@@ -67,7 +76,7 @@ class FixedClock(Clock):
 
     def set(self, moment: dt.datetime | str) -> None:
         """Move the clock to ``moment``."""
-        self._now = parse_timestamp(moment) if isinstance(moment, str) else moment.astimezone(dt.UTC)
+        self._now = _aware(moment)
 
     def advance(self, delta: dt.timedelta) -> None:
         """Move the clock forward by ``delta``."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import multiprocessing
+import multiprocessing.synchronize
 import subprocess
-import sys
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -180,23 +180,22 @@ def test_unserialisable_entry_writes_nothing(tmp_path: Path, log: Path) -> None:
     assert audit.verify_log(log) == 5
 
 
-WRITER = textwrap.dedent(
-    """
-    import sys
-    from pathlib import Path
-    from harness.release import decision_log as audit
-    path, name = Path(sys.argv[1]), sys.argv[2]
+def _append_many(path: Path, name: str, start: multiprocessing.synchronize.Barrier) -> None:
+    start.wait(30)  # both writers begin together, so their appends race for the lock
     for i in range(100):
         audit.append_entry(path, {"kind": "gate", "actor": name, "details": {"i": i}})
-    """
-)
 
 
 def test_concurrent_appends_from_two_processes(tmp_path: Path) -> None:
     path = tmp_path / "decisions.jsonl"
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), name], cwd=ROOT) for name in ("alice", "bob")]
+    ctx = multiprocessing.get_context("fork")
+    start = ctx.Barrier(2)
+    procs = [ctx.Process(target=_append_many, args=(path, name, start)) for name in ("alice", "bob")]
     for proc in procs:
-        assert proc.wait(timeout=60) == 0
+        proc.start()
+    for proc in procs:
+        proc.join(60)
+        assert proc.exitcode == 0
     assert audit.verify_log(path) == 200
     entries = audit.read_log(path)
     for name in ("alice", "bob"):

@@ -104,7 +104,6 @@ def test_regex_match_failure_has_no_span() -> None:
     ],
     ids=["50a-bang-not_match", "50a-bang-match", "1M-a-not_match", "1M-a-match"],
 )
-@pytest.mark.timeout(120)  # RE2 runs in linear time: no pattern can stall a check
 def test_regex_catastrophic_pattern_completes(output: str, must: str, fails: bool) -> None:
     findings = run("regex", {"pattern": "(a+)+$", "must": must}, output)
     assert bool(findings) is fails

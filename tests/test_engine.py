@@ -184,7 +184,6 @@ def test_long_outputs_bypass_the_prefilter(repo, policy_text):
     assert outcome(evaluation, "test.policy").status == "fail"
 
 
-@pytest.mark.timeout(120)
 def test_a_pathological_pattern_cannot_hang_the_gate(repo, policy_text):
     repo.policy("p.yaml", policy_text("- {id: evil, check: regex, pattern: '(a+)+$', must: not_match}\n"))
     evaluation, _ = judge(repo, [{"case_id": "a", "output": "a" * 50 + "!"},

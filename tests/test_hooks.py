@@ -107,7 +107,6 @@ def _wait_for_exit(pid: int) -> None:
         os.close(fd)
 
 
-@pytest.mark.timeout(60)
 def test_command_timeout_kills_process_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pidfile = tmp_path / "grandchild.pid"
     ready_r, ready_w = os.pipe()
@@ -187,7 +186,6 @@ def test_webhook_error_status(server: Server, path: str, status: int) -> None:
     assert f"status {status}" in result.detail
 
 
-@pytest.mark.timeout(60)
 def test_webhook_timeout(server: Server) -> None:
     # /slow never answers while the test runs: only the client's own timeout can end the call
     result = post_webhook(server.url + "/slow", PAYLOAD, timeout_s=0.3)
@@ -204,7 +202,6 @@ def test_webhook_timeout(server: Server) -> None:
         pytest.param("/slow", False, "timed out", id="timeout"),
     ],
 )
-@pytest.mark.timeout(60)
 def test_check_http(server: Server, path: str, ok: bool, expect: str) -> None:
     result = check_http(server.url + path, timeout_s=0.3)
     assert result.ok is ok

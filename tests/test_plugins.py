@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness import api
-from harness.checks import CHECKS, Check, all_checks, check
+from harness.checks import CHECKS, all_checks, check
 from harness.cli import main
 from harness.errors import InputError
 from harness.io.schema import compose, load_schema, render
@@ -233,7 +233,7 @@ def test_a_custom_check_registered_in_process_is_composed_into_the_schema(tmp_pa
         result = api.run_gate(root / "out.jsonl", policies=root / "policies", evals=root / "evals")
         assert {(r.policy, r.rule) for r in result.report.results} >= {("style.tone", "calm"),
                                                                       ("eval:calm", "short_answer")}
-    assert isinstance(short_answer, Check) and "short_answer" not in CHECKS
+    assert "short_answer" not in CHECKS
 
 
 # -- notifiers and registry backends -----------------------------------------------------
@@ -265,3 +265,90 @@ def test_a_registry_backend_plugin_is_chosen_by_its_uri_scheme(tmp_path):
         assert registry.get_version("m", "1").version == "1"
     with pytest.raises(InputError, match="unrecognised registry URI"):
         open_registry("memory://anything")
+
+
+def test_two_repositories_may_each_have_a_module_of_the_same_name(tmp_path):
+    """Plugin modules leave sys.modules after loading: no leak from one repository to the next."""
+    import sys
+
+    roots = []
+    for name, check_name in (("a", "shout"), ("b", "whisper")):
+        root = repository(tmp_path / name, plugins="house")
+        (root / "house.py").write_text(TONE.replace('"tone"', f'"{check_name}"'))
+        for path in (root / "policies" / "tone.yaml", root / "evals" / "calm.yaml"):
+            path.write_text(path.read_text().replace("check: tone", f"check: {check_name}"))
+        roots.append(root)
+    for root in roots:
+        result = api.validate(root / "policies", root / "evals")
+        assert result.ok, [str(e) for e in result.errors]
+    assert "house" not in sys.modules
+    (roots[0] / "house.py").write_text(TONE.replace('"tone"', '"shout"').replace("count = ", "count = 0 * "))
+    edited = api.run_gate(roots[0] / "out.jsonl", policies=roots[0] / "policies", evals=roots[0] / "evals")
+    assert edited.exit_code == 0  # the edited plugin is read afresh
+
+
+def test_a_plugin_may_not_shadow_an_imported_module(tmp_path, capsys, monkeypatch):
+    root = repository(tmp_path / "repo", plugins="json")
+    (root / "json.py").write_text(TONE)
+    monkeypatch.chdir(root)
+    assert main(["validate"]) == 4
+    assert "'json' is already imported from" in capsys.readouterr().err
+    import json as stdlib_json
+
+    assert stdlib_json.dumps([1]) == "[1]"
+
+
+def test_a_plugin_that_exits_is_reported_not_obeyed(tmp_path, capsys, monkeypatch):
+    root = repository(tmp_path / "repo", plugins="quitter")
+    (root / "quitter.py").write_text("import sys\nsys.exit(0)\n")
+    monkeypatch.chdir(root)
+    assert main(["validate"]) == 4
+    assert "cannot import plugin module 'quitter'" in capsys.readouterr().err
+
+
+@pytest.fixture
+def broken_entry_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    site = tmp_path / "site"
+    info = site / "broken_plugins-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugins\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[harness.checks]\nunused = no_such_module_anywhere:thing\n"
+                                           "regex = no_such_module_anywhere:regex\n")
+    monkeypatch.syspath_prepend(str(site))
+    CHECKS.refresh()
+    yield
+    monkeypatch.undo()
+    CHECKS.refresh()
+
+
+def test_a_broken_installed_plugin_fails_only_the_rules_that_use_it(broken_entry_points, repo, policy_text,
+                                                                    monkeypatch, capsys):
+    monkeypatch.chdir(repo.root)
+    repo.policy("p.yaml", policy_text("- {id: r, check: regex, pattern: x}\n"))
+    assert main(["validate", "--policies", "policies", "--evals", "evals"]) == 0
+    broken = CHECKS.broken()
+    assert "cannot load check 'unused'" in broken["unused"].message
+    assert "has the name of a built-in" in broken["regex"].message
+    repo.policy("q.yaml", policy_text("- {id: r, check: unused}\n", id="other.policy"))
+    assert main(["validate", "--policies", "policies", "--evals", "evals"]) == 4
+    assert "check 'unused' is installed but broken: cannot load check 'unused'" in capsys.readouterr().err
+
+
+def test_the_registry_is_safe_to_fill_from_several_threads():
+    import threading
+
+    registry = PluginRegistry("check", "harness.checks", validate=lambda name, obj: obj,
+                              builtins=lambda: [(c.name, c) for c in all_checks().values()])
+    barrier = threading.Barrier(8)
+    found: list[object] = []
+
+    def look() -> None:
+        barrier.wait()
+        found.append(registry.get("regex"))
+
+    threads = [threading.Thread(target=look) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(found) == 8 and all(item is found[0] for item in found)

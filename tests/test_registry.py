@@ -219,8 +219,9 @@ def test_atomic_writes_leave_no_temp_files(tmp_path: Path) -> None:
     assert {p.name for p in tmp_path.iterdir()} <= {"registry.json", "registry.json.lock"}
 
 
-def _write_tags(path: str, worker: int) -> None:
+def _write_tags(path: str, worker: int, start: multiprocessing.synchronize.Barrier) -> None:
     reg = open_registry(path)
+    start.wait(30)  # both writers begin together, so their read-modify-write cycles interleave
     for i in range(50):
         reg.set_tags("m", "1", {f"w{worker}-{i}": str(i)})
 
@@ -229,7 +230,8 @@ def test_two_processes_lose_no_update(tmp_path: Path) -> None:
     path = str(tmp_path / "registry.json")
     open_registry(path).register("m", "1")
     ctx = multiprocessing.get_context("fork")
-    workers = [ctx.Process(target=_write_tags, args=(path, w)) for w in range(2)]
+    start = ctx.Barrier(2)
+    workers = [ctx.Process(target=_write_tags, args=(path, w, start)) for w in range(2)]
     for p in workers:
         p.start()
     for p in workers:

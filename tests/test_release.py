@@ -129,7 +129,7 @@ def test_a_failing_hook_stops_at_step_2_and_a_rerun_resumes(workdir, capsys):
     assert registry()["aliases"]["champion"] == "1.1.0"  # the alias move happened and is reported
     state = json.loads(Path(f"audit/rollbacks/{MODEL}.json").read_text())
     assert state["steps"]["verify"]["status"] == "ok" and state["steps"]["trigger"]["status"] == "failed"
-    set_release(hooks=[{"kind": "command", "run": "python3 examples/hooks/deploy.py"}])
+    set_release(hooks=[{"kind": "command", "run": f"{sys.executable} examples/hooks/deploy.py"}])
     assert main(["rollback", "--today", "2026-11-27", "--model", MODEL]) == 0
     steps = [e["details"]["step"] for e in log_entries() if e["kind"] == "rollback_step"]
     assert steps == ["verify", "trigger", "trigger", "notify", "validate", "document"]
@@ -153,7 +153,7 @@ def test_a_rollback_killed_mid_way_resumes_and_finishes(workdir):
     assert killed.returncode == -9
     state = json.loads(Path(f"audit/rollbacks/{MODEL}.json").read_text())
     assert state["steps"]["verify"]["status"] == "ok" and "trigger" not in state["steps"]
-    set_release(hooks=[{"kind": "command", "run": "python3 examples/hooks/deploy.py"}])
+    set_release(hooks=[{"kind": "command", "run": f"{sys.executable} examples/hooks/deploy.py"}])
     assert main(["rollback", "--today", "2026-11-27", "--model", MODEL]) == 0
     assert registry()["aliases"]["champion"] == "1.1.0"
     assert not Path(f"audit/rollbacks/{MODEL}.json").exists()
@@ -168,7 +168,7 @@ def test_two_rollbacks_started_together_act_once(workdir, tmp_path_factory):
     os.mkfifo(started)
     os.mkfifo(go)
     set_release(hooks=[{"kind": "command", "run": f"sh -c 'echo in-step-2 > {started}; cat {go} > /dev/null'"},
-                       {"kind": "command", "run": "python3 examples/hooks/deploy.py"}])
+                       {"kind": "command", "run": f"{sys.executable} examples/hooks/deploy.py"}])
     command = [sys.executable, "-m", "harness", "rollback", "--today", "2026-11-27", "--model", MODEL]
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     with open(started) as signal:  # blocks until the first run is inside step 2, holding the model's lock

@@ -71,9 +71,19 @@ def test_an_example_that_does_not_behave_is_an_error_naming_it(repo, policy_text
     assert "harness: 2 error(s)" in err
 
 
-def test_validate_json_lists_errors_and_counts(repo, policy_text):
+def test_validate_json_lists_errors_and_counts(repo, policy_text, capsys, monkeypatch):
+    monkeypatch.chdir(repo.root)
     repo.policy("p.yaml", policy_text("- {id: r, check: pii}\n", extra='examples: {fail: ["mail x@y.org"]}'))
-    assert main(["validate", "--policies", str(repo.policies), "--evals", str(repo.evals), "--format", "json"]) == 0
+    assert main(["validate", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"valid": True, "errors": [], "policies": 1, "suites": 0,
+                                                   "cases": 0, "examples": 1}
+    repo.policy("q.yaml", policy_text("- {id: r, check: pii, kinds: [fax]}\n", id="other.policy"))
+    assert main(["validate", "--format", "json"]) == 4
+    document = json.loads(capsys.readouterr().out)
+    assert document["valid"] is False and document["policies"] == 1
+    assert document["errors"] == [{"file": "policies/q.yaml", "line": 9, "column": 33, "path": "$.rules[0].kinds[0]",
+                                   "message": "'fax' is not one of ['email', 'phone', 'us_ssn', 'credit_card', 'iban',"
+                                              " 'ip_address', 'secret']"}]
 
 
 @pytest.mark.parametrize(("written", "limit"), [

@@ -11,7 +11,7 @@ functions. Nothing here prints or exits; results are typed records, failures are
 
 from __future__ import annotations
 
-from .judge import GateResult, Progress, Validation, run_gate, run_scan, validate
+from .judge import GateResult, Progress, Validation, load, run_gate, run_scan, schema, validate
 from .release import (
     DecisionLog,
     ManualMove,
@@ -48,6 +48,7 @@ __all__ = [
     "RollbackResponse",
     "Validation",
     "connect",
+    "load",
     "move_alias",
     "plan_rollback",
     "read_decision_log",
@@ -60,6 +61,7 @@ __all__ = [
     "run_gate",
     "run_rollback",
     "run_scan",
+    "schema",
     "validate",
     "verify_decision_log",
 ]

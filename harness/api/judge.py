@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ExitCode, InputError
@@ -62,7 +62,7 @@ def _judge(kind: str, outputs: PathLike | Outputs, *, policies: PathLike, evals:
     started = clock.timestamp()
     project = project or load_project(policies, evals)
     if not project.policies and not project.suites:
-        raise InputError(f"no policies in {policies} and no eval suites in {evals}: nothing to judge")
+        raise InputError(f"no policies in {project.policies_dir} and no eval suites: nothing to judge")
     run_outputs = _outputs(outputs, progress)
     base = None if baseline is None else _outputs(baseline, None)
     judged_on = today or clock.today()
@@ -139,6 +139,31 @@ def validate(policies: PathLike = "policies", evals: PathLike | None = "evals", 
     problems += example_errors(project.policies)
     examples = sum(len(p.examples) for p in project.policies)
     return Validation(tuple(_sorted(problems)), project, examples)
+
+
+def load(policies: PathLike = "policies", evals: PathLike | None = "evals") -> Project:
+    """The policy repository, loaded and cross-checked; ``InputErrors`` lists every problem."""
+    return load_project(policies, evals)
+
+
+def schema(name: str, *, policies: PathLike = "policies") -> dict[str, Any]:
+    """The JSON Schema of a file kind; ``policy`` and ``eval`` composed with the repository's checks (plugins too)."""
+    from ..errors import Location
+    from ..io.schema import SCHEMAS, compose, load_schema
+    from ..project import read_playbook
+    from ..project.plugins import project_checks
+
+    if name not in SCHEMAS:
+        raise InputError(f"unknown schema {name!r}; expected one of: {', '.join(SCHEMAS)}")
+    if name not in ("policy", "eval"):
+        return load_schema(name)
+    directory = Path(policies)
+
+    def refuse(message: str, index: int) -> None:
+        raise InputError(message, Location(str(directory / "playbook.yaml"), json_path=f"$.plugins[{index}]"))
+
+    modules = read_playbook(directory).plugins if directory.is_dir() else ()
+    return compose(project_checks(modules, directory.resolve().parent, refuse))[name]
 
 
 def _sorted(errors: Sequence[InputError]) -> list[InputError]:

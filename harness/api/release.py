@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,15 @@ from .judge import GateResult, PathLike
 
 
 def release_settings(playbook: Playbook, **overrides: Any) -> ReleaseSettings:
-    """The playbook's ``release`` section with the caller's overrides (``None`` keeps the playbook's value)."""
+    """The playbook's ``release`` section with the caller's overrides (``None`` keeps the playbook's value).
+
+    The overrides are the fields of :class:`~harness.model.ReleaseSettings`; a name that is not one is an
+    ``InputError`` naming the fields.
+    """
+    known = {f.name for f in dataclasses.fields(ReleaseSettings)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise InputError(f"unknown release setting(s) {', '.join(unknown)}; expected: {', '.join(sorted(known))}")
     return playbook.release.with_overrides(**overrides)
 
 

@@ -11,6 +11,7 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import HarnessError, InputError
 from ..evaluation import evaluate
 from ..gate import Decision, decide
+from ..incidents import append_event, check_incident
 from ..model import ReleaseSettings
 from ..outputs import load_outputs
 from ..project import Project
@@ -39,7 +40,9 @@ def rollback_context(project: Project, settings: ReleaseSettings, *, registry: R
     return procedure.Context(
         settings=settings, registry=registry or connect(settings, clock=clock), actor=actor, clock=clock,
         judge=_judge(project, today, clock), restored_outputs=str(restored_outputs) if restored_outputs else None,
-        incidents_dir=Path(incidents_dir), trigger_policies=trigger_policies,
+        check_incident=lambda incident: check_incident(Path(incidents_dir), incident),
+        record_incident=lambda incident, event: append_event(Path(incidents_dir), incident, event, clock=clock),
+        trigger_policies=trigger_policies,
         log=DecisionLog(settings.decision_log, actor=actor, policies_dir=project.policies_dir, clock=clock),
         base=Path.cwd())
 

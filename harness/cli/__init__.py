@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.exit_code)
     except KeyboardInterrupt:
         common.say("harness: interrupted")
-        return int(ExitCode.INTERNAL_ERROR)
+        return 130  # the shell's convention for SIGINT
     except Exception as exc:
         if args.debug:
             traceback.print_exc()

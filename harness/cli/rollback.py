@@ -41,10 +41,9 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .. import api
-    from ..project import load_project
-    from ..release.rollback import STEPS, RollbackFailed, describe, load_state
+    from ..release.rollback import STEPS, RollbackFailed, describe
 
-    project = load_project(args.policies, args.evals)
+    project = api.load(args.policies, args.evals)
     settings = api.release_settings(project.playbook, **common.overrides(args))
     context = api.rollback_context(project, settings, actor=args.by, restored_outputs=args.restored_outputs,
                                    incidents_dir=args.incidents, today=args.today)
@@ -58,9 +57,8 @@ def run(args: argparse.Namespace) -> int:
             context, args.model, to=args.to, reason=args.reason, incident=args.incident, force=args.force,
             on_wait=lambda: common.say(f"waiting for the lock on {args.model}: another rollback or gate is running"))
     except RollbackFailed as exc:
-        current = load_state(settings, args.model)
-        if current is not None:
-            common.say(*describe(current))
+        if exc.state is not None:
+            common.say(*describe(exc.state))
         common.say(*(f"harness: rollback incomplete: {line}" for line in common.error_lines(exc)))
         return int(exc.exit_code)
     if outcome.already_done:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ..errors import ExitCode, Location
+from ..errors import ExitCode
 from . import common
 
 NAMES = ("policy", "eval", "playbook", "waivers", "output", "report")
@@ -25,17 +25,8 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import InputError
-    from ..io.schema import compose, load_schema, render
-    from ..project import read_playbook
-    from ..project.plugins import project_checks
+    from .. import api
+    from ..io.schema import render
 
-    def refuse(message: str, index: int) -> None:
-        raise InputError(message, Location(str(args.policies / "playbook.yaml"), json_path=f"$.plugins[{index}]"))
-
-    schema = load_schema(args.name)
-    if args.name in ("policy", "eval"):
-        modules = read_playbook(args.policies).plugins if args.policies.is_dir() else ()
-        schema = compose(project_checks(modules, args.policies.resolve().parent, refuse))[args.name]
-    sys.stdout.write(render(schema))
+    sys.stdout.write(render(api.schema(args.name, policies=args.policies)))
     return int(ExitCode.PROMOTE)

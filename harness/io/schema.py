@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
@@ -87,39 +89,50 @@ def render(schema: Mapping[str, Any]) -> str:
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
 
 
-#: validators per set of checks; each entry keeps its checks alive, so that their ids stay unique
-_VALIDATORS: dict[tuple[tuple[str, int], ...], tuple[tuple[Any, ...], dict[str, Any]]] = {}
+#: validators per set of checks, newest last; each entry keeps its checks alive so that their ids stay unique
+_VALIDATORS: OrderedDict[tuple[tuple[str, int], ...], tuple[tuple[Any, ...], dict[str, Any]]] = OrderedDict()
+_VALIDATORS_MAX = 32
+_VALIDATORS_LOCK = threading.Lock()
+
+
+def _build_validators(checks: Mapping[str, Any] | None) -> dict[str, Any]:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+    from referencing import Registry, Resource
+
+    documents = {name: load_schema(name) for name in SCHEMAS}
+    if checks is not None:
+        documents.update(compose(checks))
+    for name in COMPOSED:
+        try:
+            Draft202012Validator.check_schema(documents[name])
+        except SchemaError as exc:
+            raise InputError(f"a check's options schema is not a valid JSON Schema: {exc.message}"
+                             f" (at {'/'.join(map(str, exc.absolute_path))})") from None
+    registry: Registry[Any] = Registry().with_resources(
+        (doc["$id"], Resource.from_contents(doc)) for doc in documents.values())
+    return {name: Draft202012Validator(doc, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
+            for name, doc in documents.items()}
 
 
 def validators(checks: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
     """Draft 2020-12 validators of every schema, the policy and eval ones composed from ``checks``.
 
     Without ``checks``, the shipped files are used as they are. Validators are cached per
-    set of checks: loading a repository twice does not build them twice.
+    set of checks (the last 32 sets): loading a repository twice does not build them twice.
     """
     key = tuple(sorted((name, id(c)) for name, c in (checks or {}).items()))
-    if key not in _VALIDATORS:
-        from jsonschema import Draft202012Validator
-        from jsonschema.exceptions import SchemaError
-        from referencing import Registry, Resource
-
-        documents = {name: load_schema(name) for name in SCHEMAS}
-        if checks is not None:
-            documents.update(compose(checks))
-        for name in COMPOSED:
-            try:
-                Draft202012Validator.check_schema(documents[name])
-            except SchemaError as exc:
-                raise InputError(f"a check's options schema is not a valid JSON Schema: {exc.message}"
-                                 f" (at {'/'.join(map(str, exc.absolute_path))})") from None
-        registry: Registry[Any] = Registry().with_resources(
-            (doc["$id"], Resource.from_contents(doc)) for doc in documents.values())
-        if len(_VALIDATORS) > 32:
-            _VALIDATORS.clear()
-        _VALIDATORS[key] = (tuple((checks or {}).values()), {
-            name: Draft202012Validator(doc, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
-            for name, doc in documents.items()})
-    return _VALIDATORS[key][1]
+    with _VALIDATORS_LOCK:
+        cached = _VALIDATORS.get(key)
+        if cached is not None:
+            _VALIDATORS.move_to_end(key)
+            return cached[1]
+    built = _build_validators(checks)
+    with _VALIDATORS_LOCK:
+        _VALIDATORS[key] = (tuple((checks or {}).values()), built)
+        while len(_VALIDATORS) > _VALIDATORS_MAX:
+            _VALIDATORS.popitem(last=False)
+    return built
 
 
 def validator(name: str, checks: Mapping[str, Any] | None = None) -> Any:

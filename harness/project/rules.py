@@ -44,7 +44,11 @@ def build_rule(raw: Any, parts: PathKey, default_id: str, checks: Mapping[str, A
     check = checks.get(raw["check"])
     if check is None:
         if not problems.schema_error_under((*parts, "check")):
-            problems.add(f"unknown check {raw['check']!r}; expected one of: {', '.join(sorted(checks))}",
+            from ..checks import CHECKS
+
+            broken = CHECKS.broken().get(raw["check"])
+            problems.add(f"check {raw['check']!r} is installed but broken: {broken.message}" if broken else
+                         f"unknown check {raw['check']!r}; expected one of: {', '.join(sorted(checks))}",
                          (*parts, "check"))
         return None
     inner = None

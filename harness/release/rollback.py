@@ -28,7 +28,7 @@ from ..errors import ExitCode, HarnessError, InputError, Location
 from ..io.files import write_atomic
 from ..model import ReleaseSettings
 from .record import is_blocked, last_known_good
-from .registry import Registry, RegistryLockTimeout
+from .registry import Registry, RegistryLockTimeout, safe_name
 
 STEPS = ("verify", "trigger", "notify", "validate", "document")
 _ROLLBACK_MOVE = re.compile(r"^rollback ([0-9a-f]{12}):")
@@ -39,9 +39,16 @@ class RollbackError(InputError):
 
 
 class RollbackFailed(HarnessError):
-    """A step failed, the restored service is unhealthy, or the situation changed; re-run to resume."""
+    """A step failed, the restored service is unhealthy, or the situation changed; re-run to resume.
+
+    ``state`` is the rollback as it stands (steps done, the one that failed), when there is one.
+    """
 
     exit_code = ExitCode.BLOCK
+
+    def __init__(self, message: str, state: State | None = None) -> None:
+        super().__init__(message)
+        self.state = state
 
 
 @dataclass(frozen=True)
@@ -54,7 +61,10 @@ class Context:
     clock: Clock = SYSTEM_CLOCK
     judge: Callable[[str, str | None], Any] | None = None  # (outputs, baseline) -> Decision, today's policies
     restored_outputs: str | None = None
-    incidents_dir: Path = Path("incidents")
+    #: checks that an incident id names a record (``InputError`` otherwise); ``None``: incidents are not used
+    check_incident: Callable[[str], Any] | None = None
+    #: appends an event to an incident's record; returns what it did, in words
+    record_incident: Callable[[str, Mapping[str, Any]], str] | None = None
     trigger_policies: frozenset[str] = frozenset()
     log: Callable[[Mapping[str, Any]], Any] | None = None  # appends a decision-log entry
     base: Path = Path(".")  # relative notifier paths are relative to this
@@ -108,8 +118,8 @@ class Outcome:
 
 
 def state_path(settings: ReleaseSettings, model: str) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model)
-    return settings.state_dir / f"{safe}.json"
+    """Where an unfinished rollback of ``model`` keeps its progress (``team/bot`` and ``team_bot`` differ)."""
+    return settings.state_dir / f"{safe_name(model)}.json"
 
 
 def load_state(settings: ReleaseSettings, model: str) -> State | None:
@@ -129,10 +139,11 @@ def save_state(settings: ReleaseSettings, state: State) -> None:
 
 
 def _check_incident(ctx: Context, incident: str | None) -> None:
-    from ..incidents import check_incident
-
-    if incident is not None:
-        check_incident(ctx.incidents_dir, incident)
+    if incident is None:
+        return
+    if ctx.check_incident is None or ctx.record_incident is None:
+        raise RollbackError(f"--incident {incident}: this rollback has no incident records to write to")
+    ctx.check_incident(incident)
 
 
 def _check_notifier(ctx: Context) -> None:
@@ -205,7 +216,7 @@ def _after_waiting(ctx: Context, model: str, seen: int, pending: State | None) -
     if now is not None and (pending is None or now.id != pending.id or now.steps != pending.steps):
         raise RollbackFailed(f"rollback {now.id} of {model} ran while this run waited and stopped"
                              f" ({now.status}, next step {now.next_step()}); nothing was done here."
-                             " Re-run the command to resume it.")
+                             " Re-run the command to resume it.", now)
     finished = pending.id if pending is not None and now is None else None
     moves = ctx.registry.alias_history(model, ctx.settings.alias)[seen:]
     if finished is None and moves:
@@ -284,7 +295,7 @@ def _run_locked(ctx: Context, chosen: Plan) -> Outcome:
                      "details": {"rollback": state.id, "step": step, "status": state.steps[step]["status"],
                                  "detail": detail, "from": state.from_version, "to": state.to_version}})
         if not ok:
-            raise RollbackFailed(f"step {STEPS.index(step) + 1} ({step}) failed: {detail}. " + NEXT[step])
+            raise RollbackFailed(f"step {STEPS.index(step) + 1} ({step}) failed: {detail}. " + NEXT[step], state)
     state.status = "done"
     save_state(ctx.settings, state)
     state_path(ctx.settings, state.model).rename(_done_path(ctx.settings, state.model, state.id))

@@ -122,13 +122,13 @@ def validate(ctx: Context, state: State) -> StepResult:
 
 def document(ctx: Context, state: State) -> StepResult:
     """Step 5: the decision log, and an event in the incident record when one is named."""
-    from ..incidents import append_event
-
     done = []
     if state.incident:
-        done.append(append_event(ctx.incidents_dir, state.incident, {
+        if ctx.record_incident is None:
+            return False, f"incident {state.incident} is named but this rollback cannot write incident records"
+        done.append(ctx.record_incident(state.incident, {
             "kind": "rollback", "rollback": state.id,
-            "summary": f"{state.model} rolled back from {state.from_version} to {state.to_version}"}, clock=ctx.clock))
+            "summary": f"{state.model} rolled back from {state.from_version} to {state.to_version}"}))
     if ctx.log is not None:
         entry = ctx.log({"kind": "rollback", "model": state.model, "model_version": state.to_version,
                          "verdict": "rollback", "details": {"rollback": state.id, "from": state.from_version,
