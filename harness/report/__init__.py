@@ -16,6 +16,7 @@ from .model import (
     RunInfo,
     ScopeReport,
     Summary,
+    freeze,
 )
 from .renderers import REPORTERS, render
 from .store import StoredReport, load_report, report_bytes, store_report
@@ -36,6 +37,7 @@ __all__ = [
     "StoredReport",
     "Summary",
     "build_report",
+    "freeze",
     "load_report",
     "render",
     "report_bytes",

@@ -1,7 +1,8 @@
 """Building the report of a run from what the engine found and the gate decided.
 
 Personal data is masked here, once, in every message, detail and key, so that no
-renderer can show it: a ``disparity`` grouped by e-mail address reports masked groups.
+renderer can show it: a ``disparity`` grouped by e-mail address reports masked groups,
+each group still its own entry when two addresses mask alike.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .model import (
     RunInfo,
     ScopeReport,
     Summary,
+    freeze,
 )
 
 
@@ -110,7 +112,7 @@ def build_report(project: Project, outputs: Outputs, evaluation: Evaluation, dec
         aggregates=tuple(
             AggregateReport(a.policy, a.rule, a.check, a.status, mask_text(a.outcome.message),
                             _number(a.outcome.value), _number(a.outcome.threshold),
-                            mask_data(_plain(a.outcome.details)), tuple(case for case, _ in a.outcome.flipped),
+                            freeze(mask_data(_plain(a.outcome.details))), tuple(case for case, _ in a.outcome.flipped),
                             a.waiver)
             for a in evaluation.aggregates),
         warnings=tuple(mask_text(w) for w in evaluation.warnings),

@@ -10,6 +10,7 @@ same clock give the same bytes, whose sha256 the registry and the decision log r
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -178,7 +179,7 @@ class Report:
     @classmethod
     def from_json(cls, text: str | bytes) -> Report:
         try:
-            data = json.loads(text)
+            data = json.loads(text, parse_constant=_refuse_constant)
         except ValueError as exc:
             raise InputError(f"not a harness report: invalid JSON: {exc}") from None
         return cls.from_dict(data)
@@ -186,39 +187,67 @@ class Report:
 
 # -- (de)serialisation: driven by the dataclass fields and their annotations ------------------
 
+def _refuse_constant(name: str) -> Any:
+    """``NaN`` and ``Infinity`` are not JSON: ``to_json`` never writes them, so a report holding one was not ours."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
 #: field names whose JSON key differs (``pass`` is a Python keyword)
 _KEYS: dict[tuple[type, str], str] = {(Summary, "passed"): "pass", (Summary, "failed"): "fail",
                                       (Summary, "errors"): "error"}
 
 
+@functools.cache
+def _fields(kind: type) -> tuple[tuple[str, str, Any, bool], ...]:
+    """Per field of a report dataclass: its name, JSON key, type and whether it has a default (once per class)."""
+    hints = typing.get_type_hints(kind)
+    return tuple((f.name, _KEYS.get((kind, f.name), f.name), hints[f.name],
+                  f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING)
+                 for f in dataclasses.fields(kind))
+
+
+def freeze(value: Any) -> Any:
+    """Plain JSON data made immutable: objects become read-only mappings, arrays tuples."""
+    if isinstance(value, Mapping):
+        return types.MappingProxyType({str(k): freeze(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
 def _dump(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {_KEYS.get((type(value), f.name), f.name): _dump(getattr(value, f.name))
-                for f in dataclasses.fields(value)}
+        return {key: _dump(getattr(value, name)) for name, key, _, _ in _fields(type(value))}
     if isinstance(value, Verdict):
         return value.value
     if isinstance(value, Mapping):
         return {str(k): _dump(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
+        if all(type(v) is str for v in value):  # case ids: a million of them in a large report
+            return list(value)
         return [_dump(v) for v in value]
     return value
 
 
 @typing.no_type_check
 def _load(kind: Any, data: Any, where: str) -> Any:
+    if (kind is str or kind is int) and type(data) is kind:  # most values: skip the dispatch below
+        return data
     origin = typing.get_origin(kind)
     if dataclasses.is_dataclass(kind):
         if not isinstance(data, Mapping):
             raise TypeError(f"{where}: expected an object")
-        hints = typing.get_type_hints(kind)
+        fields = _fields(kind)
+        unknown = set(data) - {key for _, key, _, _ in fields}
+        if unknown:
+            raise KeyError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
         values = {}
-        for f in dataclasses.fields(kind):
-            key = _KEYS.get((kind, f.name), f.name)
+        for name, key, hint, has_default in fields:
             if key not in data:
-                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+                if has_default:
                     continue
                 raise KeyError(f"{where}.{key} is missing")
-            values[f.name] = _load(hints[f.name], data[key], f"{where}.{key}")
+            values[name] = _load(hint, data[key], f"{where}.{key}")
         return kind(**values)
     if origin in (types.UnionType, typing.Union):
         options = typing.get_args(kind)
@@ -229,11 +258,13 @@ def _load(kind: Any, data: Any, where: str) -> Any:
         if not isinstance(data, list):
             raise TypeError(f"{where}: expected an array")
         item = typing.get_args(kind)[0]
+        if item is str and all(type(v) is str for v in data):  # case ids: a million of them in a large report
+            return tuple(data)
         return tuple(_load(item, v, f"{where}[{i}]") for i, v in enumerate(data))
     if origin is Mapping or kind is Mapping:
         if not isinstance(data, Mapping):
             raise TypeError(f"{where}: expected an object")
-        return types.MappingProxyType(dict(data))
+        return freeze(data)
     if kind is Verdict:
         return Verdict(data)
     if kind is Any:

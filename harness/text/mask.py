@@ -66,11 +66,23 @@ def mask_text(text: str) -> str:
 
 
 def mask_data(value: Any) -> Any:
-    """``value`` (plain JSON-like data) with personal data masked in every string, keys included."""
+    """``value`` (plain JSON-like data) with personal data masked in every string, keys included.
+
+    Keys that mask alike stay apart: a ``disparity`` by e-mail address reports ``jane@`` and
+    ``john@`` as two groups, ``j***@example.com`` and ``j***@example.com (2)``, never one.
+    """
     if isinstance(value, str):
         return mask_text(value)
     if isinstance(value, Mapping):
-        return {mask_text(str(k)): mask_data(v) for k, v in value.items()}
+        masked: dict[str, Any] = {}
+        for key, item in value.items():
+            name = base = mask_text(str(key))
+            n = 1
+            while name in masked:
+                n += 1
+                name = f"{base} ({n})"
+            masked[name] = mask_data(item)
+        return masked
     if isinstance(value, list | tuple):
         return [mask_data(v) for v in value]
     return value
