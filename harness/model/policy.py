@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from ..errors import Location
 
@@ -27,6 +27,17 @@ class Source:
     sha256: str
 
 
+class CheckLike(Protocol):
+    """What a rule needs of its check (``harness.checks.Check``), named here so that the model needs no checks."""
+
+    name: str
+    level: str  # output | run
+    fn: Callable[..., Any]
+    prepare: Callable[[Mapping[str, Any]], Any]
+    prefilter: Callable[[Any], str | None] | None
+    uses_case: bool
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One rule of a policy or of an eval case.
@@ -40,8 +51,8 @@ class Rule:
     id: str
     check: str
     options: Mapping[str, Any]
+    impl: CheckLike = field(compare=False, repr=False)
     prepared: Any = field(default=None, compare=False, repr=False)
-    impl: Any = field(default=None, compare=False, repr=False)
     inner: Rule | None = None
     message: str | None = None
     json_path: str = ""

@@ -1,8 +1,13 @@
-"""The typed, versioned report of a run, its audit store, and the renderers that read it."""
+"""The typed, versioned report of a run, its audit store, and the renderers that read it.
+
+Reading a report needs only :mod:`.model`: ``from harness.report import Report, render`` does not
+load the engine. ``build_report`` (which reads an evaluation) is imported on first use.
+"""
 
 from __future__ import annotations
 
-from .build import build_report
+from typing import TYPE_CHECKING, Any
+
 from .model import (
     REPORT_VERSION,
     AggregateReport,
@@ -43,3 +48,15 @@ __all__ = [
     "report_bytes",
     "store_report",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "build_report":
+        from .build import build_report
+
+        return build_report
+    raise AttributeError(f"module 'harness.report' has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    from .build import build_report
