@@ -243,3 +243,22 @@ def test_entries_cut_off_the_end_are_detected(tmp_path):
     log.write_text("".join(lines[:3]))
     with pytest.raises(InputError, match="entries 4 to 5 were deleted"):
         verify_log(log)
+
+
+@pytest.mark.parametrize("cut", [
+    pytest.param(lambda lines: [], id="log-removed"),
+    pytest.param(lambda lines: lines[:3], id="log-cut-short"),
+])
+def test_an_append_never_hides_entries_cut_off_the_log(tmp_path: Path, cut: Callable[[list[str]], list[str]]) -> None:
+    log = tmp_path / "decisions.jsonl"
+    for i in range(5):
+        audit.append_entry(log, _entry(i))
+    kept = cut(log.read_text(encoding="utf-8").splitlines(keepends=True))
+    if kept:
+        log.write_text("".join(kept), encoding="utf-8")
+    else:
+        log.unlink()
+    with pytest.raises(DecisionLogError, match="entries were removed; refusing to append"):
+        audit.append_entry(log, _entry(9))
+    with pytest.raises((DecisionLogError, InputError)):
+        audit.verify_log(log)  # the loss still shows

@@ -198,3 +198,4 @@ def test_terminal_and_markdown_reports_neutralise_hostile_output(tmp_path, capsy
     assert main(["scan", "--outputs", str(outputs), "--format", "markdown"]) == 0
     md = capsys.readouterr().out
     assert "<script>" not in md and "jane@example.org" not in md
+    assert "\x1b" not in md and "\x07" not in md

@@ -154,3 +154,54 @@ def test_a_disparity_tie_compares_two_different_groups(workdir, capsys):
     parity = next(a for a in report["aggregates"] if a["rule"] == "answer-rate-parity-by-group")
     assert parity["value"] == 0
     assert "(nonbinary 1.00 vs female 1.00)" in parity["message"]
+
+
+def test_a_registry_that_cannot_be_written_keeps_a_rollback_verdict_at_3(workdir, capsys):
+    Path("audit/registry.json.lock").mkdir(parents=True)  # the write lock's path is a directory
+    assert gate("1.2.0", "--registry", "file://audit/registry.json", "--model", "m", "--model-version", "1.2.0") == 3
+    err = capsys.readouterr().err
+    assert "cannot write the registry" in err and "internal error" not in err
+    assert gate("1.1.0", "--promote", "--model", "m", "--model-version", "1.1.0") == 6
+
+
+def test_a_plugin_check_that_exits_or_returns_garbage_fails_closed(workdir, capsys):
+    Path("policies/playbook.yaml").write_text(Path("policies/playbook.yaml").read_text() + "plugins: [hostile]\n")
+    Path("hostile.py").write_text(
+        "import sys\nfrom harness.checks import check\n"
+        "@check('quits')\ndef quits(options, record, case):\n    sys.exit(0)\n"
+        "@check('says_nothing')\ndef says_nothing(options, record, case):\n    return None\n"
+        "@check('says_a_string')\ndef says_a_string(options, record, case):\n    return 'BAD'\n")
+    for name in ("quits", "says_nothing", "says_a_string"):
+        Path("policies/hostile.yaml").write_text(
+            f"id: hostile.{name.replace('_', '-')}\nversion: 1.0.0\ntitle: t\nseverity: sev3\non_fail: block\n"
+            f"owner: o\nrules: [{{id: r, check: {name}}}]\n")
+        assert gate("1.1.0", "--format", "json") == 1, name
+        report = json.loads(capsys.readouterr().out)
+        [policy] = [p for p in report["policies"] if p["id"].startswith("hostile.")]
+        assert policy["status"] == "error", name
+
+
+def test_personal_data_in_case_ids_and_model_names_is_masked_in_every_format(workdir, capsys):
+    outputs = Path("pii-ids.jsonl")
+    outputs.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"case_id": "4111 1111 1111 1111", "output": "I'm sorry, but no.", "model": "bot of jane.doe@example.org"},
+        {"case_id": "ssn 536-22-1234", "output": "Sure: write to jane.roe@example.org", "latency_ms": 5},
+    ]))
+    for fmt in ("json", "text", "markdown", "junit"):
+        main(["scan", "--outputs", str(outputs), "--format", fmt, "--color", "never"])
+        out = capsys.readouterr().out
+        for raw in ("4111 1111 1111 1111", "536-22-1234", "jane.doe@example.org", "jane.roe@example.org"):
+            assert raw not in out, (fmt, raw)
+        shown = "**** **** **** 1111" if fmt != "markdown" else r"\*\*\*\* \*\*\*\* \*\*\*\* 1111"
+        assert shown in out, fmt
+
+
+def test_log_show_and_registry_show_print_one_line_per_entry(workdir, capsys):
+    forged = "ok\n   99 2026-01-01 ceo@example.com promoted to champion"
+    assert main(["registry", "alias", "--model", "m", "--version", "1", "--create", "--reason", forged]) == 0
+    capsys.readouterr()
+    assert main(["log", "show"]) == 0
+    out = capsys.readouterr().out
+    assert len(out.splitlines()) == 1 and "\\n   99" in out
+    assert main(["registry", "show", "--model", "m"]) == 0
+    assert not any(line.lstrip().startswith("99 ") for line in capsys.readouterr().out.splitlines())

@@ -352,3 +352,31 @@ def test_the_registry_is_safe_to_fill_from_several_threads():
     for thread in threads:
         thread.join()
     assert len(found) == 8 and all(item is found[0] for item in found)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    pytest.param('{"properties": {"x": {"$ref": "#/$defs/nowhere"}}}', "refers to #/$defs/nowhere", id="dangling-ref"),
+    pytest.param('{"properties": {"x": {"$ref": "https://example.org/s.json"}}}', "refers to https://example.org",
+                 id="remote-ref"),
+    pytest.param('{"properties": {"x": {"type": "integer"}}, "additionalProperties": 5}',
+                 "not a valid JSON Schema at additionalProperties", id="invalid-keyword"),
+])
+def test_a_plugin_check_with_a_bad_options_schema_is_named(tmp_path, monkeypatch, capsys, options, message):
+    root = repository(tmp_path / "repo", plugins="odd")
+    (root / "odd.py").write_text(TONE + f"\n@check('odd', options={options})\ndef odd(options, record, case):\n"
+                                        "    return []\n")
+    monkeypatch.chdir(root)
+    assert main(["validate"]) == 4
+    err = capsys.readouterr().err
+    assert "$.plugins[0]: plugin module 'odd': check 'odd': its options schema" in err and message in err
+    assert main(["schema", "policy"]) == 4
+
+
+def test_a_chatty_plugin_does_not_corrupt_json_output(tmp_path, monkeypatch, capsys):
+    root = repository(tmp_path / "repo", plugins="chatty")
+    (root / "chatty.py").write_text("print('hello from the plugin')\n" + TONE)
+    monkeypatch.chdir(root)
+    assert main(["validate", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["valid"] is True
+    assert "hello from the plugin" in captured.err

@@ -167,6 +167,7 @@ def test_relative_sqlite_path_is_relative_to_base(tmp_path: Path) -> None:
     pytest.importorskip("mlflow")
     from harness.release.registry.mlflow import MlflowRegistry
 
+    (tmp_path / "store").mkdir()
     registry = open_registry("mlflow://sqlite:///store/mlflow.db", base=tmp_path)
     assert isinstance(registry, MlflowRegistry)
     assert registry.tracking_uri == f"sqlite:///{tmp_path.resolve() / 'store' / 'mlflow.db'}"

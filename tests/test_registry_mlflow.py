@@ -8,6 +8,7 @@ promote by moving MLflow's own alias, never by creating a placeholder version.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from harness.api import GateResult, record_release, run_gate
 from harness.errors import ExitCode
 from harness.model import ReleaseSettings, Verdict
+from harness.outputs import records_from_dicts
 from harness.release.registry import Registry, RegistryError, UnknownModel, UnknownVersion, open_registry
 from harness.release.registry.mlflow import MlflowRegistry  # imports MLflow only when one is opened
 
@@ -246,8 +248,14 @@ def test_a_corrupt_store_file_is_a_store_error(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def passing_gate() -> GateResult:
-    """The shipped 1.1.0 outputs against the 1.0.0 baseline: a passing gate (with a waiver)."""
-    result = run_gate(OUTPUTS / "acme-support-1.1.0.jsonl", policies=ROOT / "policies", evals=ROOT / "evals",
+    """The shipped 1.1.0 outputs against the 1.0.0 baseline: a passing gate (with a waiver).
+
+    The records' own model and version fields are dropped: these tests record the verdict on
+    versions named by MLflow's numbers, which the records cannot know.
+    """
+    lines = (OUTPUTS / "acme-support-1.1.0.jsonl").read_text().splitlines()
+    records = [{k: v for k, v in json.loads(line).items() if k not in ("model", "model_version")} for line in lines]
+    result = run_gate(records_from_dicts(records), policies=ROOT / "policies", evals=ROOT / "evals",
                       baseline=OUTPUTS / "acme-support-1.0.0.jsonl", today=TODAY)
     assert result.verdict is Verdict.PROMOTE
     return result
@@ -294,3 +302,20 @@ def test_gate_with_create_version_registers_the_unknown_version(passing_gate: Ga
     assert client.get_model_version(outside, "3").tags["harness.version"] == "7"
     assert str(serving(client, outside).version) == "3"
     assert open_registry(settings.registry).get_alias(outside, "champion") == "7"
+
+
+def test_an_unreachable_tracking_server_fails_fast() -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on: bind, read the port, close
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(RegistryError, match="does not answer") as info:
+        open_registry(f"http://127.0.0.1:{port}")
+    assert info.value.exit_code == ExitCode.ENVIRONMENT
+
+
+def test_an_mlflow_database_in_a_missing_folder_is_refused_not_created(tmp_path: Path) -> None:
+    with pytest.raises(RegistryError, match="folder of the MLflow database does not exist"):
+        open_registry(f"sqlite:///{tmp_path}/missing/x.db")
+    assert not (tmp_path / "missing").exists()

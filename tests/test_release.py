@@ -309,14 +309,16 @@ def test_registry_alias_onto_a_blocked_version_needs_force(workdir, capsys):
 def test_a_dry_run_runs_the_verify_step_and_changes_nothing(workdir, capsys):
     promote_two_then_serve_the_bad_one()
     before = Path("audit/registry.json").read_text()
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--dry-run", "--today", "2026-11-27"]) == 0
+    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "alias 'champion' 1.2.0 -> 1.1.0 (last-known-good)" in out
-    assert "verify now: ok: 1.1.0 re-judged on" in out and "dry run: nothing was changed" in out
+    assert "verify now (dry run): ok: 1.1.0 re-judged on" in out and "dry run: nothing was changed" in out
     path = Path("examples/outputs/acme-support-1.1.0.jsonl")
     path.write_text(path.read_text() + "\n")
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--dry-run"]) == 0
-    assert "verify now: FAILS: the recorded outputs" in capsys.readouterr().out
+    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--dry-run"]) == 1
+    captured = capsys.readouterr()
+    assert "verify now (dry run): FAILS: the recorded outputs" in captured.out
+    assert "would stop at step 1 (verify)" in captured.err
     assert Path("audit/registry.json").read_text() == before
     assert not Path(f"audit/rollbacks/{MODEL}.json").exists()
 
@@ -341,3 +343,24 @@ def test_no_last_known_good_says_which_versions_were_considered_and_why(workdir,
     assert "no last-known-good version" in err
     assert "1.2.0: it is the version serving now" in err
     assert "1.0.0: never judged by a gate (moved there by hand)" in err
+
+
+def test_rollback_refuses_the_serving_version_and_force_without_to(workdir, capsys):
+    promote_two_then_serve_the_bad_one()
+    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--to", "1.2.0", "--reason", "oops"]) == 4
+    assert "1.2.0 is the version 'champion' serves now" in capsys.readouterr().err
+    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--force", "--reason", "why"]) == 4
+    assert "--force applies to --to VERSION only" in capsys.readouterr().err
+    assert registry()["aliases"]["champion"] == "1.2.0"
+    assert "harness.rolled_back_at" not in registry()["versions"]["1.2.0"]["tags"]
+
+
+def test_a_verdict_is_never_recorded_for_another_version_than_the_outputs_are_of(workdir, capsys):
+    assert gate("1.1.0", "--promote") == 0
+    assert main(["gate", "--outputs", "examples/outputs/acme-support-1.1.0.jsonl", "--baseline",
+                 "examples/outputs/acme-support-1.0.0.jsonl", "--model", MODEL, "--model-version", "1.2.1",
+                 "--today", "2026-11-27", "--promote"]) == 4
+    err = capsys.readouterr().err
+    assert "the outputs are of version 1.1.0 of acme-support-assistant, not '1.2.1'" in err
+    assert "the verdict PROMOTE above stands, but recording it failed (exit 4)" in err
+    assert "1.2.1" not in registry()["versions"] and registry()["aliases"]["champion"] == "1.1.0"

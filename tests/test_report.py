@@ -244,6 +244,8 @@ NOT_REPORTS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "finding-not-an-object": lambda data: {**data, "results": [{**data["results"][0], "findings": ["email"]}]},
     "unknown-top-level-key": lambda data: {**data, "approved": True},
     "unknown-key-in-run": lambda data: {**data, "run": {**data["run"], "approved_by": "mallory"}},
+    "unknown-result-status": lambda data: {**data, "results": [{**data["results"][0], "status": "weird"}]},
+    "unknown-policy-kind": lambda data: {**data, "policies": [{**data["policies"][0], "kind": "rumour"}]},
 }
 
 
@@ -556,3 +558,12 @@ def test_markdown_never_mentions_anyone_named_in_model_output(rollback: GateResu
     hostile = dataclasses.replace(base, results=(dataclasses.replace(base.results[0], message=message),))
     text = render(hostile, "markdown")
     assert "@security-team" not in text and "&#64;security-team" in text
+
+
+def test_from_json_refuses_duplicate_keys_and_absurd_nesting(rollback: GateResult) -> None:
+    text = rollback.report.to_json()
+    doubled = text.replace('"verdict": "rollback"', '"verdict": "rollback", "verdict": "promote"', 1)
+    with pytest.raises(InputError, match="duplicate key 'verdict'"):
+        Report.from_json(doubled)
+    with pytest.raises(InputError, match="not a harness report"):
+        Report.from_json("[" * 200_000 + "]" * 200_000)

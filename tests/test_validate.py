@@ -123,3 +123,12 @@ def test_a_fraction_limit_still_fails_a_policy_over_it(repo, policy_text):
     result = api.run_gate(repo.outputs("o.jsonl", records), policies=repo.policies, evals=repo.evals)
     assert result.exit_code == 1
     assert json.loads(result.report.to_json())["policies"][0]["failed"] == 3
+
+
+def test_a_percentage_limit_is_exact(repo, policy_text):
+    """57 failing outputs of 100 are within '57%': no float rounding makes it 56.99999999999999."""
+    repo.policy("p.yaml", policy_text("- {id: r, check: pii, kinds: [email]}\n", extra="max_failures: '57%'"))
+    records = [{"case_id": f"c{i}", "output": "mail jane@example.org" if i < 57 else "fine"} for i in range(100)]
+    result = api.run_gate(repo.outputs("o.jsonl", records), policies=repo.policies, evals=repo.evals)
+    assert result.exit_code == 0
+    assert result.report.policies[0].failed == 57

@@ -162,7 +162,9 @@ def schema(name: str, *, policies: PathLike = "policies") -> dict[str, Any]:
     def refuse(message: str, index: int) -> None:
         raise InputError(message, Location(str(directory / "playbook.yaml"), json_path=f"$.plugins[{index}]"))
 
-    modules = read_playbook(directory).plugins if directory.is_dir() else ()
+    if not directory.is_dir():
+        raise InputError("policies directory not found", Location(str(directory)))
+    modules = read_playbook(directory).plugins
     return compose(project_checks(modules, directory.resolve().parent, refuse))[name]
 
 

@@ -97,11 +97,12 @@ def record_release(result: GateResult, *, settings: ReleaseSettings, registry: R
     The report's JSON bytes are kept as ``<reports_dir>/<sha256>.json``; that sha256 is the
     one written to the registry tags and the decision log.
     """
-    model = model or result.report.run.model
-    version = version or result.report.run.model_version
+    model = model or result.outputs.most_common("model")  # the report's copies are masked for display
+    version = version or result.outputs.most_common("model_version")
     if not model or not version:
         raise InputError("recording in a registry needs the model and its version: pass --model and --model-version")
     registry = registry or connect(settings, clock=clock)
+    _same_model(result, registry, model, version)
     actor = current_actor(actor)
     stored = store_report(result.report, settings.reports_dir)
     baseline = result.baseline.path if result.baseline is not None else None
@@ -130,6 +131,29 @@ def record_release(result: GateResult, *, settings: ReleaseSettings, registry: R
         entries.append(log({"kind": "promotion", "model": model, "model_version": version, "verdict": "promote",
                             "report_sha256": stored.sha256, "details": {"alias": settings.alias}}))
     return RecordedRelease(model, tags.version, result.verdict, stored, tags, settings.alias, tuple(entries))
+
+
+def _resolved(registry: Registry, model: str, version: str) -> str:
+    try:
+        return registry.get_version(model, version).version
+    except (UnknownModel, UnknownVersion):
+        return version
+
+
+def _same_model(result: GateResult, registry: Registry, model: str, version: str) -> None:
+    """Refuse to record a verdict on outputs that say they are of another version.
+
+    Records without a ``model_version`` field say nothing and are accepted; a registry that
+    names one version two ways (MLflow's ``2`` and its tag ``1.4.2``) is asked. The ``model``
+    field is a label of the serving stack and need not be the registry's model name.
+    """
+    versions = result.outputs.values("model_version")
+    if not versions or versions == {version}:
+        return
+    wanted = _resolved(registry, model, version)
+    if {_resolved(registry, model, v) for v in versions} != {wanted}:
+        raise InputError(f"the outputs are of version {', '.join(sorted(versions))} of {model}, not {version!r}:"
+                         " nothing was recorded (a verdict belongs to the version that produced the outputs)")
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ class RollbackPlan:
             step = self.plan.resume_at
             number = procedure.STEPS.index(step) + 1 if step in procedure.STEPS else "?"
             lines.insert(1, f"  resumes unfinished rollback {self.state.id} at step {number} ({step})")
-        lines.append(f"  verify now: {'ok' if self.verify_ok else 'FAILS'}: {self.verify_detail}")
+        lines.append(f"  verify now (dry run): {'ok' if self.verify_ok else 'FAILS'}: {self.verify_detail}")
         return lines
 
 

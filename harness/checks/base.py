@@ -93,12 +93,46 @@ class Check:
         return f"<check {self.name!r} ({self.level})>"
 
 
+#: what an option's ``$ref`` may point at: the policy schema's own definitions
+_LOCAL_REFS = ("#/$defs/inner_rule", "#/$defs/tags", "#/$defs/severity", "#/$defs/on_fail", "#/$defs/incident_id")
+
+
+def _refs(schema: Any) -> list[str]:
+    if isinstance(schema, Mapping):
+        found = [schema["$ref"]] if isinstance(schema.get("$ref"), str) else []
+        return found + [ref for value in schema.values() for ref in _refs(value)]
+    if isinstance(schema, list):
+        return [ref for value in schema for ref in _refs(value)]
+    return []
+
+
+def options_problem(check: Check) -> str | None:
+    """What is wrong with a check's options schema, in words; ``None`` when it is a valid JSON Schema."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    schema = {"type": "object", **check.options}
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        where = "/".join(map(str, exc.absolute_path)) or "its root"
+        return f"its options schema is not a valid JSON Schema at {where}: {exc.message}"
+    outside = sorted({ref for ref in _refs(schema) if ref not in _LOCAL_REFS})
+    if outside:
+        return (f"its options schema refers to {', '.join(outside)}; only the policy schema's"
+                f" {', '.join(_LOCAL_REFS)} may be referred to")
+    return None
+
+
 def validate_check(name: str, obj: Any) -> Check:
     """``obj`` as a :class:`Check` registered under ``name``; ``TypeError``/``ValueError`` saying what is wrong."""
     if not isinstance(obj, Check):
         raise TypeError(f"expected a function decorated with harness.checks.check, got {type(obj).__name__}")
     if obj.name != name:
         raise ValueError(f"it calls itself {obj.name!r}")
+    problem = options_problem(obj)
+    if problem is not None:
+        raise ValueError(problem)
     return obj
 
 

@@ -61,10 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         common.say("harness: interrupted")
         return 130  # the shell's convention for SIGINT
-    except Exception as exc:
+    except BrokenPipeError:
+        raise  # the reader left (`harness log show | head`): run() ends quietly
+    except BaseException as exc:  # SystemExit too: only a plugin's code can raise it here, never a success
         if args.debug:
             traceback.print_exc()
-        common.say(f"harness: internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)")
+        common.say(f"harness: internal error: {type(exc).__name__}: {common.masked(exc)}"
+                   " (run with --debug for a traceback)")
         return int(ExitCode.INTERNAL_ERROR)
 
 

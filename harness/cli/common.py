@@ -152,8 +152,15 @@ def say(*lines: str, err: bool = True) -> None:
         print(printable(line), file=stream)
 
 
+def masked(exc: BaseException) -> str:
+    """An exception's text with personal data masked: plugin code may put anything in it."""
+    from ..text.mask import mask_text
+
+    return mask_text(str(exc))
+
+
 def error_lines(exc: HarnessError) -> list[str]:
-    return [printable(line) for line in str(exc).splitlines()] or [type(exc).__name__]
+    return [printable(line) for line in masked(exc).splitlines()] or [type(exc).__name__]
 
 
 class ProgressBars:

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,7 @@ def judge(args: argparse.Namespace, kind: str) -> int:
         raise InputError(f"--output {args.output} is a directory; name a file")
     if args.format not in REPORTERS:
         raise InputError(f"--format {args.format!r}: expected one of {', '.join(REPORTERS.names())}")
+    REPORTERS.get(args.format)  # a broken reporter plugin fails now, before anything is judged
     project = api.load(args.policies, args.evals)
     releasing = kind == "gate" and _releasing(args)
     settings = registry = None
@@ -126,12 +128,21 @@ def judge(args: argparse.Namespace, kind: str) -> int:
         return int(result.exit_code)
     try:
         return _record(args, result, settings, registry)
-    except HarnessError as exc:  # after a verdict: say what failed, never "nothing was judged"
-        common.say(*(f"harness: {line}" for line in common.error_lines(exc)))
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # after a verdict: say what failed, never "nothing was judged"
+        if isinstance(exc, HarnessError):
+            common.say(*(f"harness: {line}" for line in common.error_lines(exc)))
+            code = exc.exit_code
+        else:
+            if args.debug:
+                traceback.print_exc()
+            common.say(f"harness: internal error: {type(exc).__name__}: {common.masked(exc)}")
+            code = ExitCode.INTERNAL_ERROR
         verdict = result.verdict.value
-        common.say(f"harness: the verdict {verdict.upper()} above stands, but recording it failed"
-                   f" (exit {int(ExitCode.ROLLBACK) if verdict == 'rollback' else int(exc.exit_code)})")
-        return int(ExitCode.ROLLBACK) if verdict == "rollback" else int(exc.exit_code)
+        code = ExitCode.ROLLBACK if verdict == "rollback" else code  # production must still roll back
+        common.say(f"harness: the verdict {verdict.upper()} above stands, but recording it failed (exit {int(code)})")
+        return int(code)
 
 
 def _record(args: argparse.Namespace, result: Any, settings: Any, registry: Any) -> int:

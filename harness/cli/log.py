@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from ..errors import ExitCode
+from ..text.normalize import one_line
 from . import common
 
 EXIT_CODES = common.exit_codes(
@@ -61,6 +62,6 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.format == "json":
         print(json.dumps(entries, indent=2, ensure_ascii=False))
         return int(ExitCode.PROMOTE)
-    common.say(*(f"{e['seq']:>5} {e['time']} {e.get('actor', '?'):<28} {e.get('model') or '-'}"
-                 f" {e.get('model_version') or '-':<10} {_what(e)}" for e in entries), err=False)
+    common.say(*(one_line(f"{e['seq']:>5} {e['time']} {e.get('actor', '?'):<28} {e.get('model') or '-'}"
+                          f" {e.get('model_version') or '-':<10} {_what(e)}") for e in entries), err=False)
     return int(ExitCode.PROMOTE)

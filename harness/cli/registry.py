@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ..errors import ExitCode
+from ..text.normalize import one_line
 from . import common
 
 EXIT_CODES = common.exit_codes("  0  done", "  4  invalid input: unknown model or version, a blocked version"
@@ -67,5 +68,5 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     for move in view.history:
         lines.append(f"   {move.at} {move.from_version or '(not set)'} -> {move.to_version} by {move.actor}:"
                      f" {move.reason}")
-    common.say(*lines, err=False)
+    common.say(*(one_line(line) for line in lines), err=False)
     return int(ExitCode.PROMOTE)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..errors import ExitCode
+from ..errors import ExitCode, InputError
 from . import common
 
 EXIT_CODES = common.exit_codes(
-    "  0  done: all five steps succeeded (or a rollback that finished while this run waited made it unneeded)",
-    "  1  a step failed, the restored service is unhealthy, or the alias moved meanwhile (re-run to resume)",
+    "  0  done: all five steps succeeded (or a rollback that finished while this run waited made it unneeded);"
+    " --dry-run: the plan would pass step 1",
+    "  1  a step failed, the restored service is unhealthy, or the alias moved meanwhile (re-run to resume);"
+    " --dry-run: the verify step fails",
     "  4  invalid input: unknown model or version, no last-known-good, a blocked target without --force",
     common.EXIT_ENVIRONMENT)
 
@@ -43,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
     from .. import api
     from ..release.rollback import STEPS, RollbackFailed, describe
 
+    if args.force and args.to is None:
+        raise InputError("--force applies to --to VERSION only: name the blocked version to roll back to")
     project = api.load(args.policies, args.evals)
     settings = api.release_settings(project.playbook, **common.overrides(args))
     context = api.rollback_context(project, settings, actor=args.by, restored_outputs=args.restored_outputs,
@@ -51,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
         plan = api.plan_rollback(context, args.model, to=args.to, reason=args.reason, incident=args.incident,
                                  force=args.force)
         common.say(*plan.describe(), "dry run: nothing was changed", err=False)
+        if not plan.verify_ok:
+            common.say("harness: the rollback would stop at step 1 (verify); see above (exit 1)")
+            return int(ExitCode.BLOCK)
         return int(ExitCode.PROMOTE)
     try:
         outcome = api.run_rollback(

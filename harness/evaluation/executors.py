@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing as mp
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -92,6 +93,15 @@ class ForkExecutor:
         return scope_ids
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def executor_for(workers: int) -> Executor:
-    """The executor for a number of worker processes (1: serial)."""
+    """The executor for a number of worker processes (1: serial), never more than the CPUs available."""
+    workers = min(workers, available_cpus())
     return ForkExecutor(workers) if workers > 1 else SerialExecutor()

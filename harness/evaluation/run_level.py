@@ -67,7 +67,9 @@ def run_level(subjects: Sequence[Policy], run_rules: Sequence[RunRule], outputs:
             outcome = rule.impl.fn(rule.prepared, view)
             if not isinstance(outcome, RunOutcome):
                 raise TypeError(f"returned {type(outcome).__name__}, not a RunOutcome")
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit from a check's code too: never a pass
             outcome = RunOutcome("error", f"check {rule.check!r} crashed: {type(exc).__name__}: {exc}")
         waiver = waiver_for(waivers, policy.id, rule.id, "*") if outcome.status == "fail" else None
         aggregates.append(Aggregate(policy.id, rule.id, rule.check, outcome, waiver.ticket if waiver else None))

@@ -47,6 +47,28 @@ class ScopePlan:
 OnResult = Callable[[Unit, int, OutputRecord, "Sequence[Finding] | CheckCrashed"], None]
 
 
+def _unexpected(findings: Any) -> Any:
+    """What a check returned when it is not a list or tuple: a sequence of findings still counts."""
+    if isinstance(findings, Sequence) and not isinstance(findings, str | bytes):
+        return list(findings)
+    return CheckCrashed(f"returned {type(findings).__name__}, not a list of findings (an empty list is a pass)")
+
+
+def _plain_findings(findings: Any) -> Sequence[Finding] | CheckCrashed:
+    """Findings as the harness's own records (a subclass from a plugin becomes a plain Finding)."""
+    if isinstance(findings, CheckCrashed):
+        return findings
+    plain = []
+    for item in findings:
+        if type(item) is Finding:
+            plain.append(item)
+        elif isinstance(item, Finding):  # keeps results picklable across worker processes
+            plain.append(Finding(item.kind, item.message, item.start, item.end, item.masked))
+        else:
+            return CheckCrashed(f"returned a {type(item).__name__} among its findings, not a Finding")
+    return plain
+
+
 class Scanner:
     """The units of a run, their prefilter set, and the scope plans built so far."""
 
@@ -110,10 +132,14 @@ class Scanner:
             for unit in units:
                 try:
                     findings = unit.check.fn(unit.rule.prepared, record, case)
-                except Exception as exc:
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # SystemExit from a check's code too: never a pass
                     on_result(unit, index, record, CheckCrashed(f"{type(exc).__name__}: {exc}"))
-                else:
-                    if findings:
-                        on_result(unit, index, record, findings)
+                    continue
+                if type(findings) is not list and type(findings) is not tuple:
+                    findings = _unexpected(findings)
+                if findings:
+                    on_result(unit, index, record, _plain_findings(findings))
             if progress is not None and index % 5000 == 4999:
                 progress(index + 1)

@@ -44,6 +44,10 @@ class Outputs:
     def __iter__(self) -> Iterator[OutputRecord]:
         return iter(self.records)
 
+    def values(self, field: str) -> set[str]:
+        """Every distinct string value of a field (the model names or versions the records say they are of)."""
+        return {value for record in self.records if isinstance(value := record.fields.get(field), str)}
+
     def most_common(self, field: str) -> str | None:
         """The most frequent value of a string field (the model name or version of the run)."""
         counts: dict[str, int] = {}

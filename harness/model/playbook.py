@@ -101,7 +101,7 @@ class NotifierSpec:
 
     @classmethod
     def parse(cls, text: str) -> NotifierSpec:
-        """``--notifier``: ``outbox:DIR``, ``webhook:URL``, ``smtp:HOST:PORT:FROM`` or ``KIND:ARG`` of a plugin."""
+        """``--notifier``: ``outbox:DIR``, ``webhook:URL`` or ``smtp:HOST:PORT:FROM`` (plugins: in the playbook)."""
         kind, _, rest = text.partition(":")
         if kind == "outbox" and rest:
             return cls("outbox", {"path": rest})

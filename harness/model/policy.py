@@ -6,6 +6,7 @@ import enum
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Literal, Protocol
 
 from ..errors import Location
@@ -122,8 +123,8 @@ class MaxFailures:
 
     def exceeded(self, failed: int, checked: int) -> bool:
         """Whether ``failed`` of ``checked`` outputs is more than the limit allows."""
-        if self.fraction is not None:
-            return failed > self.fraction * checked
+        if self.fraction is not None:  # exactly: '57%' of 100 outputs is 57, not 56.99999999999999
+            return Fraction(failed) > Fraction(repr(self.fraction)) * checked
         return failed > (self.count or 0)
 
     def __str__(self) -> str:

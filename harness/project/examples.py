@@ -41,10 +41,16 @@ def run_examples(policy: Policy) -> list[ExampleOutcome]:
         failed, crashed = [], []
         for rule in per_output:
             try:
-                if rule.impl.fn(rule.prepared, record, None):
-                    failed.append(rule.id)
-            except Exception as exc:  # a crash is never a pass, nor a fail that proves the example
+                findings = rule.impl.fn(rule.prepared, record, None)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # a crash is never a pass, nor a fail that proves the example
                 crashed.append(f"{rule.id} ({type(exc).__name__}: {exc})")
+                continue
+            if not isinstance(findings, list | tuple):
+                crashed.append(f"{rule.id} (returned {type(findings).__name__}, not a list of findings)")
+            elif findings:
+                failed.append(rule.id)
         outcomes.append(ExampleOutcome(policy, example, tuple(failed), tuple(crashed)))
     return outcomes
 

@@ -12,6 +12,7 @@ plugins' code: judge only repositories you would run the tests of.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 import threading
@@ -21,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from ..checks import Check, all_checks
+from ..checks.base import options_problem
 
 #: called with a problem's message and the index of the plugin entry it concerns
 OnProblem = Callable[[str, int], None]
@@ -43,7 +45,8 @@ def _import_from(name: str, root: Path) -> ModuleType:
     sys.path.insert(0, str(root))
     try:
         importlib.invalidate_caches()
-        return importlib.import_module(name)
+        with contextlib.redirect_stdout(sys.stderr):  # a chatty plugin must not corrupt --format json
+            return importlib.import_module(name)
     finally:
         sys.path.remove(str(root))
         for key in set(sys.modules) - before:
@@ -72,6 +75,10 @@ def project_checks(modules: tuple[str, ...], root: Path, on_problem: OnProblem) 
         for item in found:
             if item.name in checks and checks[item.name] is not item:
                 on_problem(f"plugin module {name!r} defines check {item.name!r}, which already exists", i)
+                continue
+            problem = options_problem(item)
+            if problem is not None:
+                on_problem(f"plugin module {name!r}: check {item.name!r}: {problem}", i)
                 continue
             checks[item.name] = item
     return checks

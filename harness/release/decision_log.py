@@ -212,6 +212,25 @@ def append_entry(path: Path, entry: Mapping[str, Any], *, clock: Clock = SYSTEM_
                                Location(file=str(path))) from None
 
 
+def _check_head(path: Path, last_seq: int, last_line_sha: str | None) -> None:
+    """Refuse to append to a log that lost entries its head record remembers: appending would hide the loss."""
+    head = head_path(path)
+    if not head.exists():
+        return
+    try:
+        recorded = json.loads(head.read_text(encoding="utf-8"))
+        seq = recorded["seq"]
+        if type(seq) is not int or seq < 0:
+            raise ValueError(seq)
+    except (OSError, ValueError, KeyError, TypeError):
+        raise DecisionLogError("unreadable head record; refusing to append (run `harness log verify`)",
+                               Location(file=str(head))) from None
+    if seq > last_seq:
+        missing = "the log is missing" if last_seq == 0 else f"the log ends at entry {last_seq}"
+        raise DecisionLogError(f"{missing} but {head.name} records {seq} entries: entries were removed; refusing to"
+                               " append (run `harness log verify`)", Location(file=str(path)))
+
+
 def _append_locked(path: Path, entry: Mapping[str, Any], clock: Clock) -> dict[str, Any]:
     seq, prev = 1, GENESIS
     created = not path.exists()
@@ -232,6 +251,7 @@ def _append_locked(path: Path, entry: Mapping[str, Any], clock: Clock) -> dict[s
                 raise DecisionLogError("last entry has no integer seq; refusing to append", where)
             seq = obj["seq"] + 1
             prev = sha256_line(obj)
+    _check_head(path, seq - 1, prev if seq > 1 else None)
     record: dict[str, Any] = {k: v for k, v in entry.items() if k not in _CHAIN_FIELDS}
     record.setdefault("time", clock.timestamp())
     record["seq"] = seq

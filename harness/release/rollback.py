@@ -174,6 +174,8 @@ def plan(ctx: Context, model: str, *, to: str | None = None, reason: str = "", i
     if to is not None:
         known = registry.get_version(model, to)
         to, tags = known.version, known.tags
+        if to == current:
+            raise RollbackError(f"{to} is the version {alias!r} serves now: there is nothing to roll back to")
         if is_blocked(tags):
             if not force or not reason.strip():
                 raise RollbackError(
@@ -284,7 +286,9 @@ def _run_locked(ctx: Context, chosen: Plan) -> Outcome:
             ok, detail = STEP_FUNCTIONS[step](ctx, state)
         except HarnessError as exc:
             ok, detail = False, str(exc)
-        except Exception as exc:  # any crash is recorded as a failed step, never lost
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # any crash (a hook's sys.exit too) is recorded as a failed step, never lost
             ok, detail = False, f"{type(exc).__name__}: {exc}"
         state.steps[step] = {**state.steps.get(step, {}), "status": "ok" if ok else "failed",
                              "started_at": started, "finished_at": ctx.clock.timestamp(), "detail": detail}

@@ -1,7 +1,7 @@
 """Building the report of a run from what the engine found and the gate decided.
 
-Personal data is masked here, once, in every message, detail and key, so that no
-renderer can show it: a ``disparity`` grouped by e-mail address reports masked groups,
+Personal data is masked here, once, in every message, detail and key, case id and model
+name, so that no renderer can show it: a ``disparity`` grouped by e-mail address reports masked groups,
 each group still its own entry when two addresses mask alike.
 """
 
@@ -18,7 +18,7 @@ from ..evaluation import Evaluation
 from ..gate import Decision
 from ..model import Outputs, Source
 from ..project import Project
-from ..text.mask import mask_data, mask_text
+from ..text.mask import mask_data, mask_many, mask_text
 from .model import (
     REPORT_VERSION,
     AggregateReport,
@@ -60,6 +60,10 @@ def _plain(value: Any) -> Any:
     return number if math.isfinite(number) else None
 
 
+def _masked_name(name: str | None) -> str | None:
+    return None if name is None else mask_text(name)
+
+
 def _file(outputs: Outputs | None) -> OutputsFile | None:
     return None if outputs is None else OutputsFile(outputs.path, outputs.sha256, len(outputs))
 
@@ -82,8 +86,8 @@ def build_report(project: Project, outputs: Outputs, evaluation: Evaluation, dec
     run = RunInfo(
         id=run_id(kind, started_at, outputs, baseline, sources), kind=kind, started_at=started_at,
         finished_at=finished_at, judged_on=judged_on.isoformat(),
-        model=model or outputs.most_common("model"),
-        model_version=model_version or outputs.most_common("model_version"),
+        model=_masked_name(model or outputs.most_common("model")),
+        model_version=_masked_name(model_version or outputs.most_common("model_version")),
         outputs=OutputsFile(outputs.path, outputs.sha256, len(outputs)), baseline=_file(baseline),
         playbook=None if playbook is None else FileRef(playbook.path, playbook.sha256),
         policies=tuple(PolicyFile(pid, version, src.sha256, src.path) for pid, version, src in project.sources),
@@ -105,16 +109,18 @@ def build_report(project: Project, outputs: Outputs, evaluation: Evaluation, dec
                          o.errors, o.run_failed)
             for o in outcomes),
         results=tuple(
-            ResultReport(r.case_id, r.policy, r.rule, r.status, mask_text(r.message), r.line, r.waiver,
+            ResultReport(case_id, r.policy, r.rule, r.status, mask_text(r.message), r.line, r.waiver,
                          tuple(FindingReport(f.kind, f.start, f.end, mask_text(f.masked) if f.masked else f.masked)
                                for f in r.findings))
-            for r in evaluation.results),
+            for r, case_id in zip(evaluation.results, mask_many([r.case_id for r in evaluation.results]),
+                                  strict=True)),
         aggregates=tuple(
             AggregateReport(a.policy, a.rule, a.check, a.status, mask_text(a.outcome.message),
                             _number(a.outcome.value), _number(a.outcome.threshold),
-                            freeze(mask_data(_plain(a.outcome.details))), tuple(case for case, _ in a.outcome.flipped),
+                            freeze(mask_data(_plain(a.outcome.details))),
+                            tuple(mask_many([case for case, _ in a.outcome.flipped])),
                             a.waiver)
             for a in evaluation.aggregates),
         warnings=tuple(mask_text(w) for w in evaluation.warnings),
-        scopes=tuple(ScopeReport(g.policies, g.cases) for g in evaluation.scopes),
+        scopes=tuple(ScopeReport(g.policies, tuple(mask_many(g.cases))) for g in evaluation.scopes),
     )

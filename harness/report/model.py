@@ -25,6 +25,7 @@ from ..model import Verdict
 REPORT_VERSION = 1
 
 
+
 @dataclass(frozen=True, slots=True)
 class FileRef:
     """A file the run read: where, and its sha256."""
@@ -84,7 +85,7 @@ class PolicyReport:
     id: str
     version: str
     title: str
-    kind: str
+    kind: str  # policy | suite
     severity: str
     on_fail: str
     policy_status: str
@@ -179,13 +180,38 @@ class Report:
     @classmethod
     def from_json(cls, text: str | bytes) -> Report:
         try:
-            data = json.loads(text, parse_constant=_refuse_constant)
+            data = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+        except RecursionError:
+            raise InputError("not a harness report: nested too deeply") from None
         except ValueError as exc:
             raise InputError(f"not a harness report: invalid JSON: {exc}") from None
         return cls.from_dict(data)
 
 
 # -- (de)serialisation: driven by the dataclass fields and their annotations ------------------
+
+_OUTCOMES = ("pass", "fail", "waived", "error")
+#: the values a text field may hold (``report.schema.json``'s enums): renderers rely on them
+_ALLOWED: dict[tuple[type, str], tuple[str, ...]] = {
+    (RunInfo, "kind"): ("gate", "scan"),
+    (PolicyReport, "kind"): ("policy", "suite"),
+    (PolicyReport, "on_fail"): ("block", "rollback", "warn"),
+    (PolicyReport, "policy_status"): ("draft", "active", "deprecated"),
+    (PolicyReport, "status"): _OUTCOMES,
+    (ResultReport, "status"): ("fail", "error", "waived"),
+    (AggregateReport, "status"): _OUTCOMES,
+}
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique: a second ``verdict`` must not win silently."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        raise ValueError(f"duplicate key {twice!r}")
+    return data
+
 
 def _refuse_constant(name: str) -> Any:
     """``NaN`` and ``Infinity`` are not JSON: ``to_json`` never writes them, so a report holding one was not ours."""
@@ -248,6 +274,9 @@ def _load(kind: Any, data: Any, where: str) -> Any:
                     continue
                 raise KeyError(f"{where}.{key} is missing")
             values[name] = _load(hint, data[key], f"{where}.{key}")
+            allowed = _ALLOWED.get((kind, name))
+            if allowed is not None and values[name] not in allowed:
+                raise ValueError(f"{where}.{key}: {values[name]!r} is not one of {', '.join(allowed)}")
         return kind(**values)
     if origin in (types.UnionType, typing.Union):
         options = typing.get_args(kind)
@@ -267,6 +296,7 @@ def _load(kind: Any, data: Any, where: str) -> Any:
         return freeze(data)
     if kind is Verdict:
         return Verdict(data)
+
     if kind is Any:
         return data
     expected = {str: str, int: int, float: (int, float)}.get(kind)

@@ -47,6 +47,8 @@ def load_report(directory: Path, sha256: str) -> Report:
         data = path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"no stored report {sha256}", Location(str(path))) from None
+    except OSError as exc:
+        raise EnvError(f"cannot read the stored report: {exc.strerror or exc}", Location(str(path))) from None
     if hashlib.sha256(data).hexdigest() != sha256:
         raise EnvError("the stored report does not match its sha256: it was changed after it was kept",
                        Location(str(path)))

@@ -7,12 +7,14 @@ grouped by e-mail address must not write the addresses), output-validation error
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import bisect
+import itertools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import re2
 
-from .pii import _fold, _re, find_pii
+from .pii import KINDS, _fold, _prefilter_re, _re, find_pii
 
 
 def _tail(value: str, n: int) -> str:
@@ -86,3 +88,23 @@ def mask_data(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [mask_data(v) for v in value]
     return value
+
+
+def mask_many(texts: Sequence[str]) -> list[str]:
+    """``mask_text`` of each text, fast for many short ones (a million case ids in a report).
+
+    One search of the detector's prefilter over all the texts at once tells which texts could
+    hold personal data; only those are masked one by one. A match that straddles two texts
+    sends both to ``mask_text``, so nothing the prefilter would see alone is missed.
+    """
+    if not texts:
+        return []
+    pattern = _prefilter_re(frozenset(KINDS))
+    joined = "\x00".join(texts)
+    starts = list(itertools.accumulate((len(t) + 1 for t in texts[:-1]), initial=0))
+    suspects: set[int] = set()
+    for match in pattern.finditer(joined):
+        first = bisect.bisect_right(starts, match.start()) - 1
+        last = bisect.bisect_right(starts, max(match.start(), match.end() - 1)) - 1
+        suspects.update(range(first, last + 1))
+    return [mask_text(text) if i in suspects else text for i, text in enumerate(texts)]

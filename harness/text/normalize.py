@@ -77,6 +77,14 @@ def printable(text: object) -> str:
     return str(text).translate(_CONTROL)
 
 
+_BREAKS = str.maketrans({"\n": "\\n", "\r": "\\r", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def one_line(text: object) -> str:
+    """Untrusted text for one line of output: safe for a terminal, and no line break can forge another line."""
+    return printable(text).translate(_BREAKS)
+
+
 _CONTEXT = 80  # characters around a span read to see personal data that only starts or ends inside it
 
 

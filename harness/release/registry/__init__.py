@@ -158,11 +158,36 @@ def _open_mlflow(uri: str, *, base: Path | None, clock: Clock) -> Registry:
     from .mlflow import MlflowRegistry
 
     tracking_uri = uri[len("mlflow://"):] if uri.startswith("mlflow://") else uri
-    if tracking_uri.startswith("sqlite:///") and base is not None:
-        db = tracking_uri[len("sqlite:///"):]
-        if db and not db.startswith("/") and db != ":memory:":
+    if tracking_uri.startswith("sqlite:///"):
+        db = tracking_uri[len("sqlite:///"):].split("?", 1)[0]
+        if db and not db.startswith("/") and db != ":memory:" and base is not None:
             tracking_uri = "sqlite:///" + str((base / db).resolve())
+            db = str((base / db).resolve())
+        if db and db != ":memory:" and not Path(db).parent.is_dir():
+            raise RegistryError(f"the folder of the MLflow database does not exist: {Path(db).parent}",
+                                Location(file=uri))
+    elif tracking_uri.startswith(("http://", "https://")):
+        _reachable(tracking_uri, uri)
     return MlflowRegistry(tracking_uri or None, uri=uri, clock=clock)
+
+
+#: how long a tracking server has to accept a connection before the registry is called unreachable
+CONNECT_TIMEOUT_S = 5.0
+
+
+def _reachable(url: str, uri: str) -> None:
+    """Fail fast on a tracking server that does not accept connections (MLflow itself retries for minutes)."""
+    import socket
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise RegistryError(f"the MLflow tracking server does not answer: {exc.strerror or exc}",
+                            Location(file=uri)) from None
 
 
 def _builtins() -> Iterable[tuple[str, Any]]:

@@ -143,8 +143,8 @@ class FileRegistry:
 
     def _update(self, change: Callable[[dict[str, Any]], _T]) -> _T:
         """Apply ``change`` to a fresh read of the file under the write lock, then save it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             with filelock.FileLock(str(self.path) + ".lock", timeout=_WRITE_TIMEOUT):
                 data = self._read()
                 result = change(data)
@@ -153,6 +153,8 @@ class FileRegistry:
         except filelock.Timeout as exc:
             raise RegistryLockTimeout(f"registry file is locked by another process for over {_WRITE_TIMEOUT:.0f} s",
                                       self._where()) from exc
+        except OSError as exc:  # a lock path that is a directory, a read-only folder, a full disk
+            raise RegistryError(f"cannot write the registry: {exc.strerror or exc}", self._where()) from exc
 
     def _write(self, data: dict[str, Any]) -> None:
         if self._yaml:
@@ -218,13 +220,16 @@ class FileRegistry:
     def lock(self, name: str, timeout: float = 30.0) -> Iterator[None]:
         """Hold ``PATH.<name>.lock`` (not the per-write lock, so writes inside still work)."""
         path = f"{self.path}.{safe_name(name)}.lock"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         model_lock = filelock.FileLock(path, timeout=timeout)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             model_lock.acquire()
         except filelock.Timeout as exc:
             raise RegistryLockTimeout(f"model {name!r} is locked by another process (waited {timeout:g} s)",
                                       Location(file=path)) from exc
+        except OSError as exc:
+            raise RegistryError(f"cannot take the lock of model {name!r}: {exc.strerror or exc}",
+                                Location(file=path)) from exc
         try:
             yield
         finally:

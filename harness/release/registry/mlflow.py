@@ -135,7 +135,10 @@ class MlflowRegistry:
         return Path(tempfile.gettempdir()) / "harness-registry-locks" / key
 
     def _file_lock(self, name: str, kind: str, timeout: float) -> filelock.FileLock:
-        self._lock_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._error(f"cannot create the lock directory {self._lock_dir}: {exc.strerror or exc}") from exc
         return filelock.FileLock(str(self._lock_dir / f"{safe_name(name)}.{kind}.lock"), timeout=timeout)
 
     @contextlib.contextmanager
@@ -147,6 +150,8 @@ class MlflowRegistry:
         except filelock.Timeout as exc:
             raise RegistryLockTimeout(f"model {name!r} is being written by another process for over "
                                       f"{_WRITE_TIMEOUT:.0f} s", Location(file=self.uri)) from exc
+        except OSError as exc:
+            raise self._error(f"cannot take the write lock of model {name!r}: {exc.strerror or exc}") from exc
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -319,6 +324,8 @@ class MlflowRegistry:
         except filelock.Timeout as exc:
             raise RegistryLockTimeout(f"model {name!r} is locked by another process (waited {timeout:g} s)",
                                       Location(file=model_lock.lock_file)) from exc
+        except OSError as exc:
+            raise self._error(f"cannot take the lock of model {name!r}: {exc.strerror or exc}") from exc
         try:
             yield
         finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...text.normalize import printable
 from ..model import PolicyReport, Report
 
 MAX_ROWS = 50
@@ -21,12 +22,12 @@ _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\\": "\\\\", 
 
 def escape(text: Any) -> str:
     """Untrusted text made inert in a Markdown table cell and the HTML it may be rendered to."""
-    return " ".join(str(text).translate(_ESCAPES).split())
+    return " ".join(printable(str(text)).translate(_ESCAPES).split())
 
 
 def code(text: Any) -> str:
     """Untrusted text as a code span in a table cell: backticks cannot end it, ``|`` cannot split the row."""
-    inner = " ".join(str(text).replace("`", "'").split()).replace("|", "\\|")
+    inner = " ".join(printable(str(text)).replace("`", "'").split()).replace("|", "\\|")
     return f"`{inner}`" if inner else "` `"
 
 
