@@ -241,9 +241,19 @@ def freeze(value: Any) -> Any:
     return value
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def _dump(value: Any) -> Any:
+    kind = type(value)
+    if kind in _PLAIN:  # most values: no dispatch
+        return value
+    fields = _FIELDS_OF.get(kind)
+    if fields is not None:
+        return {key: _dump(getattr(value, name)) for name, key in fields}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {key: _dump(getattr(value, name)) for name, key, _, _ in _fields(type(value))}
+        _FIELDS_OF[kind] = tuple((name, key) for name, key, _, _ in _fields(typing.cast(type, kind)))
+        return _dump(value)
     if isinstance(value, Verdict):
         return value.value
     if isinstance(value, Mapping):
@@ -253,6 +263,10 @@ def _dump(value: Any) -> Any:
             return list(value)
         return [_dump(v) for v in value]
     return value
+
+
+#: (field name, JSON key) per report dataclass, filled on first use
+_FIELDS_OF: dict[type, tuple[tuple[str, str], ...]] = {}
 
 
 @typing.no_type_check
