@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -49,6 +50,20 @@ class Repo:
         path = self.root / name
         path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
         return path
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the shipped repository (policies, evals, incidents, examples) as the working directory.
+
+    ``audit/`` starts empty, ``$GITHUB_STEP_SUMMARY`` is unset and the actor is ``ci-bot``.
+    """
+    for name in ("policies", "evals", "incidents", "examples"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    monkeypatch.setenv("GITHUB_ACTOR", "ci-bot")
+    return tmp_path
 
 
 @pytest.fixture

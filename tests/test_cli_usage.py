@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,15 +63,6 @@ def test_options_that_do_not_apply_are_not_offered(capsys):
         main(["registry", "show", "--model", "m", "--hook", "true"])
     assert info.value.code == 4
     assert "unrecognized arguments: --hook true" in capsys.readouterr().err
-
-
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    for name in ("policies", "evals", "incidents", "examples"):
-        shutil.copytree(ROOT / name, tmp_path / name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    return tmp_path
 
 
 def gate(version: str, *extra: str) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,17 +15,6 @@ from harness.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "acme-support-assistant"
-
-
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    """A copy of the shipped repository: policies, evals, incidents, examples; audit/ starts empty."""
-    for name in ("policies", "evals", "incidents", "examples"):
-        shutil.copytree(ROOT / name, tmp_path / name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    monkeypatch.setenv("GITHUB_ACTOR", "ci-bot")
-    return tmp_path
 
 
 def set_release(**changes):

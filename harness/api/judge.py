@@ -57,7 +57,7 @@ def _outputs(source: PathLike | Outputs, progress: Progress | None) -> Outputs:
 
 def _judge(kind: str, outputs: PathLike | Outputs, *, policies: PathLike, evals: PathLike | None,
            baseline: PathLike | Outputs | None, project: Project | None, model: str | None,
-           model_version: str | None, today: dt.date | None, clock: Clock, workers: int,
+           model_version: str | None, today: dt.date | None, clock: Clock, workers: int | None,
            progress: Progress | None) -> tuple[Report, Evaluation, Decision, Project, Outputs, Outputs | None]:
     started = clock.timestamp()
     project = project or load_project(policies, evals)
@@ -79,11 +79,12 @@ def _judge(kind: str, outputs: PathLike | Outputs, *, policies: PathLike, evals:
 def run_gate(outputs: PathLike | Outputs, *, policies: PathLike = "policies", evals: PathLike | None = "evals",
              baseline: PathLike | Outputs | None = None, project: Project | None = None, model: str | None = None,
              model_version: str | None = None, today: dt.date | None = None, clock: Clock = SYSTEM_CLOCK,
-             workers: int = 1, progress: Progress | None = None) -> GateResult:
+             workers: int | None = 1, progress: Progress | None = None) -> GateResult:
     """Judge a candidate's outputs with every policy and eval suite; the verdict decides the exit code.
 
     ``outputs`` and ``baseline`` are JSONL paths or loaded :class:`~harness.model.Outputs`;
-    ``project`` skips loading ``policies``/``evals`` again. An eval case with no output
+    ``project`` skips loading ``policies``/``evals`` again. ``workers`` processes judge runs
+    of 50,000 outputs and more (``None``: every CPU available). An eval case with no output
     fails its suite. Raises ``InputError`` (exit 4) for invalid input; nothing is judged then.
     """
     report, evaluation, decision, project, loaded, base = _judge(
@@ -96,7 +97,8 @@ def run_gate(outputs: PathLike | Outputs, *, policies: PathLike = "policies", ev
 def run_scan(outputs: PathLike | Outputs, *, policies: PathLike = "policies", evals: PathLike | None = "evals",
              baseline: PathLike | Outputs | None = None, project: Project | None = None, model: str | None = None,
              model_version: str | None = None, today: dt.date | None = None, clock: Clock = SYSTEM_CLOCK,
-             workers: int = 1, progress: Progress | None = None, fail_on_findings: bool = False) -> GateResult:
+             workers: int | None = 1, progress: Progress | None = None,
+             fail_on_findings: bool = False) -> GateResult:
     """Evaluate any outputs (production logs after an incident) and report every finding.
 
     Suites judge only the cases present. The exit code is 0, or 1 with ``fail_on_findings``

@@ -66,13 +66,6 @@ def positive(value: str) -> int:
     return number
 
 
-def cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def repository_options(parser: argparse.ArgumentParser, *, evals: bool = True, today: bool = True) -> None:
     parser.add_argument("--policies", type=Path, default=Path("policies"), metavar="DIR",
                         help="policy repository: playbook.yaml, waivers.yaml, **/*.yaml (default: policies)")

@@ -39,9 +39,9 @@ def _judging_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, metavar="PATH",
                         help="write the report here (atomically) and print the text summary instead")
     parser.add_argument("--no-progress", action="store_true", help="never show a progress bar")
-    parser.add_argument("--workers", type=common.positive, default=common.cpus(), metavar="N",
+    parser.add_argument("--workers", type=common.positive, metavar="N",
                         help="processes judging large runs (50,000 outputs and up) in parallel"
-                             " (default: the CPUs available, here %(default)s)")
+                             " (default and maximum: the CPUs available)")
     common.repository_options(parser)
     common.color_option(parser)
 

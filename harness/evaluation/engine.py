@@ -56,13 +56,13 @@ def _units(project: Project, subjects: Sequence[Policy]) -> tuple[list[Unit], li
 
 def evaluate(project: Project, outputs: Outputs, baseline: Outputs | None = None, *,
              today: dt.date | str | None = None, progress: Progress | None = None,
-             require_all_cases: bool = True, workers: int = 1) -> Evaluation:
+             require_all_cases: bool = True, workers: int | None = 1) -> Evaluation:
     """Judge ``outputs`` with every active or draft policy and eval suite of ``project``.
 
     ``today`` is the date waivers are judged against (a date or ``YYYY-MM-DD``; default: today, UTC). With
     ``require_all_cases`` (the gate), an eval case with no output fails its suite; without
     it (a scan of production logs), suites judge only the cases that are present.
-    ``workers`` > 1 judges large runs in that many forked processes (same results).
+    ``workers`` > 1 judges large runs in that many forked processes (same results); ``None``: one per CPU.
     """
     if isinstance(today, str):
         today = dt.date.fromisoformat(today)

@@ -101,7 +101,7 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def executor_for(workers: int) -> Executor:
-    """The executor for a number of worker processes (1: serial), never more than the CPUs available."""
-    workers = min(workers, available_cpus())
+def executor_for(workers: int | None) -> Executor:
+    """The executor for a number of worker processes (1: serial; ``None``: one per CPU), at most one per CPU."""
+    workers = available_cpus() if workers is None else min(workers, available_cpus())
     return ForkExecutor(workers) if workers > 1 else SerialExecutor()

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import InputError, InputErrors, Location
 from ..io.files import display_path, yaml_files
 from ..io.schema import schema_errors
-from ..io.yaml import YamlDocument, load_yaml
+from ..io.yaml import load_yaml
 from ..model import DEFAULT_PLAYBOOK, EvalCase, EvalSuite, Playbook, Policy, Source, Waiver
 from .documents import build_policy, build_suite
 from .plugins import project_checks
@@ -96,9 +96,16 @@ def read_playbook(policies_dir: Path | str = "policies") -> Playbook:
     return playbook
 
 
-def _first_id(doc: YamlDocument, key: str) -> str | None:
+def _claim(problems: Problems, key: str, what: str, places: dict[str, str]) -> None:
+    """Record where the document's ``key`` (an id) is defined; a second definition is a problem naming the first."""
+    doc = problems.document
     value = doc.data.get(key)
-    return value if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return  # the schema says what is wrong with it
+    if value in places:
+        problems.add(f"duplicate {what} {value!r} (also defined in {places[value]})", (key,))
+    else:
+        places[value] = f"{doc.path}:{doc.locate((key,)).line}"
 
 
 def inspect_project(policies_dir: Path | str = "policies",
@@ -125,13 +132,7 @@ def inspect_project(policies_dir: Path | str = "policies",
         problems = loading.read(path, "policy", checks)
         if problems is None:
             continue
-        doc = problems.document
-        policy_id = _first_id(doc, "id")
-        if policy_id is not None:
-            if policy_id in first_seen:
-                problems.add(f"duplicate policy id {policy_id!r} (also defined in {first_seen[policy_id]})", ("id",))
-            else:
-                first_seen[policy_id] = f"{doc.path}:{doc.locate(('id',)).line}"
+        _claim(problems, "id", "policy id", first_seen)
         policy = build_policy(problems, playbook, checks)
         loading.keep(problems)
         if policy is not None:
@@ -150,12 +151,7 @@ def inspect_project(policies_dir: Path | str = "policies",
             if problems is None:
                 continue
             doc = problems.document
-            name = _first_id(doc, "suite")
-            if name is not None:
-                if name in suite_places:
-                    problems.add(f"duplicate suite {name!r} (also defined in {suite_places[name]})", ("suite",))
-                else:
-                    suite_places[name] = doc.path
+            _claim(problems, "suite", "suite", suite_places)
             raw_cases = doc.data.get("cases")
             for i, raw in enumerate(raw_cases if isinstance(raw_cases, list) else ()):
                 case_id = raw.get("id") if isinstance(raw, dict) else None
