@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -44,15 +45,19 @@ class Outputs:
     def __iter__(self) -> Iterator[OutputRecord]:
         return iter(self.records)
 
+    def counts(self, field: str) -> Mapping[str, int]:
+        """How many records carry each string value of a field; counted once per field and kept."""
+        cache: dict[str, Counter[str]] = self.__dict__.setdefault("_counts", {})
+        if field not in cache:
+            counted = Counter(record.fields.get(field) for record in self.records)
+            cache[field] = Counter({k: n for k, n in counted.items() if isinstance(k, str)})
+        return cache[field]
+
     def values(self, field: str) -> set[str]:
         """Every distinct string value of a field (the model names or versions the records say they are of)."""
-        return {value for record in self.records if isinstance(value := record.fields.get(field), str)}
+        return set(self.counts(field))
 
     def most_common(self, field: str) -> str | None:
         """The most frequent value of a string field (the model name or version of the run)."""
-        counts: dict[str, int] = {}
-        for record in self.records:
-            value = record.fields.get(field)
-            if isinstance(value, str):
-                counts[value] = counts.get(value, 0) + 1
+        counts = self.counts(field)
         return max(counts, key=counts.__getitem__) if counts else None
