@@ -45,10 +45,7 @@ def connect(settings: ReleaseSettings, *, model: str | None = None, version: str
             registry.get_alias(model, settings.alias)
             if version is not None:
                 registry.get_version(model, version)
-        except UnknownModel:
-            if not (registry.creates_versions if create_version is None else create_version):
-                raise
-        except UnknownVersion:
+        except (UnknownModel, UnknownVersion):
             if not (registry.creates_versions if create_version is None else create_version):
                 raise
     return registry

@@ -24,8 +24,6 @@ from ..errors import InputError
 from .yaml import YamlDocument
 
 SCHEMAS = ("policy", "eval", "playbook", "waivers", "output", "report")
-#: the schemas whose rule definitions depend on the checks
-COMPOSED = ("policy", "eval")
 
 #: properties every rule has, whatever its check
 COMMON_RULE_PROPERTIES: Mapping[str, Any] = {

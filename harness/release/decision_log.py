@@ -22,8 +22,6 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import EnvError, InputError, Location, LockTimeout
 from ..io.files import write_atomic
 
-#: where ``harness`` keeps the log unless told otherwise, relative to the policy repository
-DEFAULT_LOG = Path("audit/decisions.jsonl")
 #: the ``prev`` of the first entry
 GENESIS = "0" * 64
 #: the entry kinds the harness writes
@@ -212,7 +210,7 @@ def append_entry(path: Path, entry: Mapping[str, Any], *, clock: Clock = SYSTEM_
                                Location(file=str(path))) from None
 
 
-def _check_head(path: Path, last_seq: int, last_line_sha: str | None) -> None:
+def _check_head(path: Path, last_seq: int) -> None:
     """Refuse to append to a log that lost entries its head record remembers: appending would hide the loss."""
     head = head_path(path)
     if not head.exists():
@@ -251,7 +249,7 @@ def _append_locked(path: Path, entry: Mapping[str, Any], clock: Clock) -> dict[s
                 raise DecisionLogError("last entry has no integer seq; refusing to append", where)
             seq = obj["seq"] + 1
             prev = sha256_line(obj)
-    _check_head(path, seq - 1, prev if seq > 1 else None)
+    _check_head(path, seq - 1)
     record: dict[str, Any] = {k: v for k, v in entry.items() if k not in _CHAIN_FIELDS}
     record.setdefault("time", clock.timestamp())
     record["seq"] = seq

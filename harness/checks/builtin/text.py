@@ -131,11 +131,6 @@ def _phrase_patterns(phrases: Sequence[str]) -> list[str]:
     return [_SPACE.join(re2.escape(w) for w in p.split()) for p in normalised if p.split()]
 
 
-def _phrase_pattern(phrases: Sequence[str]) -> str:
-    """An RE2 alternation of normalised phrases, longest first, tolerant of extra spacing."""
-    return "|".join(_phrase_patterns(phrases))
-
-
 def _word_list(kind: str, phrases: Sequence[str]) -> WordList:
     parts = _phrase_patterns(phrases)
     if not parts:
