@@ -14,28 +14,35 @@ from typing import Any
 
 import re2
 
-from .pii import KINDS, _fold, _prefilter_re, _re, find_pii
+from .normalize import fold
+from .pii import KINDS, PiiMatch, _prefilter_re, _re, canonical_email, find_pii
+
+
+def _folded(value: str) -> str:
+    return value if value.isascii() else fold(value).text
 
 
 def _tail(value: str, n: int) -> str:
-    return "".join([c for c in _fold(value) if c.isdigit()][-n:])
+    return "".join([c for c in _folded(value) if c.isdigit()][-n:])
 
 
 _MASKS: dict[str, Callable[[str], str]] = {
-    "email": lambda v: f"{v.rpartition('@')[0][:1]}***@{v.rpartition('@')[2]}",
+    "email": lambda v: f"{(a := canonical_email(_folded(v))).rpartition('@')[0][:1]}***@{a.rpartition('@')[2]}",
     "phone": lambda v: "***-***-**" + _tail(v, 2),
     "us_ssn": lambda v: "***-**-" + _tail(v, 4),
     "credit_card": lambda v: "**** **** **** " + _tail(v, 4),
-    "iban": lambda v: (c := _fold(v).replace(" ", "").upper())[:2] + "** **** " + c[-4:],
+    "iban": lambda v: (c := _folded(v).replace(" ", "").upper())[:2] + "** **** " + c[-4:],
     "ip_address": lambda v: (
-        (w.split(":")[0] or "*") + ":*:*:*" if ":" in (w := _fold(v)) else w.split(".")[0] + ".*.*.*"),
-    "secret": lambda v: v[:4] + "****",
+        (w.split(":")[0] or "*") + ":*:*:*" if ":" in (w := _folded(v)) else w.split(".")[0] + ".*.*.*"),
+    "secret": lambda v: _folded(v)[:4] + "****",
 }
 
 
-def mask_value(kind: str, value: str) -> str:
-    """A printable stand-in for a raw value; it never contains `value` itself.
+def mask_value(kind: str, value: str, *, raw: str = "") -> str:
+    """A printable stand-in for a value; it never contains `value` itself (nor `raw`, the text it was read from).
 
+    The mask is made from the value as a reader takes it (``normalize.fold``: no invisible characters,
+    look-alike letters folded, an address written out as 'jane dot doe at example dot com' read as one).
     email 'jane.doe@gmail.com' -> 'j***@gmail.com'; phone -> '***-***-**67' (last 2 digits); us_ssn ->
     '***-**-6789'; credit_card -> '**** **** **** 1111'; iban -> 'GB** **** 6119'; ip_address -> '10.*.*.*' or
     '2001:*:*:*'; secret -> first 4 chars + '****'. If a degenerate value would still occur in its mask, the
@@ -44,16 +51,28 @@ def mask_value(kind: str, value: str) -> str:
     if kind not in _MASKS:
         raise ValueError(f"unknown PII kind: {kind!r}")
     mask = _MASKS[kind](value)
-    return mask if value not in mask else "*" * (len(value) - 1)
+    leaks = [v for v in (value, raw) if v and v in mask]
+    return mask if not leaks else "*" * (min(len(v) for v in leaks) - 1)
+
+
+def mask_match(match: PiiMatch) -> str:
+    """The stand-in of a finding, made from what the detector read (a text behind a right-to-left override
+    is masked in the order a reader sees it, never as its reversed stored characters)."""
+    return mask_value(match.kind, match.normalized or match.value, raw=match.value)
+
+
+#: explicit bidi controls: dropped from a text once something in it is masked, so no mask is shown reversed
+_BIDI = dict.fromkeys([0x200E, 0x200F, 0x061C, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
 
 
 def mask_text(text: str) -> str:
-    """`text` with every PII match of every kind replaced by its `mask_value`, for excerpts that get printed
-    or stored. Other occurrences of a found value (e.g. a repeat without phone context) are masked too."""
+    """`text` with every PII match of every kind replaced by its `mask_match`, for excerpts that get printed
+    or stored. Other occurrences of a found value (e.g. a repeat without phone context) are masked too.
+    Matching sees through disguises (see ``pii``); once anything is masked, bidi controls are dropped."""
     matches = find_pii(text)
     if not matches:
         return text
-    masks = {m.value: mask_value(m.kind, m.value) for m in matches}
+    masks = {m.value: mask_match(m) for m in matches}
     pieces, pos = [], 0
     for m in matches:
         pieces += [text[pos:m.start], masks[m.value]]
@@ -64,7 +83,7 @@ def mask_text(text: str) -> str:
         if repeats.search(out) is None:
             break
         out = repeats.sub((lambda r: "*" * (len(r.group()) - 1)) if last else (lambda r: masks[r.group()]), out)
-    return out
+    return out if out.isascii() else out.translate(_BIDI)
 
 
 def mask_data(value: Any) -> Any:

@@ -1,75 +1,299 @@
 """Text normalisation with an offset map, and safe excerpts of untrusted output.
 
-Matching that must see through disguises (``Ｋｉｌｌ``, ``KILL``, ``ki\u200bll``) runs on
-NFKC-normalised, case-folded text with invisible format characters removed. Findings
-must still point into the original text, so the normalised text comes with a map from
-each of its characters back to an original offset.
+Matching that must see through disguises (``Ｋｉｌｌ``, ``KILL``, ``ki\u200bll``, a Cyrillic ``і`` in
+``kіll``, a combining accent, a word behind a right-to-left override) runs on a folded view of the
+text (``fold``). Findings must still point into the original text, so the folded text comes with a
+map from each of its characters back to an original offset.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
+import re
 import unicodedata
+from collections.abc import Callable
+from typing import Any
 
 _EXCERPT_MAX = 60
 
+# --- one character: its folded form --------------------------------------------------------
 
-@functools.lru_cache(maxsize=4096)
-def _fold(ch: str) -> tuple[str, bool]:
-    """One character NFKC-normalised and case-folded ('' for format characters), and whether it combines."""
-    if unicodedata.category(ch) == "Cf":
-        return "", False
-    return unicodedata.normalize("NFKC", ch).casefold(), unicodedata.combining(ch) != 0
+
+@functools.cache
+def _confusables() -> dict[str, str]:
+    """Non-ASCII characters whose look-alike in Unicode's confusables data is one ASCII character."""
+    from confusable_homoglyphs.confusables import confusables_data  # 20 ms, and only for non-ASCII text
+
+    table: dict[str, str] = {}
+    for char, homoglyphs in confusables_data.items():
+        if len(char) == 1 and not char.isascii():
+            ascii_ = [h["c"] for h in homoglyphs if len(h["c"]) == 1 and h["c"].isascii() and h["c"].isprintable()]
+            if ascii_:
+                # the data's prototype for I, 1 and | is 'l': keep a capital a capital (an AWS key's 'І' is 'I')
+                table[char] = "I" if ascii_[0] == "l" and char.isupper() else ascii_[0]
+    return table
+
+
+def _fold_char(ch: str) -> str:
+    """What a reader takes `ch` for, case kept: '' for format characters (zero-width, bidi controls) and
+    combining marks, ASCII for decimal digits of any script, Unicode spaces and dashes, NFKC compatibility
+    forms (full-width, mathematical letters), accented letters and look-alike letters of other scripts."""
+    if ch.isascii():
+        return ch
+    category = unicodedata.category(ch)
+    if category in ("Cf", "Mn", "Me"):
+        return ""
+    digit = unicodedata.decimal(ch, None)
+    if digit is not None:
+        return str(digit)
+    if category == "Zs":
+        return " "
+    if category == "Pd" or ch == "\u2212":
+        return "-"
+    composed = unicodedata.normalize("NFKC", ch)
+    if composed != ch:
+        return "".join(_fold_char(c) if c != ch else c for c in composed)
+    bare = "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
+    if bare != ch:
+        return "".join(_fold_char(c) if c != ch else c for c in bare)
+    return _confusables().get(ch, ch)
+
+
+def _fold_char_casefolded(ch: str) -> str:
+    # case-folded first: a capital's look-alike may differ from its small letter's (Cyrillic 'У' is 'Y', 'у' 'y')
+    return "".join(_fold_char(c) for c in ch.casefold()).lower()
+
+
+class _Table(dict[int, str]):
+    """A lazy `str.translate` table built by one of the functions above."""
+
+    def __init__(self, fold: Callable[[str], str]) -> None:
+        super().__init__()
+        self._fold = fold
+
+    def __missing__(self, code: int) -> str:
+        out = self[code] = self._fold(chr(code))
+        return out
+
+
+_CASED, _CASEFOLDED = _Table(_fold_char), _Table(_fold_char_casefolded)
+
+# --- explicit bidi controls: the order a reader sees -------------------------------------------
+
+#: opening controls: (right-to-left, override direction or None, isolate)
+_BIDI_OPEN = {"\u202a": (False, None, False), "\u202b": (True, None, False), "\u202d": (False, "L", False),
+              "\u202e": (True, "R", False), "\u2066": (False, None, True), "\u2067": (True, None, True),
+              "\u2068": (False, None, True)}
+_PDF, _PDI = "\u202c", "\u2069"
+_BIDI_CONTROLS = frozenset([*_BIDI_OPEN, _PDF, _PDI])
+_MAX_DEPTH = 125  # as in the Unicode bidi algorithm
+# Python's `re` for these single-character classes: linear, and far cheaper per match than re2's binding
+# when an adversarial text holds a million controls
+_CONTROL_OR_BREAK = re.compile("[\u202a-\u202e\u2066-\u2069\n\r\x1c-\x1e\x85\u2029]")
+#: the right-to-left scripts (Hebrew to Arabic Extended, presentation forms, and their astral blocks)
+_RTL = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff\U00010800-\U00010fff\U0001e800-\U0001efff]+")
+_STRONG = re.compile(r"[^\W_]+")  # letters and digits
+Run = tuple[int, int, int]  # start, end, embedding level
+
+
+def _add(runs: list[Run], start: int, end: int, level: int) -> None:
+    if runs and runs[-1][2] == level:
+        runs[-1] = (runs[-1][0], end, level)
+    else:
+        runs.append((start, end, level))
+
+
+def _segment(runs: list[Run], text: str, start: int, end: int, level: int) -> None:
+    """Add the levels of text[start:end], all under one embedding without override (rules W, N1, I1-I2,
+    simplified): a right-to-left letter is odd, a letter or digit in a right-to-left embedding is raised to
+    even, and the characters between (spaces, punctuation) take the direction of the letters on both sides
+    when they agree, else that of the embedding."""
+    ltr, rtl = level + level % 2, level + 1 - level % 2  # the levels of left-to-right and right-to-left letters
+    strong: list[Run] = []  # each run of letters and digits, split by direction
+    for word in _STRONG.finditer(text, start, end):
+        pos = word.start()
+        for part in _RTL.finditer(text, pos, word.end()):
+            if part.start() > pos:
+                strong.append((pos, part.start(), ltr))
+            strong.append((part.start(), part.end(), rtl))
+            pos = part.end()
+        if pos < word.end():
+            strong.append((pos, word.end(), ltr))
+    pos, previous = start, -1
+    for s, e, lvl in strong:
+        if s > pos:  # neutral characters: N1 between two runs of one direction, else the embedding's
+            _add(runs, pos, s, lvl if previous == lvl else level)
+        _add(runs, s, e, lvl)
+        pos, previous = e, lvl
+    if pos < end:
+        _add(runs, pos, end, level)
+
+
+def _levels(text: str) -> list[Run]:
+    """The embedding level of each stretch of `text` (a simplified Unicode bidi algorithm, rules X1-X8).
+
+    Paragraphs are left-to-right; line and paragraph breaks end every embedding. Inside an override every
+    character takes its direction. Controls take the level of what precedes them (they fold to '' and are
+    never part of a span).
+    """
+    runs: list[Run] = []
+    stack: list[tuple[int, str | None, bool]] = [(0, None, False)]
+    level, override, pos = 0, None, 0
+    for m in _CONTROL_OR_BREAK.finditer(text):
+        at = m.start()
+        if at > pos:
+            if override is not None or (level % 2 == 0 and text[pos:at].isascii()):
+                _add(runs, pos, at, level)
+            else:
+                _segment(runs, text, pos, at, level)
+        pos, ch = at + 1, text[at]
+        _add(runs, at, pos, runs[-1][2] if runs and ch in _BIDI_CONTROLS else 0)  # a break is at paragraph level
+        opening = _BIDI_OPEN.get(ch)
+        if opening is not None:
+            rtl, direction, isolate = opening
+            new = level + (1 if (level % 2 == 0) == rtl else 2)
+            if new <= _MAX_DEPTH:
+                stack.append((new, direction, isolate))
+        elif ch == _PDF:
+            if len(stack) > 1 and not stack[-1][2]:
+                stack.pop()
+        elif ch == _PDI:
+            while len(stack) > 1 and not stack.pop()[2]:
+                pass
+        else:  # a line or paragraph break
+            del stack[1:]
+        level, override = stack[-1][0], stack[-1][1]
+    if pos < len(text):
+        if override is not None or (level % 2 == 0 and text[pos:].isascii()):
+            _add(runs, pos, len(text), level)
+        else:
+            _segment(runs, text, pos, len(text), level)
+    return runs
+
+
+def _display_pieces(text: str) -> list[tuple[int, int, bool]]:
+    """`text` in display order, as (start, end, reversed) pieces (rule L2: from the highest level down to
+    the lowest odd one, reverse every stretch at that level or above).
+
+    The stretches to reverse nest, so they form a tree built in one pass: each node is reversed once, and a
+    piece is reversed when an odd number of nodes hold it. Linear in the number of runs however deep the
+    nesting (a level rises by at most two per control character).
+    """
+    runs = _levels(text)
+    lowest = min(level for _, _, level in runs)
+    base = lowest if lowest % 2 else lowest + 1  # the lowest odd level: depth 1 in the tree
+    root: list[Any] = []
+    path, depth = [root], 0
+    for start, end, level in runs:
+        wanted = level - base + 1 if level >= base else 0
+        if wanted < depth:
+            del path[wanted + 1:]
+        while len(path) <= wanted:
+            node: list[Any] = []
+            path[-1].append(node)
+            path.append(node)
+        depth = wanted
+        path[-1].append((start, end))
+    pieces: list[tuple[int, int, bool]] = []
+    _emit(root, False, pieces)
+    return pieces
+
+
+def _emit(node: list[Any], flipped: bool, pieces: list[tuple[int, int, bool]]) -> None:
+    for child in reversed(node) if flipped else node:
+        if type(child) is tuple:
+            pieces.append((child[0], child[1], flipped))
+        else:
+            _emit(child, not flipped, pieces)
+
+
+# --- a folded view of a whole text ---------------------------------------------------------------
+
+
+class Folded:
+    """A text as a reader takes it (see ``fold``), with the way back to the original offsets.
+
+    ``text`` is what matching runs on; ``span`` turns a span of it into the span of the original that
+    produced it, so ``source[start:end]`` is the disguised value itself.
+    """
+
+    __slots__ = ("_offsets", "_pieces", "_table", "source", "text")
+
+    def __init__(self, source: str, text: str, table: _Table | None,
+                 pieces: list[tuple[int, int, bool]] | None = None) -> None:
+        self.source, self.text, self._table, self._pieces = source, text, table, pieces
+        self._offsets: list[int] | None = None
+
+    def offsets(self) -> list[int]:
+        """For each character of ``text``, the offset of the original character it comes from."""
+        if self._offsets is None:
+            pieces = self._pieces or [(0, len(self.source), False)]
+            indices = itertools.chain.from_iterable(
+                range(e - 1, s - 1, -1) if flipped else range(s, e) for s, e, flipped in pieces)
+            if self._table is None:
+                self._offsets = list(indices)
+            else:
+                table, source = self._table, self.source
+                self._offsets = [i for i in indices for _ in range(len(table[ord(source[i])]))]
+        return self._offsets
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The original span of ``text[start:end]`` (non-empty): from its first to its last source character,
+        combining marks that follow it included."""
+        if self._table is None and self._pieces is None:
+            return start, end
+        covered = self.offsets()[start:end]
+        first, stop = min(covered), max(covered) + 1
+        while stop < len(self.source) and unicodedata.combining(self.source[stop]):
+            stop += 1
+        return first, stop
+
+
+def fold(text: str, *, casefold: bool = False, visual: bool = True) -> Folded:
+    """`text` with disguises undone: format characters (zero-width, bidi controls, soft hyphen) and combining
+    marks removed, explicit bidi overrides put in the order a reader sees them (``visual``), NFKC applied,
+    accents stripped, letters of other scripts that look like ASCII ones folded to them (Unicode's
+    confusables data: Cyrillic 'і' is 'i'), digits of any script read as ASCII digits, Unicode spaces as ' '
+    and dashes as '-'; with ``casefold``, case-folded too. Pure ASCII text comes back as is (lower-cased)."""
+    if text.isascii():
+        return Folded(text, text.lower() if casefold else text, None)  # one character for one
+    table = _CASEFOLDED if casefold else _CASED
+    if visual and not _BIDI_CONTROLS.isdisjoint(text):
+        pieces = _display_pieces(text)
+        shown = "".join(text[s:e][::-1] if flipped else text[s:e] for s, e, flipped in pieces)
+        return Folded(text, shown.translate(table), table, pieces)
+    return Folded(text, text.translate(table), table)
+
+
+def fold_views(text: str, *, casefold: bool = False) -> list[Folded]:
+    """The views of `text` that matching must search: the one a reader sees and, when bidi controls reorder
+    it, the stored (logical) order too, which a program reading the text sees."""
+    seen = fold(text, casefold=casefold)
+    if seen._pieces is None:
+        return [seen]
+    stored = fold(text, casefold=casefold, visual=False)
+    return [seen] if stored.text == seen.text else [seen, stored]
 
 
 def normalize(text: str) -> tuple[str, list[int] | None]:
-    """NFKC + casefold + drop format characters (zero-width and the like).
-
-    Returns the normalised text and a list mapping each normalised character to its
-    offset in ``text`` (with one extra entry for the end), or ``None`` when the
-    mapping is the identity (pure ASCII text, the common case, stays fast).
-    """
-    if text.isascii():
-        return text.lower(), None
-    folded = [_fold(ch) for ch in text]
-    if any(combining for _, combining in folded):
-        return _normalize_clusters(text)
-    out = [piece for piece, _ in folded]
-    offsets = [i for i, piece in enumerate(out) for _ in piece]
-    offsets.append(len(text))
-    return "".join(out), offsets
-
-
-def _normalize_clusters(text: str) -> tuple[str, list[int]]:
-    """The slow path: a base character and its combining marks are normalised together."""
-    out: list[str] = []
-    offsets: list[int] = []
-    i, n = 0, len(text)
-    while i < n:
-        j = i + 1
-        while j < n and unicodedata.combining(text[j]):
-            j += 1
-        cluster = text[i:j]
-        if not (len(cluster) == 1 and unicodedata.category(cluster) == "Cf"):
-            folded = unicodedata.normalize("NFKC", cluster).casefold()
-            out.append(folded)
-            offsets.extend([i] * len(folded))
-        i = j
-    offsets.append(n)
-    return "".join(out), offsets
+    """The case-folded view a reader sees (``fold(text, casefold=True)``) and, unless the text is pure ASCII,
+    the offset in ``text`` of each of its characters."""
+    view = fold(text, casefold=True)
+    return view.text, None if text.isascii() else view.offsets()
 
 
 def original_span(offsets: list[int] | None, start: int, end: int) -> tuple[int, int]:
-    """Map a span of the normalised text back to the original text."""
+    """Map a non-empty span of a normalised text back to the original text (``offsets`` from ``normalize``)."""
     if offsets is None:
         return start, end
-    last = offsets[end - 1] if end > start else offsets[start]
-    # the end is just past the original cluster that produced the last character
-    stop = next((o for o in offsets[end:] if o > last), offsets[-1])
-    return offsets[start], stop
+    covered = offsets[start:end]
+    return min(covered), max(covered) + 1
 
 
-_CONTROL = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0)], "\ufffd")
+#: C0 and C1 controls (escape sequences) and the bidi controls that reorder what a terminal shows
+_CONTROL = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0),
+                          *range(0x202A, 0x202F), *range(0x2066, 0x206A)], "\ufffd")
 
 
 def printable(text: object) -> str:

@@ -1,10 +1,12 @@
 """Personal-data and secret detection for model outputs (the engine of the `pii` check).
 
 Candidates come from linear-time RE2 patterns and are validated (Luhn, IBAN mod-97 and country format, SSN
-ranges, `ipaddress`, libphonenumber) so that plain numbers are not reported. Unicode: each decimal digit (e.g.
-full-width '１') is read as its ASCII digit, space and zero-width characters as ' ', dashes as '-', full-width
-'@ . + ( ) :' as ASCII; the mapping is 1:1 per character, so offsets index the original text. Overlaps: the
-more specific kind wins (secret > email > iban > credit_card > us_ssn > ip_address > phone).
+ranges, `ipaddress`, libphonenumber) so that plain numbers are not reported. Detection runs on the folded
+text (``normalize.fold``: zero-width and bidi controls removed, overrides in the order a reader sees, look-alike
+letters and digits of any script read as ASCII), and on the stored order too when bidi controls reorder it;
+spans point into the original text. Written-out disguises are read as such: card numbers and SSNs grouped by
+'.', '/', double spaces or one digit at a time, ``jane dot doe at example dot com``, ``jane [at] example.com``.
+Overlaps: the more specific kind wins (secret > email > iban > credit_card > us_ssn > ip_address > phone).
 """
 
 from __future__ import annotations
@@ -13,114 +15,92 @@ import bisect
 import functools
 import ipaddress
 import itertools
-import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-import phonenumbers
-import re2
 from stdnum import iban as _iban
 from stdnum import luhn as _luhn
 from stdnum.us import ssn as _ssn
 
-from .regex import Regex
+from .normalize import Folded, fold_views
+from .phone import CONTEXT_BUDGET, CONTEXT_REGIONS, PUNCT, find_phones
+from .regex import Regex, compile_pattern
+
+__all__ = ["CONTEXT_BUDGET", "CONTEXT_REGIONS", "KINDS", "PiiMatch", "canonical_email", "find_pii",
+           "prefilter_pattern"]
 
 KINDS: tuple[str, ...] = ("email", "phone", "us_ssn", "credit_card", "iban", "ip_address", "secret")
 _PRIORITY = {k: i for i, k in enumerate(("secret", "email", "iban", "credit_card", "us_ssn", "ip_address", "phone"))}
 
-#: Numbering plans tried for a phone-shaped number that stands next to a phone word
-#: ("Phone:", "call me on", "... (office)") but is not valid in the caller's region.
-CONTEXT_REGIONS: tuple[str, ...] = (
-    "US", "GB", "CA", "AU", "NZ", "IE", "IN", "ZA", "DE", "FR", "IT", "ES", "PT", "NL", "BE", "CH", "AT", "SE",
-    "NO", "DK", "FI", "PL", "CZ", "HU", "GR", "RO", "BR", "MX", "AR", "JP", "CN", "KR", "SG", "IL", "RU", "TR")
-#: At most this many phone-worded candidates per text get that retry (bounds adversarial cost).
-CONTEXT_BUDGET = 32
-
 
 @dataclass(frozen=True, slots=True)
 class PiiMatch:
-    """One finding; `value` is the raw matched text and must never be printed or stored."""
+    """One finding; `value` is the raw matched text and must never be printed or stored.
+
+    `normalized` is what the detector read there (the folded text: a reader's order, no invisible
+    characters, look-alikes folded); masks are made from it, so a disguise cannot leak through a mask.
+    """
 
     kind: str
     start: int
     end: int
     value: str
+    normalized: str = ""
 
 
-_OPTS = re2.Options()
-_OPTS.log_errors = False  # RE2 would print to stderr
+_re = compile_pattern
 
-
-def _re(pattern: str) -> Regex:
-    return Regex(pattern, re2.compile(pattern, options=_OPTS))
-
-
-# --- Unicode folding: one character to one character, so offsets are preserved ----------
-_SPECIAL = {"\uff20": "@", "\ufe6b": "@", "\uff0e": ".", "\ufe52": ".", "\uff0b": "+", "\uff08": "(", "\uff09": ")",
-            "\uff1a": ":"}
-_RE2_ND, _RE2_SPACE, _RE2_DASH = (_re(p) for p in (r"\p{Nd}", r"[\p{Zs}\p{Cf}]", r"[\p{Pd}\x{2212}]"))
-
-
-class _Fold(dict[int, str]):
-    """Lazy `str.translate` table; it uses RE2's own classes so the prefilter agrees."""
-
-    def __missing__(self, code: int) -> str:
-        ch = chr(code)
-        digit = unicodedata.decimal(ch, None)
-        out = (str(digit) if digit is not None and _RE2_ND.fullmatch(ch) else
-               " " if _RE2_SPACE.fullmatch(ch) else
-               "-" if _RE2_DASH.fullmatch(ch) else _SPECIAL.get(ch, ch))
-        self[code] = out
-        return out
-
-
-_FOLD = _Fold()
-
-
-def _fold(text: str) -> str:
-    return text if text.isascii() else text.translate(_FOLD)
-
-
-# --- Prefilter: per kind, a superset (on the raw text) of what that kind can match --------
-_D, _SEP, _DASH = r"\p{Nd}", r"[\p{Zs}\p{Pd}\p{Cf}\x{2212}]", r"[\p{Pd}\x{2212}]"
-_HEX, _COLON, _DOT = r"[0-9A-Fa-f\p{Nd}]", r"[:\x{FF1A}]", r"[.\x{FF0E}\x{FE52}]"
-# phone-number punctuation as libphonenumber knows it (after folding) and its pre-images
-_PH_PUNCT = r"x()\[\]./~\x{2053}\x{223C}\x{FF5E}\x{FF0F}\x{FF3B}\x{FF3D} \-"
-_PH_PUNCT_RAW = _PH_PUNCT + r"\p{Pd}\p{Zs}\p{Cf}\x{2212}\x{FF08}\x{FF09}\x{FF0E}\x{FE52}"
+# --- Prefilter: per kind, a superset of what that kind can match ------------------------------------
+# Written for the folded text, and a superset on the raw text too when the raw text differs from its
+# fold only in HARMLESS characters: wherever a pattern accepts ' ' it accepts \p{Zs}, wherever '-' \p{Pd}.
+# Any other non-ASCII character sends the text to the detector (`_UNFOLDED`).
+_D, _SP, _DASH = r"[0-9]", r"[\s\p{Zs}]", r"[\p{Pd}\x{2212}]"
+_SEP = r"[\p{Zs}\p{Pd}\x{2212} ./]"
 _PREFILTER = {
-    "email": r"[@\x{FF20}\x{FE6B}][\pL\pN]",
-    "phone": f"{_D}(?:[{_PH_PUNCT_RAW}]{{0,4}}{_D}){{6}}",
-    "us_ssn": f"{_D}{{3}}{_SEP}?{_D}{{2}}{_SEP}?{_D}{{4}}",
-    "credit_card": f"{_D}(?:{_SEP}?{_D}){{11}}",
-    "iban": f"[A-Za-z]{{2}}{_D}{{2}}{_SEP}?[A-Za-z\\p{{Nd}}]{{4}}",
-    "ip_address": f"{_D}{_DOT}{_D}{{1,3}}{_DOT}{_D}{{1,3}}{_DOT}{_D}"
-    f"|{_COLON}{_HEX}*{_COLON}{_HEX}*{_COLON}|{_HEX}{_COLON}{{2}}{_HEX}",
+    "email": rf"@|(?i:\bdot\b|[\[({{<]{_SP}*at{_SP}*[\])}}>])",
+    "phone": f"{_D}(?:[{PUNCT}\\p{{Pd}}\\p{{Zs}}\\x{{2212}}]{{0,4}}{_D}){{6}}",
+    "us_ssn": f"{_D}{{3}}{_SEP}{{0,2}}{_D}{{2}}{_SEP}{{0,2}}{_D}{{4}}",
+    "credit_card": f"{_D}(?:{_SEP}{{0,2}}{_D}){{11}}",
+    "iban": f"[A-Za-z]{{2}}{_D}{{2}}{_SEP}?[A-Za-z0-9]{{4}}",
+    "ip_address": f"{_D}\\.{_D}{{1,3}}\\.{_D}{{1,3}}\\.{_D}|:[0-9A-Fa-f]*:[0-9A-Fa-f]*:|[0-9A-Fa-f]::[0-9A-Fa-f]",
     "secret": rf"\bAKIA|\bASIA|\bgh[pousr]_|\bgithub_pat_|\bxox[bpars]{_DASH}|{_DASH}{{5}}BEGIN|\bAIza|\b[rs]k_live_"
     rf"|\bsk{_DASH}",
 }
+#: characters common in model outputs that fold to nothing a detector reads beyond what the patterns above
+#: accept raw: typographic quotes, bullet, dashes, no-break and thin spaces, currency signs
+HARMLESS = "\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u00a0\u2009\u202f\u20ac\u00a3"
+_UNFOLDED = "[^\\x00-\\x7f" + "".join(f"\\x{{{ord(c):04X}}}" for c in HARMLESS) + "]"
 _KIND_RE = {k: _re(p) for k, p in _PREFILTER.items()}
 
 # --- Detection patterns (run on folded text) ---------------------------------------------
 _EMAIL = _re(r"[\pL\pN_%+\-][\pL\pN._%+\-]{0,63}@(?:[\pL\pN](?:[\pL\pN\-]{0,61}[\pL\pN])?\.)+\pL{2,63}")
 _NOT_TLD = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico"})
-_PHONE_GATE = _re(f"[0-9](?:[{_PH_PUNCT}]{{0,4}}[0-9]){{6,}}")
-_DATE = _re(r"(?:(?:19|20)[0-9]{2}[-/.][01]?[0-9][-/.][0-3]?[0-9]|[0-3]?[0-9][-/.][0-3]?[0-9][-/.](?:19|20)[0-9]{2})"
-            r"(?: [0-9]{1,2})?")  # a date (and an hour): never taken for a phone number
-_PHONE_CAND = _re(r"[0-9](?:[ .\-/()]{0,3}[0-9]){6,16}")
-_PHONE_WORD = _re(r"(?i)\b(?:phone|phones|telephone|tel|ph|mobile|mob|cell|cellphone|fax|call|calls|called|calling|"
-                  r"dial|sms|whatsapp|hotline|landline|voicemail|contact|reach)\b")
-# a messaging verb right before the number: "messages to ...", "text me at ...", "not answering at ..."
-_PHONE_LEAD = _re(r"(?i)\b(?:messages?|messaging|text|texts|texted|texting|sms|answering|ring|rang)"
-                  r"(?:\s+(?:me|us|him|her|them))?\s+(?:at|on|to)\s*[+(]?$")
-_PHONE_LEAD_ANYWHERE = _re(r"(?i)\b(?:messages?|messaging|text|texts|texted|texting|sms|answering|ring|rang)"
-                           r"(?:\s+(?:me|us|him|her|them))?\s+(?:at|on|to)\b")
-_VALID, _POSSIBLE = phonenumbers.Leniency.VALID, phonenumbers.Leniency.POSSIBLE
-_PHONE_LABEL = _re(r"(?i)\b(?:office|desk|home|work)\b")
-_PHONE_LABEL_BEFORE = _re(r"(?i)\b(?:office|desk|home|work)\s?[:=]?\s?[+(]?$")
-_PHONE_LABEL_AFTER = _re(r"(?i)^\s?[-/(]?\s?(?:office|desk|home|work|mobile|cell|fax|phone|tel)\b")
-_SSN = _re(r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{9}")
+# written-out e-mail addresses: "jane dot doe at example dot com", "jane [at] example.com", "jane @ example.com"
+_AT = r"(?:\s*[\[({<]\s*at\s*[\])}>]\s*|\s+at\s+|\s*@\s*)"
+_DOT_WORD = r"(?:\s*[\[({<]\s*dot\s*[\])}>]\s*|\s+dot\s+)"
+_LABEL = r"[\pL\pN](?:[\pL\pN\-]{0,61}[\pL\pN])?"
+_SPELLED_EMAIL = _re(rf"(?i)[\pL\pN_%+\-]+(?:(?:{_DOT_WORD}|\.)[\pL\pN_%+\-]+)*{_AT}"
+                     rf"{_LABEL}(?:(?:{_DOT_WORD}|\.){_LABEL})*(?:{_DOT_WORD}|\.)\pL{{2,24}}")
+_SPELLED_AT = _re(r"(?i)[\[({<]\s*at\s*[\])}>]|\s@|@\s")
+_SPELLED_DOT = _re(rf"(?i){_DOT_WORD}")
+_SPELLED = _re(f"{_SPELLED_AT.pattern}|{_SPELLED_DOT.pattern}")
+_AT_TOKEN = _re(rf"(?i){_AT}")
+_DOT_TOKEN = _re(rf"(?i){_DOT_WORD}")
+#: top-level domains accepted after a bare " at " (the words "at" and "dot" are common in prose)
+_COMMON_TLDS = frozenset(["com", "org", "net", "edu", "gov", "mil", "int", "info", "biz", "io", "co", "ai", "app",
+                          "dev", "me", "us", "uk", "ca", "au", "de", "fr", "es", "it", "nl", "be", "ch", "at", "se",
+                          "no", "dk", "fi", "pl", "ie", "nz", "in", "jp", "cn", "br", "mx", "ru"])
+#: words that stand before " at " in prose far more often than as the name of a mailbox
+_PROSE_WORDS = """a an the i me you he him she her it we us they them my your our their this that these those
+    is are was were be been am being look looks looking looked work works working worked stay stayed arrive
+    arrived arrives meet met available found located live lives lived based online shop buy bought sold sale
+    sales here there and or but not only just also even email e-mail mail write contact reach visit visited
+    find check go get see sign log login order orders open click site website page apply apps app up down
+    out off in on now then today tonight later home office store stores price prices best great good"""
+_PROSE = frozenset(_PROSE_WORDS.split())
+_SSN = _re(r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}|[0-9]{3} {1,2}[0-9]{2} {1,2}[0-9]{4}|[0-9]{9}")
 _SSN_WORD = _re(r"(?i)\b(?:ssn|ssns|social security|soc\.? ?sec|ss ?#|ss no)")
-_CARD = _re(r"[0-9](?:[ \-]?[0-9]){11,}")
+_CARD = _re(r"[0-9](?:(?: {1,2}|[\-./])?[0-9]){11,}")
 _DIGITS = _re(r"[0-9]+")
 _CARD_WORD = _re(r"(?i)\b(?:card|credit|debit|visa|mastercard|maestro|amex|cc|payment|pay|charge|cvv|expir)")
 _MAESTRO_12 = frozenset(["50", "56", "57", "58", *(f"6{d}" for d in range(10))])
@@ -155,25 +135,83 @@ def _emails(t: str) -> Spans:
         nxt = t[m.end():m.end() + 1]
         if not (nxt in ("-", "@") or nxt.isalnum()) and m.group().rsplit(".", 1)[1].lower() not in _NOT_TLD:
             out.append((m.start(), m.end()))
+    if _SPELLED.test(t):
+        out += _spelled_emails(t)
     return out
+
+
+def canonical_email(value: str) -> str:
+    """A written-out address as an address: 'jane dot doe at example dot com' -> 'jane.doe@example.com'."""
+    if "@" in value and not _SPELLED.test(value):
+        return value  # a plain address
+    return _DOT_TOKEN.sub(".", _AT_TOKEN.sub("@", value, 1))
+
+
+def _spelled_ok(value: str, before: str, after: str) -> bool:
+    if (before and (before.isalnum() or before in "_%+-.'\u2019@")) or (after and (after.isalnum() or after in "@-")):
+        return False  # part of a longer word or address
+    if not (_SPELLED_AT.test(value) or _SPELLED_DOT.test(value)):
+        return False  # a plain address: _EMAIL has it
+    local, _, domain = canonical_email(value).partition("@")
+    tld = domain.rsplit(".", 1)[-1].lower()
+    if tld in _NOT_TLD or not local or local.startswith(".") or ".." in local + domain:
+        return False
+    if _SPELLED_AT.test(value) or "@" in value:
+        return True
+    # a bare " at ": the address must be spelled with " dot " too, end in a common domain, and not be prose
+    return bool(_SPELLED_DOT.test(value)) and tld in _COMMON_TLDS and local.lower() not in _PROSE
+
+
+def _spelled_emails(t: str) -> Spans:
+    """Written-out addresses, each searched from the next place when a candidate is not one (bounded)."""
+    out: Spans = []
+    pos, budget = 0, CONTEXT_BUDGET
+    while budget > 0 and (m := _SPELLED_EMAIL.search(t, pos)) is not None:
+        s, e = m.span()
+        if _spelled_ok(m.group(), t[s - 1:s], t[e:e + 1]):
+            out.append((s, e))
+            pos = e
+        else:
+            pos, budget = s + 1, budget - 1
+    return out
+
+
+def _separator(t: str, a: int, b: int) -> str:
+    """The kind of separator t[a:b] between two digit groups: '' (none), ' ' (one or two spaces), or itself."""
+    sep = t[a:b]
+    return " " if sep in (" ", "  ") else sep
 
 
 def _card_ok(t: str, win: Spans) -> bool:
     s, e = win[0][0], win[-1][1]
-    digits = t[s:e].replace(" ", "").replace("-", "")
     lens = [b - a for a, b in win]
-    if not 12 <= len(digits) <= 19 or digits[0] == "0":
+    if not 12 <= sum(lens) <= 19 or t[s] == "0":
         return False  # no issuer number starts with 0
-    if len(win) > 1 and (len({t[b] for _, b in win[:-1]}) > 1 or lens[0] != 4
-                         or any(not 3 <= x <= 6 for x in lens[1:-1]) or not 1 <= lens[-1] <= 7):
-        return False  # grouped cards start with 4 digits and keep one separator
+    if len(win) > 1:
+        if lens[0] != 4 or any(not 3 <= x <= 6 for x in lens[1:-1]) or not 1 <= lens[-1] <= 7:
+            return False  # grouped cards start with 4 digits
+        seps = {_separator(t, b, a) for (_, b), (a, _) in itertools.pairwise(win)}
+        if len(seps) > 1:
+            return False  # and keep one kind of separator
+        if seps & {".", "/"} and not _free(t, s, e, "./"):
+            return False  # a longer chain of dotted numbers (a version, an address) is not a card
+    digits = "".join(t[a:b] for a, b in win)
     if len(digits) == 12 and not (digits[:2] in _MAESTRO_12 and _near(_CARD_WORD, t, s, 48)):
         return False  # 12 digits: only Maestro ranges, and only next to a card word
     return _luhn.is_valid(digits)
 
 
+def _spaced_chain(t: str, groups: Spans, i: int) -> int:
+    """The end (exclusive group index) of the chain of one-digit groups, one or two spaces apart, from group i."""
+    j = i + 1
+    while j < len(groups) and groups[j][1] - groups[j][0] == 1 and _separator(t, groups[j - 1][1], groups[j][0]) == " ":
+        j += 1
+    return j
+
+
 def _cards(t: str) -> Spans:
-    """Runs of 12+ digits with single ' '/'-' separators: leftmost-longest valid windows."""
+    """Runs of 12+ digits with one kind of separator (' ', two spaces, '-', '.', '/'): leftmost-longest valid
+    windows; or a whole chain of 13-19 digits written one at a time ('4 1 1 1 ...')."""
     out = []
     for m in _CARD.finditer(t):
         if not _free(t, m.start(), m.end(), "-.,/"):
@@ -181,25 +219,34 @@ def _cards(t: str) -> Spans:
         groups = [(g.start(), g.end()) for g in _DIGITS.finditer(t, m.start(), m.end())]
         i = 0
         while i < len(groups):
+            if groups[i][1] - groups[i][0] == 1:  # no grouped card starts with one digit: the chain or nothing
+                k = _spaced_chain(t, groups, i)
+                digits = "".join(t[a] for a, _ in groups[i:k])
+                if 13 <= len(digits) <= 19 and digits[0] != "0" and _luhn.is_valid(digits):
+                    out.append((groups[i][0], groups[k - 1][1]))
+                i = k
+                continue
             j, n = i, 0  # the longest window from group i holding at most 19 digits
             while j < len(groups) and n + groups[j][1] - groups[j][0] <= 19:
                 n, j = n + groups[j][1] - groups[j][0], j + 1
             if groups[i][1] - groups[i][0] != 4:  # grouped cards start with 4 digits
                 j = i + 1
-            k = next((k for k in range(j, i, -1) if _card_ok(t, groups[i:k])), None)
-            if k is not None:
-                out.append((groups[i][0], groups[k - 1][1]))
-            i = k if k is not None else i + 1
+            found = next((k for k in range(j, i, -1) if _card_ok(t, groups[i:k])), None)
+            if found is not None:
+                out.append((groups[i][0], groups[found - 1][1]))
+            i = found if found is not None else i + 1
     return out
 
 
 def _ssns(t: str) -> Spans:
-    """NNN-NN-NNNN or NNN NN NNNN; bare 9 digits only after an SSN word."""
+    """NNN-NN-NNNN, NNN.NN.NNNN or NNN NN NNNN (one or two spaces); bare 9 digits only after an SSN word."""
     out = []
     for m in _SSN.finditer(t):
         s, e, v = m.start(), m.end(), m.group()
         ok = len(v) > 9 or _near(_SSN_WORD, t, s, 40)
-        if ok and _free(t, s, e, "-.,/") and _ssn.is_valid(v.replace(" ", "").replace("-", "")):
+        if "." in v and _near(_VERSION_WORD, t, s, 12):
+            continue  # 'release 100.20.3000' is a version
+        if ok and _free(t, s, e, "-.,/") and _ssn.is_valid("".join(c for c in v if c.isdigit())):
             out.append((s, e))
     return out
 
@@ -257,72 +304,6 @@ def _secrets(t: str) -> Spans:
     return out
 
 
-def _phone_context(t: str, s: int, e: int) -> bool:
-    after = _PHONE_LABEL_AFTER.test(t[e:e + 12])
-    return (after or _near(_PHONE_WORD, t, s, 32) or _near(_PHONE_LABEL_BEFORE, t, s, 14)
-            or _near(_PHONE_LEAD, t, s, 24))
-
-
-_WINDOW_MARGIN = 12  # characters around a digit run: room for '+44 (0)' and the like
-
-
-def _phone_windows(t: str, claimed: Spans) -> list[tuple[int, int]]:
-    """Merged windows around the digit runs that could be phone numbers.
-
-    libphonenumber's matcher is slow on long texts, so it reads only these windows: runs that
-    are dates, or lie wholly inside a span another kind claimed (a card, an IBAN), are left out.
-    """
-    windows: list[tuple[int, int]] = []
-    for g in _PHONE_GATE.finditer(t):
-        s, e = g.span()
-        if _DATE.fullmatch(g.group()) or any(a <= s and e <= b for a, b in claimed):
-            continue
-        ws, we = max(0, s - _WINDOW_MARGIN), min(len(t), e + _WINDOW_MARGIN)
-        if windows and ws <= windows[-1][1]:
-            windows[-1] = (windows[-1][0], we)
-        else:
-            windows.append((ws, we))
-    return windows
-
-
-@functools.cache
-def _context_tries(region: str) -> tuple[tuple[str, int], ...]:
-    """Possible (right length) in `region`, valid in another common plan, possible in one."""
-    others = [rg for rg in CONTEXT_REGIONS if rg != region]
-    return ((region, _POSSIBLE), *((rg, _VALID) for rg in others), *((rg, _POSSIBLE) for rg in others))
-
-
-def _phones(t: str, region: str, claimed: Spans) -> Spans:
-    """Valid numbers for `region` anywhere; other plans only next to a phone word."""
-    windows = _phone_windows(t, claimed)
-    if not windows:
-        return []  # no run of 7+ digits but dates and spans other kinds claimed
-    out: Spans = []
-    for ws, we in windows:
-        out += [(ws + m.start, ws + m.end) for m in phonenumbers.PhoneNumberMatcher(t[ws:we], region, leniency=_VALID)
-                if not _DATE.fullmatch(m.raw_string)]
-    if not _PHONE_WORD.test(t) and not _PHONE_LABEL.test(t) and not _PHONE_LEAD_ANYWHERE.test(t):
-        return out
-    blocked = sorted(out + claimed)
-    starts, budget = [a for a, _ in blocked], CONTEXT_BUDGET
-    reach = list(itertools.accumulate((b for _, b in blocked), max, initial=-1))
-    for c in _PHONE_CAND.finditer(t):
-        s, e = c.start(), c.end()
-        if reach[bisect.bisect_left(starts, e)] > s or _DATE.fullmatch(c.group()) or not _phone_context(t, s, e):
-            continue  # overlaps a span already found, a date, or no phone word nearby
-        if (budget := budget - 1) < 0:
-            break
-        ws = s - 1 if s > 0 and t[s - 1] in "+(" else s
-        # '+country' numbers are region-independent: other plans would only match a part
-        tries = _context_tries(region) if t[ws] != "+" else ((region, _POSSIBLE),)
-        for rg, leniency in tries:
-            hits = list(phonenumbers.PhoneNumberMatcher(t[ws:e], rg, leniency=leniency))
-            if hits:
-                out.extend((ws + h.start, ws + h.end) for h in hits)
-                break
-    return out
-
-
 _DETECTORS = {"email": _emails, "credit_card": _cards, "us_ssn": _ssns, "iban": _ibans, "ip_address": _ips,
               "secret": _secrets}
 
@@ -334,23 +315,34 @@ def _check_kinds(kinds: Collection[str]) -> frozenset[str]:
     return wanted
 
 
-def _find(text: str, wanted: frozenset[str], region: str, skip: bool = True) -> list[tuple[int, int, str]]:
-    """Non-overlapping (start, end, kind); `skip` omits detectors whose own prefilter is absent."""
-    t = _fold(text)
+Found = list[tuple[int, int, int, str, int, int]]  # (priority, start, end, kind, folded start, folded end)
+
+
+def _find_in(view: Folded, wanted: frozenset[str], region: str, strict: bool, skip: bool) -> Found:
+    """Every candidate of the wanted kinds in one folded view, as original spans (overlaps not resolved)."""
+    t = view.text
     # every kind that can claim a phone-shaped span must run whenever phone is wanted
-    run = {k for k in (set(KINDS) - {"phone"} if "phone" in wanted else wanted) if not skip or _KIND_RE[k].test(text)}
-    found = [(_PRIORITY[k], s, e, k) for k in run for s, e in _DETECTORS[k](t)]
-    if "phone" in wanted and (not skip or _KIND_RE["phone"].test(text)):
-        claimed = [(s, e) for _, s, e, _ in found]
-        found += [(_PRIORITY["phone"], s, e, "phone") for s, e in _phones(t, region, claimed)]
-    found.sort()
+    run = {k for k in (set(KINDS) - {"phone"} if "phone" in wanted else wanted) if not skip or _KIND_RE[k].test(t)}
+    spans = [(_PRIORITY[k], s, e, k) for k in run for s, e in _DETECTORS[k](t)]
+    if "phone" in wanted and (not skip or _KIND_RE["phone"].test(t)):
+        claimed = [(s, e) for _, s, e, _ in spans]
+        spans += [(_PRIORITY["phone"], s, e, "phone") for s, e in find_phones(t, region, claimed, strict=strict)]
+    return [(p, *view.span(s, e), k, s, e) for p, s, e, k in spans]
+
+
+def _find(text: str, wanted: frozenset[str], region: str, skip: bool = True, strict: bool = False,
+          ) -> list[tuple[int, int, str, str]]:
+    """Non-overlapping (start, end, kind, normalized); `skip` omits detectors whose own prefilter is absent."""
+    views = fold_views(text)
+    found = [(*f, v) for v in views for f in _find_in(v, wanted, region, strict, skip)]
+    found.sort(key=lambda f: f[:3])
     starts: list[int] = []
-    taken: list[tuple[int, int, str]] = []  # disjoint, sorted by start
-    for _, s, e, kind in found:
+    taken: list[tuple[int, int, str, str]] = []  # disjoint, sorted by start
+    for _, s, e, kind, fs, fe, view in found:
         i = bisect.bisect_left(starts, s)
         if not ((i > 0 and taken[i - 1][1] > s) or (i < len(taken) and taken[i][0] < e)):
             starts.insert(i, s)
-            taken.insert(i, (s, e, kind))
+            taken.insert(i, (s, e, kind, view.text[fs:fe]))
     return [x for x in taken if x[2] in wanted]
 
 
@@ -360,18 +352,19 @@ def _prefilter_re(wanted: frozenset[str]) -> Regex:
 
 
 def find_pii(text: str, kinds: Collection[str] = KINDS, *, region: str = "US",
-             allow: Sequence[Regex] = ()) -> list[PiiMatch]:
+             allow: Sequence[Regex] = (), strict: bool = False) -> list[PiiMatch]:
     """All matches of the given kinds, sorted by start.
 
-    `region` is the numbering plan for phone numbers written without '+country code'. A match whose whole raw
-    value fullmatches an `allow` pattern is dropped, after overlap resolution (an allowed card number does not
-    resurface as a phone number).
+    `region` is the numbering plan for phone numbers written without '+country code'; `strict` reports only
+    phone numbers libphonenumber finds valid (not every number written in a phone format). A match whose
+    whole raw value, or whose folded value, fullmatches an `allow` pattern is dropped, after overlap
+    resolution (an allowed card number does not resurface as a phone number).
     """
     wanted = _check_kinds(kinds)
     if not text or not _prefilter_re(wanted).test(text):
         return []
-    return [PiiMatch(k, s, e, text[s:e]) for s, e, k in _find(text, wanted, region)
-            if not any(p.fullmatch(text[s:e]) for p in allow)]
+    return [PiiMatch(k, s, e, text[s:e], n) for s, e, k, n in _find(text, wanted, region, strict=strict)
+            if not any(p.fullmatch(text[s:e]) or p.fullmatch(n) for p in allow)]
 
 
 def prefilter_pattern(kinds: Collection[str] = KINDS) -> str:
@@ -379,4 +372,4 @@ def prefilter_pattern(kinds: Collection[str] = KINDS) -> str:
     finds nothing, `find_pii(text, kinds)` is [] for any region and allow list, so callers may skip it."""
     wanted = _check_kinds(kinds)
     parts = [f"(?:{_PREFILTER[k]})" for k in KINDS if k in wanted]
-    return "|".join(parts) if parts else r"\b\B"
+    return "|".join([*parts, _UNFOLDED]) if parts else r"\b\B"

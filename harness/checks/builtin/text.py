@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ import re2
 
 from ...errors import InputError
 from ...model import EvalCase, Finding, OutputRecord
-from ...text.normalize import excerpt, normalize, original_span
+from ...text.normalize import excerpt, fold_views, normalize
 from ...text.regex import Pattern, PatternSet, compile_pattern
 from ..base import check
 
@@ -121,13 +122,16 @@ class WordList:
     gate: PatternSet | None = None
 
 
-# Python's str.split() whitespace, which RE2's \s (ASCII [\t\n\f\r ]) does not cover in full
-_SPACE = r"[\s\x0b\x1c-\x1f\x85\p{Z}]+"
+# Python's str.split() whitespace, which RE2's \s (ASCII [\t\n\f\r ]) does not cover in full, and the
+# hyphens and underscores that join words ("bomb-recipe", "bomb_recipe" are the phrase "bomb recipe")
+_SPACE = r"[\s\x0b\x1c-\x1f\x85\p{Z}\-_]+"
+_WORD_BREAK = re.compile(r"[\s\-_]+")
 
 
 def _phrase_patterns(phrases: Sequence[str]) -> list[str]:
-    """RE2 patterns of the normalised phrases, longest first, tolerant of extra spacing."""
-    normalised = sorted({normalize(p)[0].strip() for p in phrases}, key=len, reverse=True)
+    """RE2 patterns of the normalised phrases, longest first, tolerant of extra spacing and of '-' or '_'
+    between their words."""
+    normalised = sorted({" ".join(_WORD_BREAK.split(normalize(p)[0])).strip() for p in phrases}, key=len, reverse=True)
     return [_SPACE.join(re2.escape(w) for w in p.split()) for p in normalised if p.split()]
 
 
@@ -144,12 +148,29 @@ def _word_list(kind: str, phrases: Sequence[str]) -> WordList:
 
 
 def _is_word_char(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
+    return ch.isalnum()  # '_' joins words as '-' does: "how_to_kill" holds the word "kill"
 
 
 def find_words(words: WordList, text: str, message: str) -> list[Finding]:
-    """Word-bounded matches of a word list in the normalised text, as original spans."""
-    norm, offsets = normalize(text)
+    """Word-bounded matches of a word list in the folded text (``normalize.fold``: look-alike letters, accents,
+    invisible characters and bidi overrides seen through), as original spans."""
+    spans: list[tuple[int, int]] = []
+    for view in fold_views(text, casefold=True):
+        spans += [view.span(start, end) for start, end in _phrase_spans(words, view.text)]
+    findings: list[Finding] = []
+    last_end = -1
+    for start, end in sorted(set(spans), key=lambda s: (s[0], -s[1])):  # longest first at a place
+        if start < last_end:
+            continue  # overlaps a longer phrase already reported
+        last_end = end
+        findings.append(Finding(words.kind, message, start, end, excerpt(text, start, end)))
+        if len(findings) >= MAX_FINDINGS:
+            break
+    return findings
+
+
+def _phrase_spans(words: WordList, norm: str) -> list[tuple[int, int]]:
+    """Word-bounded matches of each phrase in one folded text (at most MAX_FINDINGS per phrase)."""
     present = words.gate.matches(norm) if words.gate is not None else []
     spans: list[tuple[int, int]] = []
     for index in present:
@@ -164,17 +185,7 @@ def find_words(words: WordList, text: str, message: str) -> list[Finding]:
             count += 1
             if count >= MAX_FINDINGS:
                 break
-    findings: list[Finding] = []
-    last_end = -1
-    for start, end in sorted(spans, key=lambda s: (s[0], -s[1])):  # longest first at a place
-        if start < last_end:
-            continue  # overlaps a longer phrase already reported
-        last_end = end
-        o_start, o_end = original_span(offsets, start, end)
-        findings.append(Finding(words.kind, message, o_start, o_end, excerpt(text, o_start, o_end)))
-        if len(findings) >= MAX_FINDINGS:
-            break
-    return findings
+    return spans
 
 
 def _prepare_blocklist(options: Mapping[str, Any]) -> WordList:

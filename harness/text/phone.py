@@ -1,0 +1,162 @@
+"""Phone numbers in a folded text (see ``normalize.fold``): the phone part of the personal-data detector.
+
+A number is reported when libphonenumber finds it valid for the caller's region; when it is written in
+a phone format, valid or not: ``(245) 483-9612``, ``245-483-9612``, ``871.417.1827`` (North American
+layouts) or ``+1 627-875-4626`` (a '+country' number of a possible length); and, next to a phone word
+("Phone:", "call me on", "... (office)"), when another common numbering plan accepts it. ``strict``
+keeps only what libphonenumber validates. Dates are never phone numbers.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import itertools
+
+import phonenumbers
+
+from .regex import Regex, compile_pattern
+
+Spans = list[tuple[int, int]]
+
+#: Numbering plans tried for a phone-shaped number that stands next to a phone word
+#: ("Phone:", "call me on", "... (office)") but is not valid in the caller's region.
+CONTEXT_REGIONS: tuple[str, ...] = (
+    "US", "GB", "CA", "AU", "NZ", "IE", "IN", "ZA", "DE", "FR", "IT", "ES", "PT", "NL", "BE", "CH", "AT", "SE",
+    "NO", "DK", "FI", "PL", "CZ", "HU", "GR", "RO", "BR", "MX", "AR", "JP", "CN", "KR", "SG", "IL", "RU", "TR")
+#: At most this many phone-worded candidates per text get that retry (bounds adversarial cost).
+CONTEXT_BUDGET = 32
+
+#: phone-number punctuation as libphonenumber knows it, after folding
+PUNCT = r"x()\[\]./~\x{2053}\x{223C}\x{FF5E}\x{FF0F}\x{FF3B}\x{FF3D} \-"
+_GATE = compile_pattern(f"[0-9](?:[{PUNCT}]{{0,4}}[0-9]){{6,}}")
+DATE = compile_pattern(
+    r"(?:(?:19|20)[0-9]{2}[-/.][01]?[0-9][-/.][0-3]?[0-9]|[0-3]?[0-9][-/.][0-3]?[0-9][-/.](?:19|20)[0-9]{2})"
+    r"(?: [0-9]{1,2})?")  # a date (and an hour): never taken for a phone number
+_CANDIDATE = compile_pattern(r"[0-9](?:[ .\-/()]{0,3}[0-9]){6,16}")
+_WORD = compile_pattern(
+    r"(?i)\b(?:phone|phones|telephone|tel|ph|mobile|mob|cell|cellphone|fax|call|calls|called|calling|"
+    r"dial|sms|whatsapp|hotline|landline|voicemail|contact|reach)\b")
+# a messaging verb right before the number: "messages to ...", "text me at ...", "not answering at ..."
+_LEAD = compile_pattern(r"(?i)\b(?:messages?|messaging|text|texts|texted|texting|sms|answering|ring|rang)"
+                        r"(?:\s+(?:me|us|him|her|them))?\s+(?:at|on|to)\s*[+(]?$")
+_LEAD_ANYWHERE = compile_pattern(r"(?i)\b(?:messages?|messaging|text|texts|texted|texting|sms|answering|ring|rang)"
+                                 r"(?:\s+(?:me|us|him|her|them))?\s+(?:at|on|to)\b")
+_VALID, _POSSIBLE = phonenumbers.Leniency.VALID, phonenumbers.Leniency.POSSIBLE
+_LABEL = compile_pattern(r"(?i)\b(?:office|desk|home|work)\b")
+_LABEL_BEFORE = compile_pattern(r"(?i)\b(?:office|desk|home|work)\s?[:=]?\s?[+(]?$")
+_LABEL_AFTER = compile_pattern(r"(?i)^\s?[-/(]?\s?(?:office|desk|home|work|mobile|cell|fax|phone|tel)\b")
+_EXTENSION = r"(?: ?(?:x|ext\.?) ?[0-9]{1,6})?"
+#: North American layouts: (NXX) NXX-XXXX, or NXX-NXX-XXXX / NXX.NXX.XXXX / NXX NXX XXXX with one separator
+#: (area code and exchange starting 2-9), each with an optional +1 or 1- in front and an extension
+_NANP = compile_pattern(
+    r"(?:\+1[ .\-]?|1[ .\-])?(?:\([0-9]{3}\) ?[0-9]{3}[ .\-]?[0-9]{4}|[2-9][0-9]{2}-[2-9][0-9]{2}-[0-9]{4}"
+    r"|[2-9][0-9]{2}\.[2-9][0-9]{2}\.[0-9]{4}|[2-9][0-9]{2} [2-9][0-9]{2} [0-9]{4})" + _EXTENSION)
+#: a '+country' number: a plus sign, then digits in groups
+_PLUS = compile_pattern(r"\+[0-9](?:[ .\-]?\(?[0-9]{1,5}\)?){2,8}" + _EXTENSION)
+
+
+def _near(pattern: Regex, t: str, s: int, before: int) -> bool:
+    return pattern.test(t[max(0, s - before):s])
+
+
+def _free(t: str, s: int, e: int) -> bool:
+    """True when t[s:e] is glued neither to letters/digits nor to a longer joined number."""
+    before = s > 0 and (t[s - 1].isalnum() or t[s - 1] in "_+" or (t[s - 1] in "-./" and t[s - 2:s - 1].isdigit()))
+    after = e < len(t) and (t[e].isalnum() or t[e] == "_" or (t[e] in "-./" and t[e + 1:e + 2].isdigit()))
+    return not (before or after)
+
+
+def _in_code(t: str, s: int, e: int) -> bool:
+    """True when t[s:e] is joined by '-', '.', '/' or '_' to letters or digits: part of a code (ORD-2024-118842)."""
+    before = s > 1 and t[s - 1] in "-./_" and t[s - 2].isalnum()
+    return before or (e + 1 < len(t) and t[e] in "-/_" and t[e + 1].isalnum())
+
+
+def _context(t: str, s: int, e: int) -> bool:
+    after = _LABEL_AFTER.test(t[e:e + 12])
+    return after or _near(_WORD, t, s, 32) or _near(_LABEL_BEFORE, t, s, 14) or _near(_LEAD, t, s, 24)
+
+
+_WINDOW_MARGIN = 12  # characters around a digit run: room for '+44 (0)' and the like
+
+
+def _windows(t: str, claimed: Spans) -> list[tuple[int, int]]:
+    """Merged windows around the digit runs that could be phone numbers.
+
+    libphonenumber's matcher is slow on long texts, so it reads only these windows: runs that
+    are dates, or lie wholly inside a span another kind claimed (a card, an IBAN), are left out.
+    """
+    windows: list[tuple[int, int]] = []
+    for g in _GATE.finditer(t):
+        s, e = g.span()
+        if DATE.fullmatch(g.group()) or any(a <= s and e <= b for a, b in claimed):
+            continue
+        ws, we = max(0, s - _WINDOW_MARGIN), min(len(t), e + _WINDOW_MARGIN)
+        if windows and ws <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], we)
+        else:
+            windows.append((ws, we))
+    return windows
+
+
+@functools.cache
+def _context_tries(region: str) -> tuple[tuple[str, int], ...]:
+    """Possible (right length) in `region`, valid in another common plan, possible in one."""
+    others = [rg for rg in CONTEXT_REGIONS if rg != region]
+    return ((region, _POSSIBLE), *((rg, _VALID) for rg in others), *((rg, _POSSIBLE) for rg in others))
+
+
+def _formatted(t: str, region: str, blocked: Spans) -> Spans:
+    """Numbers written in a phone format, whether or not their area code is assigned."""
+    out: Spans = []
+
+    def add(s: int, e: int) -> None:
+        if not any(a < e and s < b for a, b in blocked + out):
+            out.append((s, e))
+
+    for m in _NANP.finditer(t):
+        if _free(t, *m.span()):
+            add(*m.span())
+    for m in itertools.islice((m for m in _PLUS.finditer(t) if _free(t, *m.span())), CONTEXT_BUDGET):
+        for hit in phonenumbers.PhoneNumberMatcher(m.group(), region, leniency=_POSSIBLE):
+            add(m.start() + hit.start, m.start() + hit.end)
+    return out
+
+
+def _with_context(t: str, region: str, blocked: Spans) -> Spans:
+    """Phone-shaped numbers next to a phone word, tried in other common numbering plans."""
+    blocked = sorted(blocked)
+    starts, budget, out = [a for a, _ in blocked], CONTEXT_BUDGET, Spans()
+    reach = list(itertools.accumulate((b for _, b in blocked), max, initial=-1))
+    for c in _CANDIDATE.finditer(t):
+        s, e = c.start(), c.end()
+        if reach[bisect.bisect_left(starts, e)] > s or DATE.fullmatch(c.group()) or not _context(t, s, e):
+            continue  # overlaps a span already found, a date, or no phone word nearby
+        if (budget := budget - 1) < 0:
+            break
+        ws = s - 1 if s > 0 and t[s - 1] in "+(" else s
+        # '+country' numbers are region-independent: other plans would only match a part
+        tries = _context_tries(region) if t[ws] != "+" else ((region, _POSSIBLE),)
+        for rg, leniency in tries:
+            hits = list(phonenumbers.PhoneNumberMatcher(t[ws:e], rg, leniency=leniency))
+            if hits:
+                out.extend((ws + h.start, ws + h.end) for h in hits)
+                break
+    return out
+
+
+def find_phones(t: str, region: str, claimed: Spans, *, strict: bool = False) -> Spans:
+    """Phone numbers in the folded text `t`, leaving out the spans other kinds `claimed`."""
+    windows = _windows(t, claimed)
+    if not windows:
+        return []  # no run of 7+ digits but dates and spans other kinds claimed
+    out: Spans = []
+    for ws, we in windows:
+        out += [(ws + m.start, ws + m.end) for m in phonenumbers.PhoneNumberMatcher(t[ws:we], region, leniency=_VALID)
+                if not DATE.fullmatch(m.raw_string) and not _in_code(t, ws + m.start, ws + m.end)]
+    if not strict:
+        out += _formatted(t, region, out + claimed)
+    if _WORD.test(t) or _LABEL.test(t) or _LEAD_ANYWHERE.test(t):
+        out += _with_context(t, region, out + claimed)
+    return out
