@@ -105,7 +105,9 @@ def test_max_failures_is_read_into_a_count_or_a_fraction(repo, policy_text, writ
     pytest.param("'five'", "expected a count (3), a fraction (0.05) or a percentage ('5%'), got 'five'",
                  id="not-a-number"),
     pytest.param("-1", "a count cannot be negative, got -1", id="negative"),
-    pytest.param("[1]", "[1] is not of type 'integer', 'number', 'string'", id="a-list"),
+    pytest.param("[1]", "expected a number or a string, got a list", id="a-list"),
+    pytest.param("null", "expected a number or a string, got null", id="null"),
+    pytest.param("{max_failures: 1}", "expected a number or a string, got a mapping", id="a-mapping"),
 ])
 def test_ambiguous_or_wrong_max_failures_is_refused(repo, policy_text, written, message, monkeypatch):
     monkeypatch.chdir(repo.root)
@@ -132,3 +134,76 @@ def test_a_percentage_limit_is_exact(repo, policy_text):
     result = api.run_gate(repo.outputs("o.jsonl", records), policies=repo.policies, evals=repo.evals)
     assert result.exit_code == 0
     assert result.report.policies[0].failed == 57
+
+
+@pytest.mark.parametrize(("rules", "extra", "expected"), [
+    pytest.param("- {id: r, check: contains, value: ['']}\n", "",
+                 "p.yaml:9:38: $.rules[0].value[0]: '' should be non-empty", id="one-of-picks-the-fitting-branch"),
+    pytest.param("- {id: r, check: contains, value: null}\n", "",
+                 "p.yaml:9:37: $.rules[0].value: expected a string or a list, got null", id="one-of-null"),
+    pytest.param("- {id: r, check: contains, value: {a: 1}}\n", "",
+                 "p.yaml:9:37: $.rules[0].value: expected a string or a list, got a mapping", id="one-of-mapping"),
+    pytest.param("- {id: r, check: length, max: '5'}\n", "",
+                 "p.yaml:9:33: $.rules[0].max: expected a whole number, got a string ('5')", id="type-string"),
+    pytest.param("- {id: r, check: pii, kinds: email}\n", "",
+                 "p.yaml:9:32: $.rules[0].kinds: expected a list, got a string ('email')", id="type-list"),
+    pytest.param("- {id: r, check: pii}\n", "max_failures: {max_failures: 1}",
+                 "p.yaml:7:15: $.max_failures: expected a number or a string, got a mapping", id="path-said-once"),
+    pytest.param("- {id: r, check: regex, pattern: x, must: null}\n", "",
+                 "p.yaml:9:45: $.rules[0].must: null is not one of ['match', 'not_match']", id="enum-null"),
+    pytest.param("- {id: 'no pii', check: pii}\n", "",
+                 "p.yaml:9:10: $.rules[0].id: 'no pii' has the wrong form; use letters, digits and _ . : - (a letter"
+                 " or digit first), like no-pii", id="rule-id-hint"),
+    pytest.param("- {id: r, check: field, path: '1st', exists: true}\n", "",
+                 "p.yaml:9:33: $.rules[0].path: '1st' has the wrong form; use a field path like model_version or"
+                 " slice.locale", id="check-pattern-hint-from-the-table"),
+    pytest.param("- {id: r, check: pii}\n", "lessons_from: [INC-7]",
+                 "p.yaml:7:16: $.lessons_from[0]: 'INC-7' has the wrong form; use an incident id like INC-2026-0001",
+                 id="incident-id-hint"),
+])
+def test_schema_errors_speak_yaml_and_say_what_to_write(repo, policy_text, monkeypatch, rules, extra, expected):
+    """Messages said `got NoneType`, doubled paths, chose the wrong `oneOf` branch and showed raw regexes."""
+    monkeypatch.chdir(repo.root)
+    repo.policy("p.yaml", policy_text(rules, extra=extra))
+    assert messages(repo) == ["policies/" + expected]
+
+
+def test_a_version_error_says_how_to_write_one_not_the_regex(repo, policy_text, monkeypatch):
+    monkeypatch.chdir(repo.root)
+    repo.policy("p.yaml", policy_text("- {id: r, check: pii}\n").replace("version: 1.0.0", "version: '1.0'"))
+    assert messages(repo) == ["policies/p.yaml:2:10: $.version: '1.0' has the wrong form; use a version like 1.0.0"]
+
+
+def test_playbook_and_waiver_errors_speak_yaml(repo, monkeypatch):
+    monkeypatch.chdir(repo.root)
+    repo.policy("playbook.yaml", "severities:\n  critical: {meaning: x}\n  sev2: {meaning: y, sla: {fix: 3 days}}\n")
+    repo.policy("waivers.yaml", "waivers:\n  - {policy: x, reason: r, approver: a, ticket: t, approved: 2026-01-01,"
+                                " expires: tomorrow}\n")
+    assert messages(repo) == [
+        "policies/playbook.yaml:2:3: $.severities.critical: key 'critical' has the wrong form; use a severity"
+        " like sev1",
+        "policies/playbook.yaml:3:33: $.severities.sev2.sla.fix: '3 days' has the wrong form; use a duration like"
+        " 30m, 72h or 5d",
+        "policies/waivers.yaml:2:83: $.waivers[0].expires: expected a date YYYY-MM-DD, got a string ('tomorrow')",
+    ]
+
+
+def test_every_pattern_of_the_shipped_schemas_says_what_to_write():
+    """A raw regex is never the only explanation: each `pattern` has an `x-pattern-hint` or a table entry."""
+    from harness.checks import all_checks
+    from harness.io.schema import PATTERN_HINTS, compose, load_schema
+
+    def patterns(node, hinted=False):
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                yield node["pattern"], "x-pattern-hint" in node or node["pattern"] in PATTERN_HINTS
+            for value in node.values():
+                yield from patterns(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from patterns(value)
+
+    schemas = [*compose(all_checks()).values(), load_schema("playbook"), load_schema("waivers")]
+    found = [item for schema in schemas for item in patterns(schema)]
+    assert len(found) > 10
+    assert [p for p, hinted in found if not hinted] == []

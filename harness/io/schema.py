@@ -28,9 +28,14 @@ SCHEMAS = ("policy", "eval", "playbook", "waivers", "output", "report")
 #: properties every rule has, whatever its check
 COMMON_RULE_PROPERTIES: Mapping[str, Any] = {
     "id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
+           "x-pattern-hint": "letters, digits and _ . : - (a letter or digit first), like no-pii",
            "description": "Stable id of the rule, unique within its policy or case."},
     "check": {"type": "string", "description": "The check this rule runs."},
     "message": {"type": "string", "description": "Message shown when the rule fails."},
+    "mask": {"enum": ["full", "partial", "none"],
+             "description": "How findings show what they matched: full (every character starred), partial (the"
+                            " last four kept) or none. Default: full in a privacy policy (id privacy.*, or a pii"
+                            " rule), else none. Personal data the detector finds is masked whatever this says."},
     "description": {"type": "string"},
 }
 _RULE_DEFS = ("rule", "inner_rule", "expect_rule")
@@ -133,6 +138,95 @@ def validator(name: str, checks: Mapping[str, Any] | None = None) -> Any:
     return validators(checks)[name]
 
 
+#: descriptions of patterns whose schema gives none (``x-pattern-hint``): those of the built-in checks
+PATTERN_HINTS: Mapping[str, str] = {
+    "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z0-9_-]+)*$": "a field path like model_version or slice.locale",
+    "^[A-Z]{2}$": "a two-letter region code in capitals, like US or DE",
+}
+_TYPE_NAMES = {"string": "a string", "integer": "a whole number", "number": "a number", "object": "a mapping",
+               "array": "a list", "boolean": "true or false", "null": "null"}
+_SHOWN_CHARS = 40
+
+
+def yaml_value(value: Any) -> str:
+    """A value as it reads in YAML: ``null``, ``true``, ``'text'``, ``3``; mappings and lists by their kind."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    if len(text) <= _SHOWN_CHARS:
+        return text
+    return text[:_SHOWN_CHARS - 4] + ("...'" if isinstance(value, str) else "...")
+
+
+def yaml_kind(value: Any) -> str:
+    """What a value is, in YAML terms: ``null``, ``a mapping``, ``a list``, ``a string ('x')``, ``a number (5)``."""
+    if value is None or isinstance(value, dict | list):
+        return yaml_value(value)
+    if isinstance(value, bool):
+        return f"a boolean ({yaml_value(value)})"
+    kind = "a string" if isinstance(value, str) else "a number"
+    return f"{kind} ({yaml_value(value)})"
+
+
+def _expected_types(types: Any) -> str:
+    names = [types] if isinstance(types, str) else list(types)
+    if "number" in names and "integer" in names:
+        names.remove("integer")
+    shown = [_TYPE_NAMES.get(name, name) for name in names]
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
+
+
+def _pattern_message(error: Any) -> str:
+    hint = error.schema.get("x-pattern-hint") or PATTERN_HINTS.get(error.validator_value)
+    if hint is None:
+        return f"{yaml_value(error.instance)} does not match the pattern {error.validator_value!r}"
+    return f"{yaml_value(error.instance)} has the wrong form; use {hint}"
+
+
+def _message(error: Any) -> str:
+    """One error's message in the words of a YAML file (what is wrong; what is expected)."""
+    if error.validator == "type":
+        return f"expected {_expected_types(error.validator_value)}, got {yaml_kind(error.instance)}"
+    if error.validator == "pattern":
+        return _pattern_message(error)
+    if error.validator == "format" and error.validator_value == "date":
+        return f"expected a date YYYY-MM-DD, got {yaml_kind(error.instance)}"
+    if error.validator in ("enum", "const") and not isinstance(error.instance, str):
+        allowed = error.validator_value if error.validator == "enum" else [error.validator_value]
+        return f"{yaml_value(error.instance)} is not one of {allowed}"
+    return str(error.message)
+
+
+def _fitting_branches(error: Any) -> tuple[list[Any], list[Any]]:
+    """The errors of the ``oneOf``/``anyOf`` branches whose type fits the value, and the type errors of the others."""
+    branches: dict[Any, list[Any]] = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    fitting: list[Any] = []
+    misfits: list[Any] = []
+    for errors in branches.values():
+        wrong_type = [e for e in errors if e.validator == "type" and not e.relative_path]
+        (misfits if wrong_type else fitting).extend(wrong_type or errors)
+    return fitting, misfits
+
+
+def _choose(error: Any) -> list[tuple[tuple[str | int, ...], bool, str]]:
+    """A failed ``oneOf``/``anyOf``: the best error of a branch the value's type fits, or every type it could have."""
+    from jsonschema.exceptions import best_match
+
+    fitting, misfits = _fitting_branches(error)
+    if fitting:
+        return _describe(best_match(fitting))  # its absolute path already starts with the parent's
+    types = [t for e in misfits for t in ([e.validator_value] if isinstance(e.validator_value, str)
+                                          else e.validator_value)]
+    expected = _expected_types(list(dict.fromkeys(types)))
+    return [(tuple(error.absolute_path), False, f"expected {expected}, got {yaml_kind(error.instance)}")]
+
+
 def _describe(error: Any) -> list[tuple[tuple[str | int, ...], bool, str]]:
     """Turn one jsonschema error into (path, point-at-key, message) triples."""
     path = tuple(error.absolute_path)
@@ -141,12 +235,11 @@ def _describe(error: Any) -> list[tuple[tuple[str | int, ...], bool, str]]:
         extra = [k for k in error.instance if k not in allowed]
         expected = f"; expected one of: {', '.join(allowed)}" if allowed else ""
         return [((*path, key), True, f"unknown key {key!r}{expected}") for key in extra]
-    if error.validator == "oneOf" and error.context:
-        from jsonschema.exceptions import best_match
-
-        best = best_match(error.context)  # its absolute path already starts with ``path``
-        return [(tuple(best.absolute_path), False, best.message)]
-    return [(path, False, error.message)]
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        return _choose(error)
+    if "propertyNames" in error.relative_schema_path and isinstance(error.instance, str):
+        return [((*path, error.instance), True, f"key {_message(error)}")]  # a key of the mapping is wrong
+    return [(path, False, _message(error))]
 
 
 def schema_errors(document: YamlDocument, schema: str, checks: Mapping[str, Any] | None = None) -> list[InputError]:

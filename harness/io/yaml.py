@@ -1,18 +1,24 @@
 """Safe YAML loading that remembers where every value came from.
 
-PyYAML's safe loader drops positions and silently keeps the last of two duplicate
-keys. We compose the node tree instead (C loader when available) and build plain
-Python data ourselves, recording the line and column of every JSON path so that a
-schema error can point at the exact place in the file. Problems that still leave a
-usable document (a duplicate key, a merge key) are collected in ``problems`` rather
-than raised, so that ``harness validate`` can report them together with every other
-error of the file.
+PyYAML's safe loader drops positions and silently keeps the last of two duplicate keys.
+We read the parser's events instead (the C parser when available) and build plain Python
+data ourselves, recording the line and column of every JSON path so that a schema error
+can point at the exact place in the file.
+
+Policy files hold plain data, so the builder refuses, while the file is still being
+parsed, what plain data never needs and an attacker can use: anchors and aliases (eight
+levels of aliases in 300 bytes expand into gigabytes) and explicit tags (``!!python/...``,
+``!custom``, ``!!str``). Files must be UTF-8. Problems that still leave a usable document
+(a duplicate key, a merge key) are collected in ``problems`` rather than raised, so that
+``harness validate`` can report them together with every other error of the file.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import os
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +29,19 @@ from ..errors import InputError, Location
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _constructor = yaml.constructor.SafeConstructor()
+_resolver = yaml.resolver.Resolver()
+
+_CORE = "tag:yaml.org,2002:"
+#: how each implicitly resolved scalar becomes a value; timestamps stay the ISO strings the schemas expect
+_SCALARS = {
+    f"{_CORE}null": _constructor.construct_yaml_null,
+    f"{_CORE}bool": _constructor.construct_yaml_bool,
+    f"{_CORE}int": _constructor.construct_yaml_int,
+    f"{_CORE}float": _constructor.construct_yaml_float,
+}
+_MERGE = f"{_CORE}merge"
+#: a lone surrogate can only come from an escape such as "\ud800" (the pure-Python parser lets them through)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 PathKey = tuple[str | int, ...]
 
@@ -62,49 +81,147 @@ class YamlDocument:
         return Location(self.path, line, col, json_path(parts))
 
 
-def _mark(node: yaml.Node) -> tuple[int, int]:
-    return node.start_mark.line + 1, node.start_mark.column + 1
+def _mark(event: yaml.Event) -> tuple[int, int]:
+    mark = event.start_mark
+    return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
 
 
-def _build(node: yaml.Node, parts: PathKey, doc_path: str, positions: dict, keys: dict,
-           problems: list[InputError]) -> Any:
-    positions[parts] = _mark(node)
-    if isinstance(node, yaml.MappingNode):
-        result: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                problems.append(InputError(
-                    "YAML merge keys (<<) are not supported; write the keys out",
-                    Location(doc_path, *_mark(key_node), json_path(parts)),
-                ))
-                continue
-            key = _build(key_node, (*parts, "<key>"), doc_path, {}, {}, problems)
-            if not isinstance(key, str):
-                key = str(key)
-            child = (*parts, key)
-            if key in result:  # the first definition stays; the duplicate is reported
-                first = keys[child]
-                problems.append(InputError(
-                    f"duplicate key {key!r} (first defined at line {first[0]})",
-                    Location(doc_path, *_mark(key_node), json_path(child)),
-                ))
-                continue
-            keys[child] = _mark(key_node)
-            result[key] = _build(value_node, child, doc_path, positions, keys, problems)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [
-            _build(item, (*parts, i), doc_path, positions, keys, problems) for i, item in enumerate(node.value)
-        ]
-    if node.tag == "tag:yaml.org,2002:timestamp":
-        return node.value  # keep dates as the ISO strings the schemas expect
-    return _constructor.construct_object(node, deep=True)
+def _tag_name(tag: str) -> str:
+    return "!!" + tag[len(_CORE):] if tag.startswith(_CORE) else tag
+
+
+@dataclass
+class _Collection:
+    """A mapping or sequence being built, and for a mapping the key waiting for its value."""
+
+    parts: PathKey
+    value: dict[str, Any] | list[Any]
+    record: bool  # False inside a value that is dropped (after a duplicate or merge key)
+    key: str | None = None
+    drop: bool = False  # the waiting value is dropped
+
+
+class _Builder:
+    """Plain data from parser events, with the line and column of every JSON path."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.positions: dict[PathKey, tuple[int, int]] = {}
+        self.keys: dict[PathKey, tuple[int, int]] = {}
+        self.problems: list[InputError] = []
+        self.stack: list[_Collection] = []
+        self.root: Any = None
+        self.documents = 0
+
+    def build(self, events: Iterable[yaml.Event]) -> Any:
+        for event in events:
+            self.feed(event)
+        return self.root
+
+    def refuse(self, message: str, event: yaml.Event) -> InputError:
+        return InputError(message, Location(self.path, *_mark(event)))
+
+    def feed(self, event: yaml.Event) -> None:
+        if isinstance(event, yaml.DocumentStartEvent):
+            self.documents += 1
+            if self.documents > 1:
+                raise self.refuse("a second YAML document (---) in one file; expected exactly one", event)
+        elif isinstance(event, yaml.AliasEvent):
+            raise self.refuse(f"YAML alias *{event.anchor} is not accepted; write the value out", event)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            self.deliver(self.stack.pop().value)
+        elif isinstance(event, yaml.NodeEvent):  # a scalar, or the start of a mapping or sequence
+            self.check_plain(event)
+            if self.stack and isinstance(self.stack[-1].value, dict) and self.stack[-1].key is None:
+                self.take_key(event)
+            else:
+                self.take_value(event)
+
+    def check_plain(self, event: yaml.NodeEvent) -> None:
+        """Refuse anchors and explicit tags when they are read, before anything is expanded."""
+        if event.anchor is not None:
+            raise self.refuse(f"YAML anchor &{event.anchor} is not accepted (anchors and aliases can expand a"
+                              " small file into gigabytes); write the value out", event)
+        tag = getattr(event, "tag", None)
+        if tag is not None:
+            raise self.refuse(f"YAML tag {_tag_name(tag)} is not accepted; expected a plain value"
+                              " (quote it to make it text)", event)
+
+    def take_key(self, event: yaml.NodeEvent) -> None:
+        mapping = self.stack[-1]
+        if not isinstance(event, yaml.ScalarEvent):
+            raise self.refuse("a mapping or list used as a key is not accepted; expected a plain key", event)
+        mapping.key, mapping.drop = "", True
+        if _resolver.resolve(yaml.ScalarNode, event.value, event.implicit) == _MERGE:
+            self.problem("YAML merge keys (<<) are not supported; write the keys out", event, mapping.parts)
+            return
+        key = self.scalar(event)
+        key = key if isinstance(key, str) else str(key)
+        child = (*mapping.parts, key)
+        assert isinstance(mapping.value, dict)
+        if key in mapping.value:  # the first definition stays; the duplicate is reported
+            if mapping.record:
+                first = self.keys[child]
+                self.problem(f"duplicate key {key!r} (first defined at line {first[0]})", event, child)
+            return
+        mapping.key, mapping.drop = key, False
+        if mapping.record:
+            self.keys[child] = _mark(event)
+
+    def take_value(self, event: yaml.NodeEvent) -> None:
+        parts, record = self.child()
+        if record:
+            self.positions[parts] = _mark(event)
+        if isinstance(event, yaml.ScalarEvent):
+            self.deliver(self.scalar(event))
+        elif isinstance(event, yaml.MappingStartEvent):
+            self.stack.append(_Collection(parts, {}, record))
+        elif isinstance(event, yaml.SequenceStartEvent):
+            self.stack.append(_Collection(parts, [], record))
+
+    def child(self) -> tuple[PathKey, bool]:
+        """The JSON path of the value being read, and whether its positions are kept."""
+        if not self.stack:
+            return (), True
+        parent = self.stack[-1]
+        if isinstance(parent.value, list):
+            return (*parent.parts, len(parent.value)), parent.record
+        return (*parent.parts, parent.key or ""), parent.record and not parent.drop
+
+    def deliver(self, value: Any) -> None:
+        if not self.stack:
+            self.root = value
+            return
+        parent = self.stack[-1]
+        if isinstance(parent.value, list):
+            parent.value.append(value)
+            return
+        if not parent.drop and parent.key is not None:
+            parent.value[parent.key] = value
+        parent.key, parent.drop = None, False
+
+    def scalar(self, event: yaml.ScalarEvent) -> Any:
+        if event.style == '"' and _SURROGATE.search(event.value):
+            raise self.refuse("an escape names a lone surrogate (\\ud800-\\udfff), not a character;"
+                              " expected valid Unicode text", event)
+        tag = _resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
+        construct = _SCALARS.get(tag)
+        if construct is None:  # str, a timestamp (kept as written), '=' and anything else: the text
+            return event.value
+        return construct(yaml.ScalarNode(tag, event.value, style=event.style))
+
+    def problem(self, message: str, event: yaml.Event, parts: PathKey) -> None:
+        self.problems.append(InputError(message, Location(self.path, *_mark(event), json_path(parts))))
 
 
 def parse_yaml(text: str, path: str, sha256: str = "") -> YamlDocument:
-    """Parse one YAML document from text; errors name the file, line and column."""
+    """Parse one YAML document from text; errors name the file, line and column.
+
+    Anchors, aliases and explicit tags are refused as they are parsed (``InputError``).
+    """
+    builder = _Builder(path)
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        data = builder.build(yaml.parse(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
@@ -112,23 +229,31 @@ def parse_yaml(text: str, path: str, sha256: str = "") -> YamlDocument:
         raise InputError(f"invalid YAML: {problem}", Location(path, line, col)) from None
     except yaml.YAMLError as exc:
         raise InputError(f"invalid YAML: {exc}", Location(path)) from None
-    positions: dict[PathKey, tuple[int, int]] = {}
-    keys: dict[PathKey, tuple[int, int]] = {}
-    problems: list[InputError] = []
-    data = None if node is None else _build(node, (), path, positions, keys, problems)
-    return YamlDocument(path, data, sha256, positions, keys, tuple(problems))
+    return YamlDocument(path, data, sha256, builder.positions, builder.keys, tuple(builder.problems))
+
+
+def _name_problem(path: str) -> str | None:
+    """What is wrong with a file name that is not valid UTF-8: it could be neither shown nor reported."""
+    try:
+        os.fsencode(path).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"the file name is not valid UTF-8 at byte {exc.start}; expected a UTF-8 name (rename the file)"
+    return None
 
 
 def load_yaml(path: Path | str, display: str | None = None) -> YamlDocument:
-    """Read and parse a YAML file; a missing or unreadable file is an ``InputError``."""
+    """Read and parse a YAML file; a missing, unreadable or non-UTF-8 file is an ``InputError``."""
     shown = display or str(path)
+    name_problem = _name_problem(shown)  # the byte offset counts in the path as shown
+    if name_problem is not None:
+        raise InputError(name_problem, Location(shown))
     try:
         raw = Path(path).read_bytes()
         text = raw.decode("utf-8")
     except FileNotFoundError:
         raise InputError("file not found", Location(shown)) from None
     except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", Location(shown)) from None
+        raise InputError(f"not valid UTF-8 at byte {exc.start}; expected UTF-8 text", Location(shown)) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", Location(shown)) from None
     return parse_yaml(text, shown, hashlib.sha256(raw).hexdigest())

@@ -1,7 +1,7 @@
 """The playbook (``policies/playbook.yaml``) as typed sections.
 
 Severities with their SLAs, roles, stakeholders, channels, regulatory clocks, the review
-window, metric targets, the release settings (registry, alias, hooks, health check,
+window, metric targets, the waiver rules per severity, the release settings (registry, alias, hooks, health check,
 notifier) and the plugins a policy repository brings. Durations are ``timedelta``s.
 The raw document is kept in ``data`` for sections later issues read.
 """
@@ -161,6 +161,30 @@ class ReleaseSettings:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class WaiverRule:
+    """How far a waiver of a policy of one severity may go (``waiver_rules`` in the playbook)."""
+
+    severity: str
+    #: the most days ``expires`` may lie after ``approved``
+    max_days: int
+    #: the roles (keys of ``roles:``) whose address may approve
+    approvers: tuple[str, ...]
+    #: whether a waiver may name neither a rule nor cases, waiving the whole policy
+    whole_policy: bool = False
+
+    @classmethod
+    def from_data(cls, severity: str, raw: Mapping[str, Any]) -> WaiverRule:
+        return cls(severity, int(raw["max_days"]), tuple(raw["approvers"]), bool(raw.get("whole_policy", False)))
+
+
+#: the rules when the playbook has no ``waiver_rules`` entry for a severity; other severities cannot be waived
+DEFAULT_WAIVER_RULES: Mapping[str, WaiverRule] = MappingProxyType({
+    "sev1": WaiverRule("sev1", 7, ("governance_lead",), whole_policy=False),
+    "sev2": WaiverRule("sev2", 30, ("governance_lead", "security_officer"), whole_policy=False),
+    "sev3": WaiverRule("sev3", 180, ("governance_lead", "security_officer"), whole_policy=True),
+})
+
 DEFAULT_SEVERITIES: Mapping[str, Severity] = MappingProxyType({
     "sev1": Severity("sev1", "critical: safety or privacy breach", OnFail.ROLLBACK,
                      {"contain": dt.timedelta(hours=1)}),
@@ -180,6 +204,8 @@ class Playbook:
     regulatory_clocks: tuple[RegulatoryClock, ...] = ()
     review_within: dt.timedelta | None = None
     metrics: Mapping[str, Any] = field(default_factory=dict)
+    #: severity to how far its policies may be waived: the playbook's entries over :data:`DEFAULT_WAIVER_RULES`
+    waiver_rules: Mapping[str, WaiverRule] = field(default_factory=lambda: DEFAULT_WAIVER_RULES)
     release: ReleaseSettings = ReleaseSettings()
     #: importable modules holding checks that live in the policy repository
     plugins: tuple[str, ...] = ()
@@ -211,6 +237,8 @@ class Playbook:
                 for c in data.get("regulatory_clocks", ())),
             review_within=parse_duration(review) if review else None,
             metrics=MappingProxyType(dict(data.get("metrics", {}))),
+            waiver_rules=MappingProxyType({**DEFAULT_WAIVER_RULES, **{
+                name: WaiverRule.from_data(name, raw) for name, raw in data.get("waiver_rules", {}).items()}}),
             release=ReleaseSettings.from_data(data.get("release", {}), stakeholders),
             plugins=tuple(data.get("plugins", ())),
             version=data.get("version"),

@@ -1,4 +1,10 @@
-"""Waivers (``policies/waivers.yaml``): checked against the policies and cases they name."""
+"""Waivers (``policies/waivers.yaml``): checked against the policies and cases they name, and the playbook's limits.
+
+The playbook's ``waiver_rules`` say, per severity, how many days a waiver may run from its
+approval, which roles may approve it and whether it may waive a whole policy (no ``rule``
+and no ``cases``). A waiver beyond them is an error of the file, so ``harness validate``
+reports it and the gate refuses to judge (exit 4) rather than waive too much.
+"""
 
 from __future__ import annotations
 
@@ -7,57 +13,149 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import InputError
-from ..model import Waiver
+from ..model import Playbook, Waiver
+from ..model.playbook import WaiverRule
 from .rules import Problems
 
+_WHERE_RULES = "waiver_rules in playbook.yaml"
 
-def build_waivers(problems: Problems, known: Mapping[str, frozenset[str]],
-                  case_ids: Iterable[str]) -> tuple[Waiver, ...]:
-    """The waivers of a checked document; every unknown policy, rule or case is a problem."""
-    doc = problems.document
+
+def build_waivers(problems: Problems, known: Mapping[str, frozenset[str]], case_ids: Iterable[str],
+                  playbook: Playbook, severities: Mapping[str, str]) -> tuple[Waiver, ...]:
+    """The waivers of a checked document; every unknown policy, rule or case, and every waiver beyond
+    the playbook's ``waiver_rules`` for its policy's severity (``severities``: policy id to severity), is a problem."""
     cases = set(case_ids)
     waivers = []
-    items = doc.data.get("waivers")
+    items = problems.document.data.get("waivers")
     for i, raw in enumerate(items if isinstance(items, list) else ()):
-        if problems.schema_error_under(("waivers", i)):
+        if problems.schema_error_under(("waivers", i)) or not _names_known(problems, i, raw, known, cases):
             continue
-        if raw["policy"] not in known:
-            problems.add(f"waiver names unknown policy {raw['policy']!r}", ("waivers", i, "policy"))
+        waiver = _waiver(problems, i, raw)
+        if waiver is None:
             continue
-        if "rule" in raw and known[raw["policy"]] and raw["rule"] not in known[raw["policy"]]:
-            rules = ", ".join(sorted(known[raw["policy"]]))
-            problems.add(f"policy {raw['policy']!r} has no rule {raw['rule']!r}; its rules: {rules}",
-                         ("waivers", i, "rule"))
+        if not _within_rules(problems, i, waiver, playbook, severities.get(waiver.policy, "")):
             continue
-        if raw["policy"].startswith("eval:") and "cases" in raw:
-            unknown = sorted(set(raw["cases"]) - cases)
-            if unknown:
-                problems.add(f"waiver names unknown case id(s): {', '.join(unknown)}", ("waivers", i, "cases"))
-                continue
-        try:
-            expires = dt.date.fromisoformat(raw["expires"])
-        except ValueError:
-            problems.add(f"expected a date YYYY-MM-DD, got {raw['expires']!r}", ("waivers", i, "expires"))
-            continue
-        waivers.append(Waiver(
-            policy=raw["policy"], reason=raw["reason"], approver=raw["approver"], ticket=raw["ticket"],
-            expires=expires, rule=raw.get("rule"), cases=frozenset(raw["cases"]) if "cases" in raw else None,
-            location=doc.locate(("waivers", i)),
-        ))
+        waivers.append(waiver)
     return tuple(waivers)
 
 
-def expired_waivers(waivers: Iterable[Waiver] | Any, today: dt.date | str) -> list[InputError]:
-    """Waivers past their ``expires`` date: they no longer apply, and validate says so.
+def _names_known(problems: Problems, i: int, raw: Mapping[str, Any], known: Mapping[str, frozenset[str]],
+                 cases: set[str]) -> bool:
+    if raw["policy"] not in known:
+        problems.add(f"waiver names unknown policy {raw['policy']!r}", ("waivers", i, "policy"))
+        return False
+    if "rule" in raw and known[raw["policy"]] and raw["rule"] not in known[raw["policy"]]:
+        rules = ", ".join(sorted(known[raw["policy"]]))
+        problems.add(f"policy {raw['policy']!r} has no rule {raw['rule']!r}; its rules: {rules}",
+                     ("waivers", i, "rule"))
+        return False
+    if raw["policy"].startswith("eval:") and "cases" in raw:
+        unknown = sorted(set(raw["cases"]) - cases)
+        if unknown:
+            problems.add(f"waiver names unknown case id(s): {', '.join(unknown)}", ("waivers", i, "cases"))
+            return False
+    return True
 
-    ``waivers`` may be a :class:`~harness.project.Project` (its waivers) and ``today`` an ISO date.
+
+def _date(problems: Problems, i: int, raw: Mapping[str, Any], key: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(raw[key])
+    except ValueError:
+        problems.add(f"expected a date YYYY-MM-DD, got {raw[key]!r}", ("waivers", i, key))
+        return None
+
+
+def _waiver(problems: Problems, i: int, raw: Mapping[str, Any]) -> Waiver | None:
+    approved, expires = _date(problems, i, raw, "approved"), _date(problems, i, raw, "expires")
+    if approved is None or expires is None:
+        return None
+    if expires < approved:
+        problems.add(f"expires {expires.isoformat()} before it was approved ({approved.isoformat()}); expected"
+                     " an expiry date on or after the approval date", ("waivers", i, "expires"))
+        return None
+    return Waiver(
+        policy=raw["policy"], reason=raw["reason"], approver=raw["approver"], ticket=raw["ticket"],
+        expires=expires, approved=approved, rule=raw.get("rule"),
+        cases=frozenset(raw["cases"]) if "cases" in raw else None,
+        location=problems.document.locate(("waivers", i)),
+    )
+
+
+def _within_rules(problems: Problems, i: int, waiver: Waiver, playbook: Playbook, severity: str) -> bool:
+    """Whether the waiver keeps to the playbook's rule for its policy's severity; each breach is a problem."""
+    rule = playbook.waiver_rules.get(severity)
+    if rule is None:
+        problems.add(f"policy {waiver.policy} is {severity} and {_WHERE_RULES} has no entry for {severity}:"
+                     f" its policies cannot be waived; expected an entry {severity}: {{max_days, approvers}}",
+                     ("waivers", i, "policy"))
+        return False
+    before = len(problems.errors)
+    if waiver.whole_policy and not rule.whole_policy:
+        problems.add(f"waives the whole {severity} policy {waiver.policy}, which {_WHERE_RULES} forbids;"
+                     " expected a `rule` or `cases` to waive", ("waivers", i))
+    if waiver.days > rule.max_days:
+        problems.add(f"runs {waiver.days} days from its approval on {waiver.approved.isoformat()}; a waiver of a"
+                     f" {severity} policy may run at most {rule.max_days} days ({_WHERE_RULES}), so expires"
+                     f" {(waiver.approved + dt.timedelta(days=rule.max_days)).isoformat()} at the latest",
+                     ("waivers", i, "expires"))
+    allowed = _approver_addresses(rule, playbook)
+    if _address(waiver.approver) not in allowed.values():
+        problems.add(f"{waiver.approver!r} may not approve a waiver of a {severity} policy; expected"
+                     f" {_approvers_text(rule, allowed)}", ("waivers", i, "approver"))
+    return len(problems.errors) == before
+
+
+def _address(text: str) -> str:
+    return text.strip().casefold()
+
+
+def _approver_addresses(rule: WaiverRule, playbook: Playbook) -> dict[str, str]:
+    """Role to address, for the roles of ``rule`` that the playbook's ``roles:`` names."""
+    return {role: _address(playbook.roles[role]) for role in rule.approvers if role in playbook.roles}
+
+
+def _approvers_text(rule: WaiverRule, allowed: Mapping[str, str]) -> str:
+    if not rule.approvers:
+        return f"no one: {_WHERE_RULES} lists no approvers for {rule.severity}"
+    if not allowed:
+        return f"the address of {' or '.join(rule.approvers)}, which roles: in playbook.yaml does not name"
+    return " or ".join(f"the {role} ({address})" for role, address in allowed.items())
+
+
+def waiver_rule_problems(problems: Problems, playbook: Playbook) -> None:
+    """Record every ``waiver_rules`` entry of the playbook document that names an unknown severity or role."""
+    written = problems.document.data.get("waiver_rules")
+    if not isinstance(written, dict) or problems.schema_error_under(("waiver_rules",)):
+        return
+    for severity, rule in written.items():
+        if severity not in playbook.severities:
+            defined = ", ".join(sorted(playbook.severities))
+            problems.add(f"unknown severity {severity!r}; the playbook defines: {defined}",
+                         ("waiver_rules", severity), key=True)
+        for j, role in enumerate(rule["approvers"]):
+            if role not in playbook.roles:
+                known = ", ".join(sorted(playbook.roles)) or "none"
+                problems.add(f"unknown role {role!r}; expected a key of roles: ({known})",
+                             ("waiver_rules", severity, "approvers", j))
+
+
+def expired_waivers(waivers: Iterable[Waiver] | Any, today: dt.date | str) -> list[InputError]:
+    """Waivers that do not apply on ``today``: past their ``expires`` date, or approved only later.
+
+    They no longer (or not yet) apply, and validate says so. ``waivers`` may be a
+    :class:`~harness.project.Project` (its waivers) and ``today`` an ISO date.
     """
     waivers = getattr(waivers, "waivers", waivers)
     if isinstance(today, str):
         today = dt.date.fromisoformat(today)
-    return [
-        InputError(f"waiver for {w.policy}{'/' + w.rule if w.rule else ''} (ticket {w.ticket}) expired on "
-                   f"{w.expires.isoformat()}; it no longer applies: renew it with a new date or remove it",
-                   w.location)
-        for w in waivers if w.expired(today)
-    ]
+    return [_lapse_error(w, today) for w in waivers if not w.in_force(today)]
+
+
+def _lapse_error(waiver: Waiver, today: dt.date) -> InputError:
+    what = f"waiver for {waiver.policy}{'/' + waiver.rule if waiver.rule else ''} (ticket {waiver.ticket})"
+    if waiver.expired(today):
+        return InputError(f"{what} expired on {waiver.expires.isoformat()}; it no longer applies: renew it with a"
+                          " new date or remove it", waiver.location)
+    return InputError(f"{what} was approved on {waiver.approved.isoformat()}, after {today.isoformat()}, the date"
+                      " judged against; it does not apply yet: expected an approval date on or before it",
+                      waiver.location)

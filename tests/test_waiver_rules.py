@@ -1,0 +1,243 @@
+"""Waivers have limits: per severity, how many days from approval to expiry, who may approve, and whether a
+whole policy may be waived (``waiver_rules`` in the playbook). A waiver beyond them is an error of
+``validate`` and the gate refuses to judge with it (exit 4)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness import api
+from harness.cli import main
+from harness.clock import FixedClock
+from harness.errors import InputErrors
+from harness.project import load_project
+
+PLAYBOOK = """\
+severities:
+  sev1: {meaning: critical}
+  sev2: {meaning: major}
+  sev3: {meaning: minor}
+roles:
+  governance_lead: lead@example.com
+  security_officer: security@example.com
+  incident_commander: oncall@example.com
+"""
+
+POLICY = """\
+id: {id}
+version: 1.0.0
+title: No email addresses
+severity: {severity}
+on_fail: {on_fail}
+owner: owner@example.com
+rules:
+  - {{id: no-email, check: pii, kinds: [email]}}
+"""
+
+LEAK = [{"case_id": "c1", "output": "Write to jane.doe@example.org"}, {"case_id": "c2", "output": "Fine."}]
+CLOCK = FixedClock("2026-11-27T12:00:00Z")
+
+
+def waiver(policy: str = "privacy.no-pii", *, approver: str = "lead@example.com", approved: str = "2026-11-24",
+           expires: str = "2026-11-30", scope: str = "rule: no-email") -> str:
+    lines = [f"  - policy: {policy}", *(f"    {part}" for part in scope.split("; ") if part),
+             "    reason: known false positive", f"    approver: {approver}", "    ticket: RISK-7",
+             f"    approved: '{approved}'", f"    expires: '{expires}'"]
+    return "\n".join(lines) + "\n"
+
+
+def setup(repo, *waivers: str, severity: str = "sev1", on_fail: str = "rollback", playbook: str = PLAYBOOK) -> Path:
+    """A repository with one policy of ``severity`` that the LEAK outputs fail, and the given waivers."""
+    if playbook:
+        repo.policy("playbook.yaml", playbook)
+    repo.policy("privacy/pii.yaml", POLICY.format(id="privacy.no-pii", severity=severity, on_fail=on_fail))
+    if waivers:
+        repo.policy("waivers.yaml", "waivers:\n" + "".join(waivers))
+    return repo.outputs("out.jsonl", LEAK)
+
+
+def errors(repo) -> list[str]:
+    """Every problem ``validate`` finds on 2026-11-27, with paths relative to the repository."""
+    return [str(e).replace(f"{repo.root}/", "") for e in api.validate(repo.policies, repo.evals, clock=CLOCK).errors]
+
+
+def test_a_waiver_of_a_whole_sev1_policy_for_ever_by_anyone_is_refused(repo, monkeypatch, capsys):
+    """The attack: no rule, no cases, expires 9999-12-31, approved by anyone: a sev1 rollback policy waived."""
+    monkeypatch.chdir(repo.root)
+    outputs = setup(repo)
+    assert main(["gate", "--outputs", str(outputs)]) == 3  # without the waiver, the leak rolls back
+    setup(repo, waiver(approver="anyone@example.com", approved="2026-11-20", expires="9999-12-31", scope=""))
+    assert errors(repo) == [
+        "policies/waivers.yaml:2:5: $.waivers[0]: waives the whole sev1 policy privacy.no-pii, which waiver_rules in"
+        " playbook.yaml forbids; expected a `rule` or `cases` to waive",
+        "policies/waivers.yaml:4:15: $.waivers[0].approver: 'anyone@example.com' may not approve a waiver of a sev1"
+        " policy; expected the governance_lead (lead@example.com)",
+        "policies/waivers.yaml:7:14: $.waivers[0].expires: runs 2912119 days from its approval on 2026-11-20; a"
+        " waiver of a sev1 policy may run at most 7 days (waiver_rules in playbook.yaml), so expires 2026-11-27 at"
+        " the latest",
+    ]
+    capsys.readouterr()
+    assert main(["validate"]) == 4
+    assert "harness: 3 error(s)" in capsys.readouterr().err
+    assert main(["gate", "--outputs", str(outputs)]) == 4  # fails closed: nothing is judged with it
+    assert "nothing was judged" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("written", "expected"), [
+    pytest.param(waiver(scope=""), "2:5: $.waivers[0]: waives the whole sev1 policy privacy.no-pii", id="whole-policy"),
+    pytest.param(waiver(approved="2026-11-20", expires="2026-11-28"),
+                 "8:14: $.waivers[0].expires: runs 8 days from its approval on 2026-11-20; a waiver of a sev1 policy"
+                 " may run at most 7 days", id="eight-days"),
+    pytest.param(waiver(approver="security@example.com"),
+                 "5:15: $.waivers[0].approver: 'security@example.com' may not approve a waiver of a sev1 policy;"
+                 " expected the governance_lead (lead@example.com)", id="another-role"),
+    pytest.param(waiver(approved="2026-11-30", expires="2026-11-24"),
+                 "8:14: $.waivers[0].expires: expires 2026-11-24 before it was approved (2026-11-30)",
+                 id="expires-before-approval"),
+    pytest.param(waiver().replace("    approved: '2026-11-24'\n", ""),
+                 "2:5: $.waivers[0]: 'approved' is a required property", id="approval-date-missing"),
+])
+def test_each_breach_of_the_sev1_defaults_is_an_error_at_its_line(repo, monkeypatch, written, expected):
+    monkeypatch.chdir(repo.root)
+    setup(repo, written)
+    found = errors(repo)
+    assert len(found) == 1 and found[0].startswith(f"policies/waivers.yaml:{expected}"), found
+
+
+def test_a_waiver_within_the_rules_applies(repo):
+    """A rule (no cases) of a sev1 policy for 7 days, approved by the Governance Lead (any letter case)."""
+    outputs = setup(repo, waiver(approver="Lead@Example.COM", approved="2026-11-20", expires="2026-11-27"))
+    assert errors(repo) == []
+    result = api.run_gate(outputs, policies=repo.policies, evals=repo.evals, clock=CLOCK)
+    assert result.exit_code == 0 and result.report.policies[0].waived == 1
+
+
+@pytest.mark.parametrize(("severity", "written", "problem"), [
+    pytest.param("sev2", waiver(approver="security@example.com", approved="2026-11-01", expires="2026-12-01"), None,
+                 id="sev2-30-days-by-the-security-officer"),
+    pytest.param("sev2", waiver(approved="2026-11-01", expires="2026-12-02"), "at most 30 days", id="sev2-31-days"),
+    pytest.param("sev2", waiver(scope=""), "waives the whole sev2 policy", id="sev2-whole-policy"),
+    pytest.param("sev2", waiver(approver="oncall@example.com"), "expected the governance_lead (lead@example.com) or"
+                 " the security_officer (security@example.com)", id="sev2-incident-commander"),
+    pytest.param("sev3", waiver(approver="security@example.com", approved="2026-06-01", expires="2026-11-28",
+                                scope=""), None, id="sev3-whole-policy-180-days"),
+    pytest.param("sev3", waiver(approved="2026-06-01", expires="2026-11-29"), "at most 180 days", id="sev3-181-days"),
+])
+def test_the_defaults_for_sev2_and_sev3(repo, severity, written, problem):
+    setup(repo, written, severity=severity, on_fail="block")
+    found = errors(repo)
+    assert (found == []) if problem is None else any(problem in e for e in found), found
+
+
+def test_the_playbook_can_set_its_own_rules(repo):
+    rules = PLAYBOOK + "waiver_rules:\n  sev1: {max_days: 14, approvers: [governance_lead, security_officer]," \
+                       " whole_policy: true}\n"
+    written = waiver(approver="security@example.com", approved="2026-11-20", expires="2026-12-04", scope="")
+    outputs = setup(repo, written, playbook=rules)
+    assert errors(repo) == []
+    assert api.run_gate(outputs, policies=repo.policies, evals=repo.evals, clock=CLOCK).exit_code == 0
+    assert load_project(repo.policies, repo.evals).playbook.waiver_rules["sev2"].max_days == 30  # defaults kept
+
+
+def test_waiver_rules_must_name_the_playbooks_severities_and_roles(repo, monkeypatch):
+    monkeypatch.chdir(repo.root)
+    rules = PLAYBOOK + "waiver_rules:\n  sev1: {max_days: 7, approvers: [governance_lead, ciso]}\n" \
+                       "  sev9: {max_days: 7, approvers: [governance_lead]}\n"
+    setup(repo, playbook=rules)
+    assert errors(repo) == [
+        "policies/playbook.yaml:10:52: $.waiver_rules.sev1.approvers[1]: unknown role 'ciso'; expected a key of"
+        " roles: (governance_lead, incident_commander, security_officer)",
+        "policies/playbook.yaml:11:3: $.waiver_rules.sev9: unknown severity 'sev9'; the playbook defines: sev1,"
+        " sev2, sev3",
+    ]
+    setup(repo, playbook=PLAYBOOK + "waiver_rules:\n  sev2: {approvers: [], max_days: -1}\n")
+    assert errors(repo) == ["policies/playbook.yaml:10:35: $.waiver_rules.sev2.max_days: -1 is less than the minimum"
+                            " of 0"]
+
+
+def test_a_severity_without_a_rule_cannot_be_waived(repo):
+    playbook = PLAYBOOK.replace("  sev3: {meaning: minor}\n", "  sev3: {meaning: minor}\n  sev4: {meaning: cosmetic}\n")
+    setup(repo, waiver(), severity="sev4", on_fail="warn", playbook=playbook)
+    assert any("policy privacy.no-pii is sev4 and waiver_rules in playbook.yaml has no entry for sev4: its policies"
+               " cannot be waived" in e for e in errors(repo))
+
+
+@pytest.mark.parametrize("playbook", [
+    pytest.param("", id="no-playbook"),
+    pytest.param(PLAYBOOK.split("roles:")[0], id="a-playbook-without-roles"),
+])
+def test_without_roles_no_one_may_approve(repo, playbook):
+    setup(repo, waiver(), playbook=playbook)
+    assert any("'lead@example.com' may not approve a waiver of a sev1 policy; expected the address of"
+               " governance_lead, which roles: in playbook.yaml does not name" in e for e in errors(repo))
+
+
+def test_approvers_none_means_its_policies_cannot_be_waived(repo):
+    setup(repo, waiver(), playbook=PLAYBOOK + "waiver_rules:\n  sev1: {max_days: 7, approvers: []}\n")
+    assert any("expected no one: waiver_rules in playbook.yaml lists no approvers for sev1" in e for e in errors(repo))
+
+
+SUITE = """\
+suite: s
+severity: {severity}
+cases:
+  - id: c1
+    input: hi
+    expect: [{{check: refusal, must: refuse}}]
+"""
+
+
+@pytest.mark.parametrize(("severity", "scope", "problem"), [
+    pytest.param("sev1", "", "waives the whole sev1 policy eval:s", id="sev1-whole-suite"),
+    pytest.param("sev1", "rule: output; cases: [c1]", None, id="sev1-one-case"),
+    pytest.param(None, "", "waives the whole sev2 policy eval:s", id="default-sev2-whole-suite"),
+])
+def test_eval_suite_waivers_follow_the_suites_severity(repo, severity, scope, problem):
+    setup(repo)
+    text = SUITE.format(severity=severity or "")
+    repo.suite("s.yaml", text if severity else text.replace("severity: \n", ""))
+    repo.policy("waivers.yaml", "waivers:\n" + waiver("'eval:s'", scope=scope))
+    found = errors(repo)
+    assert (found == []) if problem is None else any(problem in e for e in found), found
+
+
+def test_a_waiver_approved_after_the_judging_date_does_not_apply(repo):
+    """It did not exist then: validate says so, and the gate does not apply it (the failure stands)."""
+    outputs = setup(repo, waiver(approved="2026-11-28", expires="2026-12-01"), severity="sev2", on_fail="block")
+    assert errors(repo) == [
+        "policies/waivers.yaml:2:5: $.waivers[0]: waiver for privacy.no-pii/no-email (ticket RISK-7) was approved on"
+        " 2026-11-28, after 2026-11-27, the date judged against; it does not apply yet: expected an approval date on"
+        " or before it"]
+    result = api.run_gate(outputs, policies=repo.policies, evals=repo.evals, clock=CLOCK)
+    assert result.exit_code == 1 and result.report.policies[0].waived == 0
+    assert "waiver for privacy.no-pii (ticket RISK-7) was approved only on 2026-11-28 and was not applied" in \
+        result.report.warnings
+    later = api.run_gate(outputs, policies=repo.policies, evals=repo.evals, clock=FixedClock("2026-11-28T00:00:00Z"))
+    assert later.exit_code == 0
+
+
+def test_a_gate_with_a_waiver_beyond_the_rules_fails_closed_in_json_too(repo, monkeypatch, capsys):
+    monkeypatch.chdir(repo.root)
+    setup(repo, waiver(approver="mallory@example.com"))
+    assert main(["validate", "--format", "json"]) == 4
+    [error] = json.loads(capsys.readouterr().out)["errors"]
+    assert (error["file"], error["line"], error["path"]) == ("policies/waivers.yaml", 5, "$.waivers[0].approver")
+
+
+def test_the_shipped_waiver_keeps_to_the_shipped_rules(workdir):
+    project = load_project("policies", "evals")
+    [shipped] = project.waivers
+    rule = project.playbook.waiver_rules["sev3"]
+    assert shipped.ticket == "ACME-2291" and shipped.days <= rule.max_days
+    assert shipped.approver == project.playbook.roles["governance_lead"]
+    assert api.validate("policies", "evals", clock=CLOCK).ok  # the day the README's demos are pinned to
+
+
+def test_a_waiver_needs_an_approval_date_even_without_a_playbook(repo):
+    repo.policy("privacy/pii.yaml", POLICY.format(id="privacy.no-pii", severity="sev1", on_fail="rollback"))
+    repo.policy("waivers.yaml", "waivers:\n" + waiver().replace("    approved: '2026-11-24'\n", ""))
+    with pytest.raises(InputErrors, match="'approved' is a required property"):
+        load_project(repo.policies, repo.evals)
