@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -11,6 +12,8 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,6 +21,7 @@ import pytest
 
 from harness.release import hooks
 from harness.release.hooks import DETAIL_LIMIT, check_http, post_webhook, run_command
+from harness.release.notify import Notice, NotifyError, WebhookNotifier
 
 PAYLOAD = {"model": "support-bot", "from": "7", "to": "6", "reason": "toxicity spike", "incident": "INC-2024-0001"}
 
@@ -214,3 +218,70 @@ def test_check_http_unreachable_and_bad_url() -> None:
     assert not result.ok and "cannot reach" in result.detail
     assert not check_http("file:///etc/passwd", timeout_s=1).ok
     assert os.environ.get("HARNESS_PAYLOAD") is None
+
+
+# -- a server that trickles its answer: the deadline is for the whole request ------------------
+
+
+class TrickleServer:
+    """A real loopback HTTP server that sends its answer one byte every 0.1 s.
+
+    ``phase`` says where the trickle starts: ``"headers"`` (the status line itself trickles)
+    or ``"body"`` (the headers arrive at once, then a 100-byte body trickles). Every byte comes
+    well within any per-read timeout, and the whole answer takes 6 to 10 seconds: only a
+    deadline on the whole request ends the call first. ``stop`` ends the trickle early.
+    """
+
+    def __init__(self, phase: str) -> None:
+        self.phase = phase
+        self.stop = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = self.listener.accept()
+            with conn:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += conn.recv(65536)
+                body = b"x" * 100
+                head = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n"
+                at_once, trickled = (b"", head + body[:50]) if self.phase == "headers" else (head, body)
+                conn.sendall(at_once)
+                for byte in trickled:
+                    if self.stop.wait(0.1):
+                        return
+                    conn.sendall(bytes([byte]))
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+
+
+@pytest.fixture(params=["headers", "body"])
+def trickle(request: pytest.FixtureRequest) -> Iterator[TrickleServer]:
+    server = TrickleServer(request.param)
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda url: post_webhook(url, PAYLOAD, timeout_s=0.5), id="webhook"),
+        pytest.param(lambda url: check_http(url, timeout_s=0.5), id="health-check"),
+    ],
+)
+def test_a_server_that_trickles_its_answer_is_cut_off_at_the_deadline(trickle: TrickleServer,
+                                                                      call: Callable[[str], Any]) -> None:
+    result = call(trickle.url)
+    assert not result.ok and result.status is None
+    assert result.detail.startswith("timed out after 0.5 s: ")
+
+
+def test_a_webhook_notifier_on_a_trickling_server_fails_delivery(trickle: TrickleServer) -> None:
+    notifier = WebhookNotifier(trickle.url, timeout_s=0.5)
+    with pytest.raises(NotifyError, match=r"timed out after 0\.5 s"):
+        notifier.send(Notice("Risk", ("risk@example.com",), "subject", "body"))

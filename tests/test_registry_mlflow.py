@@ -256,7 +256,8 @@ def passing_gate() -> GateResult:
     lines = (OUTPUTS / "acme-support-1.1.0.jsonl").read_text().splitlines()
     records = [{k: v for k, v in json.loads(line).items() if k not in ("model", "model_version")} for line in lines]
     result = run_gate(records_from_dicts(records), policies=ROOT / "policies", evals=ROOT / "evals",
-                      baseline=OUTPUTS / "acme-support-1.0.0.jsonl", today=TODAY)
+                      baseline=OUTPUTS / "acme-support-1.0.0.jsonl", today=TODAY,
+                      backdate=True)
     assert result.verdict is Verdict.PROMOTE
     return result
 

@@ -15,6 +15,8 @@ from harness.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "acme-support-assistant"
+#: the day the shipped examples are judged on (the waivers are valid then): a past date, so --backdate
+DAY = ("--today", "2026-11-27", "--backdate")
 
 
 def set_release(**changes):
@@ -27,7 +29,7 @@ def set_release(**changes):
 def gate(version: str, *extra: str) -> int:
     return main(["gate", "--outputs", f"examples/outputs/acme-support-{version}.jsonl", "--baseline",
                  "examples/outputs/acme-support-1.0.0.jsonl", "--model", MODEL, "--model-version", version,
-                 "--today", "2026-11-27", "--color", "never", *extra])
+                 *DAY, "--color", "never", *extra])
 
 
 def registry() -> dict:
@@ -78,13 +80,13 @@ def test_rollback_plan_is_the_default_and_changes_nothing(workdir, capsys):
     assert gate("1.2.0", "--on-rollback", "plan") == 3
     assert registry()["aliases"]["champion"] == "1.2.0"
     assert "harness rollback --model" in capsys.readouterr().err
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--dry-run"]) == 0
+    assert main(["rollback", *DAY, "--model", MODEL, "--dry-run"]) == 0
     assert registry()["aliases"]["champion"] == "1.2.0"
 
 
 def test_manual_rollback_with_an_incident(workdir, capsys):
     promote_two_then_serve_the_bad_one()
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--incident", "INC-2026-0001",
+    assert main(["rollback", *DAY, "--model", MODEL, "--incident", "INC-2026-0001",
                  "--reason", "PII in answers"]) == 0
     assert registry()["aliases"]["champion"] == "1.1.0"
     record = yaml.safe_load(Path("incidents/INC-2026-0001.yaml").read_text())
@@ -95,7 +97,7 @@ def test_manual_rollback_with_an_incident(workdir, capsys):
 def test_no_last_known_good_is_a_clear_error_and_changes_nothing(workdir, capsys):
     assert main(["registry", "alias", "--model", MODEL, "--version", "1.2.0", "--create",
                  "--reason", "first deploy"]) == 0
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL]) == 4
+    assert main(["rollback", *DAY, "--model", MODEL]) == 4
     assert "no last-known-good version" in capsys.readouterr().err
     assert registry()["aliases"]["champion"] == "1.2.0"
 
@@ -104,21 +106,21 @@ def test_unknown_model_and_version_exit_4(workdir, capsys):
     assert main(["rollback", "--model", "nope"]) == 4
     assert "nope" in capsys.readouterr().err
     promote_two_then_serve_the_bad_one()
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--to", "9.9.9"]) == 4
+    assert main(["rollback", *DAY, "--model", MODEL, "--to", "9.9.9"]) == 4
     assert "9.9.9" in capsys.readouterr().err
 
 
 def test_a_failing_hook_stops_at_step_2_and_a_rerun_resumes(workdir, capsys):
     promote_two_then_serve_the_bad_one()
     set_release(hooks=[{"kind": "command", "run": f"{sys.executable} -c 'import sys; sys.exit(7)'"}])
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL]) == 1
+    assert main(["rollback", *DAY, "--model", MODEL]) == 1
     err = capsys.readouterr().err
     assert "step 2 (trigger) failed" in err and "re-run" in err
     assert registry()["aliases"]["champion"] == "1.1.0"  # the alias move happened and is reported
     state = json.loads(Path(f"audit/rollbacks/{MODEL}.json").read_text())
     assert state["steps"]["verify"]["status"] == "ok" and state["steps"]["trigger"]["status"] == "failed"
     set_release(hooks=[{"kind": "command", "run": f"{sys.executable} examples/hooks/deploy.py"}])
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL]) == 0
+    assert main(["rollback", *DAY, "--model", MODEL]) == 0
     steps = [e["details"]["step"] for e in log_entries() if e["kind"] == "rollback_step"]
     assert steps == ["verify", "trigger", "trigger", "notify", "validate", "document"]
 
@@ -126,7 +128,7 @@ def test_a_failing_hook_stops_at_step_2_and_a_rerun_resumes(workdir, capsys):
 def test_unhealthy_after_rollback_exits_non_zero(workdir, capsys):
     promote_two_then_serve_the_bad_one()
     set_release(health_check={"kind": "command", "run": f"{sys.executable} -c 'raise SystemExit(2)'"})
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL]) == 1
+    assert main(["rollback", *DAY, "--model", MODEL]) == 1
     assert "unhealthy" in capsys.readouterr().err
     state = json.loads(Path(f"audit/rollbacks/{MODEL}.json").read_text())
     assert state["status"] == "unhealthy"
@@ -136,13 +138,13 @@ def test_a_rollback_killed_mid_way_resumes_and_finishes(workdir):
     promote_two_then_serve_the_bad_one()
     # the hook kills the harness process itself during step 2, after the alias moved
     set_release(hooks=[{"kind": "command", "run": "sh -c 'kill -9 $PPID'"}])
-    killed = subprocess.run([sys.executable, "-m", "harness", "rollback", "--today", "2026-11-27", "--model", MODEL],
+    killed = subprocess.run([sys.executable, "-m", "harness", "rollback", *DAY, "--model", MODEL],
                             capture_output=True, text=True)
     assert killed.returncode == -9
     state = json.loads(Path(f"audit/rollbacks/{MODEL}.json").read_text())
     assert state["steps"]["verify"]["status"] == "ok" and "trigger" not in state["steps"]
     set_release(hooks=[{"kind": "command", "run": f"{sys.executable} examples/hooks/deploy.py"}])
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL]) == 0
+    assert main(["rollback", *DAY, "--model", MODEL]) == 0
     assert registry()["aliases"]["champion"] == "1.1.0"
     assert not Path(f"audit/rollbacks/{MODEL}.json").exists()
     assert main(["log", "verify"]) == 0
@@ -157,7 +159,7 @@ def test_two_rollbacks_started_together_act_once(workdir, tmp_path_factory):
     os.mkfifo(go)
     set_release(hooks=[{"kind": "command", "run": f"sh -c 'echo in-step-2 > {started}; cat {go} > /dev/null'"},
                        {"kind": "command", "run": f"{sys.executable} examples/hooks/deploy.py"}])
-    command = [sys.executable, "-m", "harness", "rollback", "--today", "2026-11-27", "--model", MODEL]
+    command = [sys.executable, "-m", "harness", "rollback", *DAY, "--model", MODEL]
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     with open(started) as signal:  # blocks until the first run is inside step 2, holding the model's lock
         assert signal.read().strip() == "in-step-2"
@@ -193,19 +195,19 @@ def test_command_line_overrides_hooks_health_check_and_notifier(workdir, tmp_pat
     promote_two_then_serve_the_bad_one()
     outbox = tmp_path_factory.mktemp("outbox")
     marker = Path("audit/hook-ran")
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--hook", f"touch {marker}",
+    assert main(["rollback", *DAY, "--model", MODEL, "--hook", f"touch {marker}",
                  "--health-check", f"{sys.executable} -c pass", "--notifier", f"outbox:{outbox}"]) == 0
     assert marker.exists()
     assert len(list(outbox.glob("*.json"))) == 3
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--notifier", "pigeon:home", "--dry-run"]) == 4
+    assert main(["rollback", *DAY, "--model", MODEL, "--notifier", "pigeon:home", "--dry-run"]) == 4
 
 
 def test_a_stale_rollback_does_not_move_an_alias_someone_moved_since(workdir, capsys):
     promote_two_then_serve_the_bad_one()
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--hook", "false"]) == 1
+    assert main(["rollback", *DAY, "--model", MODEL, "--hook", "false"]) == 1
     assert main(["registry", "alias", "--model", MODEL, "--version", "1.2.1", "--create",
                  "--reason", "new build"]) == 0
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL]) == 1
+    assert main(["rollback", *DAY, "--model", MODEL]) == 1
     assert "someone moved it" in capsys.readouterr().err
     assert registry()["aliases"]["champion"] == "1.2.1"
 
@@ -220,7 +222,7 @@ def test_a_stale_rollback_does_not_move_an_alias_someone_moved_since(workdir, ca
 )
 def test_bad_rollback_input_is_refused_before_anything_changes(workdir, capsys, args, expected):
     promote_two_then_serve_the_bad_one()
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, *args]) == 4
+    assert main(["rollback", *DAY, "--model", MODEL, *args]) == 4
     assert expected in capsys.readouterr().err
     assert registry()["aliases"]["champion"] == "1.2.0"
     assert not Path(f"audit/rollbacks/{MODEL}.json").exists()
@@ -234,8 +236,8 @@ def test_gate_still_exits_3_when_the_rollback_it_runs_fails(workdir, capsys):
 
 def test_a_resumed_rollback_does_not_notify_twice(workdir):
     promote_two_then_serve_the_bad_one()
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--health-check", "false"]) == 1
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--health-check", "true"]) == 0
+    assert main(["rollback", *DAY, "--model", MODEL, "--health-check", "false"]) == 1
+    assert main(["rollback", *DAY, "--model", MODEL, "--health-check", "true"]) == 0
     assert len(list(Path("audit/outbox").glob("*.json"))) == 3
 
 
@@ -251,7 +253,7 @@ def test_regating_a_version_replaces_its_verdict_tags(workdir):
                                                 .replace('"1.2.1"', '"1.1.0"'))
     assert main(["gate", "--outputs", "examples/outputs/x.jsonl", "--baseline",
                  "examples/outputs/acme-support-1.0.0.jsonl", "--model", MODEL, "--model-version", "1.1.0",
-                 "--today", "2026-11-27", "--promote"]) == 1
+                 *DAY, "--promote"]) == 1
     assert registry()["versions"]["1.1.0"]["tags"]["blocked"] == "true"
     assert gate("1.1.0", "--promote") == 0
     tags = registry()["versions"]["1.1.0"]["tags"]
@@ -262,7 +264,7 @@ def test_verify_stops_when_the_recorded_outputs_changed(workdir, capsys):
     promote_two_then_serve_the_bad_one()
     path = Path("examples/outputs/acme-support-1.1.0.jsonl")
     path.write_text(path.read_text() + "\n")
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL]) == 1
+    assert main(["rollback", *DAY, "--model", MODEL]) == 1
     assert "changed since 1.1.0 was gated" in capsys.readouterr().err
     assert registry()["aliases"]["champion"] == "1.2.0"
 
@@ -270,12 +272,12 @@ def test_verify_stops_when_the_recorded_outputs_changed(workdir, capsys):
 def test_rollback_to_a_blocked_version_needs_force_and_a_reason(workdir, capsys):
     promote_two_then_serve_the_bad_one()
     assert gate("1.2.1", "--registry", "file://audit/registry.json") == 1  # 1.2.1 is now tagged blocked
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--to", "1.2.1"]) == 4
+    assert main(["rollback", *DAY, "--model", MODEL, "--to", "1.2.1"]) == 4
     assert "1.2.1 is tagged blocked" in capsys.readouterr().err
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--to", "1.2.1", "--force"]) == 4
+    assert main(["rollback", *DAY, "--model", MODEL, "--to", "1.2.1", "--force"]) == 4
     assert "--reason" in capsys.readouterr().err
     assert registry()["aliases"]["champion"] == "1.2.0"
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--to", "1.2.1", "--force",
+    assert main(["rollback", *DAY, "--model", MODEL, "--to", "1.2.1", "--force",
                  "--reason", "1.2.0 leaks; 1.2.1 only"
                  " blocks on tone, approved by the governance lead"]) == 0
     assert registry()["aliases"]["champion"] == "1.2.1"
@@ -297,13 +299,13 @@ def test_registry_alias_onto_a_blocked_version_needs_force(workdir, capsys):
 def test_a_dry_run_runs_the_verify_step_and_changes_nothing(workdir, capsys):
     promote_two_then_serve_the_bad_one()
     before = Path("audit/registry.json").read_text()
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--dry-run"]) == 0
+    assert main(["rollback", *DAY, "--model", MODEL, "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "alias 'champion' 1.2.0 -> 1.1.0 (last-known-good)" in out
     assert "verify now (dry run): ok: 1.1.0 re-judged on" in out and "dry run: nothing was changed" in out
     path = Path("examples/outputs/acme-support-1.1.0.jsonl")
     path.write_text(path.read_text() + "\n")
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--dry-run"]) == 1
+    assert main(["rollback", *DAY, "--model", MODEL, "--dry-run"]) == 1
     captured = capsys.readouterr()
     assert "verify now (dry run): FAILS: the recorded outputs" in captured.out
     assert "would stop at step 1 (verify)" in captured.err
@@ -313,11 +315,11 @@ def test_a_dry_run_runs_the_verify_step_and_changes_nothing(workdir, capsys):
 
 def test_a_resumed_rollback_says_from_which_step(workdir, capsys):
     promote_two_then_serve_the_bad_one()
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--health-check", "false"]) == 1
+    assert main(["rollback", *DAY, "--model", MODEL, "--health-check", "false"]) == 1
     capsys.readouterr()
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--dry-run"]) == 0
+    assert main(["rollback", *DAY, "--model", MODEL, "--dry-run"]) == 0
     assert "resumes unfinished rollback" in capsys.readouterr().out
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--health-check", "true"]) == 0
+    assert main(["rollback", *DAY, "--model", MODEL, "--health-check", "true"]) == 0
     out = capsys.readouterr().out
     assert "from step 4 (validate)" in out and out.startswith("resumed rollback ")
 
@@ -326,7 +328,7 @@ def test_no_last_known_good_says_which_versions_were_considered_and_why(workdir,
     assert gate("1.2.1", "--promote") == 1
     assert main(["registry", "alias", "--model", MODEL, "--version", "1.0.0", "--create", "--reason", "seed"]) == 0
     assert main(["registry", "alias", "--model", MODEL, "--version", "1.2.0", "--create", "--reason", "hotfix"]) == 0
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL]) == 4
+    assert main(["rollback", *DAY, "--model", MODEL]) == 4
     err = capsys.readouterr().err
     assert "no last-known-good version" in err
     assert "1.2.0: it is the version serving now" in err
@@ -335,9 +337,9 @@ def test_no_last_known_good_says_which_versions_were_considered_and_why(workdir,
 
 def test_rollback_refuses_the_serving_version_and_force_without_to(workdir, capsys):
     promote_two_then_serve_the_bad_one()
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--to", "1.2.0", "--reason", "oops"]) == 4
+    assert main(["rollback", *DAY, "--model", MODEL, "--to", "1.2.0", "--reason", "oops"]) == 4
     assert "1.2.0 is the version 'champion' serves now" in capsys.readouterr().err
-    assert main(["rollback", "--today", "2026-11-27", "--model", MODEL, "--force", "--reason", "why"]) == 4
+    assert main(["rollback", *DAY, "--model", MODEL, "--force", "--reason", "why"]) == 4
     assert "--force applies to --to VERSION only" in capsys.readouterr().err
     assert registry()["aliases"]["champion"] == "1.2.0"
     assert "harness.rolled_back_at" not in registry()["versions"]["1.2.0"]["tags"]
@@ -347,7 +349,7 @@ def test_a_verdict_is_never_recorded_for_another_version_than_the_outputs_are_of
     assert gate("1.1.0", "--promote") == 0
     assert main(["gate", "--outputs", "examples/outputs/acme-support-1.1.0.jsonl", "--baseline",
                  "examples/outputs/acme-support-1.0.0.jsonl", "--model", MODEL, "--model-version", "1.2.1",
-                 "--today", "2026-11-27", "--promote"]) == 4
+                 *DAY, "--promote"]) == 4
     err = capsys.readouterr().err
     assert "the outputs are of version 1.1.0 of acme-support-assistant, not '1.2.1'" in err
     assert "the verdict PROMOTE above stands, but recording it failed (exit 4)" in err

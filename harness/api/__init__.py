@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from .judge import GateResult, Progress, Validation, load, run_gate, run_scan, schema, validate
 from .release import (
+    AuditTrail,
     DecisionLog,
     ManualMove,
     RecordedRelease,
@@ -23,6 +24,7 @@ from .release import (
     record_release,
     registry_view,
     release_settings,
+    verify_audit_trail,
     verify_decision_log,
 )
 from .rollback import (
@@ -37,6 +39,7 @@ from .rollback import (
 )
 
 __all__ = [
+    "AuditTrail",
     "DecisionLog",
     "GateResult",
     "ManualMove",
@@ -63,5 +66,6 @@ __all__ = [
     "run_scan",
     "schema",
     "validate",
+    "verify_audit_trail",
     "verify_decision_log",
 ]

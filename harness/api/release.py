@@ -9,12 +9,21 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import SYSTEM_CLOCK, Clock
-from ..errors import InputError
+from ..errors import InputError, Location
 from ..model import Playbook, ReleaseSettings, Verdict
-from ..release import decision_log
+from ..release import decision_log, trail
 from ..release.provenance import current_actor, policy_commit
-from ..release.record import GateTags, is_blocked, tag_gated_version
-from ..release.registry import AliasMove, ModelVersion, Registry, UnknownModel, UnknownVersion, open_registry
+from ..release.record import GatePlan, GateTags, apply_gate, is_blocked, plan_gate
+from ..release.registry import (
+    AliasMove,
+    ModelVersion,
+    Registry,
+    RegistryError,
+    UnknownModel,
+    UnknownVersion,
+    check_name,
+    open_registry,
+)
 from ..report import StoredReport, store_report
 from .judge import GateResult, PathLike
 
@@ -39,6 +48,11 @@ def connect(settings: ReleaseSettings, *, model: str | None = None, version: str
     A wrong URI, an unreachable server or a corrupt file is reported now (``EnvError``,
     exit 6) rather than after a verdict; so is a version the registry would refuse to record.
     """
+    check_name(settings.alias, what="alias", source="the serving alias (--alias or release.alias)")
+    if model is not None:
+        check_name(model, what="model name", source="--model")
+    if version is not None:
+        check_name(version, what="version", source="--model-version")
     registry = open_registry(settings.registry, clock=clock)
     if model is not None:
         try:
@@ -89,45 +103,105 @@ def record_release(result: GateResult, *, settings: ReleaseSettings, registry: R
                    model: str | None = None, version: str | None = None, promote: bool = False,
                    actor: str | None = None, create_version: bool | None = None,
                    clock: Clock = SYSTEM_CLOCK) -> RecordedRelease:
-    """Keep the report, tag the judged version with the verdict, promote it if asked, and log it all.
+    """Keep the report, log the verdict, tag the judged version, promote it if asked: in that order.
 
     The report's JSON bytes are kept as ``<reports_dir>/<sha256>.json``; that sha256 is the
-    one written to the registry tags and the decision log.
+    one written to the registry tags and the decision log. Everything the registry is to change
+    is worked out first; the gate's entry (and, for a promotion, the intent to move the alias)
+    is in the decision log before the registry changes, and the move's outcome after. A log
+    that cannot be appended to stops the recording with the registry untouched.
     """
-    model = model or result.outputs.most_common("model")  # the report's copies are masked for display
-    version = version or result.outputs.most_common("model_version")
-    if not model or not version:
-        raise InputError("recording in a registry needs the model and its version: pass --model and --model-version")
+    model, version = _model_and_version(result, model, version)
     registry = registry or connect(settings, clock=clock)
     _same_model(result, registry, model, version)
     actor = current_actor(actor)
     stored = store_report(result.report, settings.reports_dir)
     baseline = result.baseline.path if result.baseline is not None else None
-    with registry.lock(model):
-        tags = tag_gated_version(registry, alias=settings.alias, model=model, version=version,
-                                 verdict=result.verdict, report_sha256=stored.sha256, outputs_path=result.outputs.path,
-                                 outputs_sha256=result.outputs.sha256, promote=promote, actor=actor,
-                                 baseline_path=baseline, create_version=create_version, clock=clock)
-    version = tags.version
     log = DecisionLog(settings.decision_log, actor=actor, policies_dir=result.project.policies_dir, clock=clock)
-    entries = [log({
+    with registry.lock(model):
+        trail.resolve_pending(settings.decision_log, log, registry, model)
+        plan = plan_gate(registry, alias=settings.alias, model=model, version=version, verdict=result.verdict,
+                         report_sha256=stored.sha256, outputs_path=result.outputs.path,
+                         outputs_sha256=result.outputs.sha256, promote=promote, baseline_path=baseline,
+                         create_version=create_version, clock=clock)
+        entries = _decision_entries(result, log, model=model, version=plan.version, report=stored)
+        tags = _apply_logged(registry, log, plan, entries, model=model, alias=settings.alias, actor=actor,
+                             judged=_judged(result))
+        if tags.promoted:
+            entries.append(log({
+                "kind": "promotion", "model": model, "model_version": tags.version, "verdict": "promote",
+                "report_sha256": stored.sha256,
+                "details": {"alias": settings.alias, "from": plan.serving, **_judged(result),
+                            "move": trail.move_id_of(tags.move.reason if tags.move else "")}}))
+    return RecordedRelease(model, tags.version, result.verdict, stored, tags, settings.alias, tuple(entries))
+
+
+def _model_and_version(result: GateResult, model: str | None, version: str | None) -> tuple[str, str]:
+    """The model and version to record: given, else the outputs' most common; refused unless well formed."""
+    where = Location(file=result.outputs.path)
+    if model is not None:
+        check_name(model, what="model name", source="--model")
+    else:
+        model = result.outputs.most_common("model")  # the report's copies are masked for display
+        if model is not None:
+            check_name(model, what="model name", source="the outputs' model field", location=where)
+    if version is not None:
+        check_name(version, what="version", source="--model-version")
+    else:
+        version = result.outputs.most_common("model_version")
+        if version is not None:
+            check_name(version, what="version", source="the outputs' model_version field", location=where)
+    if not model or not version:
+        raise InputError("recording in a registry needs the model and its version: pass --model and --model-version")
+    return model, version
+
+
+def _judged(result: GateResult) -> dict[str, Any]:
+    """The date waivers were judged against, and whether it was before the day the gate ran."""
+    return {"judged_on": result.report.run.judged_on, "backdated": bool(getattr(result.report.run, "backdated", False))}
+
+
+def _decision_entries(result: GateResult, log: DecisionLog, *, model: str, version: str,
+                      report: StoredReport) -> list[Mapping[str, Any]]:
+    """The gate's entry and one per waiver applied, written before the registry changes."""
+    entries: list[Mapping[str, Any]] = [log({
         "kind": "gate", "model": model, "model_version": version, "verdict": result.verdict.value,
-        "report_sha256": stored.sha256, "report": str(stored.path),
+        "report_sha256": report.sha256, "report": str(report.path),
         "policy_sha256": {p.path: p.sha256 for p in result.report.run.policies},
-        "details": {"outputs": result.outputs.path, "outputs_sha256": result.outputs.sha256,
-                    "judged_on": result.report.run.judged_on, "reasons": list(result.decision.reasons)}})]
+        "details": {"outputs": result.outputs.path, "outputs_sha256": result.outputs.sha256, **_judged(result),
+                    "reasons": list(result.decision.reasons)}})]
     waived: dict[tuple[str, str, str], int] = {}
     for r in result.report.results:
         if r.status == "waived" and r.waiver:
             waived[(r.policy, r.rule, r.waiver)] = waived.get((r.policy, r.rule, r.waiver), 0) + 1
     for (policy, rule, ticket), count in sorted(waived.items()):
         entries.append(log({"kind": "waiver", "model": model, "model_version": version,
-                            "report_sha256": stored.sha256,
-                            "details": {"policy": policy, "rule": rule, "ticket": ticket, "results": count}}))
-    if tags.promoted:
-        entries.append(log({"kind": "promotion", "model": model, "model_version": version, "verdict": "promote",
-                            "report_sha256": stored.sha256, "details": {"alias": settings.alias}}))
-    return RecordedRelease(model, tags.version, result.verdict, stored, tags, settings.alias, tuple(entries))
+                            "report_sha256": report.sha256,
+                            "details": {"policy": policy, "rule": rule, "ticket": ticket, "results": count,
+                                        **_judged(result)}}))
+    return entries
+
+
+def _apply_logged(registry: Registry, log: DecisionLog, plan: GatePlan, entries: list[Mapping[str, Any]], *,
+                  model: str, alias: str, actor: str, judged: Mapping[str, Any]) -> GateTags:
+    """Change the registry as planned; a promotion's move between its intent and its outcome in the log."""
+    move_id = None
+    if plan.promote:
+        move_id, intent = trail.announce(log, model=model, alias=alias, from_version=plan.serving,
+                                         to_version=plan.version, cause="promotion", reason=plan.reason,
+                                         details={"report_sha256": plan.tags["harness.report_sha256"], **judged})
+        entries.append(intent)
+    try:
+        tags = apply_gate(registry, plan, model=model, alias=alias, actor=actor,
+                          move_reason=trail.tagged_reason(plan.reason, move_id))
+    except BaseException as exc:
+        if move_id is not None:
+            trail.fail_quietly(log, move_id, model=model, alias=alias, to_version=plan.version, error=exc)
+        raise
+    if move_id is not None and tags.move is not None:
+        entries.append(trail.conclude(log, move_id, model=model, alias=alias, to_version=tags.version, phase="done",
+                                      at=tags.move.at))
+    return tags
 
 
 def _resolved(registry: Registry, model: str, version: str) -> str:
@@ -135,6 +209,11 @@ def _resolved(registry: Registry, model: str, version: str) -> str:
         return registry.get_version(model, version).version
     except (UnknownModel, UnknownVersion):
         return version
+
+
+def _shown(value: str) -> str:
+    """A value from the outputs for a message: as is when it is a plain name, else quoted with escapes."""
+    return value if value.isprintable() and value.isascii() else repr(value)
 
 
 def _same_model(result: GateResult, registry: Registry, model: str, version: str) -> None:
@@ -149,7 +228,8 @@ def _same_model(result: GateResult, registry: Registry, model: str, version: str
         return
     wanted = _resolved(registry, model, version)
     if {_resolved(registry, model, v) for v in versions} != {wanted}:
-        raise InputError(f"the outputs are of version {', '.join(sorted(versions))} of {model}, not {version!r}:"
+        raise InputError(f"the outputs are of version {', '.join(sorted(map(_shown, versions)))} of {model}, not"
+                         f" {version!r}:"
                          " nothing was recorded (a verdict belongs to the version that produced the outputs)")
 
 
@@ -166,29 +246,33 @@ def move_alias(model: str, version: str, *, reason: str, settings: ReleaseSettin
     """Point the serving alias at a version by hand: recorded, and never taken for a last-known-good.
 
     An unknown version is refused unless ``create``; a version tagged ``blocked`` unless
-    ``force`` (the reason is recorded either way).
+    ``force`` (the reason is recorded either way). The intent is logged before the move and
+    its outcome after, as for every alias move.
     """
+    check_name(model, what="model name", source="--model")
+    check_name(version, what="version", source="--version")
     if not reason.strip():
         raise InputError("a manual alias move needs a reason")
     registry = registry or connect(settings, clock=clock)
     actor = current_actor(actor)
-    forced = False
+    log = DecisionLog(settings.decision_log, actor=actor, policies_dir=Path(policies_dir), clock=clock)
     with registry.lock(model):
         if create:
             registry.register(model, version)
+        trail.resolve_pending(settings.decision_log, log, registry, model)
         known = registry.get_version(model, version)  # a typo must not go into service
         version, tags = known.version, known.tags
-        if is_blocked(tags):
-            if not force:
-                raise InputError(f"{model} {version} is tagged blocked (its last gate verdict was"
-                                 f" {tags.get('harness.verdict', 'not promote')}); pass --force to serve it anyway"
-                                 " (the reason is recorded)")
-            forced = True
-        move = registry.move_alias(model, settings.alias, version, actor=actor,
-                                   reason=f"by hand{' (forced over blocked)' if forced else ''}: {reason}")
-    log = DecisionLog(settings.decision_log, actor=actor, policies_dir=Path(policies_dir), clock=clock)
-    entry = log({"kind": "manual_alias", "model": model, "model_version": version,
-                 "details": {"alias": settings.alias, "from": move.from_version, "reason": reason, "forced": forced}})
+        forced = is_blocked(tags)
+        if forced and not force:
+            raise InputError(f"{model} {version} is tagged blocked (its last gate verdict was"
+                             f" {tags.get('harness.verdict', 'not promote')}); pass --force to serve it anyway"
+                             " (the reason is recorded)")
+        move = trail.logged_move(registry, log, model=model, alias=settings.alias, version=version, actor=actor,
+                                 reason=f"by hand{' (forced over blocked)' if forced else ''}: {reason}",
+                                 cause="manual", details={"forced": forced})
+        entry = log({"kind": "manual_alias", "model": model, "model_version": version,
+                     "details": {"alias": settings.alias, "from": move.from_version, "reason": reason,
+                                 "forced": forced, "move": trail.move_id_of(move.reason)}})
     return ManualMove(move, forced, entry)
 
 
@@ -205,6 +289,7 @@ class RegistryView:
 
 
 def registry_view(model: str, *, settings: ReleaseSettings, clock: Clock = SYSTEM_CLOCK) -> RegistryView:
+    check_name(model, what="model name", source="--model")
     registry = connect(settings, clock=clock)
     versions = tuple(registry.versions(model))
     return RegistryView(model, settings.registry, settings.alias, registry.get_alias(model, settings.alias),
@@ -214,6 +299,57 @@ def registry_view(model: str, *, settings: ReleaseSettings, clock: Clock = SYSTE
 def verify_decision_log(path: PathLike) -> int:
     """Check the whole hash chain; the number of entries. ``LogTampered`` names the first bad line."""
     return decision_log.verify_log(Path(path))
+
+
+@dataclass(frozen=True)
+class AuditTrail:
+    """The decision log's hash chain checked, and the registry's alias moves compared with it."""
+
+    entries: int
+    check: trail.CrossCheck | None  # None: the registry was not consulted
+
+    @property
+    def ok(self) -> bool:
+        return self.check is None or self.check.ok
+
+
+def verify_audit_trail(settings: ReleaseSettings, *, registry: Registry | None = None, chain_only: bool = False,
+                       lock_timeout: float = 60.0, clock: Clock = SYSTEM_CLOCK) -> AuditTrail:
+    """Check the log's chain, then that every alias move in the registry has a completed entry in the log.
+
+    The models checked are those the log names (and, for a file registry, every model in it),
+    each under the aliases the log names and the configured one. A model found wanting is
+    checked again under its lock, so a gate that is moving an alias right now is not reported.
+    """
+    count = decision_log.verify_log(settings.decision_log)
+    if chain_only:
+        return AuditTrail(count, None)
+    entries = decision_log.read_log(settings.decision_log)
+    registry = registry or connect(settings, clock=clock)
+    models = {str(e["model"]) for e in entries if e.get("model")}
+    listed = getattr(registry, "models", None)
+    if callable(listed):
+        models |= set(listed())
+    checks = [_cross_check_model(settings, registry, model, lock_timeout) for model in sorted(models)]
+    merged = trail.CrossCheck(sum(c.moves for c in checks), tuple(p for c in checks for p in c.problems),
+                              tuple(n for c in checks for n in c.notes))
+    return AuditTrail(count, merged)
+
+
+def _cross_check_model(settings: ReleaseSettings, registry: Registry, model: str,
+                       lock_timeout: float) -> trail.CrossCheck:
+    def check() -> trail.CrossCheck:
+        entries = decision_log.read_log(settings.decision_log)
+        return trail.cross_check(entries, registry, models=[model], aliases=[settings.alias])
+
+    found = check()
+    if found.ok:
+        return found
+    try:
+        with registry.lock(model, timeout=lock_timeout):  # wait for a recording in progress, then look again
+            return check()
+    except RegistryError:  # a read-only registry folder, a lock held too long: what was seen stands
+        return found
 
 
 def read_decision_log(path: PathLike, *, model: str | None = None) -> list[dict[str, Any]]:

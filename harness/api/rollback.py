@@ -19,14 +19,15 @@ from ..release import rollback as procedure
 from ..release import steps
 from ..release.provenance import current_actor
 from ..release.registry import Registry
-from .judge import GateResult, PathLike
+from ..text.normalize import one_line
+from .judge import GateResult, PathLike, judging_date
 from .release import DecisionLog, RecordedRelease, connect, record_release
 
 
-def _judge(project: Project, today: dt.date | None, clock: Clock) -> Callable[[str, str | None], Decision]:
+def _judge(project: Project, judged_on: dt.date) -> Callable[[str, str | None], Decision]:
     def judge(path: str, baseline: str | None) -> Decision:
         base = load_outputs(baseline) if baseline else None
-        return decide(evaluate(project, load_outputs(path), base, today=today or clock.today()).outcomes)
+        return decide(evaluate(project, load_outputs(path), base, today=judged_on).outcomes)
 
     return judge
 
@@ -34,17 +35,23 @@ def _judge(project: Project, today: dt.date | None, clock: Clock) -> Callable[[s
 def rollback_context(project: Project, settings: ReleaseSettings, *, registry: Registry | None = None,
                      actor: str | None = None, restored_outputs: PathLike | None = None,
                      incidents_dir: PathLike = "incidents", trigger_policies: frozenset[str] = frozenset(),
-                     today: dt.date | None = None, clock: Clock = SYSTEM_CLOCK) -> procedure.Context:
-    """Everything the procedure needs, judged with ``project``'s policies as of ``today``."""
+                     today: dt.date | None = None, backdate: bool = False,
+                     clock: Clock = SYSTEM_CLOCK) -> procedure.Context:
+    """Everything the procedure needs, judged with ``project``'s policies as of ``today``.
+
+    A ``today`` before the clock's needs ``backdate`` (expired waivers would apply again); the
+    decision log's ``rollback`` entry records the date and whether it was backdated.
+    """
+    judged_on, backdated = judging_date(today, clock, backdate=backdate)
     actor = current_actor(actor)
     return procedure.Context(
         settings=settings, registry=registry or connect(settings, clock=clock), actor=actor, clock=clock,
-        judge=_judge(project, today, clock), restored_outputs=str(restored_outputs) if restored_outputs else None,
+        judge=_judge(project, judged_on), restored_outputs=str(restored_outputs) if restored_outputs else None,
         check_incident=lambda incident: check_incident(Path(incidents_dir), incident),
         record_incident=lambda incident, event: append_event(Path(incidents_dir), incident, event, clock=clock),
         trigger_policies=trigger_policies,
         log=DecisionLog(settings.decision_log, actor=actor, policies_dir=project.policies_dir, clock=clock),
-        base=Path.cwd())
+        base=Path.cwd(), judged_on=judged_on.isoformat(), backdated=backdated)
 
 
 @dataclass(frozen=True)
@@ -66,7 +73,7 @@ class RollbackPlan:
             number = procedure.STEPS.index(step) + 1 if step in procedure.STEPS else "?"
             lines.insert(1, f"  resumes unfinished rollback {self.state.id} at step {number} ({step})")
         lines.append(f"  verify now (dry run): {'ok' if self.verify_ok else 'FAILS'}: {self.verify_detail}")
-        return lines
+        return [one_line(line) for line in lines]
 
 
 def plan_rollback(context: procedure.Context, model: str, *, to: str | None = None, reason: str = "",
@@ -116,7 +123,8 @@ def respond_to_rollback(result: GateResult, recorded: RecordedRelease, *, settin
     if not recorded.rollback_needed:
         return None
     context = rollback_context(result.project, settings, registry=registry, actor=actor, incidents_dir=incidents_dir,
-                               trigger_policies=frozenset(result.decision.policies), today=today, clock=clock)
+                               trigger_policies=frozenset(result.decision.policies), today=today,
+                               backdate=bool(getattr(result.report.run, "backdated", False)), clock=clock)
     reason = f"gate verdict rollback on {result.outputs.path}"
     try:
         if not execute:

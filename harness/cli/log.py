@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from ..errors import ExitCode
@@ -11,9 +12,11 @@ from ..text.normalize import one_line
 from . import common
 
 EXIT_CODES = common.exit_codes(
-    "  0  the hash chain is intact (verify), or the log was shown",
-    "  4  the chain is broken: the first edited, deleted, inserted, reordered or cut-off line is named",
-    "  6  environment: the log is missing or cannot be read")
+    "  0  the hash chain is intact and every alias move in the registry has a completed entry (verify), or the"
+    " log was shown",
+    "  4  the chain is broken (the first edited, deleted, inserted, reordered or cut-off line is named), or the"
+    " registry shows an alias move the log does not account for (each is named)",
+    "  6  environment: the log, its head record or the registry is missing or cannot be read")
 
 
 def register(commands: Any) -> None:
@@ -23,9 +26,14 @@ def register(commands: Any) -> None:
                     " hash-chained JSON Lines file.",
         exit_codes=EXIT_CODES)
     actions = common.actions(parser, "log_command")
-    verify = actions.add_parser("verify", help="check the hash chain; name the first bad line",
-                                description="Check every entry's hash and its link to the one before, and the"
-                                            " head record that shows entries cut off the end.")
+    verify = actions.add_parser("verify", help="check the hash chain and the registry's alias moves against it",
+                                description="Check every entry's bytes, its hash and its link to the one before,"
+                                            " and the head record that shows entries cut off the end; then check"
+                                            " that every move of the serving alias in the registry has a completed"
+                                            " entry in the log (a move without one is named).")
+    verify.add_argument("--chain-only", action="store_true",
+                        help="check the hash chain only, without opening the registry")
+    common.registry_options(verify)
     show = actions.add_parser("show", help="print the history readably (after verifying it)",
                               description="Print every entry, oldest first, after verifying the chain.")
     show.add_argument("--model", help="only the entries of this model")
@@ -43,8 +51,9 @@ def _what(entry: dict[str, Any]) -> str:
             "waiver": f"waiver {details.get('ticket')} for {details.get('policy')}/{details.get('rule')}",
             "rollback_step": f"rollback {details.get('rollback')} step {details.get('step')}: {details.get('status')}",
             "rollback": f"rollback {details.get('rollback')} {details.get('from')} -> {details.get('to')} done",
-            "manual_alias": f"alias moved by hand: {details.get('reason')}"}.get(str(entry.get("kind")),
-                                                                                str(entry.get("kind")))
+            "manual_alias": f"alias moved by hand: {details.get('reason')}",
+            "alias_move": f"alias {details.get('alias')} -> {details.get('to')}: {details.get('phase')}"
+                          f" (move {details.get('move')})"}.get(str(entry.get("kind")), str(entry.get("kind")))
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -53,15 +62,36 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     if args.log_command is None:
         return common.missing_action(parser)
-    path = args.log or read_playbook(args.policies).release.decision_log
     if args.log_command == "verify":
-        count = api.verify_decision_log(path)
-        print(f"ok: {count} entries, hash chain intact ({path})")
-        return int(ExitCode.PROMOTE)
+        return _verify(args)
+    path = args.log or read_playbook(args.policies).release.decision_log
     entries = api.read_decision_log(path, model=args.model)
-    if args.format == "json":
-        print(json.dumps(entries, indent=2, ensure_ascii=False))
+    if args.format == "json":  # every control or invisible character escaped: the data, never a terminal command
+        print(json.dumps(entries, indent=2, ensure_ascii=True))
         return int(ExitCode.PROMOTE)
     common.say(*(one_line(f"{e['seq']:>5} {e['time']} {e.get('actor', '?'):<28} {e.get('model') or '-'}"
                           f" {e.get('model_version') or '-':<10} {_what(e)}") for e in entries), err=False)
+    return int(ExitCode.PROMOTE)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from .. import api
+    from ..project import read_playbook
+
+    overrides = {**common.overrides(args), "decision_log": Path(args.log) if args.log else None}
+    settings = api.release_settings(read_playbook(args.policies), **overrides)
+    trail = api.verify_audit_trail(settings, chain_only=args.chain_only)
+    path = settings.decision_log
+    if trail.check is None:
+        common.say(f"ok: {trail.entries} entries, hash chain intact ({path}); the registry was not consulted",
+                   err=False)
+        return int(ExitCode.PROMOTE)
+    common.say(*(one_line(f"harness: note: {note}") for note in trail.check.notes))
+    if not trail.ok:
+        common.say(*(one_line(f"harness: {problem}") for problem in trail.check.problems))
+        common.say(f"harness: the hash chain of {path} is intact, but {len(trail.check.problems)} alias move(s) in"
+                   f" {settings.registry} have no completed entry in it (exit 4)")
+        return int(ExitCode.INVALID_INPUT)
+    common.say(f"ok: {trail.entries} entries, hash chain intact ({path}); {trail.check.moves} alias move(s) in"
+               f" {settings.registry}, each with its entry", err=False)
     return int(ExitCode.PROMOTE)

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ..errors import ExitCode, InputError
+from ..text.normalize import one_line
 from . import common
 
 EXIT_CODES = common.exit_codes(
@@ -50,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     project = api.load(args.policies, args.evals)
     settings = api.release_settings(project.playbook, **common.overrides(args))
     context = api.rollback_context(project, settings, actor=args.by, restored_outputs=args.restored_outputs,
-                                   incidents_dir=args.incidents, today=args.today)
+                                   incidents_dir=args.incidents, today=args.today,
+                                   backdate=getattr(args, "backdate", False))
     if args.dry_run:
         plan = api.plan_rollback(context, args.model, to=args.to, reason=args.reason, incident=args.incident,
                                  force=args.force)
@@ -69,12 +71,21 @@ def run(args: argparse.Namespace) -> int:
         common.say(*(f"harness: rollback incomplete: {line}" for line in common.error_lines(exc)))
         return int(exc.exit_code)
     if outcome.already_done:
-        common.say(outcome.note, err=False)
+        common.say(one_line(outcome.note), err=False)
         return int(ExitCode.PROMOTE)
     state = outcome.state
     if outcome.resumed_from is not None:
         number = STEPS.index(outcome.resumed_from) + 1
         common.say(f"resumed rollback {state.id} from step {number} ({outcome.resumed_from})", err=False)
     common.say(*describe(state), err=False)
-    common.say(*(f"  {step}: {state.steps[step]['detail']}" for step in STEPS), err=False)
+    common.say(*(line for step in STEPS for line in step_lines(step, str(state.steps[step]["detail"]))), err=False)
     return int(ExitCode.PROMOTE)
+
+
+def step_lines(step: str, detail: str) -> list[str]:
+    """A step's detail for the terminal: hook output indented under the step, each line made safe.
+
+    A hook's output is untrusted text: indented, no line of it can pass for a line of the harness's own.
+    """
+    first, *rest = detail.splitlines() or [""]
+    return [one_line(f"  {step}: {first}"), *(one_line(f"      | {line}") for line in rest)]

@@ -10,6 +10,7 @@ from typing import Any
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import InputError, Location
 from ..io.files import write_atomic
+from ..io.yaml import load_yaml
 
 INCIDENT_ID = re.compile(r"^INC-[0-9]{4}-[0-9]{4}$")
 
@@ -34,12 +35,8 @@ def append_event(directory: Path, incident: str, event: Mapping[str, Any], *, cl
     import yaml
 
     path = check_incident(directory, incident)
+    record = load_yaml(path).data or {}  # as every YAML file: no aliases, no tags, UTF-8 only (file:line errors)
     text = path.read_text(encoding="utf-8")
-    try:
-        record = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(f"the incident record is not valid YAML: {str(exc).splitlines()[0]}",
-                         Location(str(path))) from None
     if not isinstance(record, dict):
         raise InputError("the incident record is not a mapping", Location(str(path)))
     header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))

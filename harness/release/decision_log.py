@@ -4,7 +4,11 @@ Each line is the canonical JSON of one entry. An entry carries ``seq`` (1-based)
 (ISO 8601 UTC), ``prev`` (the sha256 of the previous line, 64 zeros for the first) and
 ``hash`` (the sha256 of the canonical JSON of the entry without ``hash``). Editing,
 deleting, inserting or reordering lines breaks the chain, and :func:`verify_log` names the
-first line where it breaks. Appends are serialised with a lock file next to the log.
+first line where it breaks. The bytes are checked, not only the parsed entry: a line must be
+exactly the canonical JSON of its entry, so a duplicate key (``"verdict":"block",…,"verdict":
+"promote"``), a re-ordered key or an added space is an edit even when it parses to the same
+entry. Logs written before this check was added hold only canonical lines and still verify.
+Appends are serialised with a lock file next to the log.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,12 +29,14 @@ from ..io.files import write_atomic
 
 #: the ``prev`` of the first entry
 GENESIS = "0" * 64
-#: the entry kinds the harness writes
-KINDS = ("gate", "promotion", "waiver", "rollback_step", "rollback", "manual_alias")
+#: the entry kinds the harness writes (``alias_move``: the intent before an alias move and its outcome after)
+KINDS = ("gate", "promotion", "waiver", "rollback_step", "rollback", "manual_alias", "alias_move")
 #: how long an append waits for another writer before giving up
 LOCK_TIMEOUT_S = 60.0
 #: fields the log itself sets; values a caller passes for them are replaced
 _CHAIN_FIELDS = ("seq", "prev", "hash")
+#: a head record's seq at or above this is not a count of entries (an overflowing ``.head``)
+MAX_SEQ = 2**53
 
 
 class LogTampered(InputError):
@@ -63,26 +70,62 @@ def sha256_line(entry: Mapping[str, Any]) -> str:
     return _sha256(canonical(entry))
 
 
+class MalformedLine(ValueError):
+    """Why a line is not an entry as the log writes it (the caller says whether that is tampering)."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise MalformedLine(f"duplicate key {key!r} (a second value hidden in the line)")
+        obj[key] = value
+    return obj
+
+
+def _no_constant(name: str) -> Any:
+    raise MalformedLine(f"{name} is not a JSON number")
+
+
+def parse_line(raw: bytes) -> dict[str, Any]:
+    """One line as the log wrote it: UTF-8, a JSON object without duplicate keys, its hash intact,
+    and byte for byte the canonical JSON of that object; ``MalformedLine`` says what is wrong otherwise."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedLine("not UTF-8 text (corrupted line)") from None
+    if not text.strip():
+        raise MalformedLine("blank line (the log is corrupted or was edited)")
+    try:
+        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except MalformedLine:
+        raise
+    except ValueError as exc:
+        raise MalformedLine(f"not JSON (truncated or corrupted line): {exc}") from None
+    if not isinstance(obj, dict):
+        raise MalformedLine(f"not a JSON object but {type(obj).__name__}")
+    recorded = obj.get("hash")
+    if not isinstance(recorded, str):
+        raise MalformedLine("entry has no hash (forged or corrupted line)")
+    try:
+        exact = canonical(obj).encode("utf-8")
+    except (TypeError, ValueError):
+        raise MalformedLine("not JSON the log can have written (corrupted line)") from None
+    if recorded != entry_hash(obj):
+        raise MalformedLine("hash mismatch: the entry was edited after it was written")
+    if exact != raw:
+        raise MalformedLine("the line is not byte for byte the entry its hash covers (keys re-ordered, spaces or"
+                       " escapes changed): it was edited after it was written")
+    return obj
+
+
 def _check_line(raw: bytes, *, lineno: int, expected_seq: int, expected_prev: str, file: str) -> dict[str, Any]:
     """Parse and check one line against the chain so far; the parsed entry, or InputError."""
     where = Location(file=file, line=lineno)
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise LogTampered("not UTF-8 text (corrupted line)", where) from None
-    if not text.strip():
-        raise LogTampered("blank line (the log is corrupted or was edited)", where)
-    try:
-        obj = json.loads(text)
-    except ValueError as exc:
-        raise LogTampered(f"not JSON (truncated or corrupted line): {exc}", where) from None
-    if not isinstance(obj, dict):
-        raise LogTampered(f"not a JSON object but {type(obj).__name__}", where)
-    recorded = obj.get("hash")
-    if not isinstance(recorded, str):
-        raise LogTampered("entry has no hash (forged or corrupted line)", where)
-    if recorded != entry_hash(obj):
-        raise LogTampered("hash mismatch: the entry was edited after it was written", where)
+        obj = parse_line(raw)
+    except MalformedLine as exc:
+        raise LogTampered(str(exc), where) from None
     seq = obj.get("seq")
     if type(seq) is not int or seq != expected_seq:
         raise LogTampered(f"seq is {seq!r}, expected {expected_seq}: an entry was deleted, inserted or reordered",
@@ -99,6 +142,9 @@ def _iter_checked(path: Path) -> list[dict[str, Any]]:
         data = path.read_bytes()
     except FileNotFoundError:
         raise DecisionLogError("decision log not found (nothing has been recorded here yet, or it was removed)",
+                               Location(file=str(path))) from None
+    except IsADirectoryError:
+        raise DecisionLogError("the decision log is a directory; expected a JSON Lines file",
                                Location(file=str(path))) from None
     except OSError as exc:
         raise DecisionLogError(f"cannot read decision log: {exc.strerror or exc}", Location(file=str(path))) from None
@@ -125,6 +171,35 @@ def head_path(path: Path) -> Path:
     return path.with_name(path.name + ".head")
 
 
+def read_head(path: Path) -> tuple[int, str] | None:
+    """The newest entry's seq and hash as ``<log>.head`` records them; None when there is no head record.
+
+    A head record that cannot be read or is not ``{"seq": N, "hash": "<sha256>"}`` (a number too large
+    for the log, a directory in its place) is a ``DecisionLogError``: the log's surroundings are damaged.
+    """
+    head = head_path(path)
+    where = Location(file=str(head))
+    expected = 'expected {"seq": <number of entries>, "hash": "<the last entry\'s hash>"}'
+    try:
+        text = head.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise DecisionLogError(f"the head record is a directory; {expected}", where) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise DecisionLogError(f"cannot read the head record ({reason}); {expected}", where) from None
+    try:
+        recorded = json.loads(text, parse_constant=_no_constant)
+    except ValueError:
+        raise DecisionLogError(f"unreadable head record (not JSON); {expected}", where) from None
+    seq = recorded.get("seq") if isinstance(recorded, dict) else None
+    digest = recorded.get("hash") if isinstance(recorded, dict) else None
+    if type(seq) is not int or not 0 <= seq < MAX_SEQ or not isinstance(digest, str):
+        raise DecisionLogError(f"unreadable head record (seq {seq!r}, hash {digest!r}); {expected}", where)
+    return seq, digest
+
+
 def verify_log(path: Path) -> int:
     """Check the whole chain; the number of entries. InputError names the first bad line and why.
 
@@ -132,19 +207,16 @@ def verify_log(path: Path) -> int:
     records the newest entry in ``<log>.head``; a log shorter than that record is an error.
     """
     entries = _iter_checked(path)
-    head = head_path(path)
-    if head.exists():
-        try:
-            recorded = json.loads(head.read_text(encoding="utf-8"))
-            seq, digest = int(recorded["seq"]), str(recorded["hash"])
-        except (ValueError, KeyError, TypeError):
-            raise LogTampered("unreadable head record", Location(file=str(head))) from None
+    head = read_head(path)
+    if head is not None:
+        seq, digest = head
+        name = head_path(path).name
         if seq > len(entries):
             raise LogTampered(f"entries {len(entries) + 1} to {seq} were deleted from the end of the log"
-                             f" ({head.name} records {seq} entries)", Location(file=str(path), line=len(entries) + 1))
+                              f" ({name} records {seq} entries)", Location(file=str(path), line=len(entries) + 1))
         if seq == len(entries) and entries and entries[-1].get("hash") != digest:
-            raise LogTampered(f"the last entry was replaced (it does not match {head.name})",
-                             Location(file=str(path), line=seq))
+            raise LogTampered(f"the last entry was replaced (it does not match {name})",
+                              Location(file=str(path), line=seq))
     return len(entries)
 
 
@@ -196,7 +268,9 @@ def append_entry(path: Path, entry: Mapping[str, Any], *, clock: Clock = SYSTEM_
     """Append ``entry`` to the log, chained to the last one; the full entry as written.
 
     The last entry is checked before appending: a corrupted tail is an error, never chained.
+    A log that is a directory, or a file nobody may write to, is refused (``DecisionLogError``).
     """
+    _check_writable(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = filelock.FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_S)
@@ -210,45 +284,59 @@ def append_entry(path: Path, entry: Mapping[str, Any], *, clock: Clock = SYSTEM_
                                Location(file=str(path))) from None
 
 
+def _check_writable(path: Path) -> None:
+    """Refuse a log that is a directory or that its owner made read-only, even for root."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise DecisionLogError(f"cannot reach the decision log: {exc.strerror or exc}",
+                               Location(file=str(path))) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise DecisionLogError("the decision log is a directory; expected a JSON Lines file (or a path where one"
+                               " can be created)", Location(file=str(path)))
+    if not stat.S_IMODE(info.st_mode) & 0o222:
+        raise DecisionLogError("the decision log is read-only (no write permission for anyone); refusing to append:"
+                               " make it writable, or point --decision-log at a writable file",
+                               Location(file=str(path)))
+
+
 def _check_head(path: Path, last_seq: int) -> None:
     """Refuse to append to a log that lost entries its head record remembers: appending would hide the loss."""
-    head = head_path(path)
-    if not head.exists():
-        return
     try:
-        recorded = json.loads(head.read_text(encoding="utf-8"))
-        seq = recorded["seq"]
-        if type(seq) is not int or seq < 0:
-            raise ValueError(seq)
-    except (OSError, ValueError, KeyError, TypeError):
-        raise DecisionLogError("unreadable head record; refusing to append (run `harness log verify`)",
-                               Location(file=str(head))) from None
+        head = read_head(path)
+    except DecisionLogError as exc:  # appending would hide what the head record recorded
+        raise DecisionLogError(f"{exc.message}; refusing to append", exc.location) from None
+    if head is None:
+        return
+    seq = head[0]
     if seq > last_seq:
         missing = "the log is missing" if last_seq == 0 else f"the log ends at entry {last_seq}"
-        raise DecisionLogError(f"{missing} but {head.name} records {seq} entries: entries were removed; refusing to"
-                               " append (run `harness log verify`)", Location(file=str(path)))
+        raise DecisionLogError(f"{missing} but {head_path(path).name} records {seq} entries: entries were removed;"
+                               " refusing to append (run `harness log verify`)", Location(file=str(path)))
+
+
+def _last_entry(path: Path) -> tuple[int, str]:
+    """The seq and the line hash the next entry chains to; a corrupted tail is refused."""
+    last, terminated = _tail(path)
+    if last is None:
+        return 1, GENESIS
+    where = Location(file=str(path), line=_count_lines(path))
+    if not terminated:
+        raise DecisionLogError("last line is not terminated (truncated write); refusing to append", where)
+    try:
+        obj = parse_line(last)
+    except MalformedLine as exc:
+        raise DecisionLogError(f"last entry is damaged ({exc}); refusing to append", where) from None
+    if type(obj.get("seq")) is not int:
+        raise DecisionLogError("last entry has no integer seq; refusing to append", where)
+    return obj["seq"] + 1, sha256_line(obj)
 
 
 def _append_locked(path: Path, entry: Mapping[str, Any], clock: Clock) -> dict[str, Any]:
-    seq, prev = 1, GENESIS
     created = not path.exists()
-    if not created:
-        last, terminated = _tail(path)
-        if last is not None:
-            lineno = _count_lines(path)
-            where = Location(file=str(path), line=lineno)
-            if not terminated:
-                raise DecisionLogError("last line is not terminated (truncated write); refusing to append", where)
-            try:
-                obj = json.loads(last.decode("utf-8"))
-            except ValueError:
-                raise DecisionLogError("last line is not JSON (corrupted); refusing to append", where) from None
-            if not isinstance(obj, dict) or obj.get("hash") != entry_hash(obj):
-                raise DecisionLogError("last entry fails its hash check (edited); refusing to append", where)
-            if type(obj.get("seq")) is not int:
-                raise DecisionLogError("last entry has no integer seq; refusing to append", where)
-            seq = obj["seq"] + 1
-            prev = sha256_line(obj)
+    seq, prev = (1, GENESIS) if created else _last_entry(path)
     _check_head(path, seq - 1)
     record: dict[str, Any] = {k: v for k, v in entry.items() if k not in _CHAIN_FIELDS}
     record.setdefault("time", clock.timestamp())
@@ -257,20 +345,25 @@ def _append_locked(path: Path, entry: Mapping[str, Any], clock: Clock) -> dict[s
     try:
         record["hash"] = entry_hash(record)
         line = canonical(record)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"audit entry is not JSON-serialisable: {exc}") from None
-    full: dict[str, Any] = json.loads(line)
-    if full["hash"] != entry_hash(full):
-        # e.g. non-string keys that JSON turns into strings: hash what is read back
-        full["hash"] = entry_hash(full)
-        line = canonical(full)
+        full: dict[str, Any] = json.loads(line)
+        if full["hash"] != entry_hash(full):
+            # e.g. non-string keys that JSON turns into strings: hash what is read back
+            full["hash"] = entry_hash(full)
+            line = canonical(full)
+        data = line.encode("utf-8") + b"\n"
+    except (TypeError, ValueError) as exc:  # UnicodeEncodeError too: a lone surrogate from undecodable input
+        raise InputError(f"audit entry is not JSON-serialisable UTF-8 text: {exc}") from None
     with open(path, "ab") as handle:
-        handle.write(line.encode("utf-8") + b"\n")
+        handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     if created:
         _fsync_dir(path.parent)
-    write_atomic(head_path(path), json.dumps({"seq": full["seq"], "hash": full["hash"]}) + "\n")
+    try:
+        write_atomic(head_path(path), json.dumps({"seq": full["seq"], "hash": full["hash"]}) + "\n")
+    except OSError as exc:
+        raise DecisionLogError(f"entry {full['seq']} was appended but its head record could not be updated:"
+                               f" {exc.strerror or exc}", Location(file=str(head_path(path)))) from None
     return full
 
 

@@ -13,8 +13,10 @@ import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import tempfile
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -149,6 +151,60 @@ def run_command(
     return HookResult(False, _bounded(f"exit {code}: {shown}", text))
 
 
+class _Exchange:
+    """One HTTP request run in a worker thread, with the sockets it opened, so the caller can cut it off."""
+
+    def __init__(self) -> None:
+        self.sockets: list[socket.socket] = []
+        self.result: HookResult | None = None
+        self.aborted = threading.Event()
+        self._lock = threading.Lock()
+
+    def opened(self, sock: socket.socket) -> None:
+        with self._lock:
+            self.sockets.append(sock)
+            late = self.aborted.is_set()
+        if late:  # connected after the deadline: end it at once
+            self._shut(sock)
+
+    def abort(self) -> None:
+        """Past the deadline: every socket of the request is shut down, so its reads end now."""
+        with self._lock:
+            self.aborted.set()
+            sockets = list(self.sockets)
+        for sock in sockets:
+            self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    def opener(self) -> urllib.request.OpenerDirector:
+        """urllib's usual opener (proxies, redirects) whose connections report their sockets here."""
+        exchange = self
+
+        class TrackedHTTP(http.client.HTTPConnection):
+            def connect(self) -> None:
+                super().connect()
+                exchange.opened(self.sock)
+
+        class TrackedHTTPS(http.client.HTTPSConnection):
+            def connect(self) -> None:
+                super().connect()
+                exchange.opened(self.sock)
+
+        class HTTPHandler(urllib.request.HTTPHandler):
+            def http_open(self, req: urllib.request.Request) -> Any:
+                return self.do_open(TrackedHTTP, req)
+
+        class HTTPSHandler(urllib.request.HTTPSHandler):
+            def https_open(self, req: urllib.request.Request) -> Any:
+                return self.do_open(TrackedHTTPS, req, context=self._context)  # type: ignore[attr-defined]
+
+        return urllib.request.build_opener(HTTPHandler, HTTPSHandler)
+
+
 def http_request(
     method: str,
     url: str,
@@ -159,14 +215,40 @@ def http_request(
 ) -> HookResult:
     """One HTTP request; ``ok`` for a 2xx status. Never raises for network or HTTP failures.
 
-    ``timeout_s`` bounds connecting and each read from the server.
+    ``timeout_s`` bounds the whole request: resolving, connecting, sending and reading the
+    whole answer. A server that answers one byte at a time is cut off at the deadline like one
+    that does not answer at all.
     """
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return HookResult(False, f"not an http(s) URL: {url!r}")
     request = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
+    exchange = _Exchange()
+    worker = threading.Thread(target=_run_exchange, args=(exchange, request, method, url, timeout_s),
+                              name="harness-http", daemon=True)
+    worker.start()
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+        worker.join(timeout_s)
+    finally:
+        if worker.is_alive():  # past the deadline (or interrupted): cut the request off
+            exchange.abort()
+    if worker.is_alive() or exchange.result is None or exchange.aborted.is_set():
+        return HookResult(False, f"timed out after {timeout_s:g} s: {method} {url}")
+    return exchange.result
+
+
+def _run_exchange(exchange: _Exchange, request: urllib.request.Request, method: str, url: str,
+                  timeout_s: float) -> None:
+    try:
+        exchange.result = _exchange(exchange.opener(), request, method, url, timeout_s)
+    except BaseException as exc:  # a worker thread must not die with a traceback on standard error
+        exchange.result = HookResult(False, f"{method} {url} failed: {type(exc).__name__}: {exc}")
+
+
+def _exchange(opener: urllib.request.OpenerDirector, request: urllib.request.Request, method: str, url: str,
+              timeout_s: float) -> HookResult:
+    try:
+        with opener.open(request, timeout=timeout_s) as response:
             status = int(response.status)
             text = response.read(_READ_LIMIT).decode("utf-8", errors="replace")
     except urllib.error.HTTPError as exc:

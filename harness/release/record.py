@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..model import Verdict
-from .registry import Registry, UnknownModel, UnknownVersion
+from .registry import AliasMove, Registry, UnknownModel, UnknownVersion
 
 TAG_VERDICT = "harness.verdict"
 TAG_REPORT = "harness.report_sha256"
@@ -35,6 +35,71 @@ class GateTags:
     serving: str | None  # the version the alias points at after the gate
     was_serving: bool  # the judged version was the serving one (a canary or production sample)
     registered: bool  # the version was not in the registry and was registered
+    move: AliasMove | None = None  # the alias move of a promotion
+
+
+@dataclass(frozen=True)
+class GatePlan:
+    """What recording a gate will change, worked out by reading the registry only."""
+
+    version: str  # the registry's name for the judged version (as given, when it is to be registered)
+    register: bool
+    serving: str | None  # what the alias points at now
+    promote: bool  # the alias moves to ``version``
+    tags: Mapping[str, str]
+
+    @property
+    def reason(self) -> str:
+        """The reason recorded with the promotion's alias move."""
+        return f"promoted by the gate (report {self.tags[TAG_REPORT][:12]})"
+
+
+def plan_gate(registry: Registry, *, alias: str, model: str, version: str, verdict: Verdict, report_sha256: str,
+              outputs_path: str, outputs_sha256: str, promote: bool, baseline_path: str | None = None,
+              create_version: bool | None = None, clock: Clock = SYSTEM_CLOCK) -> GatePlan:
+    """The tags of the judged version and whether the alias moves, changing nothing yet.
+
+    A version the registry does not know is to be registered when ``create_version`` says so, or
+    by default when the backend holds only names (the file registry). MLflow versions are
+    real model artifacts: an unknown one is refused unless asked, never replaced by a placeholder.
+    """
+    register = False
+    try:
+        version = registry.get_version(model, version).version  # the registry's name for it (MLflow: "2")
+    except (UnknownModel, UnknownVersion) as exc:
+        allowed = registry.creates_versions if create_version is None else create_version
+        if not allowed:
+            raise UnknownVersion(f"{exc.message}: register it in {registry.uri} first (or pass --create-version"
+                                 " to register a placeholder version with no model behind it)", exc.location) from None
+        register = True
+    try:
+        serving = registry.get_alias(model, alias)
+    except UnknownModel:
+        serving = None  # a model the gate registers now
+    now = clock.timestamp()
+    tags = {TAG_VERDICT: verdict.value, TAG_REPORT: report_sha256, TAG_OUTPUTS: outputs_path,
+            TAG_OUTPUTS_SHA: outputs_sha256, TAG_GATED_AT: now,
+            TAG_BASELINE: baseline_path or ""}  # overwrite what an earlier gate run of this version left
+    moves = verdict is Verdict.PROMOTE and promote and serving != version
+    if verdict is Verdict.PROMOTE:
+        tags[TAG_BLOCKED] = "false"  # a version blocked before and fixed since is no longer blocked
+        if moves:
+            tags[TAG_PROMOTED_AT] = now
+    else:
+        tags[TAG_BLOCKED] = "true"
+    return GatePlan(version, register, serving, moves, tags)
+
+
+def apply_gate(registry: Registry, plan: GatePlan, *, model: str, alias: str, actor: str,
+               move_reason: str | None = None) -> GateTags:
+    """Register the version if planned, move the alias if planned, then tag the version."""
+    version = registry.register(model, plan.version).version if plan.register else plan.version
+    move = None
+    if plan.promote:
+        move = registry.move_alias(model, alias, version, actor=actor, reason=move_reason or plan.reason)
+    registry.set_tags(model, version, plan.tags)
+    return GateTags(version, plan.promote, plan.tags, version if plan.promote else plan.serving,
+                    plan.serving == version, plan.register, move)
 
 
 def tag_gated_version(registry: Registry, *, alias: str, model: str, version: str, verdict: Verdict,
@@ -43,37 +108,13 @@ def tag_gated_version(registry: Registry, *, alias: str, model: str, version: st
                       clock: Clock = SYSTEM_CLOCK) -> GateTags:
     """Tag the judged version with the verdict; move the serving alias to it when it passed and ``promote``.
 
-    A version the registry does not know is registered when ``create_version`` says so, or
-    by default when the backend holds only names (the file registry). MLflow versions are
-    real model artifacts: an unknown one is refused unless asked, never replaced by a placeholder.
+    The registry alone, with no decision log: :func:`harness.api.record_release` logs the
+    intent before these changes and the outcome after.
     """
-    registered = False
-    try:
-        version = registry.get_version(model, version).version  # the registry's name for it (MLflow: "2")
-    except (UnknownModel, UnknownVersion) as exc:
-        allowed = registry.creates_versions if create_version is None else create_version
-        if not allowed:
-            raise UnknownVersion(f"{exc.message}: register it in {registry.uri} first (or pass --create-version"
-                                 " to register a placeholder version with no model behind it)", exc.location) from None
-        version = registry.register(model, version).version
-        registered = True
-    serving = registry.get_alias(model, alias)
-    now = clock.timestamp()
-    tags = {TAG_VERDICT: verdict.value, TAG_REPORT: report_sha256, TAG_OUTPUTS: outputs_path,
-            TAG_OUTPUTS_SHA: outputs_sha256, TAG_GATED_AT: now,
-            TAG_BASELINE: baseline_path or ""}  # overwrite what an earlier gate run of this version left
-    promoted = False
-    if verdict is Verdict.PROMOTE:
-        tags[TAG_BLOCKED] = "false"  # a version blocked before and fixed since is no longer blocked
-        if promote and serving != version:
-            registry.move_alias(model, alias, version, actor=actor,
-                                reason=f"promoted by the gate (report {report_sha256[:12]})")
-            tags[TAG_PROMOTED_AT] = now
-            promoted = True
-    else:
-        tags[TAG_BLOCKED] = "true"
-    registry.set_tags(model, version, tags)
-    return GateTags(version, promoted, tags, version if promoted else serving, serving == version, registered)
+    plan = plan_gate(registry, alias=alias, model=model, version=version, verdict=verdict,
+                     report_sha256=report_sha256, outputs_path=outputs_path, outputs_sha256=outputs_sha256,
+                     promote=promote, baseline_path=baseline_path, create_version=create_version, clock=clock)
+    return apply_gate(registry, plan, model=model, alias=alias, actor=actor)
 
 
 @dataclass(frozen=True)

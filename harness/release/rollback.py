@@ -9,7 +9,10 @@
 Each step is recorded with its outcome and time in a state file. A failed step stops the
 procedure; running it again resumes from the first step that did not succeed. Everything
 that decides what to do happens while holding the model's lock, so two runs started
-together never both act: the second sees what the first did and stops.
+together never both act: the second sees what the first did and stops. Once every step
+succeeded, the ``rollback`` entry goes to the decision log (after the ``document`` step's own
+entry), then the state is archived as ``<model>.<id>.done.json`` before the live state file
+is removed, so a run killed at any point leaves something the next run finishes.
 """
 
 from __future__ import annotations
@@ -19,23 +22,34 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..clock import SYSTEM_CLOCK, Clock
-from ..errors import ExitCode, HarnessError, InputError, Location
-from ..io.files import write_atomic
+from ..errors import ExitCode, HarnessError
 from ..model import ReleaseSettings
+from ..text.normalize import one_line
+from . import trail
 from .record import is_blocked, last_known_good
-from .registry import Registry, RegistryLockTimeout, safe_name
+from .registry import Registry, RegistryLockTimeout, check_name
+from .state import (
+    STEPS,
+    RollbackError,
+    RollbackStateError,
+    State,
+    archive_finished,
+    archive_state,
+    done_path,
+    load_state,
+    save_state,
+    state_path,
+)
 
-STEPS = ("verify", "trigger", "notify", "validate", "document")
+__all__ = ["STEPS", "Context", "Outcome", "Plan", "RollbackError", "RollbackFailed", "RollbackStateError", "State",
+           "archive_state", "describe", "load_state", "plan", "run", "save_state", "state_path"]
+
 _ROLLBACK_MOVE = re.compile(r"^rollback ([0-9a-f]{12}):")
-
-
-class RollbackError(InputError):
-    """The rollback cannot start (no last-known-good version, a blocked target, an unknown incident)."""
 
 
 class RollbackFailed(HarnessError):
@@ -68,31 +82,8 @@ class Context:
     trigger_policies: frozenset[str] = frozenset()
     log: Callable[[Mapping[str, Any]], Any] | None = None  # appends a decision-log entry
     base: Path = Path(".")  # relative notifier paths are relative to this
-
-
-@dataclass
-class State:
-    """The progress of one rollback, kept on disk until it is done."""
-
-    id: str
-    model: str
-    alias: str
-    from_version: str | None
-    to_version: str
-    forced: bool
-    reason: str
-    incident: str | None
-    started_at: str
-    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
-    status: str = "in_progress"  # in_progress | failed | unhealthy | done
-    #: why a version tagged blocked was taken anyway (``--force``); empty when it was not blocked
-    override: str = ""
-
-    def next_step(self) -> str | None:
-        return next((s for s in STEPS if self.steps.get(s, {}).get("status") != "ok"), None)
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+    judged_on: str = ""  # the date the verify and validate steps judge waivers against (ISO)
+    backdated: bool = False  # that date is before the day the rollback runs (``--backdate``)
 
 
 @dataclass(frozen=True)
@@ -117,27 +108,6 @@ class Outcome:
     note: str = ""
 
 
-def state_path(settings: ReleaseSettings, model: str) -> Path:
-    """Where an unfinished rollback of ``model`` keeps its progress (``team/bot`` and ``team_bot`` differ)."""
-    return settings.state_dir / f"{safe_name(model)}.json"
-
-
-def load_state(settings: ReleaseSettings, model: str) -> State | None:
-    path = state_path(settings, model)
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return State(**data)
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise RollbackError(f"unreadable rollback state ({exc}); inspect it, then delete it to start over",
-                            Location(str(path))) from None
-
-
-def save_state(settings: ReleaseSettings, state: State) -> None:
-    write_atomic(state_path(settings, state.model), json.dumps(state.to_json(), indent=2) + "\n")
-
-
 def _check_incident(ctx: Context, incident: str | None) -> None:
     if incident is None:
         return
@@ -158,12 +128,15 @@ def _check_notifier(ctx: Context) -> None:
 def plan(ctx: Context, model: str, *, to: str | None = None, reason: str = "", incident: str | None = None,
          force: bool = False) -> Plan:
     """Work out what to do without changing anything (``--dry-run`` shows it; :func:`run` acts on it)."""
+    _check_names(model, to)
     existing = load_state(ctx.settings, model)
     if existing is not None and existing.status != "done":
         if to is not None and to != existing.to_version:
             raise RollbackError(
                 f"an unfinished rollback {existing.id} of {model} to {existing.to_version} exists: re-run without --to"
                 f" to finish it, or delete {state_path(ctx.settings, model)} to abandon it")
+        if existing.next_step() in STEPS[:STEPS.index("notify") + 1]:
+            _check_notifier(ctx)  # a bad notifier is the user's input (exit 4), never a failed step 3
         return Plan(existing, existing.next_step())
     _check_incident(ctx, incident)
     _check_notifier(ctx)
@@ -196,15 +169,16 @@ def plan(ctx: Context, model: str, *, to: str | None = None, reason: str = "", i
     return Plan(state)
 
 
+def _check_names(model: str, to: str | None) -> None:
+    check_name(model, what="model name", source="--model")
+    if to is not None:
+        check_name(to, what="version", source="--to")
+
+
 def _rollback_id(reason: str) -> str | None:
     """The rollback id in an alias move's reason, when a rollback made the move."""
     match = _ROLLBACK_MOVE.match(reason)
     return match.group(1) if match else None
-
-
-def _done_path(settings: ReleaseSettings, model: str, rollback_id: str) -> Path:
-    path = state_path(settings, model)
-    return settings.state_dir / f"{path.stem}.{rollback_id}.done.json"
 
 
 def _after_waiting(ctx: Context, model: str, seen: int, pending: State | None) -> Outcome | None:
@@ -230,7 +204,7 @@ def _after_waiting(ctx: Context, model: str, seen: int, pending: State | None) -
                                  " a rollback is still needed.")
     if finished is None:
         return None
-    path = _done_path(ctx.settings, model, finished)
+    path = done_path(ctx.settings, model, finished)
     try:
         state = State(**json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
@@ -248,6 +222,7 @@ def run(ctx: Context, model: str, *, to: str | None = None, reason: str = "", in
     ``on_wait`` is called once when another process holds the lock and this run has to wait.
     After a wait, a rollback that finished meanwhile is reported, not repeated.
     """
+    _check_names(model, to)
     seen = len(ctx.registry.alias_history(model, ctx.settings.alias))
     pending = load_state(ctx.settings, model)
     with contextlib.ExitStack() as stack:
@@ -263,6 +238,9 @@ def run(ctx: Context, model: str, *, to: str | None = None, reason: str = "", in
             found = _after_waiting(ctx, model, seen, pending if pending and pending.status != "done" else None)
             if found is not None:
                 return found
+        archive_finished(ctx.settings, model)
+        if ctx.log is not None:
+            trail.resolve_pending(ctx.settings.decision_log, ctx.log, ctx.registry, model)
         chosen = plan(ctx, model, to=to, reason=reason, incident=incident, force=force)
         return _run_locked(ctx, chosen)
 
@@ -300,10 +278,27 @@ def _run_locked(ctx: Context, chosen: Plan) -> Outcome:
                                  "detail": detail, "from": state.from_version, "to": state.to_version}})
         if not ok:
             raise RollbackFailed(f"step {STEPS.index(step) + 1} ({step}) failed: {detail}. " + NEXT[step], state)
+    _log_done(ctx, state)
     state.status = "done"
-    save_state(ctx.settings, state)
-    state_path(ctx.settings, state.model).rename(_done_path(ctx.settings, state.model, state.id))
+    archive_state(ctx.settings, state)
     return Outcome(state, resumed_from=chosen.resume_at)
+
+
+def _log_done(ctx: Context, state: State) -> None:
+    """The ``rollback`` entry, after the entries of all five steps; written once, also when resumed."""
+    if ctx.log is None or state.done_entry is not None:
+        return
+    logged = next((e for e in trail.lenient_entries(ctx.settings.decision_log, kind="rollback")
+                   if isinstance(e.get("details"), dict) and e["details"].get("rollback") == state.id), None)
+    if logged is None:
+        logged = ctx.log({"kind": "rollback", "model": state.model, "model_version": state.to_version,
+                          "verdict": "rollback",
+                          "details": {"rollback": state.id, "from": state.from_version, "to": state.to_version,
+                                      "reason": state.reason, "incident": state.incident, "override": state.override,
+                                      "judged_on": ctx.judged_on, "backdated": ctx.backdated,
+                                      "steps": state.steps}})
+    state.done_entry = logged.get("seq")
+    save_state(ctx.settings, state)
 
 
 def describe(state: State) -> list[str]:
@@ -315,4 +310,4 @@ def describe(state: State) -> list[str]:
     for number, step in enumerate(STEPS, start=1):
         status = state.steps.get(step, {}).get("status", "pending")
         lines.append(f"  {number}. {step:<9} {status}")
-    return lines
+    return [one_line(line) for line in lines]  # a reason or a name cannot forge a line of its own

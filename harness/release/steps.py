@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..io.files import sha256_file
+from . import trail
 from .record import TAG_BASELINE, TAG_OUTPUTS, TAG_OUTPUTS_SHA, TAG_ROLLED_BACK_AT
 from .rollback import Context, State, save_state
 
@@ -57,8 +58,9 @@ def trigger(ctx: Context, state: State) -> StepResult:
         # tagged before the alias moves, so that a version rolled back from is never taken for good again
         registry.set_tags(model, state.from_version, {TAG_ROLLED_BACK_AT: ctx.clock.timestamp()})
     if registry.get_alias(model, state.alias) != state.to_version:
-        registry.move_alias(model, state.alias, state.to_version, actor=ctx.actor,
-                            reason=f"rollback {state.id}: {state.reason or 'rollback'}")
+        trail.logged_move(registry, ctx.log, model=model, alias=state.alias, version=state.to_version, actor=ctx.actor,
+                          reason=f"rollback {state.id}: {state.reason or 'rollback'}", cause="rollback",
+                          details={"rollback": state.id})
     details = [f"alias {state.alias!r} moved {state.from_version} -> {state.to_version}"]
     payload = {"model": model, "from": state.from_version, "to": state.to_version, "reason": state.reason,
                "incident": state.incident, "rollback": state.id}
@@ -121,7 +123,11 @@ def validate(ctx: Context, state: State) -> StepResult:
 
 
 def document(ctx: Context, state: State) -> StepResult:
-    """Step 5: the decision log, and an event in the incident record when one is named."""
+    """Step 5: an event in the incident record when one is named.
+
+    The decision log's ``rollback`` entry, which sums up all five steps, follows this step's
+    own entry once it succeeded (see :func:`harness.release.rollback.run`).
+    """
     done = []
     if state.incident:
         if ctx.record_incident is None:
@@ -130,12 +136,7 @@ def document(ctx: Context, state: State) -> StepResult:
             "kind": "rollback", "rollback": state.id,
             "summary": f"{state.model} rolled back from {state.from_version} to {state.to_version}"}))
     if ctx.log is not None:
-        entry = ctx.log({"kind": "rollback", "model": state.model, "model_version": state.to_version,
-                         "verdict": "rollback", "details": {"rollback": state.id, "from": state.from_version,
-                                                            "to": state.to_version, "reason": state.reason,
-                                                            "incident": state.incident, "override": state.override,
-                                                            "steps": state.steps}})
-        done.append(f"decision log entry {entry.get('seq')}")
+        done.append("the rollback entry of the decision log follows")
     return True, "; ".join(done) or "nothing to document"
 
 

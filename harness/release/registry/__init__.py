@@ -34,6 +34,7 @@ __all__ = [
     "RegistryLockTimeout",
     "UnknownModel",
     "UnknownVersion",
+    "check_name",
     "open_registry",
 ]
 
@@ -246,8 +247,29 @@ def safe_name(name: str) -> str:
     return f"{cleaned.lstrip('.')}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
+#: what a model name and an alias may be: no spaces, no ``/``, no control or invisible characters
+NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+#: what a version name may be: the same, and ``+`` for semantic versions' build metadata (``1.4.2+build.7``)
+VERSION_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+_RULES = {"model name": (NAME_RULE, "'.', '_' or '-'"), "alias": (NAME_RULE, "'.', '_' or '-'"),
+          "version": (VERSION_RULE, "'.', '_', '+' or '-'")}
+
+
+def check_name(value: object, *, what: str, source: str, location: Location | None = None) -> str:
+    """``value`` when it is a valid ``what`` (model name, version or alias); else an ``InputError`` naming
+    where it came from (``source``: ``--model-version``, ``the outputs' model_version``...)."""
+    rule, others = _RULES[what]
+    if isinstance(value, str) and rule.fullmatch(value):
+        return value
+    shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+    raise InputError(f"{source} {shown} is not a valid {what}; expected 1 to 128 letters, digits, {others},"
+                     " starting with a letter or digit (no spaces, '/' or control characters)", location)
+
+
 def check_names(uri: str, **names: str) -> None:
-    """Refuse empty or non-string model names, versions and aliases early, with the field named."""
+    """Refuse model names, versions and aliases that are empty or not of the documented form, with the field named."""
     for what, value in names.items():
         if not isinstance(value, str) or not value.strip():
             raise InputError(f"{what} must be a non-empty string, got {value!r}", Location(file=uri))
+        kind = {"name": "model name", "version": "version", "alias": "alias"}[what]
+        check_name(value, what=kind, source=f"{what}", location=Location(file=uri))

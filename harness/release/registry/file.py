@@ -33,6 +33,14 @@ from . import (
 )
 
 FORMAT = "harness-registry/1"
+
+
+def _type_name(value: Any) -> str:
+    """A JSON value's type in JSON's words, for messages."""
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", int: "a number",
+            float: "a number"}.get(type(value), type(value).__name__)
 _T = TypeVar("_T")
 _WRITE_TIMEOUT = 60.0
 
@@ -109,9 +117,23 @@ class FileRegistry:
                 if not isinstance(target, str):
                     raise bad("expected a version string", "models", name, "aliases", alias)
             for i, move in enumerate(model["history"]):
-                if not isinstance(move, dict) or not isinstance(move.get("alias"), str) \
-                        or not isinstance(move.get("to"), str):
-                    raise bad("expected a move with alias, from, to, at, actor, reason", "models", name, "history", i)
+                self._check_move(move, bad, name, i)
+
+    @staticmethod
+    def _check_move(move: Any, bad: Callable[..., RegistryError], name: str, i: int) -> None:
+        """One move of the alias history: the shape the harness writes, every field named when it is wrong."""
+        where = ("models", name, "history", i)
+        if not isinstance(move, dict):
+            raise bad(f"expected a move (an object with alias, from, to, at, actor, reason), got"
+                      f" {_type_name(move)}", *where)
+        for key in ("alias", "to"):
+            if not isinstance(move.get(key), str):
+                raise bad(f"expected a string, got {_type_name(move.get(key))}", *where, key)
+        if move.get("from") is not None and not isinstance(move["from"], str):
+            raise bad(f"expected a version string or null, got {_type_name(move['from'])}", *where, "from")
+        for key in ("at", "actor", "reason"):
+            if key in move and not isinstance(move[key], str):
+                raise bad(f"expected a string, got {_type_name(move[key])}", *where, key)
 
     def _model(self, data: dict[str, Any], name: str) -> dict[str, Any]:
         model = data["models"].get(name)
@@ -211,6 +233,10 @@ class FileRegistry:
             return self._move(name, raw)
 
         return self._update(change)
+
+    def models(self) -> list[str]:
+        """Every model in the file: all of them are the harness's, so ``log verify`` checks them all."""
+        return sorted(self._read()["models"])
 
     def alias_history(self, name: str, alias: str) -> list[AliasMove]:
         model = self._model(self._read(), name)

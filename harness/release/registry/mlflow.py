@@ -232,8 +232,11 @@ class MlflowRegistry:
             moves = json.loads(text) if text else []
         except (KeyError, ValueError) as exc:
             raise self._error(f"corrupted alias history in tags {prefix}.*: {exc}") from exc
-        if not isinstance(moves, list) or not all(isinstance(m, dict) and isinstance(m.get("to"), str) for m in moves):
-            raise self._error(f"corrupted alias history in tags {prefix}.*: expected a list of moves with 'to'")
+        if not isinstance(moves, list) or not all(isinstance(m, dict) and isinstance(m.get("to"), str)
+                                                  and (m.get("from") is None or isinstance(m["from"], str))
+                                                  for m in moves):
+            raise self._error(f"corrupted alias history in tags {prefix}.*: expected a list of moves with 'to' (a"
+                              " version string) and 'from' (a version string or null)")
         return moves
 
     def _write_history(self, name: str, alias: str, old_tags: Mapping[str, str], moves: list[dict[str, Any]]) -> None:
