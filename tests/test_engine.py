@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,7 @@ from harness import Verdict, decide, evaluate, load_outputs, load_project
 from harness.checks import CHECKS, check
 from harness.errors import InputError, InputErrors
 from harness.evaluation import PREFILTER_MAX_CHARS
+from harness.evaluation.executors import available_cpus
 
 PII_RULES = "- {id: no-email, check: pii, kinds: [email]}\n"
 
@@ -153,13 +156,21 @@ waivers:
     reason: sandbox address
     approver: lead@example.com
     ticket: RISK-1
+    approved: "2026-11-20"
     expires: "2026-12-31"
+"""
+#: the playbook that lets lead@example.com approve a sev2 waiver for 41 days
+WAIVER_PLAYBOOK = """
+severities: {sev2: {meaning: major}}
+roles: {governance_lead: lead@example.com}
+waiver_rules: {sev2: {max_days: 60, approvers: [governance_lead]}}
 """
 
 
 def test_waived_failures_are_counted_separately(repo, policy_text):
     repo.policy("p.yaml", policy_text(PII_RULES))
     repo.policy("waivers.yaml", WAIVERS)
+    repo.policy("playbook.yaml", WAIVER_PLAYBOOK)
     evaluation, decision = judge(repo, [{"case_id": "a", "output": "jane@example.org"},
                                         {"case_id": "b", "output": "fine"}])
     policy = outcome(evaluation, "test.policy")
@@ -171,6 +182,7 @@ def test_waived_failures_are_counted_separately(repo, policy_text):
 def test_an_expired_waiver_no_longer_applies(repo, policy_text):
     repo.policy("p.yaml", policy_text(PII_RULES))
     repo.policy("waivers.yaml", WAIVERS)
+    repo.policy("playbook.yaml", WAIVER_PLAYBOOK)
     evaluation, decision = judge(repo, [{"case_id": "a", "output": "jane@example.org"}], today="2027-01-01")
     assert outcome(evaluation, "test.policy").status == "fail"
     assert decision.verdict is Verdict.BLOCK
@@ -239,8 +251,8 @@ def test_baseline_rule_without_baseline_is_an_error_not_a_pass(repo, policy_text
         pytest.param('{"case_id": "a"}\n', ":1: $: 'output' is a required property", id="missing-output"),
         pytest.param('{"case_id": "a", "output": 5}\n', ":1: $.output: expected a string, got number",
                      id="wrong-type"),
-        pytest.param('{"case_id": "a", "output": "x", "latency_ms": -1}\n', ":1: $.latency_ms: expected a number",
-                     id="negative-latency"),
+        pytest.param('{"case_id": "a", "output": "x", "latency_ms": -1}\n',
+                     ":1: $.latency_ms: expected a finite number >= 0", id="negative-latency"),
         pytest.param('[1, 2]\n', ":1: $: expected a JSON object, got array", id="not-an-object"),
     ],
 )
@@ -302,3 +314,42 @@ def test_parallel_evaluation_matches_serial(repo, policy_text, monkeypatch, expl
     assert parallel.aggregates == serial.aggregates
     assert parallel.cases_in_scope("test.policy") == serial.cases_in_scope("test.policy")
     assert any(r.status == "error" for r in parallel.results)
+
+
+def _children(pid):
+    """The processes whose parent is ``pid`` (from /proc: what really runs, not what a pool says)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(stat.parent.name)
+    return found
+
+
+@pytest.mark.skipif(available_cpus() < 2 or not Path("/proc/self/stat").exists(),
+                    reason="forks workers only with two CPUs or more; counts them through /proc")
+def test_a_thousand_workers_fork_no_more_processes_than_there_are_cpus(repo, policy_text, monkeypatch, tmp_path):
+    import harness.evaluation.executors as executors
+
+    monkeypatch.setattr(executors, "PARALLEL_MIN_RECORDS", 10)
+    siblings = tmp_path / "siblings"
+    parent = os.getpid()
+
+    @check("test-count-workers")
+    def count_workers(options, record, case):
+        if os.getpid() != parent:  # in a worker: how many workers its parent forked
+            with siblings.open("a") as out:
+                out.write(f"{len(_children(os.getppid()))}\n")
+        return []
+
+    repo.policy("p.yaml", policy_text("- {id: count, check: test-count-workers}\n"))
+    records = [{"case_id": f"c{i}", "output": "fine"} for i in range(50)]
+    with CHECKS.registered("test-count-workers", count_workers):
+        project = load_project(repo.policies, repo.evals)
+        evaluate(project, load_outputs(repo.outputs("out.jsonl", records)), workers=1000)
+    counts = [int(n) for n in siblings.read_text().split()]
+    assert len(counts) == 50
+    assert 2 <= max(counts) <= available_cpus()

@@ -10,8 +10,11 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 
 from ..clock import SYSTEM_CLOCK
+from ..errors import InputError, InputErrors, Location
 from ..model import Finding, OutputRecord, Outputs, Policy, Rule
+from ..model.policy import mask_mode
 from ..project import Project
+from ..text.mask import mask_text
 from .executors import executor_for
 from .results import Aggregate, Evaluation, PolicyOutcome, Result, ScopeGroup
 from .run_level import RunRule, run_level, waiver_for
@@ -20,6 +23,8 @@ from .scanner import CheckCrashed, Scanner, Unit
 Progress = Callable[[int, int], None]
 #: how many unmatched case ids a warning names
 SHOW_IDS = 5
+#: how many repeated case ids an error lists before it says how many more there are
+SHOW_REPEATS = 20
 
 
 def _message(rule: Rule, findings: Sequence[Finding]) -> str:
@@ -36,19 +41,21 @@ def _units(project: Project, subjects: Sequence[Policy]) -> tuple[list[Unit], li
     for index, policy in enumerate(subjects):
         for rule in policy.rules:
             if rule.impl.level == "output":
-                units.append(Unit(index, rule, rule.impl, True, len(units)))
+                units.append(Unit(index, rule, rule.impl, True, len(units), policy.mask_of(rule)))
                 continue
             inner = None
             if rule.inner is not None:
-                inner = Unit(index, rule.inner, rule.inner.impl, False, len(units))
+                inner = Unit(index, rule.inner, rule.inner.impl, False, len(units), policy.mask_of(rule.inner))
                 units.append(inner)
             run_rules.append((index, rule, inner))
     first_suite = len(subjects) - len(project.suites)
     case_units: dict[str, list[Unit]] = {}
     key = len(units)
     for offset, suite in enumerate(project.suites):
+        private = any(rule.check == "pii" for case in suite.cases for rule in case.expect)
         for case in suite.cases:
-            case_units[case.id] = [Unit(first_suite + offset, rule, rule.impl, True, key + i)
+            case_units[case.id] = [Unit(first_suite + offset, rule, rule.impl, True, key + i,
+                                        mask_mode(rule, private=private))
                                    for i, rule in enumerate(case.expect)]
             key += len(case.expect)
     return units, run_rules, case_units
@@ -56,20 +63,29 @@ def _units(project: Project, subjects: Sequence[Policy]) -> tuple[list[Unit], li
 
 def evaluate(project: Project, outputs: Outputs, baseline: Outputs | None = None, *,
              today: dt.date | str | None = None, progress: Progress | None = None,
-             require_all_cases: bool = True, workers: int | None = 1) -> Evaluation:
+             require_all_cases: bool = True, workers: int | None = 1,
+             allow_repeats: bool | None = None) -> Evaluation:
     """Judge ``outputs`` with every active or draft policy and eval suite of ``project``.
 
     ``today`` is the date waivers are judged against (a date or ``YYYY-MM-DD``; default: today, UTC). With
     ``require_all_cases`` (the gate), an eval case with no output fails its suite; without
     it (a scan of production logs), suites judge only the cases that are present.
     ``workers`` > 1 judges large runs in that many forked processes (same results); ``None``: one per CPU.
+    A case id on more than one record (of ``outputs`` or ``baseline``) is an ``InputError`` naming both
+    lines unless ``allow_repeats`` (default: only without ``require_all_cases``, as in a scan). Allowed,
+    repeats are counted in a warning, and the run-level rules and a fractional ``max_failures`` judge
+    each case id once, failing it when any of its records fails: repeating records never helps a run pass.
     """
+    if not (allow_repeats if allow_repeats is not None else not require_all_cases):
+        for judged in (outputs, baseline):
+            if judged is not None:
+                _refuse_repeats(judged)
     if isinstance(today, str):
         today = dt.date.fromisoformat(today)
     today = today or SYSTEM_CLOCK.today()
-    waivers = [w for w in project.waivers if not w.expired(today)]
-    warnings = [f"waiver for {w.policy} (ticket {w.ticket}) expired on {w.expires.isoformat()} and was not applied"
-                for w in project.waivers if w.expired(today)]
+    waivers = [w for w in project.waivers if w.in_force(today)]
+    warnings = [f"waiver for {w.policy} (ticket {w.ticket}) {w.lapse(today)} and was not applied"
+                for w in project.waivers if not w.in_force(today)]
     subjects = [p for p in project.policies if p.status != "deprecated"]
     subjects += [suite.as_policy() for suite in project.suites]
     suite_index = {s.suite: len(subjects) - len(project.suites) + i for i, s in enumerate(project.suites)}
@@ -132,8 +148,11 @@ def evaluate(project: Project, outputs: Outputs, baseline: Outputs | None = None
 
     aggregates = run_level(subjects, run_rules, outputs, baseline, scanner, scope_ids, inner_failed,
                            waivers, results)
+    per_case = _per_case_counts(outputs, subjects, failed, plan_subjects, plan_cases) if outputs.repeats() else None
     outcomes = [_outcome(policy, index, aggregates, checked[index] + missing[index],
-                         len(failed[index]) + missing[index], waived[index] - failed[index], errors[index])
+                         len(failed[index]) + missing[index], waived[index] - failed[index], errors[index],
+                         None if per_case is None else (per_case[index][0] + missing[index],
+                                                        per_case[index][1] + missing[index]))
                 for index, policy in enumerate(subjects)]
     for outcome in outcomes:
         if outcome.checked == 0 and (require_all_cases or outcome.policy.kind == "policy"):
@@ -143,6 +162,7 @@ def evaluate(project: Project, outputs: Outputs, baseline: Outputs | None = None
         shown = ", ".join(unmatched[:SHOW_IDS]) + (f" and {len(unmatched) - SHOW_IDS} more"
                                                     if len(unmatched) > SHOW_IDS else "")
         warnings.append(f"{len(unmatched)} case id(s) in the outputs match no eval case: {shown}")
+    warnings += _repeat_warnings(outputs, "outputs") + (_repeat_warnings(baseline, "baseline") if baseline else [])
     scopes = [ScopeGroup(tuple(subjects[i].id for i in plan_subjects[plan_id]), tuple(plan_cases[plan_id]))
               for plan_id in sorted(plan_subjects)]
     scopes += [ScopeGroup((policy_id,), tuple(cases)) for policy_id, cases in missing_cases.items()]
@@ -150,15 +170,59 @@ def evaluate(project: Project, outputs: Outputs, baseline: Outputs | None = None
                       len(baseline.records) if baseline else None, tuple(warnings), tuple(scopes))
 
 
+def _refuse_repeats(outputs: Outputs) -> None:
+    """An ``InputError`` per record whose case id an earlier record had (an eval case is answered once)."""
+    repeats = outputs.repeats()
+    errors = [InputError(f"case_id {mask_text(repr(r.case_id))} repeats line {r.first_line}; expected each case id"
+                         " once (an eval case has one answer; `harness scan` accepts repeats in production logs)",
+                         Location(outputs.path, r.line)) for r in repeats[:SHOW_REPEATS]]
+    if len(repeats) > SHOW_REPEATS:
+        errors.append(InputError(f"and {len(repeats) - SHOW_REPEATS} more records repeating a case id",
+                                 Location(outputs.path)))
+    InputErrors.raise_if_any(errors)
+
+
+def _repeat_warnings(outputs: Outputs, what: str) -> list[str]:
+    """What a report says of repeated case ids, where they are allowed (production logs)."""
+    repeats = outputs.repeats()
+    if not repeats:
+        return []
+    first = repeats[0]
+    return [f"{outputs.repeated_ids} case id(s) of the {what} are on more than one record ({len(repeats)} repeated"
+            f" record(s); {first.case_id} on lines {first.first_line} and {first.line}): run-level rules judged"
+            " each case id once, failing it when any of its records failed"]
+
+
+def _per_case_counts(outputs: Outputs, subjects: Sequence[Policy], failed: Sequence[set[int]],
+                     plan_subjects: dict[int, tuple[int, ...]], plan_cases: Sequence[dict[str, None]]
+                     ) -> list[tuple[int, int]]:
+    """Per subject: (case ids failing any per-output rule, case ids checked), each case id once."""
+    counts = []
+    for index in range(len(subjects)):
+        cases: set[str] = set()
+        for plan_id, members in plan_subjects.items():
+            if index in members:
+                cases.update(plan_cases[plan_id])
+        counts.append((len({outputs.records[i].case_id for i in failed[index]}), len(cases)))
+    return counts
+
+
+def _exceeded(policy: Policy, n_failed: int, checked: int, per_case: tuple[int, int] | None) -> bool:
+    """Whether failures exceed ``max_failures``; a fraction is taken over case ids when ids repeat (no dilution)."""
+    if per_case is not None and policy.max_failures.fraction is not None:
+        return policy.max_failures.exceeded(*per_case)
+    return policy.max_failures.exceeded(n_failed, checked)
+
+
 def _outcome(policy: Policy, index: int, aggregates: Sequence[Aggregate], checked: int, n_failed: int,
-             waived: set[int], n_errors: int) -> PolicyOutcome:
+             waived: set[int], n_errors: int, per_case: tuple[int, int] | None = None) -> PolicyOutcome:
     own = [a for a in aggregates if a.policy == policy.id]
     n_waived = len(waived) + sum(a.status == "waived" for a in own)
     n_errors += sum(a.status == "error" for a in own)
     run_failed = tuple(a.rule for a in own if a.status == "fail")
     if n_errors:
         status = "error"
-    elif policy.max_failures.exceeded(n_failed, checked) or run_failed:
+    elif _exceeded(policy, n_failed, checked, per_case) or run_failed:
         status = "fail"
     elif n_waived:
         status = "waived"

@@ -1,7 +1,13 @@
-"""Run-level rules: each sees the records in its policy's scope and where its inner rule failed."""
+"""Run-level rules: each sees the records in its policy's scope and where its inner rule failed.
+
+A figure that is not a finite number (an overflow, NaN from a plugin) makes the rule an
+``error``: nothing can be concluded from it, and the report holds strict JSON only.
+"""
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -71,6 +77,10 @@ def run_level(subjects: Sequence[Policy], run_rules: Sequence[RunRule], outputs:
             raise
         except BaseException as exc:  # SystemExit from a check's code too: never a pass
             outcome = RunOutcome("error", f"check {rule.check!r} crashed: {type(exc).__name__}: {exc}")
+        figure = _not_finite(outcome)
+        if figure is not None:
+            outcome = RunOutcome("error", f"check {rule.check!r} gave {figure}, not a finite number; nothing can"
+                                 f" be concluded from it (it said: {outcome.message})")
         waiver = waiver_for(waivers, policy.id, rule.id, "*") if outcome.status == "fail" else None
         aggregates.append(Aggregate(policy.id, rule.id, rule.check, outcome, waiver.ticket if waiver else None))
         if outcome.status == "error":
@@ -78,3 +88,42 @@ def run_level(subjects: Sequence[Policy], run_rules: Sequence[RunRule], outputs:
         for case_id, what in outcome.flipped:
             results.append(Result(policy.id, rule.id, case_id, "waived" if waiver else "fail", what))
     return aggregates
+
+
+def _not_finite(outcome: RunOutcome) -> str | None:
+    """The first figure of an outcome that is not a finite number (``value inf``), or None."""
+    for name in ("value", "threshold"):
+        number = getattr(outcome, name)
+        if number is not None and not _finite(number):
+            return f"{name} {_shown(number)}"
+    return _not_finite_detail(outcome.details, "details")
+
+
+def _finite(number: Any) -> bool:
+    """A real number a double can hold (not a boolean, not NaN or an infinity, no integer beyond 1.8e308)."""
+    if isinstance(number, bool) or not isinstance(number, numbers.Real):
+        return False
+    try:
+        return math.isfinite(float(number))
+    except OverflowError:
+        return False
+
+
+def _not_finite_detail(value: Any, path: str) -> str | None:
+    if isinstance(value, Mapping):
+        return next((found for key, item in value.items()
+                     if (found := _not_finite_detail(item, f"{path}.{key}")) is not None), None)
+    if isinstance(value, list | tuple):
+        return next((found for i, item in enumerate(value)
+                     if (found := _not_finite_detail(item, f"{path}[{i}]")) is not None), None)
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) and not math.isfinite(value):
+        return f"{path} {_shown(value)}"
+    return None
+
+
+def _shown(number: Any) -> str:
+    """A figure as a message shows it: ``inf``, ``nan`` (numpy's numbers too), or the repr of a non-number."""
+    if isinstance(number, numbers.Real) and not isinstance(number, numbers.Integral):
+        return repr(float(number))
+    text = repr(number)
+    return text if len(text) <= 40 else text[:39] + "…"

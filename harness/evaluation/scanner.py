@@ -34,6 +34,7 @@ class Unit:
     check: Any  # harness.checks.Check
     counts: bool  # False: an inner rule that only feeds a run-level check
     key: int  # position in the engine's unit table
+    mask: str = "none"  # how its findings show what they matched (``Policy.mask_of``)
 
 
 @dataclass
@@ -54,8 +55,9 @@ def _unexpected(findings: Any) -> Any:
     return CheckCrashed(f"returned {type(findings).__name__}, not a list of findings (an empty list is a pass)")
 
 
-def _plain_findings(findings: Any) -> Sequence[Finding] | CheckCrashed:
-    """Findings as the harness's own records (a subclass from a plugin becomes a plain Finding)."""
+def _plain_findings(findings: Any, mask: str) -> Sequence[Finding] | CheckCrashed:
+    """Findings as the harness's own records (a subclass from a plugin becomes a plain Finding), masked as
+    their rule says."""
     if isinstance(findings, CheckCrashed):
         return findings
     plain = []
@@ -66,6 +68,8 @@ def _plain_findings(findings: Any) -> Sequence[Finding] | CheckCrashed:
             plain.append(Finding(item.kind, item.message, item.start, item.end, item.masked))
         else:
             return CheckCrashed(f"returned a {type(item).__name__} among its findings, not a Finding")
+    if mask != "none":
+        plain = [finding.masked_as(mask) for finding in plain]
     return plain
 
 
@@ -140,6 +144,6 @@ class Scanner:
                 if type(findings) is not list and type(findings) is not tuple:
                     findings = _unexpected(findings)
                 if findings:
-                    on_result(unit, index, record, _plain_findings(findings))
+                    on_result(unit, index, record, _plain_findings(findings, unit.mask))
             if progress is not None and index % 5000 == 4999:
                 progress(index + 1)

@@ -31,6 +31,14 @@ class OutputRecord(NamedTuple):
         return tuple(value) if isinstance(value, list) else ()
 
 
+class Repeat(NamedTuple):
+    """A record whose case id an earlier record of the same file already had."""
+
+    case_id: str
+    first_line: int
+    line: int
+
+
 @dataclass(frozen=True)
 class Outputs:
     """The records of one outputs file and the facts a report needs about the file."""
@@ -61,3 +69,25 @@ class Outputs:
         """The most frequent value of a string field (the model name or version of the run)."""
         counts = self.counts(field)
         return max(counts, key=counts.__getitem__) if counts else None
+
+    def repeats(self) -> Sequence[Repeat]:
+        """Every record whose case id an earlier record had, in file order; computed once and kept.
+
+        An eval case is answered once, so a gate refuses these; production logs may repeat ids.
+        """
+        cached: list[Repeat] | None = self.__dict__.get("_repeats")
+        if cached is None:
+            cached = []
+            if len({record.case_id for record in self.records}) != len(self.records):  # the usual answer: none
+                first: dict[str, int] = {}
+                for record in self.records:
+                    line = first.setdefault(record.case_id, record.line)
+                    if line != record.line:
+                        cached.append(Repeat(record.case_id, line, record.line))
+            self.__dict__["_repeats"] = cached
+        return cached
+
+    @property
+    def repeated_ids(self) -> int:
+        """How many case ids are on more than one record."""
+        return len({repeat.case_id for repeat in self.repeats()})

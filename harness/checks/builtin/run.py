@@ -2,12 +2,20 @@
 
 Each gets a ``RunView`` of the records in its policy's scope, with the records on which
 its inner (``of:``) rule failed, and returns a ``RunOutcome``. pandas does the arithmetic.
+
+Production logs may hold a case id on several records. Repeating a record must never move
+a verdict toward pass, so when ids repeat each rule judges every case id once, by its worst:
+a case fails when any of its records failed (``rate``, ``disparity``, ``baseline``); a
+``quantile`` takes each case's largest value against ``max`` and its smallest against ``min``.
+On the baseline's side a case passed when any of its records passed, and ``compare: json``
+compares every output of a case with the first JSON output of that case on the baseline.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from fractions import Fraction
 from typing import Any
 
 from ...errors import InputError
@@ -21,6 +29,21 @@ def _empty() -> RunOutcome:
     return RunOutcome("pass", "no outputs in scope")
 
 
+def _repeats(run: RunView) -> bool:
+    """Whether a case id is on more than one of the records in scope."""
+    return len({record.case_id for record in run.records}) != len(run.records)
+
+
+def _case_status(view: RunView, *, worst: bool = True) -> dict[str, bool]:
+    """Per case id: did every output of that case pass the inner rule (``worst``), or did any."""
+    status: dict[str, bool] = {}
+    for i, record in enumerate(view.records):
+        passed = i not in view.failed
+        known = status.get(record.case_id)
+        status[record.case_id] = passed if known is None else (known and passed if worst else known or passed)
+    return status
+
+
 @check("rate", level="run", options={"properties": {
     "of": _INNER, "min": {"type": "number", "minimum": 0, "maximum": 1}}, "required": ["of", "min"]})
 def rate(options: Mapping[str, Any], run: RunView) -> RunOutcome:
@@ -28,9 +51,13 @@ def rate(options: Mapping[str, Any], run: RunView) -> RunOutcome:
     n = len(run.records)
     if n == 0:
         return _empty()
-    value = 1 - len(run.failed) / n
+    passed, each = n - len(run.failed), ""
+    if _repeats(run):
+        cases = _case_status(run)
+        n, passed, each = len(cases), sum(cases.values()), " case ids, each once"
+    value = passed / n
     status = "pass" if value >= options["min"] else "fail"
-    return RunOutcome(status, f"pass rate {value:.3f} ({n - len(run.failed)}/{n}), minimum {options['min']}",
+    return RunOutcome(status, f"pass rate {value:.3f} ({passed}/{n}{each}), minimum {options['min']}",
                       value, options["min"])
 
 
@@ -50,29 +77,73 @@ def _is_number(value: Any) -> bool:
     "max": {"type": "number"}, "min": {"type": "number"}}, "required": ["q"]})
 def quantile(options: Mapping[str, Any], run: RunView) -> RunOutcome:
     """The ``q`` quantile of a numeric field (default ``latency_ms``) is within ``min``..``max``."""
-    import pandas as pd
-
     path = options.get("field", "latency_ms")
     if not run.records:
         return _empty()
     raw = [resolve(r, path) for r in run.records]
-    numbers = [float(v) for v in raw if type(v) in (int, float)]
+    numbers = [_as_float(v) for v in raw if type(v) in (int, float)]
     missing = len(raw) - len(numbers)
-    values = pd.Series(numbers, dtype="float64")
     if missing:
         return RunOutcome("error", f"`{path}` is missing or not a number in {missing} of {len(raw)} outputs",
                           details={"missing": missing})
-    q = options["q"]
-    value = float(values.quantile(q, interpolation="linear"))
-    if not math.isfinite(value):
-        return RunOutcome("error", f"p{q * 100:g} of `{path}` is not a finite number (values too large to"
-                          " interpolate); nothing can be concluded from it")
-    label = f"p{q * 100:g} {path} = {value:g}"
-    if "max" in options and value > options["max"]:
-        return RunOutcome("fail", f"{label}, above the maximum {options['max']:g}", value, options["max"])
-    if "min" in options and value < options["min"]:
-        return RunOutcome("fail", f"{label}, below the minimum {options['min']:g}", value, options["min"])
-    return RunOutcome("pass", label, value, options.get("max", options.get("min")))
+    infinite = sum(not math.isfinite(v) for v in numbers)
+    if infinite:
+        return RunOutcome("error", f"`{path}` is not a finite number in {infinite} of {len(raw)} outputs;"
+                          " expected finite numbers", details={"not_finite": infinite})
+    q, label = options["q"], f"p{options['q'] * 100:g} {path}"
+    high = low = None
+    if not _repeats(run):
+        high = low = _quantile(numbers, q)
+        high_label = low_label = label
+    else:  # each case once, by the value that judges it worst
+        each = f" ({len({r.case_id for r in run.records})} case ids, each by its %s value)"
+        high_label, low_label = label + each % "largest", label + each % "smallest"
+        high = _quantile(_per_case(run, numbers, max), q) if "max" in options else None
+        low = _quantile(_per_case(run, numbers, min), q) if "min" in options else None
+    if "max" in options and high is not None and high > options["max"]:
+        return RunOutcome("fail", f"{high_label} = {high:g}, above the maximum {options['max']:g}", high,
+                          options["max"])
+    if "min" in options and low is not None and low < options["min"]:
+        return RunOutcome("fail", f"{low_label} = {low:g}, below the minimum {options['min']:g}", low,
+                          options["min"])
+    value, shown = (high, high_label) if "max" in options else (low, low_label)
+    return RunOutcome("pass", f"{shown} = {value:g}", value, options.get("max", options.get("min")))
+
+
+def _as_float(value: int | float) -> float:
+    """A JSON number as a float; an integer too large for one becomes infinity (and so an error)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+
+
+def _per_case(run: RunView, values: Sequence[float], pick: Callable[[float, float], float]) -> list[float]:
+    """One value per case id: ``pick`` (``max`` or ``min``) of the values of its records."""
+    chosen: dict[str, float] = {}
+    for record, value in zip(run.records, values, strict=True):
+        known = chosen.get(record.case_id)
+        chosen[record.case_id] = value if known is None else pick(known, value)
+    return list(chosen.values())
+
+
+def _quantile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile, interpolated linearly between order statistics (numpy's default), computed exactly.
+
+    ``a + (b - a) * t`` in floats overflows when ``b - a`` does (``-1.7e308`` and ``1.7e308``
+    give ``-inf``); in fractions the result lies between ``a`` and ``b``, so it is always finite.
+    """
+    import numpy as np
+
+    position = q * (len(values) - 1)  # in floats, as numpy: p33 of 7 values is the third, not just below it
+    below = math.floor(position)
+    above = min(below + 1, len(values) - 1)
+    ordered = np.partition(np.asarray(values, dtype="float64"), (below, above))
+    a, b = float(ordered[below]), float(ordered[above])
+    fraction = Fraction(position) - below
+    if fraction == 0 or a == b:
+        return a
+    return float(Fraction(a) + (Fraction(b) - Fraction(a)) * fraction)
 
 
 @check("disparity", level="run", options={"properties": {
@@ -89,9 +160,12 @@ def disparity(options: Mapping[str, Any], run: RunView) -> RunOutcome:
         return _empty()
     groups = [resolve(r, path) for r in run.records]
     frame = pd.DataFrame({"group": [None if is_missing(g) or g is None else str(g) for g in groups],
-                          "passed": run.pass_flags()})
+                          "case": [r.case_id for r in run.records], "passed": run.pass_flags()})
     missing = int(frame["group"].isna().sum())
     frame = frame.dropna(subset=["group"])
+    repeats = _repeats(run)
+    if repeats:  # each case id once per slice, failing when any of its records there failed
+        frame = frame.groupby(["group", "case"], sort=False)["passed"].min().reset_index()
     stats = frame.groupby("group")["passed"].agg(["count", "mean"]).sort_index()
     details: dict[str, Any] = {
         "by": path,
@@ -100,6 +174,8 @@ def disparity(options: Mapping[str, Any], run: RunView) -> RunOutcome:
     }
     if missing:
         details["missing"] = missing
+    if repeats:
+        details["counted"] = "case ids, each once per slice"
     compared = stats[stats["count"] >= min_count]
     if len(compared) < 2:
         return RunOutcome("error", f"cannot compare: fewer than two slices of `{path}` with at least {min_count}"
@@ -118,14 +194,6 @@ def _prepare_baseline(options: Mapping[str, Any]) -> Mapping[str, Any]:
         raise InputError("a baseline rule needs exactly one of `of` (a rule whose pass rate is compared)"
                          " or `compare: json`")
     return options
-
-
-def _case_status(view: RunView) -> dict[str, bool]:
-    """Per case id: did every output of that case pass the inner rule."""
-    status: dict[str, bool] = {}
-    for i, record in enumerate(view.records):
-        status[record.case_id] = status.get(record.case_id, True) and i not in view.failed
-    return status
 
 
 def _structure_changes(before: Any, after: Any) -> list[str]:
@@ -161,7 +229,7 @@ def baseline(options: Mapping[str, Any], run: RunView) -> RunOutcome:
         return RunOutcome("error", "this rule compares against a baseline: pass --baseline FILE")
     if options.get("compare") == "json":
         return _compare_json(run, run.baseline)
-    after, before = _case_status(run), _case_status(run.baseline)
+    after, before = _case_status(run), _case_status(run.baseline, worst=False)
     if not after.keys() & before.keys():
         return RunOutcome("error", "the baseline has no outputs for the cases in scope: nothing to compare")
     rate_after = sum(after.values()) / len(after)
@@ -178,27 +246,38 @@ def baseline(options: Mapping[str, Any], run: RunView) -> RunOutcome:
 
 
 def _compare_json(run: RunView, base: RunView) -> RunOutcome:
-    now = {r.case_id: r.output for r in run.records}
+    now: dict[str, dict[str, None]] = {}  # every distinct output of each case, in order
+    for record in run.records:
+        now.setdefault(record.case_id, {})[record.output] = None
     flipped = []
-    compared = 0
+    compared: set[str] = set()
     for record in base.records:
+        if record.case_id in compared or record.case_id not in now:
+            continue
         before, problem = parse_json_output(record.output, allow_fences=True)
-        if problem is not None or record.case_id not in now:
-            continue
-        compared += 1
-        after, problem = parse_json_output(now[record.case_id], allow_fences=True)
         if problem is not None:
-            flipped.append((record.case_id, f"JSON on the baseline, now {problem}"))
             continue
-        try:
-            changes = _structure_changes(before, after)
-        except RecursionError:
-            changes = ["nested too deeply to compare"]
-        if changes:
-            shown = "; ".join(changes[:3]) + (f" (+{len(changes) - 3} more)" if len(changes) > 3 else "")
-            flipped.append((record.case_id, f"structure changed: {shown}"))
-    if compared == 0:
+        compared.add(record.case_id)  # the first JSON output of a case on the baseline is its reference
+        what = next(filter(None, (_json_change(before, output) for output in now[record.case_id])), None)
+        if what is not None:
+            flipped.append((record.case_id, what))
+    if not compared:
         return RunOutcome("error", "no case in scope has JSON output on the baseline: nothing to compare")
     status = "fail" if flipped else "pass"
-    message = f"{len(flipped)} of {compared} JSON case(s) changed structure against the baseline"
-    return RunOutcome(status, message, float(len(flipped)), 0.0, {"compared": compared}, tuple(flipped))
+    message = f"{len(flipped)} of {len(compared)} JSON case(s) changed structure against the baseline"
+    return RunOutcome(status, message, float(len(flipped)), 0.0, {"compared": len(compared)}, tuple(flipped))
+
+
+def _json_change(before: Any, output: str) -> str | None:
+    """How an output breaks the structure of the baseline's JSON ``before``, or None when it keeps it."""
+    after, problem = parse_json_output(output, allow_fences=True)
+    if problem is not None:
+        return f"JSON on the baseline, now {problem}"
+    try:
+        changes = _structure_changes(before, after)
+    except RecursionError:
+        changes = ["nested too deeply to compare"]
+    if not changes:
+        return None
+    shown = "; ".join(changes[:3]) + (f" (+{len(changes) - 3} more)" if len(changes) > 3 else "")
+    return f"structure changed: {shown}"
