@@ -40,7 +40,7 @@ class Location:
     def __str__(self) -> str:
         parts = []
         if self.file:
-            where = self.file
+            where = _shown(self.file)
             if self.line is not None:
                 where += f":{self.line}"
                 if self.column is not None:
@@ -49,6 +49,13 @@ class Location:
         if self.json_path:
             parts.append(self.json_path)
         return ": ".join(parts)
+
+
+def _shown(name: str) -> str:
+    """A file name for one line of output: a control character in it (a newline) is escaped, never obeyed."""
+    if name.isprintable():
+        return name
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in name)
 
 
 class HarnessError(Exception):

@@ -30,7 +30,8 @@ TODAY = dt.date(2026, 11, 27)  # the shipped latency waiver applies until 2027-0
 
 
 def gate(version: str, **extra):
-    return api.run_gate(OUT / f"acme-support-{version}.jsonl", baseline=BASELINE, today=TODAY, **REPO, **extra)
+    return api.run_gate(OUT / f"acme-support-{version}.jsonl", baseline=BASELINE, today=TODAY, backdate=True,
+                        **REPO, **extra)
 
 
 @pytest.fixture
@@ -58,13 +59,13 @@ def test_run_gate_returns_a_typed_result(version, verdict, code):
 
 def test_run_scan_exits_zero_unless_asked_to_fail_on_findings():
     logs = ROOT / "examples" / "production" / "support-2026-11-20.jsonl"
-    assert api.run_scan(logs, today=TODAY, **REPO).exit_code == ExitCode.PROMOTE
-    strict = api.run_scan(logs, fail_on_findings=True, today=TODAY, **REPO)
+    assert api.run_scan(logs, today=TODAY, backdate=True, **REPO).exit_code == ExitCode.PROMOTE
+    strict = api.run_scan(logs, fail_on_findings=True, today=TODAY, backdate=True, **REPO)
     assert strict.exit_code == ExitCode.BLOCK and strict.kind == "scan"
 
 
 def test_validate_the_shipped_repository_runs_its_examples():
-    result = api.validate(today=TODAY, **REPO)
+    result = api.validate(today=TODAY, backdate=True, **REPO)
     assert result.ok and result.exit_code == ExitCode.PROMOTE
     assert result.examples == sum(len(p.examples) for p in result.project.policies) > 30
 
@@ -92,7 +93,8 @@ def test_a_stored_report_that_was_changed_is_refused(settings):
 
 def test_every_timestamp_comes_from_the_injected_clock(settings):
     clock = FixedClock("2031-05-06T07:08:09.123Z")
-    result = api.run_gate(OUT / "acme-support-1.1.0.jsonl", baseline=BASELINE, clock=clock, today=TODAY, **REPO)
+    result = api.run_gate(OUT / "acme-support-1.1.0.jsonl", baseline=BASELINE, clock=clock, today=TODAY,
+                          backdate=True, **REPO)
     assert result.report.run.started_at == result.report.run.finished_at == "2031-05-06T07:08:09.123Z"
     assert result.report.run.judged_on == "2026-11-27"
     api.record_release(result, settings=settings, model=MODEL, version="1.1.0", promote=True, clock=clock)
@@ -162,7 +164,7 @@ def test_the_gate_and_rollback_through_the_api(settings, tmp_path):
 
     def judged(version: str):
         return api.run_gate(outputs / f"acme-support-{version}.jsonl", baseline=outputs / "acme-support-1.0.0.jsonl",
-                            today=TODAY, **repo)
+                            today=TODAY, backdate=True, **repo)
 
     for version in ("1.0.0", "1.1.0"):
         api.record_release(judged(version), settings=settings, model=MODEL, version=version, promote=True)
@@ -175,7 +177,8 @@ def test_the_gate_and_rollback_through_the_api(settings, tmp_path):
     assert response is not None and response.plan is not None
     assert (response.plan.state.from_version, response.plan.state.to_version) == ("1.2.0", "1.1.0")
     assert response.plan.verify_ok, response.plan.verify_detail
-    context = api.rollback_context(bad.project, settings, incidents_dir=tmp_path / "incidents", today=TODAY)
+    context = api.rollback_context(bad.project, settings, incidents_dir=tmp_path / "incidents", today=TODAY,
+                                   backdate=True)
     outcome = api.run_rollback(context, MODEL, reason="PII in answers")
     assert outcome.state.status == "done" and not outcome.already_done
     assert open_registry(settings.registry).get_alias(MODEL, "champion") == "1.1.0"

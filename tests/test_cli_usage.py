@@ -67,7 +67,7 @@ def test_options_that_do_not_apply_are_not_offered(capsys):
 
 def gate(version: str, *extra: str) -> int:
     return main(["gate", "--outputs", f"examples/outputs/acme-support-{version}.jsonl", "--baseline",
-                 "examples/outputs/acme-support-1.0.0.jsonl", "--today", "2026-11-27", *extra])
+                 "examples/outputs/acme-support-1.0.0.jsonl", "--today", "2026-11-27", "--backdate", *extra])
 
 
 def test_a_fresh_clone_has_no_registry_yet(workdir, capsys):
@@ -132,7 +132,7 @@ def test_the_unmatched_case_ids_are_named(workdir, tmp_path, capsys):
     outputs = Path("extra.jsonl")
     outputs.write_text(Path("examples/outputs/acme-support-1.1.0.jsonl").read_text()
                        + "".join(json.dumps({"case_id": f"stray-{i}", "output": "ok"}) + "\n" for i in range(7)))
-    main(["gate", "--outputs", str(outputs), "--today", "2026-11-27", "--format", "json"])
+    main(["gate", "--outputs", str(outputs), "--today", "2026-11-27", "--backdate", "--format", "json"])
     warnings = json.loads(capsys.readouterr().out)["warnings"]
     assert "7 case id(s) in the outputs match no eval case: stray-0, stray-1, stray-2, stray-3, stray-4 and 2 more" \
         in warnings
@@ -192,6 +192,6 @@ def test_log_show_and_registry_show_print_one_line_per_entry(workdir, capsys):
     capsys.readouterr()
     assert main(["log", "show"]) == 0
     out = capsys.readouterr().out
-    assert len(out.splitlines()) == 1 and "\\n   99" in out
+    assert len(out.splitlines()) == 3 and "\\n   99" in out  # the move's intent, its outcome, the manual move
     assert main(["registry", "show", "--model", "m"]) == 0
     assert not any(line.lstrip().startswith("99 ") for line in capsys.readouterr().out.splitlines())

@@ -175,7 +175,7 @@ def test_a_plugin_check_options_are_validated(installed_plugin, tmp_path, monkey
     err = capsys.readouterr().err
     assert "tone.yaml:8:5: $.rules[0]: 'max_exclamations' is a required property" in err
     assert "$.rules[0].max_exclamation: unknown key 'max_exclamation'; expected one of: check, description, id," \
-           " max_exclamations, message" in err
+           " mask, max_exclamations, message" in err
 
 
 # -- a policy repository's own checks ----------------------------------------------------

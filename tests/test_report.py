@@ -97,7 +97,7 @@ JSON_VALUES = st.recursive(
 #: a reference to an id: an index into the report's pool of policy or case ids, or an id of its own
 REF = st.one_of(st.integers(min_value=0, max_value=7), TEXT)
 REFS = st.lists(REF, max_size=4)
-OUTPUTS_FILE = st.builds(OutputsFile, TEXT, SHA, st.integers(min_value=1, max_value=10**7))
+OUTPUTS_FILE = st.builds(OutputsFile, TEXT, SHA, st.integers(min_value=1, max_value=10**7), COUNT, COUNT)
 RUN = st.builds(
     RunInfo, id=st.text(HEX, min_size=32, max_size=32), kind=st.sampled_from(RUN_KINDS), started_at=TIMESTAMP,
     finished_at=TIMESTAMP, judged_on=st.dates().map(dt.date.isoformat), model=st.none() | TEXT,
@@ -183,6 +183,25 @@ def test_the_shipped_rollback_report_matches_the_schema_and_round_trips(rollback
     assert [e.message for e in validator("report").iter_errors(json.loads(report.to_json()))] == []
     assert Report.from_json(report.to_json()) == report
     assert report.results and report.aggregates and report.scopes  # the round trip above covered each part
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not strict JSON")
+
+
+def test_the_json_report_is_strict_json(rollback: GateResult) -> None:
+    data = json.loads(render(rollback.report, "json"), parse_constant=_no_constant)
+    assert all(a["value"] is None or isinstance(a["value"], int | float) for a in data["aggregates"])
+    assert data["run"]["outputs"]["duplicate_records"] == 0
+
+
+def test_a_report_written_before_duplicates_were_counted_reads_as_none(rollback: GateResult) -> None:
+    data = json.loads(rollback.report.to_json())
+    for key in ("duplicate_case_ids", "duplicate_records"):
+        del data["run"]["outputs"][key], data["run"]["baseline"][key]
+    back = Report.from_dict(data)
+    assert (back.run.outputs.duplicate_records, back.run.baseline.duplicate_case_ids) == (0, 0)
+    assert [e.message for e in validator("report").iter_errors(data)] == []
 
 
 @pytest.mark.parametrize("where", ["value", "threshold", "details"])

@@ -57,47 +57,66 @@ def _outputs(source: PathLike | Outputs, progress: Progress | None) -> Outputs:
 
 def _judge(kind: str, outputs: PathLike | Outputs, *, policies: PathLike, evals: PathLike | None,
            baseline: PathLike | Outputs | None, project: Project | None, model: str | None,
-           model_version: str | None, today: dt.date | None, clock: Clock, workers: int | None,
+           model_version: str | None, today: dt.date | None, backdate: bool, clock: Clock, workers: int | None,
            progress: Progress | None) -> tuple[Report, Evaluation, Decision, Project, Outputs, Outputs | None]:
     started = clock.timestamp()
+    judged_on, backdated = judging_date(today, clock, backdate=backdate)
     project = project or load_project(policies, evals)
     if not project.policies and not project.suites:
         raise InputError(f"no policies in {project.policies_dir} and no eval suites: nothing to judge")
     run_outputs = _outputs(outputs, progress)
     base = None if baseline is None else _outputs(baseline, None)
-    judged_on = today or clock.today()
     on_records = (lambda done, total: progress.judging(done, total)) if progress is not None else None
     evaluation = evaluate(project, run_outputs, base, today=judged_on, progress=on_records,
                           require_all_cases=kind == "gate", workers=workers)
     decision = decide(evaluation.outcomes)
     report = build_report(project, run_outputs, evaluation, decision, kind=kind, started_at=started,
                           finished_at=clock.timestamp(), judged_on=judged_on, model=model,
-                          model_version=model_version, baseline=base)
+                          model_version=model_version, baseline=base, backdated=backdated)
     return report, evaluation, decision, project, run_outputs, base
+
+
+def judging_date(today: dt.date | None, clock: Clock, *, backdate: bool = False) -> tuple[dt.date, bool]:
+    """The date waivers are judged against, and whether it lies before the clock's today.
+
+    A past date brings expired waivers back, so it is refused unless ``backdate`` is given;
+    the report and the decision log then record it (``run.backdated``).
+    """
+    real = clock.today()
+    if today is None:
+        return real, False
+    if today < real and not backdate:
+        raise InputError(f"--today {today.isoformat()} is before today ({real.isoformat()}, UTC): waivers expired"
+                         " since then would apply again; add --backdate to judge as of a past date (the report"
+                         " and the decision log record it)")
+    return today, today < real
 
 
 def run_gate(outputs: PathLike | Outputs, *, policies: PathLike = "policies", evals: PathLike | None = "evals",
              baseline: PathLike | Outputs | None = None, project: Project | None = None, model: str | None = None,
-             model_version: str | None = None, today: dt.date | None = None, clock: Clock = SYSTEM_CLOCK,
-             workers: int | None = 1, progress: Progress | None = None) -> GateResult:
+             model_version: str | None = None, today: dt.date | None = None, backdate: bool = False,
+             clock: Clock = SYSTEM_CLOCK, workers: int | None = 1, progress: Progress | None = None) -> GateResult:
     """Judge a candidate's outputs with every policy and eval suite; the verdict decides the exit code.
 
     ``outputs`` and ``baseline`` are JSONL paths or loaded :class:`~harness.model.Outputs`;
     ``project`` skips loading ``policies``/``evals`` again. ``workers`` processes judge runs
     of 50,000 outputs and more (``None``: every CPU available). An eval case with no output
-    fails its suite. Raises ``InputError`` (exit 4) for invalid input; nothing is judged then.
+    fails its suite. Waivers are judged as of ``today`` (default: the clock's); a date before
+    the clock's needs ``backdate=True`` and the report says so (``run.backdated``). Raises
+    ``InputError`` (exit 4) for invalid input; nothing is judged then.
     """
     report, evaluation, decision, project, loaded, base = _judge(
         "gate", outputs, policies=policies, evals=evals, baseline=baseline, project=project, model=model,
-        model_version=model_version, today=today, clock=clock, workers=workers, progress=progress)
+        model_version=model_version, today=today, backdate=backdate, clock=clock, workers=workers,
+        progress=progress)
     return GateResult("gate", decision.verdict, decision.exit_code, report, evaluation, decision, project, loaded,
                       base)
 
 
 def run_scan(outputs: PathLike | Outputs, *, policies: PathLike = "policies", evals: PathLike | None = "evals",
              baseline: PathLike | Outputs | None = None, project: Project | None = None, model: str | None = None,
-             model_version: str | None = None, today: dt.date | None = None, clock: Clock = SYSTEM_CLOCK,
-             workers: int | None = 1, progress: Progress | None = None,
+             model_version: str | None = None, today: dt.date | None = None, backdate: bool = False,
+             clock: Clock = SYSTEM_CLOCK, workers: int | None = 1, progress: Progress | None = None,
              fail_on_findings: bool = False) -> GateResult:
     """Evaluate any outputs (production logs after an incident) and report every finding.
 
@@ -106,7 +125,8 @@ def run_scan(outputs: PathLike | Outputs, *, policies: PathLike = "policies", ev
     """
     report, evaluation, decision, project, loaded, base = _judge(
         "scan", outputs, policies=policies, evals=evals, baseline=baseline, project=project, model=model,
-        model_version=model_version, today=today, clock=clock, workers=workers, progress=progress)
+        model_version=model_version, today=today, backdate=backdate, clock=clock, workers=workers,
+        progress=progress)
     code = scan_exit_code(evaluation, fail_on_findings=fail_on_findings)
     return GateResult("scan", decision.verdict, code, report, evaluation, decision, project, loaded, base)
 
@@ -129,15 +149,16 @@ class Validation:
 
 
 def validate(policies: PathLike = "policies", evals: PathLike | None = "evals", *, today: dt.date | None = None,
-             clock: Clock = SYSTEM_CLOCK) -> Validation:
+             backdate: bool = False, clock: Clock = SYSTEM_CLOCK) -> Validation:
     """Check the playbook, every policy, suite and waiver, and run every policy's examples.
 
     Lists every problem at once: a file with a duplicate key, a schema error, an unknown
     check and a duplicate id reports all four. Expired waivers are problems too.
     """
+    judged_on, _ = judging_date(today, clock, backdate=backdate)
     project, errors = inspect_project(policies, evals)
     problems: list[InputError] = list(errors)
-    problems += expired_waivers(project.waivers, today or clock.today())
+    problems += expired_waivers(project.waivers, judged_on)
     problems += example_errors(project.policies)
     examples = sum(len(p.examples) for p in project.policies)
     return Validation(tuple(_sorted(problems)), project, examples)

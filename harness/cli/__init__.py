@@ -63,12 +63,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130  # the shell's convention for SIGINT
     except BrokenPipeError:
         raise  # the reader left (`harness log show | head`): run() ends quietly
+    except OSError as exc:  # a disk, a device or a folder failed us: the environment, not the input
+        common.say(f"harness: cannot read or write: {_os_error(exc)}",
+                   f"harness: the environment failed{'; no verdict was recorded' if judging else ''} (exit 6)")
+        return int(ExitCode.ENVIRONMENT)
     except BaseException as exc:  # SystemExit too: only a plugin's code can raise it here, never a success
         if args.debug:
             traceback.print_exc()
         common.say(f"harness: internal error: {type(exc).__name__}: {common.masked(exc)}"
                    " (run with --debug for a traceback)")
         return int(ExitCode.INTERNAL_ERROR)
+
+
+def _os_error(exc: OSError) -> str:
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or type(exc).__name__}{where}"
 
 
 def run() -> None:
@@ -79,4 +88,9 @@ def run() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         code = 0
+    except OSError as exc:  # standard output on a full disk (/dev/full): what was printed is lost
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the interpreter's own flush at exit stays quiet
+        common.say(f"harness: cannot write to standard output: {_os_error(exc)} (exit 6)")
+        code = int(ExitCode.ENVIRONMENT)
     sys.exit(code)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from ..errors import ExitCode, HarnessError
-from ..text.normalize import printable
+from ..text.normalize import one_line, printable
 
 PROGRESS_MIN_BYTES = 20_000_000  # below this a run takes a second or two: no bar
 EXIT_ENVIRONMENT = "  6  environment: the registry, a lock or the decision log failed (fix it and re-run)"
@@ -74,7 +74,11 @@ def repository_options(parser: argparse.ArgumentParser, *, evals: bool = True, t
                             help="eval suites, **/*.yaml (default: evals)")
     if today:
         parser.add_argument("--today", type=date_arg, metavar="YYYY-MM-DD",
-                            help="the date waivers are judged against (default: today, UTC)")
+                            help="the date waivers are judged against (default: today, UTC); a date in the past"
+                                 " needs --backdate")
+        parser.add_argument("--backdate", action="store_true",
+                            help="allow --today before today (expired waivers apply again); the report and the"
+                                 " decision log record it")
 
 
 def color_option(parser: argparse.ArgumentParser) -> None:
@@ -153,6 +157,13 @@ def masked(exc: BaseException) -> str:
 
 
 def error_lines(exc: HarnessError) -> list[str]:
+    """An error's lines for the terminal: one per input error, so no text inside one can forge another."""
+    from ..errors import InputError, InputErrors
+
+    if isinstance(exc, InputErrors):
+        return [one_line(masked(e)) for e in exc.errors]
+    if isinstance(exc, InputError):
+        return [one_line(masked(exc))]
     return [printable(line) for line in masked(exc).splitlines()] or [type(exc).__name__]
 
 

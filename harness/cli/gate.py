@@ -93,6 +93,8 @@ def judge(args: argparse.Namespace, kind: str) -> int:
         raise InputError(f"--format {args.format!r}: expected one of {', '.join(REPORTERS.names())}")
     REPORTERS.get(args.format)  # a broken reporter plugin fails now, before anything is judged
     project = api.load(args.policies, args.evals)
+    if args.output is not None:
+        _check_output(args, api.release_settings(project.playbook, **common.overrides(args)))
     releasing = kind == "gate" and _releasing(args)
     settings = registry = None
     if releasing:  # the registry must answer before anything is judged
@@ -104,16 +106,22 @@ def judge(args: argparse.Namespace, kind: str) -> int:
     options: dict[str, Any] = {"fail_on_findings": args.fail_on_findings} if kind == "scan" else {}
     with bars if bars is not None else contextlib.nullcontext():
         result = run(args.outputs, project=project, policies=args.policies, evals=args.evals, baseline=args.baseline,
-                     model=args.model, model_version=args.model_version, today=args.today, workers=args.workers,
-                     progress=bars, **options)
+                     model=args.model, model_version=args.model_version, today=args.today, backdate=args.backdate,
+                     workers=args.workers, progress=bars, **options)
 
     color = common.use_color(sys.stdout, args.color)
     width = common.terminal_width(sys.stdout)
     if args.output is not None:
-        write_atomic(args.output, render(result.report, args.format, color=color and args.format == "text",
-                                         width=None))
+        content = render(result.report, args.format, color=color and args.format == "text", width=None)
         if args.format != "text":
             sys.stdout.write(render(result.report, "text", color=color, width=width))
+        try:
+            write_atomic(args.output, content)
+        except OSError as exc:
+            common.say(f"harness: cannot write the report to {args.output}: {exc.strerror or exc}",
+                       f"harness: the verdict {result.verdict.value.upper()} above was reached, but the report was"
+                       " not written and nothing was recorded (exit 6)")
+            return int(ExitCode.ENVIRONMENT)
         print(f"report written to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(render(result.report, args.format, color=color and args.format == "text", width=width))
@@ -143,6 +151,34 @@ def judge(args: argparse.Namespace, kind: str) -> int:
         code = ExitCode.ROLLBACK if verdict == "rollback" else code  # production must still roll back
         common.say(f"harness: the verdict {verdict.upper()} above stands, but recording it failed (exit {int(code)})")
         return int(code)
+
+
+def _check_output(args: argparse.Namespace, settings: Any) -> None:
+    """``--output`` must never name one of the run's inputs or records: the report would replace it."""
+    output: Path = args.output
+    files = {"--outputs file": args.outputs, "--baseline file": args.baseline, "decision log": settings.decision_log}
+    if settings.registry.startswith("file://"):
+        files["registry file"] = Path(settings.registry[len("file://"):])
+    for what, path in files.items():
+        if path is not None and _same_file(output, path):
+            raise InputError(f"--output {output} is the {what}: the report would replace it; name another file")
+    folders = {"--policies": args.policies, "--evals": args.evals, "rollback state": settings.state_dir,
+               "stored reports": settings.reports_dir, "--incidents": getattr(args, "incidents", None)}
+    for what, folder in folders.items():
+        if folder is not None and _inside(output, folder):
+            raise InputError(f"--output {output} is inside the {what} directory {folder}: the report could replace"
+                             " a record or be read as one; write it elsewhere")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one does not exist (yet): compare where they would be
+        return a.resolve() == b.resolve()
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
 
 
 def _record(args: argparse.Namespace, result: Any, settings: Any, registry: Any) -> int:

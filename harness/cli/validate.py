@@ -30,7 +30,7 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from .. import api
 
-    result = api.validate(args.policies, args.evals, today=args.today)
+    result = api.validate(args.policies, args.evals, today=args.today, backdate=args.backdate)
     project = result.project
     if args.format == "json":
         print(json.dumps({

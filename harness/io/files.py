@@ -2,29 +2,45 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+
+from ..errors import InputError, Location
 
 
 def write_atomic(path: Path, content: str | bytes) -> None:
     """Write a file so that readers see the old or the new content, never half of it.
 
     The content (text is written as UTF-8) goes to a temporary file in the same directory,
-    is flushed to disk, then renamed over the target. A target that exists but is not a
-    regular file (``/dev/null``, a pipe) is written to directly: renaming over a device
-    node would replace the device.
+    is flushed to disk, then renamed over the target. The new file keeps the mode of the
+    one it replaces (a new file gets the umask's), and a file without any write
+    permission is refused (``PermissionError``): the user made it read-only on purpose.
+    A target that exists but is not a regular file (``/dev/null``, a pipe) is written to
+    directly: renaming over a device node would replace the device.
     """
     data = content.encode("utf-8") if isinstance(content, str) else content
-    if path.exists() and not path.is_file() and not path.is_dir():
-        with open(path, "wb") as handle:
-            handle.write(data)
-        return
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    else:
+        if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
+            with open(path, "wb") as handle:
+                handle.write(data)
+            return
+        mode = stat.S_IMODE(info.st_mode)
+        if not mode & 0o222:
+            raise PermissionError(errno.EACCES, "the file is read-only (no write permission for anyone); not replaced",
+                                  str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -35,19 +51,92 @@ def write_atomic(path: Path, content: str | bytes) -> None:
         raise
 
 
-def display_path(path: Path) -> str:
-    """A path as the user would type it: relative to the working directory when inside it."""
+def _umask() -> int:
+    """The process's umask, read without changing it where the system allows (Linux)."""
     try:
-        return os.path.relpath(path) if path.is_absolute() else str(path)
-    except ValueError:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def display_path(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it, else absolute."""
+    if not path.is_absolute():
         return str(path)
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive, on Windows
+        return str(path)
+    return str(path) if relative == os.pardir or relative.startswith(os.pardir + os.sep) else relative
 
 
-def yaml_files(directory: Path, *, exclude: Iterable[str] = ()) -> list[Path]:
-    """Every ``*.yaml``/``*.yml`` file under ``directory``, sorted, without the excluded names at its top."""
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def yaml_files(directory: Path, *, exclude: Iterable[str] = ()) -> tuple[list[Path], list[InputError]]:
+    """Every YAML file under ``directory`` (sorted), and a problem for each one that cannot be read.
+
+    Fails closed: a policy that cannot be read must not be skipped silently. Names ending
+    in ``.yaml`` or ``.yml`` in any letter case count. A broken symbolic link, a directory,
+    a pipe or a device with such a name, and a subdirectory that cannot be listed, are
+    problems naming the path. Symbolic links to directories are followed (each directory
+    once, so a link loop ends).
+    """
     skip = {directory / name for name in exclude}
-    found = [p for pattern in ("*.yaml", "*.yml") for p in directory.rglob(pattern)]
-    return sorted(p for p in found if p not in skip and p.is_file())
+    found: list[Path] = []
+    problems: list[InputError] = []
+    seen: set[tuple[int, int]] = set()
+    pending = [directory]
+    while pending:
+        folder = pending.pop()
+        try:
+            info = folder.stat()
+            if (info.st_dev, info.st_ino) in seen:
+                continue
+            seen.add((info.st_dev, info.st_ino))
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError as exc:
+            problems.append(InputError(f"cannot list this directory ({_reason(exc)})",
+                                       Location(display_path(folder))))
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            problem = _entry_problem(entry, path, pending, found)
+            if problem is not None and path not in skip:
+                problems.append(InputError(problem, Location(display_path(path))))
+    return sorted(p for p in found if p not in skip), problems
+
+
+def _entry_problem(entry: os.DirEntry[str], path: Path, pending: list[Path], found: list[Path]) -> str | None:
+    """Sort one directory entry into the files to read or the folders to walk; what is wrong with it if neither."""
+    is_yaml = entry.name.lower().endswith(YAML_SUFFIXES)
+    try:
+        if entry.is_dir():  # follows symbolic links
+            if is_yaml:
+                return "is a directory, not a YAML file"
+            pending.append(path)
+            return None
+        if entry.is_file():
+            if is_yaml:
+                found.append(path)
+            return None
+        if not is_yaml:
+            return None
+        if entry.is_symlink() and not path.exists():
+            return f"broken symbolic link (to {os.readlink(path)!r})"
+        return "not a regular file (a pipe, socket or device)"
+    except OSError as exc:
+        return f"cannot read ({_reason(exc)})" if is_yaml else None
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
 
 
 def sha256_file(path: Path | str) -> str:

@@ -6,7 +6,7 @@ playbook and the verdict. Once loaded nothing mutates them; a new state is a new
 
 from __future__ import annotations
 
-from .finding import Finding
+from .finding import MASK_MODES, Finding
 from .output import OutputRecord, Outputs
 from .playbook import (
     DEFAULT_PLAYBOOK,
@@ -27,6 +27,7 @@ from .waiver import Waiver
 
 __all__ = [
     "DEFAULT_PLAYBOOK",
+    "MASK_MODES",
     "EvalCase",
     "EvalSuite",
     "Example",

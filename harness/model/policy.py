@@ -57,6 +57,9 @@ class Rule:
     inner: Rule | None = None
     message: str | None = None
     json_path: str = ""
+    #: how the rule's findings show what they matched: ``full``, ``partial`` or ``none``; ``None``: the
+    #: policy's default (see :meth:`Policy.mask_of`)
+    mask: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +143,13 @@ class Example:
     location: Location = field(default_factory=Location)
 
 
+def mask_mode(rule: Rule, *, private: bool) -> str:
+    """How ``rule``'s findings are shown when it belongs to a privacy policy (``private``) or not."""
+    if rule.mask is not None:
+        return rule.mask
+    return "full" if private and rule.check != "pii" else "none"
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     id: str
@@ -157,6 +167,20 @@ class Policy:
     max_failures: MaxFailures = MaxFailures()
     examples: tuple[Example, ...] = ()
     kind: str = "policy"  # policy | suite (an eval suite judged like a policy)
+
+    @property
+    def private(self) -> bool:
+        """A privacy policy: its category (the id's first part) is ``privacy``, or a rule checks ``pii``."""
+        return self.id.split(".", 1)[0] == "privacy" or any(
+            r.check == "pii" or (r.inner is not None and r.inner.check == "pii") for r in self.rules)
+
+    def mask_of(self, rule: Rule) -> str:
+        """How ``rule``'s findings are shown: as the rule says; else ``full`` in a privacy policy, ``none`` elsewhere.
+
+        A ``pii`` rule's findings are masked by kind already (``j***@example.com``): ``none``
+        unless the rule asks for more.
+        """
+        return mask_mode(rule, private=self.private)
 
     @property
     def gating(self) -> bool:

@@ -21,7 +21,7 @@ from ..model import DEFAULT_PLAYBOOK, EvalCase, EvalSuite, Playbook, Policy, Sou
 from .documents import build_policy, build_suite
 from .plugins import project_checks
 from .rules import Problems
-from .waivers import build_waivers
+from .waivers import build_waivers, waiver_rule_problems
 
 PLAYBOOK = "playbook.yaml"
 WAIVERS = "waivers.yaml"
@@ -83,7 +83,9 @@ def _playbook(path: Path, loading: _Loading) -> tuple[Playbook, Problems | None]
     if problems.errors:
         return DEFAULT_PLAYBOOK, problems
     doc = problems.document
-    return Playbook.from_data(doc.data, Source(doc.path, doc.sha256)), problems
+    playbook = Playbook.from_data(doc.data, Source(doc.path, doc.sha256))
+    waiver_rule_problems(problems, playbook)
+    return playbook, problems
 
 
 def read_playbook(policies_dir: Path | str = "policies") -> Playbook:
@@ -128,7 +130,9 @@ def inspect_project(policies_dir: Path | str = "policies",
 
     policies: list[Policy] = []
     first_seen: dict[str, str] = {}
-    for path in yaml_files(policies_dir, exclude=(PLAYBOOK, WAIVERS)):
+    paths, unreadable = yaml_files(policies_dir, exclude=(PLAYBOOK, WAIVERS))
+    loading.errors.extend(unreadable)
+    for path in paths:
         problems = loading.read(path, "policy", checks)
         if problems is None:
             continue
@@ -146,7 +150,9 @@ def inspect_project(policies_dir: Path | str = "policies",
         evals_path = Path(evals_dir)
         if not evals_path.is_dir():
             raise InputError("evals directory not found", Location(display_path(evals_path)))
-        for path in yaml_files(evals_path):
+        paths, unreadable = yaml_files(evals_path)
+        loading.errors.extend(unreadable)
+        for path in paths:
             problems = loading.read(path, "eval", checks)
             if problems is None:
                 continue
@@ -175,7 +181,8 @@ def inspect_project(policies_dir: Path | str = "policies",
     if (policies_dir / WAIVERS).exists():
         problems = loading.read(policies_dir / WAIVERS, "waivers")
         if problems is not None:
-            waivers = build_waivers(problems, known, cases.keys())
+            severities = {p.id: p.severity for p in policies} | {s.policy_id: s.severity for s in suites}
+            waivers = build_waivers(problems, known, cases.keys(), playbook, severities)
             loading.keep(problems)
     project = Project(playbook, tuple(policies), tuple(suites), waivers, MappingProxyType(cases),
                       MappingProxyType(checks), policies_dir)

@@ -16,7 +16,7 @@ from ..errors import InputError
 from ..io.yaml import PathKey, YamlDocument, json_path
 from ..model import Rule
 
-_RULE_META = ("id", "check", "message", "description")
+_RULE_META = ("id", "check", "message", "description", "mask")
 
 
 class Problems:
@@ -65,7 +65,7 @@ def build_rule(raw: Any, parts: PathKey, default_id: str, checks: Mapping[str, A
         problems.add(exc.message, (*parts, *exc.subpath))
         return None
     return Rule(id=raw.get("id", default_id), check=check.name, options=options, prepared=prepared, impl=check,
-                inner=inner, message=raw.get("message"), json_path=json_path(parts))
+                inner=inner, message=raw.get("message"), json_path=json_path(parts), mask=raw.get("mask"))
 
 
 def build_rules(items: Any, parts: PathKey, checks: Mapping[str, Any], problems: Problems,

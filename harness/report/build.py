@@ -64,8 +64,9 @@ def _masked_name(name: str | None) -> str | None:
     return None if name is None else mask_text(name)
 
 
-def _file(outputs: Outputs | None) -> OutputsFile | None:
-    return None if outputs is None else OutputsFile(outputs.path, outputs.sha256, len(outputs))
+def _file(outputs: Outputs) -> OutputsFile:
+    """What the report says of an outputs file, repeated case ids included."""
+    return OutputsFile(outputs.path, outputs.sha256, len(outputs), outputs.repeated_ids, len(outputs.repeats()))
 
 
 def run_id(kind: str, started_at: str, outputs: Outputs, baseline: Outputs | None, sources: list[Source]) -> str:
@@ -79,7 +80,7 @@ def run_id(kind: str, started_at: str, outputs: Outputs, baseline: Outputs | Non
 
 def build_report(project: Project, outputs: Outputs, evaluation: Evaluation, decision: Decision, *,
                  kind: str, started_at: str, finished_at: str, judged_on: dt.date, model: str | None = None,
-                 model_version: str | None = None, baseline: Outputs | None = None) -> Report:
+                 model_version: str | None = None, baseline: Outputs | None = None, backdated: bool = False) -> Report:
     """The report of one run; ``model`` and ``model_version`` default to the most common in the outputs."""
     playbook = project.playbook.source
     sources = [src for _, _, src in project.sources] + ([playbook] if playbook else [])
@@ -88,9 +89,10 @@ def build_report(project: Project, outputs: Outputs, evaluation: Evaluation, dec
         finished_at=finished_at, judged_on=judged_on.isoformat(),
         model=_masked_name(model or outputs.most_common("model")),
         model_version=_masked_name(model_version or outputs.most_common("model_version")),
-        outputs=OutputsFile(outputs.path, outputs.sha256, len(outputs)), baseline=_file(baseline),
+        outputs=_file(outputs), baseline=None if baseline is None else _file(baseline),
         playbook=None if playbook is None else FileRef(playbook.path, playbook.sha256),
         policies=tuple(PolicyFile(pid, version, src.sha256, src.path) for pid, version, src in project.sources),
+        backdated=backdated,
     )
     outcomes = evaluation.outcomes
     return Report(

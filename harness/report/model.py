@@ -39,11 +39,23 @@ class FileRef:
 
 @dataclass(frozen=True, slots=True)
 class OutputsFile:
-    """An outputs file the run read: where, its sha256, and how many records it held."""
+    """An outputs file the run read: where, its sha256, how many records it held, and how many repeated a case id.
+
+    ``duplicate_case_ids`` case ids were on more than one record, and ``duplicate_records``
+    records repeated a case id an earlier record had (a scan allows them, a gate refuses them).
+    """
 
     path: str
     sha256: str
     records: int
+    duplicate_case_ids: int = 0
+    duplicate_records: int = 0
+
+    def duplicates(self) -> str:
+        """The repeats in words for a summary line ("3 case id(s) repeated on 5 more record(s)"), or ""."""
+        if not self.duplicate_records:
+            return ""
+        return f"{self.duplicate_case_ids} case id(s) repeated on {self.duplicate_records} more record(s)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +81,8 @@ class RunInfo:
     baseline: OutputsFile | None
     playbook: FileRef | None
     policies: tuple[PolicyFile, ...]
+    #: the run was judged as of a date before the day it ran (``--today`` in the past, ``--backdate``)
+    backdated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +339,10 @@ def _load(kind: Any, data: Any, where: str) -> Any:
         return Verdict(data)
 
     if kind is Any:
+        return data
+    if kind is bool:
+        if type(data) is not bool:
+            raise TypeError(f"{where}: expected true or false, got {type(data).__name__}")
         return data
     expected = {str: str, int: int, float: (int, float)}.get(kind)
     if expected is not None and (not isinstance(data, expected) or isinstance(data, bool)):

@@ -116,6 +116,16 @@ class _Scopes:
         return any(policy_id in self.scopes[index].policies for index in self.of_failing.get(case_id, ()))
 
 
+def _repeats(report: Report) -> list[str]:
+    """Properties saying that case ids repeated (a scan of production logs): every suite carries them."""
+    lines = []
+    for what, file in (("outputs", report.run.outputs), ("baseline", report.run.baseline)):
+        if file is not None and file.duplicate_records:
+            lines += [f'      <property name="{what}.duplicate_case_ids" value="{file.duplicate_case_ids}" />',
+                      f'      <property name="{what}.duplicate_records" value="{file.duplicate_records}" />']
+    return lines
+
+
 def render(report: Report, *, color: bool = False, width: int | None = None) -> str:
     by_policy: dict[str, dict[str, list[ResultReport]]] = defaultdict(lambda: defaultdict(list))
     for result in report.results:
@@ -130,11 +140,13 @@ def render(report: Report, *, color: bool = False, width: int | None = None) -> 
     chunks: list[str] = [""]  # [0]: the XML declaration and <testsuites>, once the totals are known
     totals = {"tests": 0, "failures": 0, "errors": 0}
     timestamp = _attr(report.run.started_at)
+    repeats = _repeats(report)
     for policy in report.policies:
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         body: list[str] = ["", "    <properties>"]  # [0]: <testsuite>, once the counts are known
         for key in ("version", "severity", "on_fail", "status"):
             body.append(f"      <property name={_attr(key)} value={_attr(str(getattr(policy, key)))} />")
+        body += repeats
         body.append("    </properties>")
         passed_tail = f' classname={_attr(policy.id)} time="0" />'
         passed, failing = 0, by_policy.get(policy.id, {})

@@ -38,6 +38,12 @@ def failed_cell(policy: PolicyReport) -> str:
     return str(policy.failed)
 
 
+def _repeats(report: Report) -> str:
+    """The phrase for repeated case ids in a scan (' its 3 case id(s) repeated on 5 more record(s),'), or ''."""
+    files = (("its", report.run.outputs), ("the baseline's", report.run.baseline))
+    return "".join(f" {what} {file.duplicates()}," for what, file in files if file is not None and file.duplicates())
+
+
 def render(report: Report, *, color: bool = False, width: int | None = None) -> str:
     run, verdict = report.run, report.verdict.value
     model = " ".join(filter(None, [run.model, run.model_version])) or "unknown model"
@@ -45,9 +51,11 @@ def render(report: Report, *, color: bool = False, width: int | None = None) -> 
         f"## {ICONS[verdict]} harness {run.kind}: **{verdict}** for {escape(model)}",
         "",
         f"{run.outputs.records} outputs from {code(run.outputs.path)} (sha256 `{run.outputs.sha256[:12]}`),"
-        f" {len(report.policies)} policies and suites.",
+        f"{_repeats(report)} {len(report.policies)} policies and suites.",
         "",
     ]
+    if run.backdated:
+        lines += [f"**Backdated:** judged as of {escape(run.judged_on)} (`--backdate`), not the day it ran.", ""]
     if report.reasons:
         lines += ["**Decided by:**", *[f"- {escape(r)}" for r in report.reasons], ""]
     lines += ["| policy | version | severity | on fail | status | checked | failed | waived |",

@@ -37,8 +37,11 @@ def render(report: Report, *, color: bool = False, width: int | None = None) -> 
                       highlight=False, emoji=False, soft_wrap=width is None)
     run = report.run
     model = " ".join(filter(None, [run.model, run.model_version])) or "unknown model"
-    table = Table(title=f"harness {run.kind} — {_escape(model)} — {run.outputs.records} outputs",
-                  title_justify="left", expand=False)
+    repeats = "; ".join(f"{what}: {file.duplicates()}" for what, file in (("outputs", run.outputs),
+                                                                         ("baseline", run.baseline))
+                        if file is not None and file.duplicate_records)
+    table = Table(title=f"harness {run.kind} — {_escape(model)} — {run.outputs.records} outputs"
+                  + (f" ({repeats})" if repeats else ""), title_justify="left", expand=False)
     for column in ("policy", "version", "sev", "on fail", "status", "checked", "failed", "waived"):
         table.add_column(column, justify="right" if column in ("checked", "failed", "waived") else "left")
     for p in report.policies:
@@ -46,6 +49,9 @@ def render(report: Report, *, color: bool = False, width: int | None = None) -> 
         table.add_row(_escape(p.id), _escape(p.version), _escape(p.severity), p.on_fail,
                       f"[{STYLES[p.status]}]{p.status}[/]", str(p.checked), failed, str(p.waived))
     console.print(table, soft_wrap=False, width=width or 200)
+    if run.backdated:
+        console.print(f"[bold yellow]backdated:[/] judged as of {_escape(run.judged_on)} (--backdate),"
+                      " not the day it ran")
     for a in report.aggregates:
         console.print(f"  [{STYLES[a.status]}]{a.status:>6}[/] {_escape(a.policy)} / {_escape(a.rule)}:"
                       f" {_escape(a.message)}")

@@ -1,0 +1,298 @@
+"""Hostile input at the command line: files that cannot be read, dates, report paths, full disks, forged lines.
+
+Each test reproduces an attack that once let a bad release through, lost a file or made the
+harness crash, and checks what a user now gets instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import api
+from harness.cli import main
+from harness.clock import FixedClock
+from harness.errors import InputError, InputErrors
+from harness.io.files import display_path, write_atomic, yaml_files
+from harness.report import render
+
+GOOD = "examples/outputs/acme-support-1.1.0.jsonl"
+BAD = "examples/outputs/acme-support-1.2.0.jsonl"
+BASELINE = "examples/outputs/acme-support-1.0.0.jsonl"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def gate(*args: str) -> int:
+    return main(["gate", "--outputs", GOOD, "--baseline", BASELINE, "--color", "never", *args])
+
+
+# -- policy files that cannot be read are errors, never skipped -------------------------------
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda p: (p / "dangling.yaml").symlink_to(p / "nowhere.yaml"), id="dangling-symlink"),
+    pytest.param(lambda p: (p / "folder.yaml").mkdir(), id="directory-named-yaml"),
+    pytest.param(lambda p: os.mkfifo(p / "pipe.yaml"), id="fifo"),
+])
+def test_a_policy_file_that_cannot_be_read_fails_validate_and_the_gate(workdir, capsys, make):
+    make(workdir / "policies" / "privacy")
+    assert main(["validate"]) == 4
+    err = capsys.readouterr().err
+    assert "policies/privacy/" in err and ("broken symbolic link" in err or "not a regular file" in err
+                                           or "is a directory" in err)
+    assert gate() == 4  # the good candidate is not promoted past a policy nobody could read
+    assert "nothing was judged" in capsys.readouterr().err
+
+
+def test_a_broken_eval_file_fails_too(workdir, capsys):
+    (workdir / "evals" / "lost.yml").symlink_to(workdir / "evals" / "moved-away.yml")
+    assert main(["validate"]) == 4
+    assert "evals/lost.yml: broken symbolic link" in capsys.readouterr().err
+
+
+def test_upper_case_suffixes_and_linked_folders_are_policies_too(workdir, capsys):
+    shared = workdir / "shared-policies"
+    shared.mkdir()
+    (shared / "EXTRA.YAML").write_text("id: extra.policy\nversion: 1.0.0\n")  # invalid on purpose
+    (workdir / "policies" / "shared").symlink_to(shared)
+    (shared / "loop").symlink_to(shared)  # a link loop ends: each folder is read once
+    assert main(["validate"]) == 4
+    err = capsys.readouterr().err
+    assert "policies/shared/EXTRA.YAML" in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any directory")
+def test_a_folder_that_cannot_be_listed_is_an_error(workdir, capsys):
+    locked = workdir / "policies" / "locked"
+    locked.mkdir()
+    locked.chmod(0)
+    try:
+        assert main(["validate"]) == 4
+        assert "policies/locked: cannot list this directory" in capsys.readouterr().err
+    finally:
+        locked.chmod(0o755)
+
+
+def test_files_found_are_sorted_and_named_by_what_is_wrong(tmp_path):
+    (tmp_path / "b.yaml").write_text("x: 1\n")
+    (tmp_path / "a.yml").write_text("x: 1\n")
+    (tmp_path / "notes.txt").write_text("not a policy\n")
+    (tmp_path / "skip.yaml").write_text("x: 1\n")
+    (tmp_path / "gone.yaml").symlink_to(tmp_path / "nothing")
+    found, problems = yaml_files(tmp_path, exclude=("skip.yaml",))
+    assert [p.name for p in found] == ["a.yml", "b.yaml"]
+    assert [(Path(str(e.location.file)).name, e.message) for e in problems] == [
+        ("gone.yaml", f"broken symbolic link (to {str(tmp_path / 'nothing')!r})")]
+
+
+# -- the judging date ----------------------------------------------------------------------------
+
+def test_a_past_judging_date_needs_backdate_and_is_recorded(workdir, capsys):
+    assert gate("--today", "2020-01-01") == 4
+    assert "--today 2020-01-01 is before today" in capsys.readouterr().err
+    assert gate("--today", "2026-11-27", "--backdate", "--format", "json", "--output", "r.json") == 0
+    run = json.loads(Path("r.json").read_text())["run"]
+    assert run["judged_on"] == "2026-11-27" and run["backdated"] is True
+    assert "backdated: judged as of 2026-11-27" in capsys.readouterr().out
+
+
+def test_the_api_refuses_a_past_date_and_records_a_backdated_one():
+    clock = FixedClock("2026-12-02T10:00:00Z")
+    repo = {"policies": ROOT / "policies", "evals": ROOT / "evals", "baseline": ROOT / BASELINE}
+    with pytest.raises(InputError, match="add --backdate"):
+        api.run_gate(ROOT / GOOD, today=dt.date(2026, 12, 1), clock=clock, **repo)
+    backdated = api.run_gate(ROOT / GOOD, today=dt.date(2026, 12, 1), backdate=True, clock=clock, **repo)
+    assert backdated.report.run.backdated and backdated.report.run.judged_on == "2026-12-01"
+    future = api.run_gate(ROOT / GOOD, today=dt.date(2026, 12, 3), clock=clock, **repo)
+    assert not future.report.run.backdated and future.report.run.judged_on == "2026-12-03"
+    assert not api.run_gate(ROOT / GOOD, clock=clock, **repo).report.run.backdated
+
+
+# -- --output never replaces an input ----------------------------------------------------------
+
+@pytest.mark.parametrize(("target", "what"), [
+    (GOOD, "the --outputs file"),
+    (BASELINE, "the --baseline file"),
+    ("audit/decisions.jsonl", "the decision log"),  # the playbook's, even without --decision-log
+    ("policies/report.json", "inside the --policies directory"),
+    ("evals/report.json", "inside the --evals directory"),
+])
+def test_the_report_never_replaces_an_input(workdir, capsys, target, what):
+    path = workdir / target
+    before = path.read_bytes() if path.exists() else None
+    assert gate("--format", "json", "--output", target) == 4
+    assert what in capsys.readouterr().err
+    assert (path.read_bytes() if path.exists() else None) == before
+
+
+def test_the_report_never_replaces_the_registry_file(workdir, capsys):
+    registry = workdir / "reg.json"
+    registry.write_text("{}")
+    assert gate("--registry", f"file://{registry}", "--output", "./reg.json") == 4
+    assert "registry file" in capsys.readouterr().err
+    assert registry.read_text() == "{}"
+
+
+# -- a failing environment: one line and exit 6, or the verdict when only a summary failed ---------
+
+def test_a_report_that_cannot_be_written_exits_6_after_showing_the_verdict(workdir, capsys):
+    assert gate("--format", "json", "--output", "/dev/full") == 6
+    out, err = capsys.readouterr()
+    assert "Verdict: PROMOTE" in out
+    assert err.splitlines()[-2:] == [
+        "harness: cannot write the report to /dev/full: No space left on device",
+        "harness: the verdict PROMOTE above was reached, but the report was not written and nothing was"
+        " recorded (exit 6)"]
+    Path("a-file").write_text("")
+    assert gate("--output", "a-file/report.json") == 6
+    assert "cannot write the report to a-file/report.json: Not a directory" in capsys.readouterr().err
+
+
+def test_standard_output_on_a_full_disk_exits_6_without_a_traceback(workdir):
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "harness", "gate", "--outputs", GOOD, "--baseline", BASELINE],
+                              stdout=full, stderr=subprocess.PIPE, text=True, check=False)
+    assert done.returncode == 6
+    assert "Traceback" not in done.stderr and "No space left on device" in done.stderr
+
+
+@pytest.mark.parametrize("summary", ["/dev/full", "a-directory"])
+def test_a_step_summary_that_cannot_be_written_keeps_the_verdict(workdir, monkeypatch, capsys, summary):
+    Path("a-directory").mkdir()
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", summary)
+    assert main(["gate", "--outputs", BAD, "--baseline", BASELINE, "--decision-log", "log.jsonl"]) == 3
+    assert "cannot append to $GITHUB_STEP_SUMMARY" in capsys.readouterr().err
+    assert Path("log.jsonl").read_text().count("\n") >= 1  # recorded all the same
+
+
+# -- atomic writes keep the file's mode and respect read-only files -----------------------------
+
+def test_an_atomic_write_keeps_the_mode_and_honours_the_umask(tmp_path):
+    shared = tmp_path / "shared.json"
+    shared.write_text("old")
+    shared.chmod(0o644)
+    write_atomic(shared, "new")
+    assert shared.read_text() == "new" and stat.S_IMODE(shared.stat().st_mode) == 0o644
+    old_umask = os.umask(0o027)
+    try:
+        write_atomic(tmp_path / "fresh.json", "x")
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE((tmp_path / "fresh.json").stat().st_mode) == 0o640
+
+
+def test_an_atomic_write_refuses_a_read_only_file(tmp_path):
+    frozen = tmp_path / "registry.json"
+    frozen.write_text("keep me")
+    frozen.chmod(0o444)
+    with pytest.raises(PermissionError, match="read-only"):
+        write_atomic(frozen, "replaced")
+    assert frozen.read_text() == "keep me"
+    assert [p.name for p in tmp_path.iterdir()] == ["registry.json"]  # no temporary file left
+
+
+# -- error lines cannot be forged ---------------------------------------------------------------
+
+def test_a_newline_in_a_file_name_cannot_forge_an_error_line(workdir, capsys):
+    forged = "x.yaml\nforged.yaml:1:1: all good"
+    (workdir / "policies" / f"{forged}.yaml").write_text("id: [unclosed\n")
+    assert main(["validate"]) == 4
+    lines = capsys.readouterr().err.splitlines()
+    assert not any(line.startswith("forged.yaml") for line in lines)
+    assert any(line.startswith("policies/x.yaml\\nforged.yaml:1:1: all good.yaml:") for line in lines)
+
+
+def test_error_lines_stay_one_per_error():
+    from harness.cli.common import error_lines
+
+    errors = InputErrors([InputError("bad\nfake: line"), InputError("\x1b[31mred")])
+    assert error_lines(errors) == ["bad\\nfake: line", "\ufffd[31mred"]
+
+
+def test_an_absolute_path_outside_the_working_directory_stays_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert display_path(Path("/nonexistent/policy.yaml")) == "/nonexistent/policy.yaml"
+    assert display_path(tmp_path / "policies" / "a.yaml") == "policies/a.yaml"
+    assert display_path(Path("relative/a.yaml")) == "relative/a.yaml"
+
+
+# -- what a rule's findings show -------------------------------------------------------------------
+
+CARDISH = r"\b\d{4}[ -]\d{4}[ -]\d{4}[ -]\d{4}\b"
+NOT_LUHN = "4048 2814 8932 5288"  # card-shaped, fails the Luhn test: the pii detector lets it be
+
+
+def _findings(repo, policy_id: str, extra: str = "") -> list[str]:
+    repo.policy("p.yaml", f"""
+        id: {policy_id}
+        version: 1.0.0
+        title: Card-like numbers
+        severity: sev2
+        on_fail: block
+        owner: owner@example.com
+        rules:
+          - id: cardish
+            check: regex
+            pattern: '{CARDISH}'
+            {extra}
+        """)
+    outputs = repo.outputs("o.jsonl", [{"case_id": "c1", "output": f"The number is {NOT_LUHN}, as asked."}])
+    result = api.run_scan(outputs, policies=repo.policies, evals=None)
+    return [f.masked for r in result.report.results for f in r.findings]
+
+
+@pytest.mark.parametrize(("policy_id", "extra", "shown"), [
+    ("privacy.cards", "", "**** **** **** ****"),          # a privacy policy masks by default
+    ("quality.cards", "", NOT_LUHN),                        # elsewhere the match is shown
+    ("quality.cards", "mask: full", "**** **** **** ****"),
+    ("quality.cards", "mask: partial", "**** **** **** 5288"),
+    ("privacy.cards", "mask: none", NOT_LUHN),              # the rule's own choice wins
+])
+def test_a_rule_says_how_its_findings_are_shown(repo, policy_id, extra, shown):
+    assert _findings(repo, policy_id, extra) == [shown]
+
+
+def test_a_policy_with_a_pii_rule_masks_its_other_rules(repo):
+    repo.policy("p.yaml", f"""
+        id: support.answers
+        version: 1.0.0
+        title: Answers
+        severity: sev2
+        on_fail: block
+        owner: owner@example.com
+        rules:
+          - {{id: leaks, check: pii, kinds: [email]}}
+          - {{id: cardish, check: regex, pattern: '{CARDISH}'}}
+        """)
+    outputs = repo.outputs("o.jsonl", [{"case_id": "c1", "output": f"Card {NOT_LUHN}."}])
+    rendered = api.run_scan(outputs, policies=repo.policies, evals=None)
+    for fmt in ("json", "junit", "markdown", "text"):
+        assert "8932" not in render(rendered.report, fmt), fmt
+
+
+def test_an_unknown_mask_mode_is_a_schema_error(repo, capsys):
+    repo.policy("p.yaml", """
+        id: quality.cards
+        version: 1.0.0
+        title: Cards
+        severity: sev2
+        on_fail: block
+        owner: owner@example.com
+        rules:
+          - {id: cardish, check: regex, pattern: 'x', mask: partly}
+        """)
+    assert main(["validate", "--policies", str(repo.policies), "--evals", str(repo.evals)]) == 4
+    assert "mask" in capsys.readouterr().err
+
+
+def test_bidi_controls_cannot_reorder_what_a_terminal_shows():
+    from harness.text.normalize import one_line, printable
+
+    assert printable("ok \u202eevil\u202c done") == "ok \ufffdevil\ufffd done"
+    assert "\u2066" not in one_line("a\u2066b\u2069")
