@@ -228,3 +228,11 @@ def test_the_library_can_allow_or_refuse_repeats_explicitly(repo: Any, policy_te
     assert evaluate(project, outputs, allow_repeats=True).records == 2
     with pytest.raises(InputErrors, match=r"out\.jsonl:2: case_id 'a' repeats line 1"):
         evaluate(project, outputs, require_all_cases=False, allow_repeats=False)
+
+
+def test_ids_that_differ_only_by_invisible_characters_or_spaces_are_repeats():
+    from harness.outputs.jsonl import records_from_dicts
+
+    ids = ["case-1", "case-1\u200b", "case-1 ", "case-1\u00a0", "CASE-1", "ｃａｓｅ-1", "case-2"]
+    outputs = records_from_dicts([{"case_id": i, "output": "ok"} for i in ids])
+    assert len(outputs.repeats()) == 5 and outputs.repeated_ids == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -74,14 +75,16 @@ class Outputs:
         """Every record whose case id an earlier record had, in file order; computed once and kept.
 
         An eval case is answered once, so a gate refuses these; production logs may repeat ids.
+        Ids that differ only by letter case, spaces, invisible characters or compatibility forms
+        (``case-1`` and ``case-1\u200b``) are the same id: padding cannot hide behind them.
         """
         cached: list[Repeat] | None = self.__dict__.get("_repeats")
         if cached is None:
             cached = []
-            if len({record.case_id for record in self.records}) != len(self.records):  # the usual answer: none
+            if len({_id_key(record.case_id) for record in self.records}) != len(self.records):  # usually none
                 first: dict[str, int] = {}
                 for record in self.records:
-                    line = first.setdefault(record.case_id, record.line)
+                    line = first.setdefault(_id_key(record.case_id), record.line)
                     if line != record.line:
                         cached.append(Repeat(record.case_id, line, record.line))
             self.__dict__["_repeats"] = cached
@@ -90,4 +93,12 @@ class Outputs:
     @property
     def repeated_ids(self) -> int:
         """How many case ids are on more than one record."""
-        return len({repeat.case_id for repeat in self.repeats()})
+        return len({_id_key(repeat.case_id) for repeat in self.repeats()})
+
+
+def _id_key(case_id: str) -> str:
+    """A case id as a reader sees it: NFKC, case-folded, without spaces or invisible (format) characters."""
+    if case_id.isascii() and case_id.isprintable() and " " not in case_id:
+        return case_id.casefold()
+    folded = unicodedata.normalize("NFKC", case_id).casefold()
+    return "".join(c for c in folded if not c.isspace() and unicodedata.category(c) not in ("Cf", "Cc"))
