@@ -100,7 +100,10 @@ def test_written_out_addresses_need_more_than_the_words_at_and_dot() -> None:
 def test_dotted_and_slashed_numbers_are_cards_only_as_a_whole_luhn_valid_chain() -> None:
     assert find_pii("lot 4111.1111.1111.1111.7") == []  # a longer dotted chain: not a card
     assert find_pii("card 4111.1111.1111.1112") == []  # Luhn fails
-    assert find_pii("card 4111.1111 1111-1111") == []  # mixed separators
+    assert find_pii("ref 4111.111 1111-11111") == []  # mixed separators: only in the 4-4-4-4 layout
+    assert [m.value for m in find_pii("card 4111.1111 1111-1111")] == ["4111.1111 1111-1111"]
+    assert find_pii("ref 4111,\n1111,\n1111,\n1111") == []  # a column or list: only next to a card word
+    assert [m.value for m in find_pii("card 4111,\n1111,\n1111,\n1111")] == ["4111,\n1111,\n1111,\n1111"]
     assert find_pii("release 100.20.3000") == []  # an SSN-shaped version
 
 

@@ -161,3 +161,25 @@ def test_load_yaml_reads_a_valid_file_and_hashes_its_bytes(tmp_path):
     path.write_text("id: café\n", encoding="utf-8")
     document = load_yaml(path, "ok.yaml")
     assert document.data == {"id": "café"} and len(document.sha256) == 64
+
+
+@pytest.mark.parametrize("loader", ["default", "pure-python"])
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\x7f"])
+def test_a_control_character_is_named_with_its_line_and_column(monkeypatch, loader, char):
+    """A NUL said only `"<unicode string>", position 6`, with no file line or column."""
+    if loader == "pure-python":
+        monkeypatch.setattr(located_yaml, "_Loader", yaml.SafeLoader)
+    with pytest.raises(InputError) as info:
+        parse_yaml(f"id: x\nname: a{char}b\n", "p.yaml")
+    message = str(info.value)
+    assert message.startswith(f"p.yaml:2:8: invalid YAML: the character U+{ord(char):04X} is not allowed")
+    assert "<unicode string>" not in message and "position" not in message
+
+
+def test_a_byte_order_mark_and_a_yaml_directive_are_read_as_yaml_allows(tmp_path):
+    path = tmp_path / "bom.yaml"
+    path.write_bytes(b"\xef\xbb\xbf%YAML 1.1\n---\nid: x\n")
+    assert load_yaml(path, "bom.yaml").data == {"id": "x"}
+    path.write_bytes(b"%YAML 2.0\n---\nid: x\n")
+    with pytest.raises(InputError, match=r"^bom.yaml:1:1: invalid YAML: found incompatible YAML document"):
+        load_yaml(path, "bom.yaml")

@@ -227,6 +227,12 @@ def parse_yaml(text: str, path: str, sha256: str = "") -> YamlDocument:
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
         problem = exc.problem or exc.context or "invalid YAML"
         raise InputError(f"invalid YAML: {problem}", Location(path, line, col)) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, most C0 and C1 controls)
+        before = text[:exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        raise InputError(f"invalid YAML: the character U+{ord(char):04X} is not allowed in YAML; expected printable"
+                         " text (remove the control character)", Location(path, line, col)) from None
     except yaml.YAMLError as exc:
         raise InputError(f"invalid YAML: {exc}", Location(path)) from None
     return YamlDocument(path, data, sha256, builder.positions, builder.keys, tuple(builder.problems))

@@ -51,6 +51,8 @@ def _fold_char(ch: str) -> str:
         return " "
     if category == "Pd" or ch == "\u2212":
         return "-"
+    if ch == "\u3002":  # the ideographic full stop, which IDNA reads as a label dot (with its compatibility forms)
+        return "."
     composed = unicodedata.normalize("NFKC", ch)
     if composed != ch:
         return "".join(_fold_char(c) if c != ch else c for c in composed)

@@ -28,7 +28,7 @@ CONTEXT_REGIONS: tuple[str, ...] = (
 CONTEXT_BUDGET = 32
 
 #: phone-number punctuation as libphonenumber knows it, after folding
-PUNCT = r"x()\[\]./~\x{2053}\x{223C}\x{FF5E}\x{FF0F}\x{FF3B}\x{FF3D} \-"
+PUNCT = r"x()\[\]./~\x{2053}\x{223C}\x{FF5E}\x{FF0F}\x{FF3B}\x{FF3D} \-_"
 _GATE = compile_pattern(f"[0-9](?:[{PUNCT}]{{0,4}}[0-9]){{6,}}")
 DATE = compile_pattern(
     r"(?:(?:19|20)[0-9]{2}[-/.][01]?[0-9][-/.][0-3]?[0-9]|[0-3]?[0-9][-/.][0-3]?[0-9][-/.](?:19|20)[0-9]{2})"
@@ -47,11 +47,12 @@ _LABEL = compile_pattern(r"(?i)\b(?:office|desk|home|work)\b")
 _LABEL_BEFORE = compile_pattern(r"(?i)\b(?:office|desk|home|work)\s?[:=]?\s?[+(]?$")
 _LABEL_AFTER = compile_pattern(r"(?i)^\s?[-/(]?\s?(?:office|desk|home|work|mobile|cell|fax|phone|tel)\b")
 _EXTENSION = r"(?: ?(?:x|ext\.?) ?[0-9]{1,6})?"
-#: North American layouts: (NXX) NXX-XXXX, or NXX-NXX-XXXX / NXX.NXX.XXXX / NXX NXX XXXX with one separator
-#: (area code and exchange starting 2-9), each with an optional +1 or 1- in front and an extension
+#: North American layouts: (NXX) NXX-XXXX, or NXX-NXX-XXXX / NXX.NXX.XXXX / NXX NXX XXXX / NXX_NXX_XXXX, the
+#: separators in any mix (area code and exchange starting 2-9), each with an optional +1 or 1- in front and
+#: an extension
 _NANP = compile_pattern(
-    r"(?:\+1[ .\-]?|1[ .\-])?(?:\([0-9]{3}\) ?[0-9]{3}[ .\-]?[0-9]{4}|[2-9][0-9]{2}-[2-9][0-9]{2}-[0-9]{4}"
-    r"|[2-9][0-9]{2}\.[2-9][0-9]{2}\.[0-9]{4}|[2-9][0-9]{2} [2-9][0-9]{2} [0-9]{4})" + _EXTENSION)
+    r"(?:\+1[ .\-_]?|1[ .\-_])?(?:\([0-9]{3}\) ?[0-9]{3}[ .\-_]?[0-9]{4}"
+    r"|[2-9][0-9]{2}[ .\-_][2-9][0-9]{2}[ .\-_][0-9]{4})" + _EXTENSION)
 #: a '+country' number: a plus sign, then digits in groups
 _PLUS = compile_pattern(r"\+[0-9](?:[ .\-]?\(?[0-9]{1,5}\)?){2,8}" + _EXTENSION)
 

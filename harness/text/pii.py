@@ -4,8 +4,9 @@ Candidates come from linear-time RE2 patterns and are validated (Luhn, IBAN mod-
 ranges, `ipaddress`, libphonenumber) so that plain numbers are not reported. Detection runs on the folded
 text (``normalize.fold``: zero-width and bidi controls removed, overrides in the order a reader sees, look-alike
 letters and digits of any script read as ASCII), and on the stored order too when bidi controls reorder it;
-spans point into the original text. Written-out disguises are read as such: card numbers and SSNs grouped by
-'.', '/', double spaces or one digit at a time, ``jane dot doe at example dot com``, ``jane [at] example.com``.
+spans point into the original text. Written-out disguises are read as such: numbers grouped by '.', '/', '_',
+',', double spaces or a mix of them, cards one digit at a time, ``jane dot doe at example dot com``,
+``jane [at] example.com``, ``203 . 0 . 113 . 42``.
 Overlaps: the more specific kind wins (secret > email > iban > credit_card > us_ssn > ip_address > phone).
 """
 
@@ -55,14 +56,18 @@ _re = compile_pattern
 # fold only in HARMLESS characters: wherever a pattern accepts ' ' it accepts \p{Zs}, wherever '-' \p{Pd}.
 # Any other non-ASCII character sends the text to the detector (`_UNFOLDED`).
 _D, _SP, _DASH = r"[0-9]", r"[\s\p{Zs}]", r"[\p{Pd}\x{2212}]"
-_SEP = r"[\p{Zs}\p{Pd}\x{2212} ./]"
+_SEP = r"[\s\p{Zs}\p{Pd}\x{2212} ./_,]"
+#: a dot between IPv4 octets written with spaces around it, in brackets or as a word: '1 . 2', '1[.]2', '1 dot 2'
+_IP_DOT = (r"(?:[\s\p{Zs}]{1,2}\.[\s\p{Zs}]{0,2}|\.[\s\p{Zs}]{1,2}|[\s\p{Zs}]{0,2}[\[(][\s\p{Zs}]{0,2}(?i:dot|\.)"
+           r"[\s\p{Zs}]{0,2}[\])][\s\p{Zs}]{0,2}|[\s\p{Zs}]{1,2}(?i:dot)[\s\p{Zs}]{1,2})")
 _PREFILTER = {
     "email": rf"@|(?i:\bdot\b|[\[({{<]{_SP}*at{_SP}*[\])}}>])",
     "phone": f"{_D}(?:[{PUNCT}\\p{{Pd}}\\p{{Zs}}\\x{{2212}}]{{0,4}}{_D}){{6}}",
-    "us_ssn": f"{_D}{{3}}{_SEP}{{0,2}}{_D}{{2}}{_SEP}{{0,2}}{_D}{{4}}",
-    "credit_card": f"{_D}(?:{_SEP}{{0,2}}{_D}){{11}}",
+    "us_ssn": f"{_D}{{3}}{_SEP}{{0,3}}{_D}{{2}}{_SEP}{{0,3}}{_D}{{4}}",
+    "credit_card": f"{_D}(?:{_SEP}{{0,3}}{_D}){{11}}",
     "iban": f"[A-Za-z]{{2}}{_D}{{2}}{_SEP}?[A-Za-z0-9]{{4}}",
-    "ip_address": f"{_D}\\.{_D}{{1,3}}\\.{_D}{{1,3}}\\.{_D}|:[0-9A-Fa-f]*:[0-9A-Fa-f]*:|[0-9A-Fa-f]::[0-9A-Fa-f]",
+    "ip_address": f"{_D}\\.{_D}{{1,3}}\\.{_D}{{1,3}}\\.{_D}|{_D}{_IP_DOT}{_D}"
+                  "|:[0-9A-Fa-f]*:[0-9A-Fa-f]*:|[0-9A-Fa-f]::[0-9A-Fa-f]",
     "secret": rf"\bAKIA|\bASIA|\bgh[pousr]_|\bgithub_pat_|\bxox[bpars]{_DASH}|{_DASH}{{5}}BEGIN|\bAIza|\b[rs]k_live_"
     rf"|\bsk{_DASH}",
 }
@@ -77,7 +82,7 @@ _EMAIL = _re(r"[\pL\pN_%+\-][\pL\pN._%+\-]{0,63}@(?:[\pL\pN](?:[\pL\pN\-]{0,61}[
 _NOT_TLD = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico"})
 # written-out e-mail addresses: "jane dot doe at example dot com", "jane [at] example.com", "jane @ example.com"
 _AT = r"(?:\s*[\[({<]\s*at\s*[\])}>]\s*|\s+at\s+|\s*@\s*)"
-_DOT_WORD = r"(?:\s*[\[({<]\s*dot\s*[\])}>]\s*|\s+dot\s+)"
+_DOT_WORD = r"(?:\s*[\[({<]\s*(?:dot|\.)\s*[\])}>]\s*|\s+dot\s+)"
 _LABEL = r"[\pL\pN](?:[\pL\pN\-]{0,61}[\pL\pN])?"
 _SPELLED_EMAIL = _re(rf"(?i)[\pL\pN_%+\-]+(?:(?:{_DOT_WORD}|\.)[\pL\pN_%+\-]+)*{_AT}"
                      rf"{_LABEL}(?:(?:{_DOT_WORD}|\.){_LABEL})*(?:{_DOT_WORD}|\.)\pL{{2,24}}")
@@ -98,14 +103,16 @@ _PROSE_WORDS = """a an the i me you he him she her it we us they them my your ou
     find check go get see sign log login order orders open click site website page apply apps app up down
     out off in on now then today tonight later home office store stores price prices best great good"""
 _PROSE = frozenset(_PROSE_WORDS.split())
-_SSN = _re(r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}|[0-9]{3} {1,2}[0-9]{2} {1,2}[0-9]{4}|[0-9]{9}")
+_SSN_GAP = r"(?:[\-._/]| {1,2})"
+_SSN = _re(rf"[0-9]{{3}}{_SSN_GAP}[0-9]{{2}}{_SSN_GAP}[0-9]{{4}}|[0-9]{{9}}")
 _SSN_WORD = _re(r"(?i)\b(?:ssn|ssns|social security|soc\.? ?sec|ss ?#|ss no)")
-_CARD = _re(r"[0-9](?:(?: {1,2}|[\-./])?[0-9]){11,}")
+_CARD = _re(r"[0-9](?:[\s._,/\-]{0,3}[0-9]){11,}")
 _DIGITS = _re(r"[0-9]+")
 _CARD_WORD = _re(r"(?i)\b(?:card|credit|debit|visa|mastercard|maestro|amex|cc|payment|pay|charge|cvv|expir)")
 _MAESTRO_12 = frozenset(["50", "56", "57", "58", *(f"6{d}" for d in range(10))])
-_IBAN = _re(r"[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]{4}){2,8}(?: ?[A-Za-z0-9]{1,3})?")
+_IBAN = _re(r"[A-Za-z]{2}[0-9]{2}(?:[ .\-_]?[A-Za-z0-9]{4}){2,8}(?:[ .\-_]?[A-Za-z0-9]{1,3})?")
 _IPV4 = _re(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
+_IPV4_WRITTEN = _re(rf"[0-9]{{1,3}}(?:(?:{_IP_DOT}|\.)[0-9]{{1,3}}){{3}}")
 _IPV6 = _re(r"(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]{1,4})?")
 _VERSION_WORD = _re(r"(?i)\b(?:version|ver\.?|release|build|firmware|v)\s?$")
 _SECRET = _re(
@@ -182,6 +189,11 @@ def _separator(t: str, a: int, b: int) -> str:
     return " " if sep in (" ", "  ") else sep
 
 
+def _loose(sep: str) -> bool:
+    """A separator that also stands between the items of a list or the lines of a table: ', ', a line break."""
+    return ", " in sep or any(c in sep for c in "\n\r\t\v\f")
+
+
 def _card_ok(t: str, win: Spans) -> bool:
     s, e = win[0][0], win[-1][1]
     lens = [b - a for a, b in win]
@@ -191,9 +203,11 @@ def _card_ok(t: str, win: Spans) -> bool:
         if lens[0] != 4 or any(not 3 <= x <= 6 for x in lens[1:-1]) or not 1 <= lens[-1] <= 7:
             return False  # grouped cards start with 4 digits
         seps = {_separator(t, b, a) for (_, b), (a, _) in itertools.pairwise(win)}
-        if len(seps) > 1:
-            return False  # and keep one kind of separator
-        if seps & {".", "/"} and not _free(t, s, e, "./"):
+        if len(seps) > 1 and not all(x == 4 for x in lens[:-1]):
+            return False  # mixed separators only in the 4-4-4-4 layout of a card
+        if any(_loose(x) for x in seps) and not _near(_CARD_WORD, t, s, 48):
+            return False  # a list or a column of 4-digit numbers (years) is a card only next to a card word
+        if not seps <= {" ", "-"} and not _free(t, s, e, "./_,"):
             return False  # a longer chain of dotted numbers (a version, an address) is not a card
     digits = "".join(t[a:b] for a, b in win)
     if len(digits) == 12 and not (digits[:2] in _MAESTRO_12 and _near(_CARD_WORD, t, s, 48)):
@@ -210,11 +224,12 @@ def _spaced_chain(t: str, groups: Spans, i: int) -> int:
 
 
 def _cards(t: str) -> Spans:
-    """Runs of 12+ digits with one kind of separator (' ', two spaces, '-', '.', '/'): leftmost-longest valid
+    """Runs of 12+ digits in groups (one kind of separator, or any mix of ' ', '-', '.', '/', '_', ',' in the
+    4-4-4-4 layout; ', ' and line breaks only next to a card word): leftmost-longest valid
     windows; or a whole chain of 13-19 digits written one at a time ('4 1 1 1 ...')."""
     out = []
     for m in _CARD.finditer(t):
-        if not _free(t, m.start(), m.end(), "-.,/"):
+        if not _free(t, m.start(), m.end(), "-.,/_"):
             continue
         groups = [(g.start(), g.end()) for g in _DIGITS.finditer(t, m.start(), m.end())]
         i = 0
@@ -257,9 +272,9 @@ def _ibans(t: str) -> Spans:
         s, e = m.start(), m.end()
         if s > 0 and t[s - 1].isalnum():
             continue
-        # the pattern may swallow a short trailing word: retry ending at each inner space
-        for end in [e] + [s + i for i in range(e - s - 1, 14, -1) if t[s + i] == " "]:
-            v = t[s:end].replace(" ", "")
+        # the pattern may swallow a short trailing word: retry ending at each inner separator
+        for end in [e] + [s + i for i in range(e - s - 1, 14, -1) if t[s + i] in " .-_"]:
+            v = "".join(c for c in t[s:end] if c.isalnum())
             if not (end < len(t) and t[end].isalnum()) and (v.isupper() or v.islower()) and _iban.is_valid(v):
                 out.append((s, end))
                 break
@@ -275,9 +290,14 @@ def _ip_ok(v: str) -> bool:
 
 
 def _ips(t: str) -> Spans:
-    """IPv4 (minus unspecified, loopback, reserved, multicast, version strings) and IPv6."""
+    """IPv4 (minus unspecified, loopback, reserved, multicast, version strings; dots may be written out) and IPv6."""
     out = [(m.start(), m.end()) for m in _IPV4.finditer(t) if _free(t, m.start(), m.end(), ".")
            and not _near(_VERSION_WORD, t, m.start(), 12) and _ip_ok(m.group())]
+    # written out: '203 . 0 . 113 . 42', '203[.]0[.]113[.]42', '203 dot 0 dot 113 dot 42'
+    out += [(m.start(), m.end()) for m in _IPV4_WRITTEN.finditer(t) if not _IPV4.fullmatch(m.group())
+            and _free(t, m.start(), m.end(), ".") and not _near(_VERSION_WORD, t, m.start(), 12)
+            and _ip_ok(".".join(octets := [g.group() for g in _DIGITS.finditer(m.group())]))
+            and any(len(o) > 1 for o in octets)]  # not 'steps 1 . 2 . 3 . 4'
     for m in _IPV6.finditer(t) if ":" in t else ():
         s, e, v = m.start(), m.end(), m.group()
         glued = (s > 0 and (t[s - 1].isalnum() or t[s - 1] in ":.")) or (e < len(t) and (t[e].isalnum() or t[e] == ":"))
