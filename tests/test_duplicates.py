@@ -236,3 +236,20 @@ def test_ids_that_differ_only_by_invisible_characters_or_spaces_are_repeats():
     ids = ["case-1", "case-1\u200b", "case-1 ", "case-1\u00a0", "CASE-1", "ｃａｓｅ-1", "case-2"]
     outputs = records_from_dicts([{"case_id": i, "output": "ok"} for i in ids])
     assert len(outputs.repeats()) == 5 and outputs.repeated_ids == 1
+
+
+def _disguised(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The padding with each copy's case id disguised: capitals, a zero-width space, a trailing space."""
+    variants = [str.upper, lambda s: s + "\u200b", lambda s: s + " "]
+    return [{**r, "case_id": variants[n % 3](r["case_id"])} for n, r in enumerate(_padding(records))]
+
+
+def test_padding_with_disguised_ids_moves_no_run_level_figure_either(scans: tuple[Any, Any], tmp_path: Path) -> None:
+    """Run-level rules grouped raw ids: `CASE-1`, `case-1\u200b` and `case-1 ` were three cases there, while
+    the report counted them as repeats of one."""
+    plain, _ = scans
+    padded = _write(tmp_path / "disguised.jsonl", _lines(ROLLBACK) + _disguised(_lines(ROLLBACK)))
+    run = run_scan(padded, policies=ROOT / "policies", evals=ROOT / "evals", baseline=BASELINE)
+    figures = {(a.policy, a.rule): (a.status, a.outcome.value) for a in plain.evaluation.aggregates}
+    assert {(a.policy, a.rule): (a.status, a.outcome.value) for a in run.evaluation.aggregates} == figures
+    assert run.verdict is plain.verdict

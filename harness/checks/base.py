@@ -44,9 +44,16 @@ class RunView:
     records: Sequence[OutputRecord]
     failed: frozenset[int] = frozenset()
     baseline: RunView | None = None
+    #: each record's case id as a reader sees it (``model.output.case_key``), set when ids repeat that way
+    keys: Sequence[str] | None = None
 
     def pass_flags(self) -> list[bool]:
         return [i not in self.failed for i in range(len(self.records))]
+
+    def case_keys(self) -> Sequence[str]:
+        """The key of each record's case: ids that differ only by letter case, spaces or invisible
+        characters are one case (``keys``), else the ids themselves."""
+        return self.keys if self.keys is not None else [record.case_id for record in self.records]
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from ..clock import SYSTEM_CLOCK
 from ..errors import InputError, InputErrors, Location
 from ..model import Finding, OutputRecord, Outputs, Policy, Rule
+from ..model.output import case_key
 from ..model.policy import mask_mode
 from ..project import Project
 from ..text.mask import mask_text
@@ -196,14 +197,15 @@ def _repeat_warnings(outputs: Outputs, what: str) -> list[str]:
 def _per_case_counts(outputs: Outputs, subjects: Sequence[Policy], failed: Sequence[set[int]],
                      plan_subjects: dict[int, tuple[int, ...]], plan_cases: Sequence[dict[str, None]]
                      ) -> list[tuple[int, int]]:
-    """Per subject: (case ids failing any per-output rule, case ids checked), each case id once."""
+    """Per subject: (cases failing any per-output rule, cases checked), each case once (``case_key``)."""
     counts = []
     for index in range(len(subjects)):
         cases: set[str] = set()
         for plan_id, members in plan_subjects.items():
             if index in members:
                 cases.update(plan_cases[plan_id])
-        counts.append((len({outputs.records[i].case_id for i in failed[index]}), len(cases)))
+        counts.append((len({case_key(outputs.records[i].case_id) for i in failed[index]}),
+                       len({case_key(case) for case in cases})))
     return counts
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..checks import RunOutcome, RunView
 from ..model import OutputRecord, Outputs, Policy, Rule, Waiver
+from ..model.output import case_key
 from .executors import SerialExecutor
 from .results import Aggregate, Result
 from .scanner import Scanner, Unit
@@ -67,7 +68,8 @@ def run_level(subjects: Sequence[Policy], run_rules: Sequence[RunRule], outputs:
             base_fails = base_failed.get(inner.key, set()) if inner else set()
             view_base = RunView(base_records, frozenset(p for p, i in enumerate(base_idx) if i in base_fails))
         view = RunView([outputs.records[i] for i in indices],
-                       frozenset(p for p, i in enumerate(indices) if i in fails), view_base)
+                       frozenset(p for p, i in enumerate(indices) if i in fails), view_base,
+                       [case_key(outputs.records[i].case_id) for i in indices] if outputs.repeats() else None)
         policy = subjects[subject]
         try:
             outcome = rule.impl.fn(rule.prepared, view)

@@ -81,10 +81,10 @@ class Outputs:
         cached: list[Repeat] | None = self.__dict__.get("_repeats")
         if cached is None:
             cached = []
-            if len({_id_key(record.case_id) for record in self.records}) != len(self.records):  # usually none
+            if len({case_key(record.case_id) for record in self.records}) != len(self.records):  # usually none
                 first: dict[str, int] = {}
                 for record in self.records:
-                    line = first.setdefault(_id_key(record.case_id), record.line)
+                    line = first.setdefault(case_key(record.case_id), record.line)
                     if line != record.line:
                         cached.append(Repeat(record.case_id, line, record.line))
             self.__dict__["_repeats"] = cached
@@ -93,11 +93,12 @@ class Outputs:
     @property
     def repeated_ids(self) -> int:
         """How many case ids are on more than one record."""
-        return len({_id_key(repeat.case_id) for repeat in self.repeats()})
+        return len({case_key(repeat.case_id) for repeat in self.repeats()})
 
 
-def _id_key(case_id: str) -> str:
-    """A case id as a reader sees it: NFKC, case-folded, without spaces or invisible (format) characters."""
+def case_key(case_id: str) -> str:
+    """A case id as a reader sees it, the key by which repeated records are grouped: NFKC, case-folded,
+    without spaces or invisible (format) characters."""
     if case_id.isascii() and case_id.isprintable() and " " not in case_id:
         return case_id.casefold()
     folded = unicodedata.normalize("NFKC", case_id).casefold()

@@ -19,6 +19,7 @@ from fractions import Fraction
 from typing import Any
 
 from ...errors import InputError
+from ...model.output import case_key
 from ..base import RunOutcome, RunView, check
 from .structured import FIELD_PATH, is_missing, parse_json_output, resolve
 
@@ -31,16 +32,17 @@ def _empty() -> RunOutcome:
 
 def _repeats(run: RunView) -> bool:
     """Whether a case id is on more than one of the records in scope."""
-    return len({record.case_id for record in run.records}) != len(run.records)
+    return len(set(run.case_keys())) != len(run.records)
 
 
-def _case_status(view: RunView, *, worst: bool = True) -> dict[str, bool]:
-    """Per case id: did every output of that case pass the inner rule (``worst``), or did any."""
+def _case_status(view: RunView, *, worst: bool = True, keys: Sequence[str] | None = None) -> dict[str, bool]:
+    """Per case (``keys``, else the view's case keys): did every output of it pass the inner rule (``worst``),
+    or did any."""
     status: dict[str, bool] = {}
-    for i, record in enumerate(view.records):
+    for i, key in enumerate(view.case_keys() if keys is None else keys):
         passed = i not in view.failed
-        known = status.get(record.case_id)
-        status[record.case_id] = passed if known is None else (known and passed if worst else known or passed)
+        known = status.get(key)
+        status[key] = passed if known is None else (known and passed if worst else known or passed)
     return status
 
 
@@ -96,7 +98,7 @@ def quantile(options: Mapping[str, Any], run: RunView) -> RunOutcome:
         high = low = _quantile(numbers, q)
         high_label = low_label = label
     else:  # each case once, by the value that judges it worst
-        each = f" ({len({r.case_id for r in run.records})} case ids, each by its %s value)"
+        each = f" ({len(set(run.case_keys()))} case ids, each by its %s value)"
         high_label, low_label = label + each % "largest", label + each % "smallest"
         high = _quantile(_per_case(run, numbers, max), q) if "max" in options else None
         low = _quantile(_per_case(run, numbers, min), q) if "min" in options else None
@@ -121,9 +123,9 @@ def _as_float(value: int | float) -> float:
 def _per_case(run: RunView, values: Sequence[float], pick: Callable[[float, float], float]) -> list[float]:
     """One value per case id: ``pick`` (``max`` or ``min``) of the values of its records."""
     chosen: dict[str, float] = {}
-    for record, value in zip(run.records, values, strict=True):
-        known = chosen.get(record.case_id)
-        chosen[record.case_id] = value if known is None else pick(known, value)
+    for key, value in zip(run.case_keys(), values, strict=True):
+        known = chosen.get(key)
+        chosen[key] = value if known is None else pick(known, value)
     return list(chosen.values())
 
 
@@ -160,7 +162,7 @@ def disparity(options: Mapping[str, Any], run: RunView) -> RunOutcome:
         return _empty()
     groups = [resolve(r, path) for r in run.records]
     frame = pd.DataFrame({"group": [None if is_missing(g) or g is None else str(g) for g in groups],
-                          "case": [r.case_id for r in run.records], "passed": run.pass_flags()})
+                          "case": run.case_keys(), "passed": run.pass_flags()})
     missing = int(frame["group"].isna().sum())
     frame = frame.dropna(subset=["group"])
     repeats = _repeats(run)
@@ -229,12 +231,18 @@ def baseline(options: Mapping[str, Any], run: RunView) -> RunOutcome:
         return RunOutcome("error", "this rule compares against a baseline: pass --baseline FILE")
     if options.get("compare") == "json":
         return _compare_json(run, run.baseline)
-    after, before = _case_status(run), _case_status(run.baseline, worst=False)
+    # cases matched across the two files as a reader sees their ids (letter case, spaces, invisible characters)
+    keys, base_keys = [case_key(r.case_id) for r in run.records], [case_key(r.case_id) for r in run.baseline.records]
+    after = _case_status(run, keys=keys)
+    before = _case_status(run.baseline, worst=False, keys=base_keys)
+    names: dict[str, str] = {}  # each case by the first id it has in the candidate's outputs
+    for key, record in zip(keys, run.records, strict=True):
+        names.setdefault(key, record.case_id)
     if not after.keys() & before.keys():
         return RunOutcome("error", "the baseline has no outputs for the cases in scope: nothing to compare")
     rate_after = sum(after.values()) / len(after)
     rate_before = sum(before.values()) / len(before)
-    flipped = tuple((case, "passed on the baseline, fails now")
+    flipped = tuple((names[case], "passed on the baseline, fails now")
                     for case, ok in sorted(after.items()) if not ok and before.get(case, False))
     drop = rate_before - rate_after
     max_drop = options.get("max_drop", 0)
