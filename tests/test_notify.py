@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import json
 import re
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -180,6 +182,38 @@ def test_smtp_unreachable_port() -> None:
     notifier = SmtpNotifier("127.0.0.1", _free_port(), "harness@example.com", timeout_s=2)
     with pytest.raises(NotifyError, match=r"SMTP delivery via 127\.0\.0\.1"):
         notifier.send(NOTICE)
+
+
+@pytest.mark.parametrize("phase", ["greeting", "data"])
+def test_an_smtp_server_that_trickles_its_replies_is_cut_off_at_the_deadline(phase: str) -> None:
+    """Each byte came well within smtplib's per-read timeout, so a server that answered one byte every
+    0.1 s held a rollback's notification step for as long as it liked; timeout_s bounds the session."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with conn:
+                replies = {"greeting": b"", "data": b"220 ok\r\n"}[phase]
+                conn.sendall(replies)
+                if phase == "data":  # EHLO answered at once, then the MAIL FROM reply trickles
+                    conn.recv(4096)
+                    conn.sendall(b"250 ok\r\n")
+                    conn.recv(4096)
+                for byte in b"250 " + b"x" * 200 + b"\r\n":
+                    if stop.wait(0.1):
+                        return
+                    conn.sendall(bytes([byte]))
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        notifier = SmtpNotifier("127.0.0.1", listener.getsockname()[1], "harness@example.com", timeout_s=0.5)
+        with pytest.raises(NotifyError, match=r"^SMTP delivery via 127\.0\.0\.1:\d+ timed out after 0\.5 s$"):
+            notifier.send(NOTICE)
+    finally:
+        stop.set()
+        listener.close()
 
 
 def test_smtp_needs_recipients(smtp_server: tuple[Collector, int]) -> None:

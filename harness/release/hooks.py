@@ -20,10 +20,10 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar, cast
 
 #: the most output or response text a result carries
 DETAIL_LIMIT = 2048
@@ -36,6 +36,7 @@ PAYLOAD_ENV = {
     "incident": "HARNESS_INCIDENT",
 }
 _READ_LIMIT = 64 * 1024
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -151,12 +152,11 @@ def run_command(
     return HookResult(False, _bounded(f"exit {code}: {shown}", text))
 
 
-class _Exchange:
-    """One HTTP request run in a worker thread, with the sockets it opened, so the caller can cut it off."""
+class _Sockets:
+    """The sockets a call run under a deadline opened, so the caller can cut them off."""
 
     def __init__(self) -> None:
         self.sockets: list[socket.socket] = []
-        self.result: HookResult | None = None
         self.aborted = threading.Event()
         self._lock = threading.Lock()
 
@@ -168,7 +168,7 @@ class _Exchange:
             self._shut(sock)
 
     def abort(self) -> None:
-        """Past the deadline: every socket of the request is shut down, so its reads end now."""
+        """Past the deadline: every socket of the call is shut down, so its reads end now."""
         with self._lock:
             self.aborted.set()
             sockets = list(self.sockets)
@@ -182,17 +182,17 @@ class _Exchange:
 
     def opener(self) -> urllib.request.OpenerDirector:
         """urllib's usual opener (proxies, redirects) whose connections report their sockets here."""
-        exchange = self
+        tracker = self
 
         class TrackedHTTP(http.client.HTTPConnection):
             def connect(self) -> None:
                 super().connect()
-                exchange.opened(self.sock)
+                tracker.opened(self.sock)
 
         class TrackedHTTPS(http.client.HTTPSConnection):
             def connect(self) -> None:
                 super().connect()
-                exchange.opened(self.sock)
+                tracker.opened(self.sock)
 
         class HTTPHandler(urllib.request.HTTPHandler):
             def http_open(self, req: urllib.request.Request) -> Any:
@@ -203,6 +203,37 @@ class _Exchange:
                 return self.do_open(TrackedHTTPS, req, context=self._context)  # type: ignore[attr-defined]
 
         return urllib.request.build_opener(HTTPHandler, HTTPSHandler)
+
+
+def within_deadline(work: Callable[[_Sockets], _T], timeout_s: float) -> _T:
+    """What ``work(sockets)`` returns (or raises), run in a worker thread that may take ``timeout_s`` in all.
+
+    ``work`` reports each socket it opens through ``sockets.opened`` (``sockets.opener()`` does it for
+    urllib). Past the deadline every one of them is shut down and ``TimeoutError`` is raised: a peer
+    that answers one byte at a time is cut off like one that does not answer at all.
+    """
+    sockets = _Sockets()
+    outcome: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, work(sockets)))
+        except BaseException as exc:  # a worker thread must not die with a traceback on standard error
+            outcome.append((False, exc))
+
+    worker = threading.Thread(target=run, name="harness-deadline", daemon=True)
+    worker.start()
+    try:
+        worker.join(timeout_s)
+    finally:
+        if worker.is_alive():  # past the deadline (or interrupted): cut the call off
+            sockets.abort()
+    if worker.is_alive() or sockets.aborted.is_set() or not outcome:
+        raise TimeoutError(f"timed out after {timeout_s:g} s")
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return cast(_T, value)
 
 
 def http_request(
@@ -223,26 +254,17 @@ def http_request(
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return HookResult(False, f"not an http(s) URL: {url!r}")
     request = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
-    exchange = _Exchange()
-    worker = threading.Thread(target=_run_exchange, args=(exchange, request, method, url, timeout_s),
-                              name="harness-http", daemon=True)
-    worker.start()
+
+    def work(sockets: _Sockets) -> HookResult:
+        try:
+            return _exchange(sockets.opener(), request, method, url, timeout_s)
+        except Exception as exc:
+            return HookResult(False, f"{method} {url} failed: {type(exc).__name__}: {exc}")
+
     try:
-        worker.join(timeout_s)
-    finally:
-        if worker.is_alive():  # past the deadline (or interrupted): cut the request off
-            exchange.abort()
-    if worker.is_alive() or exchange.result is None or exchange.aborted.is_set():
+        return within_deadline(work, timeout_s)
+    except TimeoutError:
         return HookResult(False, f"timed out after {timeout_s:g} s: {method} {url}")
-    return exchange.result
-
-
-def _run_exchange(exchange: _Exchange, request: urllib.request.Request, method: str, url: str,
-                  timeout_s: float) -> None:
-    try:
-        exchange.result = _exchange(exchange.opener(), request, method, url, timeout_s)
-    except BaseException as exc:  # a worker thread must not die with a traceback on standard error
-        exchange.result = HookResult(False, f"{method} {url} failed: {type(exc).__name__}: {exc}")
 
 
 def _exchange(opener: urllib.request.OpenerDirector, request: urllib.request.Request, method: str, url: str,

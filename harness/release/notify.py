@@ -26,7 +26,7 @@ from ..clock import SYSTEM_CLOCK, Clock, format_timestamp
 from ..errors import EnvError, InputError
 from ..io.files import write_atomic
 from ..plugins import PluginRegistry
-from .hooks import post_webhook
+from .hooks import post_webhook, within_deadline
 
 DEFAULT_OUTBOX = "audit/outbox"
 DEFAULT_TIMEOUT_S = 10.0
@@ -151,18 +151,38 @@ class SmtpNotifier:
         if self.password_env and not password:
             raise NotifyError(f"SMTP password variable ${self.password_env} is not set")
         where = f"{self.host}:{self.port}"
-        try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
+
+        def deliver(sockets: Any) -> dict[str, Any]:
+            with _TrackedSMTP(sockets.opened, self.host, self.port, timeout=self.timeout_s) as smtp:
                 if self.starttls:
                     smtp.starttls(context=ssl.create_default_context())
+                    sockets.opened(smtp.sock)  # the TLS socket took over the plain one
                 if self.username:
                     smtp.login(self.username, password)
-                refused = smtp.send_message(msg)
+                return smtp.send_message(msg)
+
+        try:  # timeout_s bounds the whole session: a server that answers a byte a second is cut off
+            refused = within_deadline(deliver, self.timeout_s)
+        except TimeoutError:
+            raise NotifyError(f"SMTP delivery via {where} timed out after {self.timeout_s:g} s") from None
         except (smtplib.SMTPException, OSError) as exc:
             raise NotifyError(f"SMTP delivery via {where} failed: {exc or type(exc).__name__}") from None
         if refused:
             raise NotifyError(f"SMTP server {where} refused recipients: {', '.join(sorted(refused))}")
         return str(msg["Message-ID"])
+
+
+class _TrackedSMTP(smtplib.SMTP):
+    """``smtplib.SMTP`` that reports the socket it connects, so a deadline can cut the session off."""
+
+    def __init__(self, opened: Callable[[Any], None], *args: Any, **kwargs: Any) -> None:
+        self._opened = opened
+        super().__init__(*args, **kwargs)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> Any:
+        sock = super()._get_socket(host, port, timeout)  # type: ignore[misc]
+        self._opened(sock)
+        return sock
 
 
 _KEYS = {
