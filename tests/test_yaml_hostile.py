@@ -3,6 +3,7 @@ exit 4 and the file, line and column, before anything is expanded or constructed
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -183,3 +184,22 @@ def test_a_byte_order_mark_and_a_yaml_directive_are_read_as_yaml_allows(tmp_path
     path.write_bytes(b"%YAML 2.0\n---\nid: x\n")
     with pytest.raises(InputError, match=r"^bom.yaml:1:1: invalid YAML: found incompatible YAML document"):
         load_yaml(path, "bom.yaml")
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("1:30", "1:30"),  # YAML 1.1 read this as 90 (base 60): a timeout_s of 1:30 was 90 seconds
+    ("0755", 755),  # 1.1: octal 493
+    ("no", "no"), ("off", "off"), ("yes", "yes"), ("on", "on"),  # 1.1: booleans (the "Norway problem")
+    ("1_000", "1_000"), ("0b101", "0b101"),
+    ("true", True), ("False", False), ("~", None), ("null", None), ("", None),
+    ("42", 42), ("-7", -7), ("0x1F", 31), ("0o17", 15), ("2.5", 2.5), ("1e3", 1000.0), (".inf", math.inf),
+    ("-.inf", -math.inf), ("2026-12-03", "2026-12-03"), ("'yes'", "yes"), ('"5"', "5"),
+])
+def test_plain_values_are_read_by_yaml_1_2s_core_schema(text, value):
+    assert parse_yaml(f"x: {text}\n", "p.yaml").data == {"x": value}
+
+
+def test_a_number_past_pythons_digit_limit_is_an_input_error_not_a_crash():
+    """5,000 digits raised ValueError out of the loader: exit 5."""
+    with pytest.raises(InputError, match=r"^p.yaml:1:4: a number of 5000 digits; expected at most 4300"):
+        parse_yaml("x: " + "1" * 5000 + "\n", "p.yaml")

@@ -16,6 +16,7 @@ levels of aliases in 300 bytes expand into gigabytes) and explicit tags (``!!pyt
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -32,14 +33,16 @@ _constructor = yaml.constructor.SafeConstructor()
 _resolver = yaml.resolver.Resolver()
 
 _CORE = "tag:yaml.org,2002:"
-#: how each implicitly resolved scalar becomes a value; timestamps stay the ISO strings the schemas expect
-_SCALARS = {
-    f"{_CORE}null": _constructor.construct_yaml_null,
-    f"{_CORE}bool": _constructor.construct_yaml_bool,
-    f"{_CORE}int": _constructor.construct_yaml_int,
-    f"{_CORE}float": _constructor.construct_yaml_float,
-}
 _MERGE = f"{_CORE}merge"
+# Plain scalars are read by YAML 1.2's core schema, not PyYAML's YAML 1.1 one: `no`, `on` and `off` stay
+# text (not false), `1:30` stays text (not 90 in base 60), `0755` is 755 (not octal), `1_000` is text.
+# Anything else, timestamps included, stays the text the schemas expect.
+_NULL = frozenset(["", "~", "null", "Null", "NULL"])
+_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
+_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_SPECIAL = {".inf": math.inf, ".Inf": math.inf, ".INF": math.inf, ".nan": math.nan, ".NaN": math.nan,
+            ".NAN": math.nan}
 #: a lone surrogate can only come from an escape such as "\ud800" (the pure-Python parser lets them through)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -204,11 +207,30 @@ class _Builder:
         if event.style == '"' and _SURROGATE.search(event.value):
             raise self.refuse("an escape names a lone surrogate (\\ud800-\\udfff), not a character;"
                               " expected valid Unicode text", event)
-        tag = _resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
-        construct = _SCALARS.get(tag)
-        if construct is None:  # str, a timestamp (kept as written), '=' and anything else: the text
+        if not event.implicit[0]:  # quoted or a block scalar: text
             return event.value
-        return construct(yaml.ScalarNode(tag, event.value, style=event.style))
+        return self.plain(event)
+
+    def plain(self, event: yaml.ScalarEvent) -> Any:
+        """A plain scalar by YAML 1.2's core schema."""
+        text = event.value
+        if text in _NULL:
+            return None
+        if text in _BOOL:
+            return _BOOL[text]
+        if _INT.fullmatch(text):
+            base = {"0o": 8, "0x": 16}.get(text[:2], 10)
+            try:
+                return int(text[2:] if base != 10 else text, base)
+            except ValueError:  # past Python's limit of 4,300 digits
+                raise self.refuse(f"a number of {len(text)} digits; expected at most 4300 (quote it to make it"
+                                  " text)", event) from None
+        if _FLOAT.fullmatch(text):
+            return float(text)
+        special = _SPECIAL.get(text.lstrip("+-"))
+        if special is not None and (text[0] not in "+-" or special == math.inf):
+            return -special if text[0] == "-" else special
+        return text
 
     def problem(self, message: str, event: yaml.Event, parts: PathKey) -> None:
         self.problems.append(InputError(message, Location(self.path, *_mark(event), json_path(parts))))
