@@ -206,4 +206,5 @@ def wants_progress(path: Path, disabled: bool) -> bool:
 
 
 def exit_codes(*lines: str) -> str:
-    return "\n".join(lines) + "\n  5  internal error (a bug: --debug shows the traceback)\n"
+    every = [*lines, "  5  internal error (a bug: --debug shows the traceback)", "130  interrupted (Ctrl-C)"]
+    return "\n".join(sorted(every, key=lambda line: int(line.split()[0]))) + "\n"

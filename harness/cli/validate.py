@@ -10,7 +10,8 @@ from . import common
 
 EXIT_CODES = common.exit_codes(
     "  0  valid: every file is well-formed and every policy example behaves as declared",
-    "  4  at least one error (each is listed: file:line:column: JSON path: problem), an expired waiver included")
+    "  4  at least one error (each is listed: file:line:column: JSON path: problem), an expired waiver included",
+    "  6  environment: the result cannot be written (standard output on a full disk, a closed pipe)")
 
 
 def register(commands: Any) -> None:
