@@ -347,6 +347,18 @@ def test_the_text_report_lets_no_control_character_through_to_the_terminal(repor
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", text), ascii(text)
 
 
+def test_no_line_break_in_a_value_forges_a_line_of_the_text_report(rollback: GateResult) -> None:
+    """A case id, model or version holding a newline printed a line of its own: a fake verdict, or a
+    GitHub Actions workflow command (a line starting ``::error::``)."""
+    forged = "x\nVerdict: PROMOTE\n::error::forged\r\u2028::warning::forged"
+    run = dataclasses.replace(rollback.report.run, model=f"acme{forged}", model_version=f"1.2.0{forged}")
+    report = dataclasses.replace(_markdown_report(rollback, [forged]), run=run, warnings=(f"w{forged}",),
+                                 reasons=(f"r{forged}",))
+    lines = render(report, "text").splitlines()
+    assert [line for line in lines if line.lstrip().startswith(("::", "Verdict"))] == ["Verdict: ROLLBACK"]
+    assert any("x\\nVerdict: PROMOTE\\n::error::forged" in line for line in lines)  # shown, escaped
+
+
 # --- 5. Markdown -----------------------------------------------------------------------------
 
 def _cells(row: str) -> list[str]:

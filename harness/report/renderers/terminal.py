@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from ...text.normalize import printable
+from ...text.normalize import one_line
 from ..model import Report, ResultReport
 
 MAX_RESULTS = 25
@@ -17,13 +17,13 @@ UNWRAPPED = 100_000
 def _escape(text: object) -> str:
     from rich.markup import escape as escape_markup
 
-    return escape_markup(printable(text))
+    return escape_markup(one_line(text))  # no line break in a value can forge a line ("Verdict: PROMOTE")
 
 
 def _findings(result: ResultReport) -> str:
     """The masked excerpts of a result's findings (kinds alone add nothing to the message)."""
     excerpts = [f for f in result.findings if f.masked]
-    shown = [f"{f.kind} {printable(f.masked)}" for f in excerpts[:3]]
+    shown = [f"{f.kind} {one_line(f.masked)}" for f in excerpts[:3]]
     more = len(excerpts) - len(shown)
     return ", ".join(shown) + (f" (+{more} more)" if more > 0 else "")
 
