@@ -6,11 +6,11 @@ are killed for real, files are made read-only or replaced by directories for rea
 
 from __future__ import annotations
 
+import errno
 import json
-import os
-import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -192,25 +192,26 @@ def test_a_read_only_registry_file_fails_the_recording_and_the_log_says_the_move
     assert main(["log", "verify"]) == 0
 
 
-def _unprivileged(command: list[str]) -> list[str]:
-    """``command`` run without the power to write where file modes forbid it (root in a user namespace is not)."""
-    if os.geteuid() != 0:
-        return command
-    if shutil.which("unshare") is None or subprocess.run(["unshare", "-U", "true"]).returncode != 0:
-        pytest.skip("running as root without user namespaces: a read-only folder cannot stop this process")
-    return ["unshare", "-U", *command]
-
-
-def test_a_read_only_registry_folder_is_an_environment_error_with_one_line(workdir: Path) -> None:
+def test_a_read_only_registry_folder_is_an_environment_error_with_one_line(workdir: Path, capsys: Any,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The folder refuses new files as a read-only one does for a user (root would write it, so it is simulated)."""
     assert gate("1.0.0", "--promote") == 0
-    Path("audit").chmod(0o555)
-    try:
-        done = subprocess.run(_unprivileged([sys.executable, "-m", "harness", *gate_args("1.1.0", "--promote")]),
-                              capture_output=True, text=True)
-    finally:
-        Path("audit").chmod(0o755)
-    assert done.returncode == 6, done.stderr
-    assert "Permission denied" in done.stderr and "Traceback" not in done.stderr
+    audit, make = Path("audit").resolve(), tempfile.mkstemp
+
+    def read_only_audit(*args: Any, **kwargs: Any) -> tuple[int, str]:
+        folder = kwargs.get("dir")
+        if folder is not None and Path(folder).resolve() == audit:
+            raise PermissionError(errno.EACCES, "Permission denied", str(folder))
+        return make(*args, **kwargs)
+
+    capsys.readouterr()
+    with monkeypatch.context() as patched:
+        patched.setattr(tempfile, "mkstemp", read_only_audit)
+        assert gate("1.1.0", "--promote") == 6
+    err = capsys.readouterr().err
+    [line] = [line for line in err.splitlines() if "Permission denied" in line]
+    assert line.startswith("harness: audit/decisions.jsonl.head: ") and line.endswith(": Permission denied")
+    assert "Traceback" not in err and "the verdict PROMOTE above stands, but recording it failed (exit 6)" in err
     assert champion() == "1.0.0"
     assert main(["log", "verify"]) == 0
 
@@ -231,6 +232,50 @@ def test_log_verify_names_an_alias_move_made_behind_the_logs_back(workdir: Path,
     assert (f"harness: {MODEL}: alias 'champion' moved 1.1.0 -> 6.6.6 at 2026-11-27T00:00:00.000Z by mallory"
             " (promoted by the gate (report 000000000000)): no entry in the decision log records this move") in err
     assert main(["log", "verify", "--chain-only"]) == 0  # the chain itself is intact
+
+
+def _forge_move(to: str, reason: str, *, from_version: str) -> None:
+    """A move written into the file registry by hand, the alias pointed at its target: nothing in the log."""
+    data = json.loads(REGISTRY.read_text())
+    record = data["models"][MODEL]
+    record["versions"].setdefault(to, {"tags": {}, "created_at": "2026-11-27T00:00:00.000Z"})
+    record["aliases"]["champion"] = to
+    record["history"].append({"alias": "champion", "from": from_version, "to": to, "at": "2026-11-28T00:00:00.000Z",
+                              "actor": "mallory", "reason": reason})
+    REGISTRY.write_text(json.dumps(data))
+
+
+def test_a_move_that_borrows_a_real_rollbacks_id_is_named(workdir: Path, capsys: Any) -> None:
+    serve_the_bad_one()
+    assert rollback() == 0
+    [done] = [e for e in entries() if e["kind"] == "rollback"]
+    rollback_id = done["details"]["rollback"]
+    [intent] = [e for e in entries() if e["kind"] == "alias_move" and e["details"].get("cause") == "rollback"]
+    [trigger] = [e for e in entries() if e["kind"] == "rollback_step" and e["details"]["step"] == "trigger"]
+    assert trigger["details"]["move"] == intent["details"]["move"]  # the trigger step names the move it made
+    _forge_move("6.6.6", f"rollback {rollback_id}: leak", from_version="1.1.0")
+    capsys.readouterr()
+    assert main(["log", "verify"]) == 4
+    err = capsys.readouterr().err
+    assert (f"harness: {MODEL}: alias 'champion' moved 1.1.0 -> 6.6.6 at 2026-11-28T00:00:00.000Z by mallory"
+            f" (rollback {rollback_id}: leak): no entry in the decision log records this move") in err
+
+
+def test_an_old_trigger_entry_accounts_only_for_the_move_to_its_version(workdir: Path, capsys: Any) -> None:
+    """Before move ids: a rollback's trigger entry vouches for one move of that rollback, to the version it names."""
+    from harness.release.registry import open_registry
+
+    registry = open_registry(str(REGISTRY))
+    for version in ("1.0.0", "1.2.0"):
+        registry.register(MODEL, version)
+    registry.move_alias(MODEL, "champion", "1.2.0", actor="ci", reason="rollback 0123456789ab: leak")
+    decision_log.append_entry(LOG, {"kind": "rollback_step", "model": MODEL, "model_version": "1.0.0", "details": {
+        "rollback": "0123456789ab", "step": "trigger", "from": "1.2.0", "to": "1.0.0"}})
+    capsys.readouterr()
+    assert main(["log", "verify"]) == 4
+    err = capsys.readouterr().err
+    assert f"harness: {MODEL}: alias 'champion' moved (not set) -> 1.2.0 at " in err
+    assert "by ci (rollback 0123456789ab: leak): no entry in the decision log records this move" in err
 
 
 def test_an_alias_pointed_elsewhere_without_any_history_is_named(workdir: Path, capsys: Any) -> None:
@@ -254,8 +299,8 @@ def test_a_log_and_registry_written_before_move_ids_still_verify(workdir: Path, 
     old = [("1.0.0", "promoted by the gate (report 1ac988c550c7)",
             {"kind": "promotion", "details": {"alias": "champion"}}),
            ("1.2.0", "by hand: hotfix", {"kind": "manual_alias", "details": {"alias": "champion", "from": "1.0.0"}}),
-           ("1.0.0", "rollback 0123456789ab: leak", {"kind": "rollback_step",
-                                                     "details": {"rollback": "0123456789ab", "step": "trigger"}})]
+           ("1.0.0", "rollback 0123456789ab: leak", {"kind": "rollback_step", "details": {
+               "rollback": "0123456789ab", "step": "trigger", "from": "1.2.0", "to": "1.0.0"}})]
     for version, reason, entry in old:
         registry.move_alias(MODEL, "champion", version, actor="ci", reason=reason)
         decision_log.append_entry(LOG, {**entry, "model": MODEL, "model_version": version})
@@ -353,6 +398,50 @@ def test_gate_entries_record_the_judging_date_and_whether_it_was_backdated(workd
         [entry] = [e for e in entries() if e["kind"] == kind]
         assert entry["details"]["judged_on"] == "2026-11-27"
         assert entry["details"]["backdated"] is True
+
+
+def test_a_gate_judged_today_records_the_clocks_date_and_not_backdated(workdir: Path) -> None:
+    from harness import api
+    from harness.clock import FixedClock
+
+    clock = FixedClock("2026-11-27T09:30:00Z")
+    project = api.load("policies", "evals")
+    settings = api.release_settings(project.playbook, registry=f"file://{REGISTRY}", decision_log=LOG)
+    result = api.run_gate("examples/outputs/acme-support-1.1.0.jsonl", project=project,
+                          baseline="examples/outputs/acme-support-1.0.0.jsonl", clock=clock)
+    api.record_release(result, settings=settings, model=MODEL, version="1.1.0", promote=True, actor="ci", clock=clock)
+    for kind in ("gate", "promotion"):
+        [entry] = [e for e in entries() if e["kind"] == kind]
+        assert (entry["details"]["judged_on"], entry["details"]["backdated"]) == ("2026-11-27", False)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        pytest.param("id", "x/../../../escaped", "expected a rollback id (12 hexadecimal digits)", id="id-escapes"),
+        pytest.param("to_version", "../1.1.0", "expected a version of the documented form", id="to-version"),
+        pytest.param("from_version", ["1.2.0"], "expected a version or null of the documented form",
+                     id="from-version"),
+        pytest.param("model", "someone-else", "the state of 'someone-else' in the file of", id="other-model"),
+    ],
+)
+def test_a_tampered_rollback_state_is_refused_naming_the_field(workdir: Path, capsys: Any, field: str,
+                                                               value: Any, expected: str) -> None:
+    serve_the_bad_one()
+    assert rollback("--hook", "false") == 1  # stops at step 2, its state kept to resume
+    state = Path(f"audit/rollbacks/{MODEL}.json")
+    data = json.loads(state.read_text())
+    data[field] = value
+    state.write_text(json.dumps(data))
+    before = sorted(str(p) for p in Path().rglob("*") if "audit" in p.parts or p.name.startswith("escaped"))
+    capsys.readouterr()
+    assert rollback("--hook", "true") == 4
+    [line] = [line for line in capsys.readouterr().err.splitlines() if "rollback state" in line]
+    assert line.startswith(f"{state}: $.{field}: unreadable rollback state: ")
+    assert expected in line and line.endswith("inspect it, then delete it to start over")
+    after = sorted(str(p) for p in Path().rglob("*") if "audit" in p.parts or p.name.startswith("escaped"))
+    assert after == before  # nothing written, inside the state folder or out of it
+    assert champion() == "1.1.0"  # where step 2 of the first run put it
 
 
 # -- item: terminal injection and names -----------------------------------------------------------

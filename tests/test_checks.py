@@ -456,6 +456,14 @@ def test_json_invalid_schema_rejected_at_prepare(schema: dict[str, Any]) -> None
         prepare("json", {"schema": schema})
 
 
+def test_json_schema_nested_beyond_the_recursion_limit_is_refused_at_prepare() -> None:
+    schema: dict[str, Any] = {"type": "integer"}
+    for _ in range(1000):
+        schema = {"properties": {"a": schema}}
+    with pytest.raises(InputError, match="`schema` is nested too deeply to be checked"):
+        prepare("json", {"schema": schema})
+
+
 @pytest.mark.parametrize(
     ("depth", "messages"),
     [(900, []), (100_000, ["not valid JSON: nested too deeply"])],

@@ -7,8 +7,10 @@ harness crash, and checks what a user now gets instead.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -35,17 +37,18 @@ def gate(*args: str) -> int:
 
 # -- policy files that cannot be read are errors, never skipped -------------------------------
 
-@pytest.mark.parametrize("make", [
-    pytest.param(lambda p: (p / "dangling.yaml").symlink_to(p / "nowhere.yaml"), id="dangling-symlink"),
-    pytest.param(lambda p: (p / "folder.yaml").mkdir(), id="directory-named-yaml"),
-    pytest.param(lambda p: os.mkfifo(p / "pipe.yaml"), id="fifo"),
+@pytest.mark.parametrize(("make", "message"), [
+    pytest.param(lambda p: (p / "dangling.yaml").symlink_to(p / "nowhere.yaml"),
+                 "policies/privacy/dangling.yaml: broken symbolic link (to ", id="dangling-symlink"),
+    pytest.param(lambda p: (p / "folder.yaml").mkdir(),
+                 "policies/privacy/folder.yaml: is a directory, not a YAML file", id="directory-named-yaml"),
+    pytest.param(lambda p: os.mkfifo(p / "pipe.yaml"),
+                 "policies/privacy/pipe.yaml: not a regular file (a pipe, socket or device)", id="fifo"),
 ])
-def test_a_policy_file_that_cannot_be_read_fails_validate_and_the_gate(workdir, capsys, make):
+def test_a_policy_file_that_cannot_be_read_fails_validate_and_the_gate(workdir, capsys, make, message):
     make(workdir / "policies" / "privacy")
     assert main(["validate"]) == 4
-    err = capsys.readouterr().err
-    assert "policies/privacy/" in err and ("broken symbolic link" in err or "not a regular file" in err
-                                           or "is a directory" in err)
+    assert message in capsys.readouterr().err
     assert gate() == 4  # the good candidate is not promoted past a policy nobody could read
     assert "nothing was judged" in capsys.readouterr().err
 
@@ -67,16 +70,20 @@ def test_upper_case_suffixes_and_linked_folders_are_policies_too(workdir, capsys
     assert "policies/shared/EXTRA.YAML" in err
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any directory")
-def test_a_folder_that_cannot_be_listed_is_an_error(workdir, capsys):
+def test_a_folder_that_cannot_be_listed_is_an_error(workdir, capsys, monkeypatch):
+    """The listing refused as for a folder of mode 000 (root lists any folder, so the refusal is simulated)."""
     locked = workdir / "policies" / "locked"
     locked.mkdir()
-    locked.chmod(0)
-    try:
-        assert main(["validate"]) == 4
-        assert "policies/locked: cannot list this directory" in capsys.readouterr().err
-    finally:
-        locked.chmod(0o755)
+    listing = os.scandir
+
+    def refuse_locked(path="."):
+        if Path(path).resolve() == locked.resolve():
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return listing(path)
+
+    monkeypatch.setattr(os, "scandir", refuse_locked)
+    assert main(["validate"]) == 4
+    assert "policies/locked: cannot list this directory (Permission denied)" in capsys.readouterr().err
 
 
 def test_files_found_are_sorted_and_named_by_what_is_wrong(tmp_path):
@@ -120,10 +127,13 @@ def test_the_api_refuses_a_past_date_and_records_a_backdated_one():
     (GOOD, "the --outputs file"),
     (BASELINE, "the --baseline file"),
     ("audit/decisions.jsonl", "the decision log"),  # the playbook's, even without --decision-log
+    ("audit/decisions.jsonl.head", "a file of the decision log"),  # its head record: every later gate would fail
+    ("audit/decisions.jsonl.lock", "a file of the decision log"),
     ("policies/report.json", "inside the --policies directory"),
     ("evals/report.json", "inside the --evals directory"),
 ])
 def test_the_report_never_replaces_an_input(workdir, capsys, target, what):
+    assert gate("--decision-log", "audit/decisions.jsonl") == 0  # the log, its head and its lock exist
     path = workdir / target
     before = path.read_bytes() if path.exists() else None
     assert gate("--format", "json", "--output", target) == 4
@@ -131,27 +141,85 @@ def test_the_report_never_replaces_an_input(workdir, capsys, target, what):
     assert (path.read_bytes() if path.exists() else None) == before
 
 
-def test_the_report_never_replaces_the_registry_file(workdir, capsys):
+@pytest.mark.parametrize(("target", "what"), [
+    ("./reg.json", "is the registry file"),
+    ("reg.json.lock", "is a file of the registry file"),
+    ("reg.json.acme-support-assistant.lock", "is a file of the registry file"),
+])
+def test_the_report_never_replaces_the_registry_file(workdir, capsys, target, what):
     registry = workdir / "reg.json"
     registry.write_text("{}")
-    assert gate("--registry", f"file://{registry}", "--output", "./reg.json") == 4
-    assert "registry file" in capsys.readouterr().err
+    assert gate("--registry", f"file://{registry}", "--output", target) == 4
+    assert f"--output {Path(target)} {what}" in capsys.readouterr().err
     assert registry.read_text() == "{}"
+    assert sorted(p.name for p in workdir.glob("reg.json*")) == ["reg.json"]  # no lock file replaced or made
+
+
+def test_a_library_caller_gets_the_same_protection(workdir):
+    """``api.write_report`` refuses what ``--output`` refuses, a link to the head record included."""
+    result = api.run_gate(GOOD, baseline=BASELINE, today=dt.date(2026, 11, 27), backdate=True)
+    settings = api.release_settings(result.project.playbook)
+    api.record_release(result, settings=settings, model="acme-support-assistant", version="1.1.0", actor="ci")
+    head = Path("audit/decisions.jsonl.head")
+    before = head.read_bytes()
+    Path("report-link.json").symlink_to(head.resolve())
+    for target, what in [(head, "decision log"), (Path("report-link.json"), "decision log"),
+                         (Path("audit/registry.json.acme-support-assistant.lock"), "registry file")]:
+        with pytest.raises(InputError, match=f"is a file of the {what}"):
+            api.write_report(result, target, settings=settings)
+    with pytest.raises(InputError, match="inside the --policies directory"):
+        api.check_report_path("policies/r.json", policies="policies")
+    assert head.read_bytes() == before
+    assert api.write_report(result, "r.json", settings=settings) == Path("r.json")
+    assert json.loads(Path("r.json").read_text())["verdict"] == "promote"
 
 
 # -- a failing environment: one line and exit 6, or the verdict when only a summary failed ---------
 
 def test_a_report_that_cannot_be_written_exits_6_after_showing_the_verdict(workdir, capsys):
-    assert gate("--format", "json", "--output", "/dev/full") == 6
+    assert gate("--today", "2026-11-27", "--backdate", "--format", "json", "--output", "/dev/full") == 6
     out, err = capsys.readouterr()
     assert "Verdict: PROMOTE" in out
-    assert err.splitlines()[-2:] == [
-        "harness: cannot write the report to /dev/full: No space left on device",
-        "harness: the verdict PROMOTE above was reached, but the report was not written and nothing was"
-        " recorded (exit 6)"]
+    assert err.splitlines() == [
+        "harness: /dev/full: cannot write the report: No space left on device; the verdict PROMOTE stands (exit 6)"]
     Path("a-file").write_text("")
-    assert gate("--output", "a-file/report.json") == 6
-    assert "cannot write the report to a-file/report.json: Not a directory" in capsys.readouterr().err
+    assert gate("--today", "2026-11-27", "--backdate", "--output", "a-file/report.json") == 6
+    assert capsys.readouterr().err.splitlines() == [
+        "harness: a-file/report.json: cannot write the report: Not a directory; the verdict PROMOTE stands (exit 6)"]
+
+
+def test_a_rollback_verdict_keeps_exit_3_when_the_report_cannot_be_written(workdir, capsys):
+    assert main(["gate", "--outputs", BAD, "--baseline", BASELINE, "--today", "2026-11-27", "--backdate",
+                 "--output", "/dev/full"]) == 3
+    assert capsys.readouterr().err.splitlines() == [
+        "harness: /dev/full: cannot write the report: No space left on device; the verdict ROLLBACK stands (exit 3)"]
+
+
+def _release(version: str, *extra: str) -> int:
+    return main(["gate", "--outputs", f"examples/outputs/acme-support-{version}.jsonl", "--baseline", BASELINE,
+                 "--model", "acme-support-assistant", "--model-version", version, "--today", "2026-11-27",
+                 "--backdate", "--color", "never", *extra])
+
+
+def _champion() -> str:
+    return json.loads(Path("audit/registry.json").read_text())["models"]["acme-support-assistant"]["aliases"][
+        "champion"]
+
+
+def test_a_report_that_cannot_be_written_never_stops_the_recording_or_the_rollback(workdir, capsys):
+    assert _release("1.0.0", "--promote", "--output", "/dev/full") == 6  # recorded and promoted all the same
+    assert _champion() == "1.0.0"
+    assert _release("1.1.0", "--promote") == 0
+    assert main(["registry", "alias", "--model", "acme-support-assistant", "--version", "1.2.0", "--create",
+                 "--reason", "hotfix deployed outside the gate"]) == 0
+    capsys.readouterr()
+    assert _release("1.2.0", "--on-rollback", "execute", "--output", "/dev/full") == 3
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == ("harness: /dev/full: cannot write the report: No space left on device;"
+                                    " the verdict ROLLBACK stands (exit 3)")
+    assert _champion() == "1.1.0"  # the rollback ran
+    last = json.loads(Path("audit/decisions.jsonl").read_text().splitlines()[-1])
+    assert (last["kind"], last["details"]["from"], last["details"]["to"]) == ("rollback", "1.2.0", "1.1.0")
 
 
 def test_standard_output_on_a_full_disk_exits_6_without_a_traceback(workdir):
@@ -168,7 +236,8 @@ def test_a_step_summary_that_cannot_be_written_keeps_the_verdict(workdir, monkey
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", summary)
     assert main(["gate", "--outputs", BAD, "--baseline", BASELINE, "--decision-log", "log.jsonl"]) == 3
     assert "cannot append to $GITHUB_STEP_SUMMARY" in capsys.readouterr().err
-    assert Path("log.jsonl").read_text().count("\n") >= 1  # recorded all the same
+    entry = json.loads(Path("log.jsonl").read_text().splitlines()[0])  # recorded all the same
+    assert (entry["kind"], entry["verdict"], entry["model_version"]) == ("gate", "rollback", "1.2.0")
 
 
 # -- atomic writes keep the file's mode and respect read-only files -----------------------------
@@ -195,6 +264,47 @@ def test_an_atomic_write_refuses_a_read_only_file(tmp_path):
         write_atomic(frozen, "replaced")
     assert frozen.read_text() == "keep me"
     assert [p.name for p in tmp_path.iterdir()] == ["registry.json"]  # no temporary file left
+
+
+@pytest.mark.parametrize(("mode", "why"), [
+    (0o444, "the file is read-only (its owner's write permission is off)"),
+    (0o464, "the file is read-only (its owner's write permission is off)"),  # the group may write; the owner may not
+])
+def test_an_atomic_write_refuses_a_file_its_owner_made_read_only(tmp_path, mode, why):
+    frozen = tmp_path / "registry.json"
+    frozen.write_text("keep me")
+    frozen.chmod(mode)
+    with pytest.raises(PermissionError, match=re.escape(why)):
+        write_atomic(frozen, "replaced")
+    assert frozen.read_text() == "keep me"
+
+
+def test_an_atomic_write_refuses_a_file_this_user_may_not_write(tmp_path, monkeypatch):
+    """Someone else's file in a folder this user may write: a rename would get round its permissions."""
+    theirs = tmp_path / "theirs.json"
+    theirs.write_text("keep me")
+    access = os.access
+
+    def not_for_this_user(path, how, **options):
+        return False if Path(path) == theirs else access(path, how, **options)
+
+    monkeypatch.setattr(os, "access", not_for_this_user)
+    with pytest.raises(PermissionError, match="this user may not write the file; not replaced"):
+        write_atomic(theirs, "replaced")
+    assert theirs.read_text() == "keep me"
+
+
+def test_an_atomic_write_through_a_symbolic_link_replaces_the_file_it_points_at(tmp_path):
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "registry.json"
+    target.write_text("old")
+    target.chmod(0o640)
+    link = tmp_path / "registry.json"
+    link.symlink_to(target)
+    write_atomic(link, "new")
+    assert link.is_symlink() and os.readlink(link) == str(target)  # the link is kept
+    assert target.read_text() == "new" and stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["real", "registry.json"]  # no temporary file left
 
 
 # -- error lines cannot be forged ---------------------------------------------------------------
@@ -272,6 +382,8 @@ def test_a_policy_with_a_pii_rule_masks_its_other_rules(repo):
         """)
     outputs = repo.outputs("o.jsonl", [{"case_id": "c1", "output": f"Card {NOT_LUHN}."}])
     rendered = api.run_scan(outputs, policies=repo.policies, evals=None)
+    found = [(r.rule, f.masked) for r in rendered.report.results for f in r.findings]
+    assert found == [("cardish", "**** **** **** ****")]  # found, and masked like the policy's personal data
     for fmt in ("json", "junit", "markdown", "text"):
         assert "8932" not in render(rendered.report, fmt), fmt
 

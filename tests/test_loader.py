@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from harness.cli import main
 from harness.errors import InputError, InputErrors
-from harness.project import expired_waivers, load_project
+from harness.project import expired_waivers, load_project, read_playbook
 
 RULE_OK = """
 - id: no-email
@@ -173,7 +174,7 @@ waivers:
 
 def test_waivers_are_checked_and_expiry_reported(repo, policy_text, monkeypatch):
     monkeypatch.chdir(repo.root)
-    repo.policy("p.yaml", policy_text(RULE_OK))
+    repo.policy("p.yaml", policy_text(RULE_OK + "- {id: no-phone, check: pii, kinds: [phone]}\n"))
     repo.policy("playbook.yaml", PLAYBOOK)
     repo.policy("waivers.yaml", WAIVER.format(rule="no-email", expires="2026-01-31"))
     project = load_project(repo.policies, repo.evals)
@@ -228,3 +229,25 @@ def test_a_waiver_for_a_suite_rule_and_case_loads(repo):
                                 " approver: security-officer@example.com, ticket: T-1, approved: '2029-12-20',"
                                 " expires: '2030-01-01'}\n")
     assert load_project(repo.policies, repo.evals).waivers[0].rule == "refusal"
+
+
+@pytest.mark.parametrize("name", ["playbook.yaml", "waivers.yaml"])
+def test_a_broken_link_to_the_playbook_or_the_waivers_is_an_error_not_the_defaults(repo, policy_text, monkeypatch,
+                                                                                   capsys, name):
+    """A dangling link does not "exist", so the default playbook (or no waivers) was used and validate said ok."""
+    monkeypatch.chdir(repo.root)
+    repo.policy("p.yaml", policy_text(RULE_OK))
+    (repo.policies / name).symlink_to("moved-away.yaml")
+    outputs = repo.outputs("out.jsonl", [{"case_id": "a", "output": "Fine."}])
+    expected = f"policies/{name}: broken symbolic link (to 'moved-away.yaml'); expected the file it points to"
+    assert main(["validate"]) == 4
+    assert expected in capsys.readouterr().err
+    assert main(["gate", "--outputs", str(outputs)]) == 4
+    err = capsys.readouterr().err
+    assert expected in err and "nothing was judged" in err
+
+
+def test_reading_only_the_playbook_refuses_a_broken_link_too(repo):
+    (repo.policies / "playbook.yaml").symlink_to("moved-away.yaml")
+    with pytest.raises(InputErrors, match=r"playbook\.yaml: broken symbolic link"):
+        read_playbook(repo.policies)

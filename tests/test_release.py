@@ -142,11 +142,16 @@ def test_a_rollback_killed_mid_way_resumes_and_finishes(workdir):
                             capture_output=True, text=True)
     assert killed.returncode == -9
     state = json.loads(Path(f"audit/rollbacks/{MODEL}.json").read_text())
-    assert state["steps"]["verify"]["status"] == "ok" and "trigger" not in state["steps"]
+    assert state["steps"]["verify"]["status"] == "ok"
+    [move] = [e["details"]["move"] for e in log_entries()
+              if e["kind"] == "alias_move" and e["details"].get("cause") == "rollback"]
+    assert state["steps"]["trigger"] == {"move": move}  # the move is kept; the step itself is not done
     set_release(hooks=[{"kind": "command", "run": f"{sys.executable} examples/hooks/deploy.py"}])
     assert main(["rollback", *DAY, "--model", MODEL]) == 0
     assert registry()["aliases"]["champion"] == "1.1.0"
     assert not Path(f"audit/rollbacks/{MODEL}.json").exists()
+    [trigger] = [e for e in log_entries() if e["kind"] == "rollback_step" and e["details"]["step"] == "trigger"]
+    assert trigger["details"]["move"] == state["steps"]["trigger"]["move"]  # the resumed step names the move
     assert main(["log", "verify"]) == 0
 
 

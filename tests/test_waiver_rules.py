@@ -35,7 +35,9 @@ on_fail: {on_fail}
 owner: owner@example.com
 rules:
   - {{id: no-email, check: pii, kinds: [email]}}
+  - {{id: no-phone, check: pii, kinds: [phone]}}
 """
+ONE_RULE_POLICY = POLICY.replace("  - {{id: no-phone, check: pii, kinds: [phone]}}\n", "")
 
 LEAK = [{"case_id": "c1", "output": "Write to jane.doe@example.org"}, {"case_id": "c2", "output": "Fine."}]
 CLOCK = FixedClock("2026-11-27T12:00:00Z")
@@ -49,11 +51,12 @@ def waiver(policy: str = "privacy.no-pii", *, approver: str = "lead@example.com"
     return "\n".join(lines) + "\n"
 
 
-def setup(repo, *waivers: str, severity: str = "sev1", on_fail: str = "rollback", playbook: str = PLAYBOOK) -> Path:
+def setup(repo, *waivers: str, severity: str = "sev1", on_fail: str = "rollback", playbook: str = PLAYBOOK,
+          policy: str = POLICY) -> Path:
     """A repository with one policy of ``severity`` that the LEAK outputs fail, and the given waivers."""
     if playbook:
         repo.policy("playbook.yaml", playbook)
-    repo.policy("privacy/pii.yaml", POLICY.format(id="privacy.no-pii", severity=severity, on_fail=on_fail))
+    repo.policy("privacy/pii.yaml", policy.format(id="privacy.no-pii", severity=severity, on_fail=on_fail))
     if waivers:
         repo.policy("waivers.yaml", "waivers:\n" + "".join(waivers))
     return repo.outputs("out.jsonl", LEAK)
@@ -108,11 +111,41 @@ def test_each_breach_of_the_sev1_defaults_is_an_error_at_its_line(repo, monkeypa
 
 
 def test_a_waiver_within_the_rules_applies(repo):
-    """A rule (no cases) of a sev1 policy for 7 days, approved by the Governance Lead (any letter case)."""
+    """One rule (no cases) of a two-rule sev1 policy for 7 days, approved by the Governance Lead (any letter case)."""
     outputs = setup(repo, waiver(approver="Lead@Example.COM", approved="2026-11-20", expires="2026-11-27"))
     assert errors(repo) == []
     result = api.run_gate(outputs, policies=repo.policies, evals=repo.evals, clock=CLOCK)
     assert result.exit_code == 0 and result.report.policies[0].waived == 1
+
+
+def test_waiving_the_only_rule_of_a_sev1_policy_is_waiving_the_whole_policy(repo, monkeypatch, capsys):
+    """The way round "never a whole sev1 policy": `rule:` naming every rule there is, without `cases`."""
+    monkeypatch.chdir(repo.root)
+    outputs = setup(repo, waiver(approved="2026-11-20", expires="2026-11-27"), policy=ONE_RULE_POLICY)
+    expected = ("policies/waivers.yaml:2:5: $.waivers[0]: waives rule 'no-email', the only rule of the sev1 policy"
+                " privacy.no-pii, and so the whole policy, which waiver_rules in playbook.yaml forbids; expected"
+                " `cases` to waive")
+    assert errors(repo) == [expected]
+    assert main(["gate", "--outputs", str(outputs)]) == 4
+    assert expected in capsys.readouterr().err
+    setup(repo, waiver(approved="2026-11-20", expires="2026-11-27", scope="rule: no-email; cases: [c1]"),
+          policy=ONE_RULE_POLICY)
+    assert errors(repo) == []  # with `cases`, it waives those cases only
+    result = api.run_gate(outputs, policies=repo.policies, evals=repo.evals, clock=CLOCK)
+    assert result.exit_code == 0 and result.report.policies[0].waived == 1
+
+
+def test_waivers_of_every_rule_of_a_sev1_policy_in_force_at_once_waive_the_whole_policy(repo, monkeypatch):
+    monkeypatch.chdir(repo.root)
+    setup(repo, waiver(approved="2026-11-20", expires="2026-11-27"),
+          waiver(approved="2026-11-24", expires="2026-11-30", scope="rule: no-phone"))
+    assert errors(repo) == [
+        "policies/waivers.yaml:9:5: $.waivers[1]: together with $.waivers[0] it waives every rule of the sev1 policy"
+        " privacy.no-pii on 2026-11-24, and so the whole policy, which waiver_rules in playbook.yaml forbids;"
+        " expected `cases` to waive"]
+    setup(repo, waiver(approved="2026-11-20", expires="2026-11-23"),  # one after the other: never both at once
+          waiver(approved="2026-11-24", expires="2026-11-30", scope="rule: no-phone"))
+    assert [w.rule for w in load_project(repo.policies, repo.evals).waivers] == ["no-email", "no-phone"]
 
 
 @pytest.mark.parametrize(("severity", "written", "problem"), [
@@ -193,6 +226,11 @@ cases:
 @pytest.mark.parametrize(("severity", "scope", "problem"), [
     pytest.param("sev1", "", "waives the whole sev1 policy eval:s", id="sev1-whole-suite"),
     pytest.param("sev1", "rule: output; cases: [c1]", None, id="sev1-one-case"),
+    pytest.param("sev1", "rule: output", "waives rule 'output' in every case of the sev1 eval suite eval:s, and so the"
+                 " whole suite, which waiver_rules in playbook.yaml forbids; expected `cases` to waive",
+                 id="sev1-a-rule-in-every-case"),
+    pytest.param("sev1", "rule: refusal", "waives rule 'refusal' in every case of the sev1 eval suite eval:s",
+                 id="sev1-a-case-rule-in-every-case"),
     pytest.param(None, "", "waives the whole sev2 policy eval:s", id="default-sev2-whole-suite"),
 ])
 def test_eval_suite_waivers_follow_the_suites_severity(repo, severity, scope, problem):

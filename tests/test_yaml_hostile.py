@@ -209,3 +209,27 @@ def test_a_number_past_pythons_digit_limit_is_an_input_error_not_a_crash():
     """5,000 digits raised ValueError out of the loader: exit 5."""
     with pytest.raises(InputError, match=r"^p.yaml:1:4: a number of 5000 digits; expected at most 4300"):
         parse_yaml("x: " + "1" * 5000 + "\n", "p.yaml")
+
+
+@pytest.mark.timeout(60)  # a FIFO blocked the read for ever, /dev/zero grew memory until the kernel killed it
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+@pytest.mark.parametrize("place", ["policies/playbook.yaml", "policies/waivers.yaml"])
+def test_a_fifo_or_a_device_as_the_playbook_or_the_waivers_is_refused_at_once(repo, capsys, monkeypatch, kind, place):
+    monkeypatch.chdir(repo.root)
+    if kind == "fifo":
+        os.mkfifo(place)
+    else:
+        os.symlink("/dev/zero", place)
+    code, err = validate(repo, capsys)
+    assert code == 4
+    assert f"{place}: not a regular file (a FIFO, a device or a directory); expected a YAML file" in err
+
+
+def test_a_yaml_file_past_the_size_limit_is_refused_without_reading_it_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr(located_yaml, "MAX_YAML_BYTES", 64)
+    path = tmp_path / "big.yaml"
+    path.write_text("description: " + "x" * 100 + "\n")
+    with pytest.raises(InputError, match=r"^big.yaml: larger than 64 bytes; expected a smaller file"):
+        load_yaml(path, "big.yaml")
+    path.write_text("description: " + "x" * 40 + "\n")
+    assert load_yaml(path, "big.yaml").data == {"description": "x" * 40}

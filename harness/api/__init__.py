@@ -27,6 +27,7 @@ from .release import (
     verify_audit_trail,
     verify_decision_log,
 )
+from .reports import check_report_path, write_report
 from .rollback import (
     ReleaseOutcome,
     RollbackPlan,
@@ -50,6 +51,7 @@ __all__ = [
     "RollbackPlan",
     "RollbackResponse",
     "Validation",
+    "check_report_path",
     "connect",
     "load",
     "move_alias",
@@ -68,4 +70,5 @@ __all__ = [
     "validate",
     "verify_audit_trail",
     "verify_decision_log",
+    "write_report",
 ]

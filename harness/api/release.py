@@ -158,7 +158,7 @@ def _model_and_version(result: GateResult, model: str | None, version: str | Non
 
 def _judged(result: GateResult) -> dict[str, Any]:
     """The date waivers were judged against, and whether it was before the day the gate ran."""
-    return {"judged_on": result.report.run.judged_on, "backdated": bool(getattr(result.report.run, "backdated", False))}
+    return {"judged_on": result.report.run.judged_on, "backdated": result.report.run.backdated}
 
 
 def _decision_entries(result: GateResult, log: DecisionLog, *, model: str, version: str,

@@ -124,7 +124,7 @@ def respond_to_rollback(result: GateResult, recorded: RecordedRelease, *, settin
         return None
     context = rollback_context(result.project, settings, registry=registry, actor=actor, incidents_dir=incidents_dir,
                                trigger_policies=frozenset(result.decision.policies), today=today,
-                               backdate=bool(getattr(result.report.run, "backdated", False)), clock=clock)
+                               backdate=result.report.run.backdated, clock=clock)
     reason = f"gate verdict rollback on {result.outputs.path}"
     try:
         if not execute:

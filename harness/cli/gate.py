@@ -10,20 +10,21 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ..errors import ExitCode, HarnessError, InputError
-from ..io.files import write_atomic
+from ..errors import EnvError, ExitCode, HarnessError, InputError
 from . import common
 
 GATE_EXIT_CODES = common.exit_codes(
     "  0  promote: every gating policy passed (failures of warn or draft policies are only reported)",
     "  1  block: a policy with on_fail: block failed",
-    "  3  rollback required: a policy with on_fail: rollback failed (also when the rollback the gate ran failed)",
+    "  3  rollback required: a policy with on_fail: rollback failed (also when the rollback the gate ran failed,"
+    " or recording or writing --output failed)",
     "  4  invalid input: a schema, YAML, JSONL or usage error; nothing was judged",
-    common.EXIT_ENVIRONMENT + "; a verdict printed above stands")
+    common.EXIT_ENVIRONMENT + ", or --output could not be written; a verdict printed above stands")
 SCAN_EXIT_CODES = common.exit_codes(
     "  0  the scan ran (findings or not); with --fail-on-findings: nothing failed",
     "  1  with --fail-on-findings: a policy failed or a result is not a pass",
-    "  4  invalid input: a schema, YAML, JSONL or usage error; nothing was judged")
+    "  4  invalid input: a schema, YAML, JSONL or usage error; nothing was judged",
+    "  6  environment: the report could not be written to --output or standard output")
 
 
 def _judging_options(parser: argparse.ArgumentParser) -> None:
@@ -87,18 +88,18 @@ def judge(args: argparse.Namespace, kind: str) -> int:
     from .. import api
     from ..report import REPORTERS, render
 
-    if args.output is not None and args.output.is_dir():
-        raise InputError(f"--output {args.output} is a directory; name a file")
     if args.format not in REPORTERS:
         raise InputError(f"--format {args.format!r}: expected one of {', '.join(REPORTERS.names())}")
     REPORTERS.get(args.format)  # a broken reporter plugin fails now, before anything is judged
     project = api.load(args.policies, args.evals)
+    records = api.release_settings(project.playbook, **common.overrides(args))  # protected even when not used
     if args.output is not None:
-        _check_output(args, api.release_settings(project.playbook, **common.overrides(args)))
+        api.check_report_path(args.output, settings=records, outputs=args.outputs, baseline=args.baseline,
+                              policies=args.policies, evals=args.evals, incidents=getattr(args, "incidents", None))
     releasing = kind == "gate" and _releasing(args)
     settings = registry = None
     if releasing:  # the registry must answer before anything is judged
-        settings = api.release_settings(project.playbook, **common.overrides(args))
+        settings = records
         registry = api.connect(settings, model=args.model, version=args.model_version,
                                create_version=args.create_version or None)
     bars = common.ProgressBars() if common.wants_progress(args.outputs, args.no_progress) else None
@@ -111,20 +112,9 @@ def judge(args: argparse.Namespace, kind: str) -> int:
 
     color = common.use_color(sys.stdout, args.color)
     width = common.terminal_width(sys.stdout)
-    if args.output is not None:
-        content = render(result.report, args.format, color=color and args.format == "text", width=None)
-        if args.format != "text":
-            sys.stdout.write(render(result.report, "text", color=color, width=width))
-        try:
-            write_atomic(args.output, content)
-        except OSError as exc:
-            common.say(f"harness: cannot write the report to {args.output}: {exc.strerror or exc}",
-                       f"harness: the verdict {result.verdict.value.upper()} above was reached, but the report was"
-                       " not written and nothing was recorded (exit 6)")
-            return int(ExitCode.ENVIRONMENT)
-        print(f"report written to {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(render(result.report, args.format, color=color and args.format == "text", width=width))
+    if args.output is None or args.format != "text":
+        shown = args.format if args.output is None else "text"  # with --output: the summary here, the report there
+        sys.stdout.write(render(result.report, shown, color=color and shown == "text", width=width))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         try:
@@ -132,8 +122,14 @@ def judge(args: argparse.Namespace, kind: str) -> int:
                 handle.write(render(result.report, "markdown"))
         except OSError as exc:  # a convenience for CI: never worth losing the verdict over
             common.say(f"harness: warning: cannot append to $GITHUB_STEP_SUMMARY ({summary}): {exc.strerror or exc}")
-    if not releasing:
-        return int(result.exit_code)
+    code = _record_verdict(args, result, settings, registry) if releasing else int(result.exit_code)
+    if args.output is not None:  # after recording: a report that cannot be written never stops a rollback
+        code = _write_report(args, result, records, color=color, code=code)
+    return code
+
+
+def _record_verdict(args: argparse.Namespace, result: Any, settings: Any, registry: Any) -> int:
+    """Record the verdict (and roll back when asked); the exit code: the verdict's, unless recording failed."""
     try:
         return _record(args, result, settings, registry)
     except KeyboardInterrupt:
@@ -153,32 +149,22 @@ def judge(args: argparse.Namespace, kind: str) -> int:
         return int(code)
 
 
-def _check_output(args: argparse.Namespace, settings: Any) -> None:
-    """``--output`` must never name one of the run's inputs or records: the report would replace it."""
-    output: Path = args.output
-    files = {"--outputs file": args.outputs, "--baseline file": args.baseline, "decision log": settings.decision_log}
-    if settings.registry.startswith("file://"):
-        files["registry file"] = Path(settings.registry[len("file://"):])
-    for what, path in files.items():
-        if path is not None and _same_file(output, path):
-            raise InputError(f"--output {output} is the {what}: the report would replace it; name another file")
-    folders = {"--policies": args.policies, "--evals": args.evals, "rollback state": settings.state_dir,
-               "stored reports": settings.reports_dir, "--incidents": getattr(args, "incidents", None)}
-    for what, folder in folders.items():
-        if folder is not None and _inside(output, folder):
-            raise InputError(f"--output {output} is inside the {what} directory {folder}: the report could replace"
-                             " a record or be read as one; write it elsewhere")
+def _write_report(args: argparse.Namespace, result: Any, settings: Any, *, color: bool, code: int) -> int:
+    """Write the report to ``--output``; a failure is one line and exit 6, but a rollback verdict keeps 3."""
+    from .. import api
 
-
-def _same_file(a: Path, b: Path) -> bool:
     try:
-        return os.path.samefile(a, b)
-    except OSError:  # one does not exist (yet): compare where they would be
-        return a.resolve() == b.resolve()
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    return path.resolve().is_relative_to(folder.resolve())
+        api.write_report(result, args.output, fmt=args.format, settings=settings, evals=args.evals,
+                         incidents=getattr(args, "incidents", None), color=color)
+    except EnvError as exc:
+        verdict = result.verdict.value
+        if code == int(result.exit_code):  # recording went well (or was not asked for): this failure decides
+            code = int(ExitCode.ROLLBACK if verdict == "rollback" else ExitCode.ENVIRONMENT)
+        common.say(*(f"harness: {line}; the verdict {verdict.upper()} stands (exit {code})"
+                     for line in common.error_lines(exc)))
+        return code
+    print(f"report written to {args.output}", file=sys.stderr)
+    return code
 
 
 def _record(args: argparse.Namespace, result: Any, settings: Any, registry: Any) -> int:

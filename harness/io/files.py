@@ -18,37 +18,54 @@ def write_atomic(path: Path, content: str | bytes) -> None:
 
     The content (text is written as UTF-8) goes to a temporary file in the same directory,
     is flushed to disk, then renamed over the target. The new file keeps the mode of the
-    one it replaces (a new file gets the umask's), and a file without any write
-    permission is refused (``PermissionError``): the user made it read-only on purpose.
-    A target that exists but is not a regular file (``/dev/null``, a pipe) is written to
-    directly: renaming over a device node would replace the device.
+    one it replaces (a new file gets the umask's). A file that must not be written over is
+    refused (``PermissionError``, see :func:`write_refusal`): its owner's write bit is off
+    (the user made it read-only on purpose; root is refused too), or this process may not
+    write it. A symbolic link stays a link: the file it points at is replaced, in that file's
+    own directory. A target that exists but is not a regular file (``/dev/null``, a pipe) is
+    written to directly: renaming over a device node would replace the device.
     """
     data = content.encode("utf-8") if isinstance(content, str) else content
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
-        info = path.stat()
+        info = target.stat()
     except FileNotFoundError:
         mode = 0o666 & ~_umask()
     else:
         if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
-            with open(path, "wb") as handle:
+            with open(target, "wb") as handle:
                 handle.write(data)
             return
+        refusal = write_refusal(target, info)
+        if refusal:
+            raise PermissionError(errno.EACCES, f"{refusal}; not replaced", str(path))
         mode = stat.S_IMODE(info.st_mode)
-        if not mode & 0o222:
-            raise PermissionError(errno.EACCES, "the file is read-only (no write permission for anyone); not replaced",
-                                  str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_refusal(path: Path, info: os.stat_result) -> str:
+    """Why an existing file must not be written over, or ``""``.
+
+    Its owner turned its write bit off (read-only on purpose: refused even for root, who could
+    write it), or this process may not write it (``os.access``): replacing it by a rename in a
+    writable folder would get round its permissions.
+    """
+    if not info.st_mode & stat.S_IWUSR:
+        return "the file is read-only (its owner's write permission is off)"
+    if not os.access(path, os.W_OK):
+        return "this user may not write the file"
+    return ""
 
 
 def _umask() -> int:

@@ -19,6 +19,7 @@ import hashlib
 import math
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,8 @@ _SPECIAL = {".inf": math.inf, ".Inf": math.inf, ".INF": math.inf, ".nan": math.n
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 PathKey = tuple[str | int, ...]
+#: the largest YAML file read (a policy, an eval suite, the playbook, the waivers, an incident record)
+MAX_YAML_BYTES = 8 * 1024 * 1024
 
 
 def json_path(parts: PathKey | list[str | int] | Iterator[str | int]) -> str:
@@ -276,7 +279,13 @@ def load_yaml(path: Path | str, display: str | None = None) -> YamlDocument:
     if name_problem is not None:
         raise InputError(name_problem, Location(shown))
     try:
-        raw = Path(path).read_bytes()
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block, a device never end
+            raise InputError("not a regular file (a FIFO, a device or a directory); expected a YAML file",
+                             Location(shown))
+        with open(path, "rb") as stream:
+            raw = stream.read(MAX_YAML_BYTES + 1)
+        if len(raw) > MAX_YAML_BYTES:
+            raise InputError(f"larger than {MAX_YAML_BYTES} bytes; expected a smaller file (split it)", Location(shown))
         text = raw.decode("utf-8")
     except FileNotFoundError:
         raise InputError("file not found", Location(shown)) from None

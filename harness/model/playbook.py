@@ -170,7 +170,8 @@ class WaiverRule:
     max_days: int
     #: the roles (keys of ``roles:``) whose address may approve
     approvers: tuple[str, ...]
-    #: whether a waiver may name neither a rule nor cases, waiving the whole policy
+    #: whether a waiver may waive the whole policy: name neither a rule nor cases, or without cases name its only
+    #: rule (any rule, for an eval suite), or, with others in force on the same day, every rule of it
     whole_policy: bool = False
 
     @classmethod

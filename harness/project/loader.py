@@ -7,6 +7,7 @@ column, the JSON path and what was expected.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,14 @@ class _Loading:
 
     def read(self, path: Path, schema: str, checks: Mapping[str, Any] | None = None) -> Problems | None:
         """A document and its problems so far, or ``None`` when it cannot be read at all."""
+        if path.is_symlink() and not path.exists():
+            try:
+                target = f" (to {os.readlink(path)!r})"
+            except OSError:
+                target = ""
+            self.errors.append(InputError(f"broken symbolic link{target}; expected the file it points to, or no"
+                                          " link at all", Location(display_path(path))))
+            return None
         try:
             document = load_yaml(path, display_path(path))
         except InputError as exc:
@@ -74,8 +83,14 @@ class _Loading:
         self.errors.extend(problems.errors)
 
 
+def _present(path: Path) -> bool:
+    """Whether the repository has this file: a broken symbolic link counts, so that reading it fails loudly
+    instead of the defaults (no waivers, the default playbook) being used in silence."""
+    return path.is_symlink() or path.exists()
+
+
 def _playbook(path: Path, loading: _Loading) -> tuple[Playbook, Problems | None]:
-    if not path.exists():
+    if not _present(path):
         return DEFAULT_PLAYBOOK, None
     problems = loading.read(path, "playbook")
     if problems is None:
@@ -178,7 +193,7 @@ def inspect_project(policies_dir: Path | str = "policies",
     known = {p.id: frozenset(r.id for r in p.rules) for p in policies}
     known |= {s.policy_id: frozenset({"output"}) | {r.id for c in s.cases for r in c.expect} for s in suites}
     waivers: tuple[Waiver, ...] = ()
-    if (policies_dir / WAIVERS).exists():
+    if _present(policies_dir / WAIVERS):
         problems = loading.read(policies_dir / WAIVERS, "waivers")
         if problems is not None:
             severities = {p.id: p.severity for p in policies} | {s.policy_id: s.severity for s in suites}

@@ -1,9 +1,11 @@
 """Waivers (``policies/waivers.yaml``): checked against the policies and cases they name, and the playbook's limits.
 
 The playbook's ``waiver_rules`` say, per severity, how many days a waiver may run from its
-approval, which roles may approve it and whether it may waive a whole policy (no ``rule``
-and no ``cases``). A waiver beyond them is an error of the file, so ``harness validate``
-reports it and the gate refuses to judge (exit 4) rather than waive too much.
+approval, which roles may approve it and whether it may waive a whole policy: name neither
+``rule`` nor ``cases``, or name the policy's only rule (or, for an eval suite, any rule)
+without ``cases``, or, with other waivers in force on the same day, every rule of it without
+``cases``. A waiver beyond them is an error of the file, so ``harness validate`` reports it
+and the gate refuses to judge (exit 4) rather than waive too much.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ def build_waivers(problems: Problems, known: Mapping[str, frozenset[str]], case_
     """The waivers of a checked document; every unknown policy, rule or case, and every waiver beyond
     the playbook's ``waiver_rules`` for its policy's severity (``severities``: policy id to severity), is a problem."""
     cases = set(case_ids)
-    waivers = []
+    waivers: list[tuple[int, Waiver]] = []
     items = problems.document.data.get("waivers")
     for i, raw in enumerate(items if isinstance(items, list) else ()):
         if problems.schema_error_under(("waivers", i)) or not _names_known(problems, i, raw, known, cases):
@@ -33,10 +35,12 @@ def build_waivers(problems: Problems, known: Mapping[str, frozenset[str]], case_
         waiver = _waiver(problems, i, raw)
         if waiver is None:
             continue
-        if not _within_rules(problems, i, waiver, playbook, severities.get(waiver.policy, "")):
+        if not _within_rules(problems, i, waiver, playbook, severities.get(waiver.policy, ""),
+                             known[waiver.policy]):
             continue
-        waivers.append(waiver)
-    return tuple(waivers)
+        waivers.append((i, waiver))
+    _refuse_rules_that_add_up(problems, waivers, known, playbook, severities)
+    return tuple(waiver for _, waiver in waivers)
 
 
 def _names_known(problems: Problems, i: int, raw: Mapping[str, Any], known: Mapping[str, frozenset[str]],
@@ -81,7 +85,23 @@ def _waiver(problems: Problems, i: int, raw: Mapping[str, Any]) -> Waiver | None
     )
 
 
-def _within_rules(problems: Problems, i: int, waiver: Waiver, playbook: Playbook, severity: str) -> bool:
+def _whole(waiver: Waiver, rules: frozenset[str], severity: str) -> str | None:
+    """How the waiver waives every failure of its policy, in words; ``None`` when it waives less."""
+    if waiver.whole_policy:
+        return f"waives the whole {severity} policy {waiver.policy}"
+    if waiver.cases is not None:
+        return None
+    if waiver.policy.startswith("eval:"):  # a suite's rules are its cases' expectations: one rule runs through all
+        return (f"waives rule {waiver.rule!r} in every case of the {severity} eval suite {waiver.policy}, and so the"
+                " whole suite")
+    if rules == {waiver.rule}:
+        return (f"waives rule {waiver.rule!r}, the only rule of the {severity} policy {waiver.policy}, and so the"
+                " whole policy")
+    return None
+
+
+def _within_rules(problems: Problems, i: int, waiver: Waiver, playbook: Playbook, severity: str,
+                  rules: frozenset[str]) -> bool:
     """Whether the waiver keeps to the playbook's rule for its policy's severity; each breach is a problem."""
     rule = playbook.waiver_rules.get(severity)
     if rule is None:
@@ -90,9 +110,10 @@ def _within_rules(problems: Problems, i: int, waiver: Waiver, playbook: Playbook
                      ("waivers", i, "policy"))
         return False
     before = len(problems.errors)
-    if waiver.whole_policy and not rule.whole_policy:
-        problems.add(f"waives the whole {severity} policy {waiver.policy}, which {_WHERE_RULES} forbids;"
-                     " expected a `rule` or `cases` to waive", ("waivers", i))
+    whole = _whole(waiver, rules, severity)
+    if whole is not None and not rule.whole_policy:
+        expected = "a `rule` or `cases`" if waiver.whole_policy else "`cases`"
+        problems.add(f"{whole}, which {_WHERE_RULES} forbids; expected {expected} to waive", ("waivers", i))
     if waiver.days > rule.max_days:
         problems.add(f"runs {waiver.days} days from its approval on {waiver.approved.isoformat()}; a waiver of a"
                      f" {severity} policy may run at most {rule.max_days} days ({_WHERE_RULES}), so expires"
@@ -103,6 +124,31 @@ def _within_rules(problems: Problems, i: int, waiver: Waiver, playbook: Playbook
         problems.add(f"{waiver.approver!r} may not approve a waiver of a {severity} policy; expected"
                      f" {_approvers_text(rule, allowed)}", ("waivers", i, "approver"))
     return len(problems.errors) == before
+
+
+def _refuse_rules_that_add_up(problems: Problems, waivers: list[tuple[int, Waiver]],
+                              known: Mapping[str, frozenset[str]], playbook: Playbook,
+                              severities: Mapping[str, str]) -> None:
+    """A problem where waivers of single rules (no ``cases``) in force on one day name every rule of a policy
+    whose severity may not be waived whole: together they waive it whole. Named at the last of them in the file."""
+    reported: set[str] = set()
+    for _, waiver in waivers:
+        severity = severities.get(waiver.policy, "")
+        rule = playbook.waiver_rules.get(severity)
+        if (waiver.rule is None or waiver.cases is not None or rule is None or rule.whole_policy
+                or waiver.policy in reported):
+            continue
+        day = waiver.approved  # the sets in force only grow at an approval date: checking each one is enough
+        together = [(j, other) for j, other in waivers if other.policy == waiver.policy and other.rule is not None
+                    and other.cases is None and other.in_force(day)]
+        rules = known[waiver.policy]
+        if len(together) > 1 and rules and {other.rule for _, other in together} >= rules:
+            last = max(j for j, _ in together)
+            others = ", ".join(f"$.waivers[{j}]" for j, _ in together if j != last)
+            problems.add(f"together with {others} it waives every rule of the {severity} policy {waiver.policy} on"
+                         f" {day.isoformat()}, and so the whole policy, which {_WHERE_RULES} forbids; expected"
+                         " `cases` to waive", ("waivers", last))
+            reported.add(waiver.policy)
 
 
 def _address(text: str) -> str:

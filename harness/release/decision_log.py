@@ -25,7 +25,7 @@ import filelock
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import EnvError, InputError, Location, LockTimeout
-from ..io.files import write_atomic
+from ..io.files import write_atomic, write_refusal
 
 #: the ``prev`` of the first entry
 GENESIS = "0" * 64
@@ -296,10 +296,10 @@ def _check_writable(path: Path) -> None:
     if stat.S_ISDIR(info.st_mode):
         raise DecisionLogError("the decision log is a directory; expected a JSON Lines file (or a path where one"
                                " can be created)", Location(file=str(path)))
-    if not stat.S_IMODE(info.st_mode) & 0o222:
-        raise DecisionLogError("the decision log is read-only (no write permission for anyone); refusing to append:"
-                               " make it writable, or point --decision-log at a writable file",
-                               Location(file=str(path)))
+    refusal = write_refusal(path, info)
+    if refusal:
+        raise DecisionLogError(f"{refusal.replace('the file', 'the decision log')}; refusing to append: make it"
+                               " writable, or point --decision-log at a writable file", Location(file=str(path)))
 
 
 def _check_head(path: Path, last_seq: int) -> None:

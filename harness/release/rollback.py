@@ -18,7 +18,7 @@ is removed, so a run killed at any point leaves something the next run finishes.
 from __future__ import annotations
 
 import contextlib
-import json
+import dataclasses
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -42,6 +42,7 @@ from .state import (
     archive_state,
     done_path,
     load_state,
+    read_state,
     save_state,
     state_path,
 )
@@ -204,10 +205,9 @@ def _after_waiting(ctx: Context, model: str, seen: int, pending: State | None) -
                                  " a rollback is still needed.")
     if finished is None:
         return None
-    path = done_path(ctx.settings, model, finished)
     try:
-        state = State(**json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError):
+        state = read_state(done_path(ctx.settings, model, finished))
+    except HarnessError:  # no archive, or one that is not a state: say what the registry shows
         serving = ctx.registry.get_alias(model, ctx.settings.alias)
         state = State(finished, model, ctx.settings.alias, None, serving or "?", False, "", None, "", status="done")
     note = (f"rollback {finished} of {model} finished while this run waited ({state.from_version} ->"
@@ -245,6 +245,17 @@ def run(ctx: Context, model: str, *, to: str | None = None, reason: str = "", in
         return _run_locked(ctx, chosen)
 
 
+class _StepProgress:
+    """The state as a step leaves it: what the step saved as it went (``progress``), kept on disk at once."""
+
+    def __init__(self, settings: ReleaseSettings, state: State, step: str) -> None:
+        self.settings, self.state, self.step = settings, state, step
+
+    def __call__(self, fields: Mapping[str, Any]) -> None:
+        self.state = self.state.with_step(self.step, {**self.state.steps.get(self.step, {}), **fields})
+        save_state(self.settings, self.state)
+
+
 def _run_locked(ctx: Context, chosen: Plan) -> Outcome:
     from .steps import NEXT, STEP_FUNCTIONS
 
@@ -260,34 +271,39 @@ def _run_locked(ctx: Context, chosen: Plan) -> Outcome:
         if state.steps.get(step, {}).get("status") == "ok":
             continue
         started = ctx.clock.timestamp()
+        progress = _StepProgress(ctx.settings, state, step)
         try:
-            ok, detail = STEP_FUNCTIONS[step](ctx, state)
+            ok, detail = STEP_FUNCTIONS[step](ctx, state, progress)
         except HarnessError as exc:
             ok, detail = False, str(exc)
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # any crash (a hook's sys.exit too) is recorded as a failed step, never lost
             ok, detail = False, f"{type(exc).__name__}: {exc}"
-        state.steps[step] = {**state.steps.get(step, {}), "status": "ok" if ok else "failed",
-                             "started_at": started, "finished_at": ctx.clock.timestamp(), "detail": detail}
-        state.status = "in_progress" if ok else "unhealthy" if step == "validate" else "failed"
+        state = progress.state
+        record = {**state.steps.get(step, {}), "status": "ok" if ok else "failed", "started_at": started,
+                  "finished_at": ctx.clock.timestamp(), "detail": detail}
+        state = state.with_step(step, record,
+                                status="in_progress" if ok else "unhealthy" if step == "validate" else "failed")
         save_state(ctx.settings, state)
         if ctx.log is not None:
+            details = {"rollback": state.id, "step": step, "status": record["status"], "detail": detail,
+                       "from": state.from_version, "to": state.to_version}
+            if step == "trigger":  # the alias move it made (None: it made none); log verify matches the two
+                details["move"] = record.get("move")
             ctx.log({"kind": "rollback_step", "model": state.model, "model_version": state.to_version,
-                     "details": {"rollback": state.id, "step": step, "status": state.steps[step]["status"],
-                                 "detail": detail, "from": state.from_version, "to": state.to_version}})
+                     "details": details})
         if not ok:
             raise RollbackFailed(f"step {STEPS.index(step) + 1} ({step}) failed: {detail}. " + NEXT[step], state)
-    _log_done(ctx, state)
-    state.status = "done"
+    state = dataclasses.replace(_log_done(ctx, state), status="done")
     archive_state(ctx.settings, state)
     return Outcome(state, resumed_from=chosen.resume_at)
 
 
-def _log_done(ctx: Context, state: State) -> None:
+def _log_done(ctx: Context, state: State) -> State:
     """The ``rollback`` entry, after the entries of all five steps; written once, also when resumed."""
     if ctx.log is None or state.done_entry is not None:
-        return
+        return state
     logged = next((e for e in trail.lenient_entries(ctx.settings.decision_log, kind="rollback")
                    if isinstance(e.get("details"), dict) and e["details"].get("rollback") == state.id), None)
     if logged is None:
@@ -297,8 +313,9 @@ def _log_done(ctx: Context, state: State) -> None:
                                       "reason": state.reason, "incident": state.incident, "override": state.override,
                                       "judged_on": ctx.judged_on, "backdated": ctx.backdated,
                                       "steps": state.steps}})
-    state.done_entry = logged.get("seq")
+    state = dataclasses.replace(state, done_entry=logged.get("seq"))
     save_state(ctx.settings, state)
+    return state
 
 
 def describe(state: State) -> list[str]:

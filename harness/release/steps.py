@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from ..io.files import sha256_file
 from . import trail
 from .record import TAG_BASELINE, TAG_OUTPUTS, TAG_OUTPUTS_SHA, TAG_ROLLED_BACK_AT
-from .rollback import Context, State, save_state
+from .rollback import Context, State
 
 StepResult = tuple[bool, str]
+#: saves fields in the step's record at once (kept when the step fails, read back when it is resumed)
+Progress = Callable[[Mapping[str, Any]], None]
+
+
+def _nothing_to_keep(fields: Mapping[str, Any]) -> None:
+    """The progress of a step run outside the procedure (``--dry-run``'s verify): nothing is saved."""
 
 #: what to do when a step failed
 NEXT = {
@@ -27,7 +34,7 @@ def _existing(path: str | None) -> str | None:
     return path if path and Path(path).exists() else None
 
 
-def verify(ctx: Context, state: State) -> StepResult:
+def verify(ctx: Context, state: State, progress: Progress = _nothing_to_keep) -> StepResult:
     """Step 1: the target is good: re-judged with today's policies on the outputs it was gated on.
 
     Changes nothing, so ``--dry-run`` runs it too.
@@ -49,7 +56,7 @@ def verify(ctx: Context, state: State) -> StepResult:
     return True, f"{state.to_version} re-judged on {outputs} with today's policies: {decision.verdict.value}"
 
 
-def trigger(ctx: Context, state: State) -> StepResult:
+def trigger(ctx: Context, state: State, progress: Progress) -> StepResult:
     """Step 2: move the serving alias to the target, then run the hooks (the deployment pipeline)."""
     from .hooks import post_webhook, run_command
 
@@ -58,9 +65,10 @@ def trigger(ctx: Context, state: State) -> StepResult:
         # tagged before the alias moves, so that a version rolled back from is never taken for good again
         registry.set_tags(model, state.from_version, {TAG_ROLLED_BACK_AT: ctx.clock.timestamp()})
     if registry.get_alias(model, state.alias) != state.to_version:
-        trail.logged_move(registry, ctx.log, model=model, alias=state.alias, version=state.to_version, actor=ctx.actor,
-                          reason=f"rollback {state.id}: {state.reason or 'rollback'}", cause="rollback",
-                          details={"rollback": state.id})
+        move = trail.logged_move(registry, ctx.log, model=model, alias=state.alias, version=state.to_version,
+                                 actor=ctx.actor, reason=f"rollback {state.id}: {state.reason or 'rollback'}",
+                                 cause="rollback", details={"rollback": state.id})
+        progress({"move": trail.move_id_of(move.reason)})  # the step's log entry names it, even when a hook fails
     details = [f"alias {state.alias!r} moved {state.from_version} -> {state.to_version}"]
     payload = {"model": model, "from": state.from_version, "to": state.to_version, "reason": state.reason,
                "incident": state.incident, "rollback": state.id}
@@ -75,12 +83,12 @@ def trigger(ctx: Context, state: State) -> StepResult:
     return True, "; ".join(details)
 
 
-def notify(ctx: Context, state: State) -> StepResult:
+def notify(ctx: Context, state: State, progress: Progress) -> StepResult:
     """Step 3: tell every audience of ``release.notify``; a resumed run never tells anyone twice."""
     from .notify import Notice, notifier_from_config
 
     notifier = notifier_from_config(ctx.settings.notifier.config(), base=ctx.base, clock=ctx.clock)
-    delivered: dict[str, str] = state.steps.setdefault("notify", {}).setdefault("delivered", {})
+    delivered: dict[str, str] = dict(state.steps.get("notify", {}).get("delivered", {}))
     sent = [f"{audience}: {ref} (earlier run)" for audience, ref in delivered.items()]
     for audience in ctx.settings.notify:
         if audience in delivered:
@@ -95,12 +103,12 @@ def notify(ctx: Context, state: State) -> StepResult:
             f"Rollback id: {state.id}\n",
             {"model": state.model, "from": state.from_version, "to": state.to_version, "incident": state.incident})
         delivered[audience] = notifier.send(notice)
-        save_state(ctx.settings, state)
+        progress({"delivered": dict(delivered)})  # a resumed run never tells this audience again
         sent.append(f"{audience}: {delivered[audience]}")
     return True, "; ".join(sent) or "nobody to notify"
 
 
-def validate(ctx: Context, state: State) -> StepResult:
+def validate(ctx: Context, state: State, progress: Progress = _nothing_to_keep) -> StepResult:
     """Step 4: the health check, and the gate over the restored version's outputs when given."""
     from .hooks import check_http, run_command
 
@@ -122,7 +130,7 @@ def validate(ctx: Context, state: State) -> StepResult:
     return True, "; ".join(details) or "no health check configured and no restored outputs given"
 
 
-def document(ctx: Context, state: State) -> StepResult:
+def document(ctx: Context, state: State, progress: Progress = _nothing_to_keep) -> StepResult:
     """Step 5: an event in the incident record when one is named.
 
     The decision log's ``rollback`` entry, which sums up all five steps, follows this step's
@@ -140,6 +148,6 @@ def document(ctx: Context, state: State) -> StepResult:
     return True, "; ".join(done) or "nothing to document"
 
 
-STEP_FUNCTIONS: Mapping[str, Callable[[Context, State], StepResult]] = {
+STEP_FUNCTIONS: Mapping[str, Callable[[Context, State, Progress], StepResult]] = {
     "verify": verify, "trigger": trigger, "notify": notify, "validate": validate, "document": document,
 }

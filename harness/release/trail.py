@@ -7,7 +7,8 @@ carries the same id at the end of its reason (``... [move 3f2a9c0d1b7e]``). So a
 between the two leaves an intent the next recording of that model completes
 (:func:`resolve_pending`), and :func:`cross_check` finds every move in the registry's alias
 history that the log does not account for, including moves from before move ids existed
-(matched to the ``promotion``, ``manual_alias`` and ``rollback_step`` entries of that time).
+(matched to the ``promotion``, ``manual_alias`` and ``rollback_step`` entries of that time: only
+entries older than the model's first ``alias_move`` entry, and only to the version they name).
 """
 
 from __future__ import annotations
@@ -176,11 +177,12 @@ def describe_move(move: AliasMove) -> str:
 
 
 def _legacy(move: AliasMove, entry: Mapping[str, Any]) -> bool:
-    """Whether an entry written before move ids existed records this move."""
+    """Whether an entry written before move ids existed records this move (its rollback or alias, and its target)."""
     details, kind = _details(entry), entry.get("kind")
     if kind == "rollback_step":
         match = _ROLLBACK_REASON.match(move.reason)
-        return match is not None and details.get("rollback") == match.group(1) and details.get("step") == "trigger"
+        return (match is not None and details.get("rollback") == match.group(1) and details.get("step") == "trigger"
+                and details.get("to") == move.to_version)
     if entry.get("model_version") != move.to_version or details.get("alias") != move.alias:
         return False
     if kind == "promotion":
@@ -188,12 +190,28 @@ def _legacy(move: AliasMove, entry: Mapping[str, Any]) -> bool:
     return kind == "manual_alias" and move.reason.startswith("by hand")
 
 
+def _legacy_entries(entries: Sequence[Mapping[str, Any]], model: str) -> list[Mapping[str, Any]]:
+    """The model's entries written before move ids existed: those older than its first ``alias_move`` entry.
+
+    Every move made since is bracketed by ``alias_move`` entries (and its trigger step names the
+    move), so an entry after the first of them never vouches for a move without an id.
+    """
+    legacy = []
+    for entry in entries:
+        if entry.get("model") != model:
+            continue
+        if entry.get("kind") == KIND:
+            break
+        if entry.get("kind") in ("promotion", "manual_alias", "rollback_step") and "move" not in _details(entry):
+            legacy.append(entry)
+    return legacy
+
+
 def _check_alias(registry: Registry, model: str, alias: str, entries: Sequence[Mapping[str, Any]],
                  intents: Mapping[str, Mapping[str, Any]], outcomes: Mapping[str, Mapping[str, Any]],
                  seen: set[str]) -> tuple[int, list[str]]:
     history = registry.alias_history(model, alias)
-    legacy = [e for e in entries if e.get("kind") in ("promotion", "manual_alias", "rollback_step")
-              and e.get("model") == model and "move" not in _details(e)]
+    legacy = _legacy_entries(entries, model)
     problems = []
     for move in history:
         move_id = move_id_of(move.reason)

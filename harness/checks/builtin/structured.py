@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +13,7 @@ from ...errors import InputError
 from ...model import EvalCase, Finding, OutputRecord
 from ...text.regex import Pattern, compile_pattern
 from ..base import check
+from .json_schema import json_schema_validators
 
 NO_FINDINGS: tuple[Finding, ...] = ()
 #: the schema of an option naming a field of an output record
@@ -52,190 +52,11 @@ class JsonRule:
     fast: Any | None = None  # a fastjsonschema validator: the quick yes; jsonschema explains a no
 
 
-#: Keywords newer than draft 7, which fastjsonschema would silently ignore.
-_NEWER_KEYWORDS = {"prefixItems", "$dynamicRef", "$dynamicAnchor", "unevaluatedProperties", "unevaluatedItems",
-                   "dependentSchemas", "dependentRequired", "$defs", "minContains", "maxContains", "$anchor"}
-
-
-def _keywords(schema: Any) -> set[str]:
-    if isinstance(schema, dict):
-        return set(schema).union(*(_keywords(v) for v in schema.values()))
-    if isinstance(schema, list):
-        return set().union(*(_keywords(v) for v in schema))
-    return set()
-
-
-def _fast_validator(schema: Mapping[str, Any]) -> Any | None:
-    """fastjsonschema (about 20x faster than jsonschema) where it means the same; else None.
-
-    Its patterns are swapped for RE2 ones (it compiles them with Python's backtracking ``re``);
-    a schema referring to other documents gets none (fastjsonschema would fetch them), and its
-    formats are off, as jsonschema's are.
-    """
-    if _keywords(schema) & _NEWER_KEYWORDS or any(not ref.startswith("#") for ref in _refs(schema)):
-        return None
-    import fastjsonschema
-
-    plain = {k: v for k, v in schema.items() if k != "$schema"}
-    try:
-        validate = fastjsonschema.compile(plain, formats={}, use_formats=False)
-        code = fastjsonschema.compile_to_code(plain, formats={}, use_formats=False)
-    except Exception:
-        return None
-    return validate if _matches_with_re2(validate, code) else None
-
-
-def _matches_with_re2(validate: Any, code: str) -> bool:
-    """Make a fastjsonschema validator match its patterns with RE2; False if its code uses ``re`` in another way.
-
-    The generated code compiles each pattern once into ``REGEX_PATTERNS`` and calls ``.search``
-    on it; RE2's ``$`` already means the end of the text, which is what its ``\\Z`` rewrite asks of ``re``.
-    """
-    patterns = getattr(validate, "__globals__", {}).get("REGEX_PATTERNS")
-    if not isinstance(patterns, dict) or not code.count("re.") == code.count("re.compile(") == len(patterns):
-        return False
-    for pattern in patterns:
-        patterns[pattern] = _re2(pattern)
-    return True
-
-
-def _refs(schema: Any) -> Iterator[str]:
-    if isinstance(schema, dict):
-        for key, value in schema.items():
-            if key == "$ref" and isinstance(value, str):
-                yield value
-            else:
-                yield from _refs(value)
-    elif isinstance(schema, list):
-        for value in schema:
-            yield from _refs(value)
-
-
-#: keywords whose values are data, not schemas: a ``pattern`` key inside them is no regular expression
-_DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
-
-
-def _patterns(schema: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str, tuple[str | int, ...]]]:
-    """Every regular expression of a JSON Schema (``pattern`` values, ``patternProperties`` keys) and where it is."""
-    if isinstance(schema, dict):
-        for key, value in schema.items():
-            if key in _DATA_KEYWORDS:
-                continue
-            if key == "pattern" and isinstance(value, str):
-                yield value, (*path, key)
-                continue
-            if key == "patternProperties" and isinstance(value, dict):
-                for pattern in value:
-                    yield pattern, (*path, key, pattern)
-            yield from _patterns(value, (*path, key))
-    elif isinstance(schema, list):
-        for i, value in enumerate(schema):
-            yield from _patterns(value, (*path, i))
-
-
-def _check_regexes(schema: Mapping[str, Any]) -> None:
-    """Refuse, at load time and naming the place, a schema whose patterns would not all be matched by RE2.
-
-    jsonschema matches ``pattern`` and ``patternProperties`` with Python's ``re``, which backtracks:
-    ``^(a+)+$`` against thirty ``a``s and a ``!`` runs for minutes. The validator built here uses
-    RE2 for them; a nested ``$schema`` would switch to another draft's validator (and to ``re``),
-    and ``unevaluatedProperties`` looks ``patternProperties`` up with ``re`` too, so both are refused
-    in a schema with patterns.
-    """
-    found = list(_patterns(schema))
-    for pattern, where in found:
-        compile_pattern(pattern, subpath=("schema", *where))
-    if not found:
-        return
-    nested = next((where for where in _schema_keys(schema) if where), None)
-    if nested is not None:
-        raise InputError("a `$schema` inside a schema with patterns would match them with Python's backtracking"
-                         " `re`; declare the draft only at the top", subpath=("schema", *nested, "$schema"))
-    keywords = _keywords(schema)
-    if "patternProperties" in keywords and "unevaluatedProperties" in keywords:
-        raise InputError("`unevaluatedProperties` with `patternProperties` is not supported (it would match the"
-                         " patterns with Python's backtracking `re`); use `additionalProperties`",
-                         subpath=("schema",))
-
-
-def _schema_keys(schema: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
-    """Where the subschemas declaring a ``$schema`` are (``()``: the top)."""
-    if isinstance(schema, dict):
-        if isinstance(schema.get("$schema"), str):
-            yield path
-        for key, value in schema.items():
-            if key not in _DATA_KEYWORDS:
-                yield from _schema_keys(value, (*path, key))
-    elif isinstance(schema, list):
-        for i, value in enumerate(schema):
-            yield from _schema_keys(value, (*path, i))
-
-
-@functools.lru_cache(maxsize=1024)
-def _re2(pattern: str) -> Pattern:
-    return compile_pattern(pattern)
-
-
-def _re2_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
-    from jsonschema.exceptions import ValidationError
-
-    if validator.is_type(instance, "string") and _re2(pattern).search(instance) is None:
-        yield ValidationError(f"{instance!r} does not match {pattern!r}")
-
-
-def _re2_pattern_properties(validator: Any, patterns: Mapping[str, Any], instance: Any, schema: Any) -> Iterator[Any]:
-    if not validator.is_type(instance, "object"):
-        return
-    for pattern, subschema in patterns.items():
-        regex = _re2(pattern)
-        for key, value in instance.items():
-            if regex.search(key) is not None:
-                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
-
-
-def _re2_additional_properties(validator: Any, allowed: Any, instance: Any, schema: Any) -> Iterator[Any]:
-    from jsonschema.exceptions import ValidationError
-
-    if not validator.is_type(instance, "object"):
-        return
-    properties = schema.get("properties", {})
-    patterns = [_re2(pattern) for pattern in schema.get("patternProperties", {})]
-    extras = [key for key in instance
-              if key not in properties and not any(regex.search(key) is not None for regex in patterns)]
-    if validator.is_type(allowed, "object"):
-        for extra in extras:
-            yield from validator.descend(instance[extra], allowed, path=extra)
-    elif not allowed and extras:
-        shown = ", ".join(repr(extra) for extra in sorted(extras, key=str))
-        verb = "was" if len(extras) == 1 else "were"
-        yield ValidationError(f"Additional properties are not allowed ({shown} {verb} unexpected)")
-
-
-@functools.cache
-def _re2_validator() -> Any:
-    """Draft 2020-12 with RE2 for ``pattern``, ``patternProperties`` and ``additionalProperties``."""
-    from jsonschema import Draft202012Validator, validators
-
-    return validators.extend(Draft202012Validator, {
-        "pattern": _re2_pattern, "patternProperties": _re2_pattern_properties,
-        "additionalProperties": _re2_additional_properties})
-
-
 def _prepare_json(options: Mapping[str, Any]) -> JsonRule:
-    validator = None
-    if "schema" in options:
-        from jsonschema import Draft202012Validator
-        from jsonschema.exceptions import SchemaError
-
-        try:
-            Draft202012Validator.check_schema(options["schema"])
-        except SchemaError as exc:
-            raise InputError(f"`schema` is not a valid JSON Schema: {exc.message}") from None
-        _check_regexes(options["schema"])
-        # without its `$schema`, a `$ref` to the top cannot switch to another draft's validator either
-        validator = _re2_validator()({k: v for k, v in options["schema"].items() if k != "$schema"})
-        return JsonRule(validator, bool(options.get("allow_fences", False)), _fast_validator(options["schema"]))
-    return JsonRule(validator, bool(options.get("allow_fences", False)))
+    if "schema" not in options:
+        return JsonRule(None, bool(options.get("allow_fences", False)))
+    validator, fast = json_schema_validators(options["schema"])
+    return JsonRule(validator, bool(options.get("allow_fences", False)), fast)
 
 
 def parse_json_output(text: str, allow_fences: bool) -> tuple[Any, str | None]:

@@ -35,6 +35,7 @@ __all__ = [
     "UnknownModel",
     "UnknownVersion",
     "check_name",
+    "local_store",
     "open_registry",
 ]
 
@@ -235,6 +236,25 @@ def open_registry(uri: str, *, base: Path | None = None, clock: Clock = SYSTEM_C
         raise RegistryError(f"the {scheme!r} registry backend returned {type(registry).__name__}, not a Registry",
                             Location(file=uri))
     return registry
+
+
+def local_store(uri: str, *, base: Path | None = None) -> Path | None:
+    """The local file a registry URI keeps its records in (a file registry, an MLflow sqlite database).
+
+    ``None`` for a server or a plugin's scheme. Its lock files sit next to it, named after it
+    (``registry.json.lock``, ``registry.json.<model>.lock``).
+    """
+    text = uri.strip()
+    scheme = _scheme(text)
+    if scheme == "file":
+        name = text[len("file://"):] if text.startswith("file://") else text
+        return ((base or Path.cwd()) / Path(name).expanduser()) if name else None
+    if scheme == "mlflow":
+        tracking = text[len("mlflow://"):] if text.startswith("mlflow://") else text
+        if tracking.startswith("sqlite:///"):
+            db = tracking[len("sqlite:///"):].split("?", 1)[0]
+            return (base or Path.cwd()) / db if db and db != ":memory:" else None
+    return None
 
 
 def safe_name(name: str) -> str:
