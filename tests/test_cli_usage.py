@@ -132,7 +132,11 @@ def test_the_unmatched_case_ids_are_named(workdir, tmp_path, capsys):
     outputs = Path("extra.jsonl")
     outputs.write_text(Path("examples/outputs/acme-support-1.1.0.jsonl").read_text()
                        + "".join(json.dumps({"case_id": f"stray-{i}", "output": "ok"}) + "\n" for i in range(7)))
-    main(["gate", "--outputs", str(outputs), "--today", "2026-11-27", "--backdate", "--format", "json"])
+    assert main(["gate", "--outputs", str(outputs), "--today", "2026-11-27", "--backdate", "--format", "json"]) == 4
+    assert "extra.jsonl:55: case_id 'stray-0' matches no eval case; expected the id of a case of the eval suites" \
+        in capsys.readouterr().err
+    main(["gate", "--outputs", str(outputs), "--today", "2026-11-27", "--backdate", "--format", "json",
+          "--allow-unmatched"])
     warnings = json.loads(capsys.readouterr().out)["warnings"]
     assert "7 case id(s) in the outputs match no eval case: stray-0, stray-1, stray-2, stray-3, stray-4 and 2 more" \
         in warnings

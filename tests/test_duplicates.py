@@ -253,3 +253,22 @@ def test_padding_with_disguised_ids_moves_no_run_level_figure_either(scans: tupl
     figures = {(a.policy, a.rule): (a.status, a.outcome.value) for a in plain.evaluation.aggregates}
     assert {(a.policy, a.rule): (a.status, a.outcome.value) for a in run.evaluation.aggregates} == figures
     assert run.verdict is plain.verdict
+
+
+def test_padding_a_gate_with_new_case_ids_is_refused_too(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The attack with fresh ids instead of repeats: 2,000 fast records `smalltalk-N` turned a p95 latency
+    breach into a promote, with only a warning that they matched no eval case."""
+    from harness.cli import main
+
+    records = _lines(ROLLBACK)
+    padded = records + [{"case_id": f"smalltalk-{n}", "output": "Happy to help!", "latency_ms": 300}
+                        for n in range(2000)]
+    _write(Path("padded.jsonl"), padded)
+    assert main(["gate", "--outputs", "padded.jsonl", "--today", "2026-11-27", "--backdate"]) == 4
+    err = capsys.readouterr().err
+    line = len(records) + 1
+    assert f"padded.jsonl:{line}: case_id 'smalltalk-0' matches no eval case; expected the id of a case" in err
+    assert "and 1980 more records whose case id matches no eval case" in err
+    # a user who means to judge outputs beyond the suites says so, and the report counts them
+    run = run_gate(Path("padded.jsonl"), allow_unmatched=True, baseline=BASELINE)
+    assert "2000 case id(s) in the outputs match no eval case: smalltalk-0" in " ".join(run.report.warnings)

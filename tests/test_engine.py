@@ -31,11 +31,11 @@ def explode():
         yield _explode
 
 
-def judge(repo, records, baseline=None, today="2026-11-27"):
+def judge(repo, records, baseline=None, today="2026-11-27", allow_unmatched=None):
     project = load_project(repo.policies, repo.evals)
     outputs = load_outputs(repo.outputs("out.jsonl", records))
     base = load_outputs(repo.outputs("base.jsonl", baseline)) if baseline else None
-    evaluation = evaluate(project, outputs, base, today=today)
+    evaluation = evaluate(project, outputs, base, today=today, allow_unmatched=allow_unmatched)
     return evaluation, decide(evaluation.outcomes)
 
 
@@ -143,7 +143,7 @@ def test_scope_by_tags_from_suite_case_and_record(repo, policy_text):
         {"case_id": "in-suite", "output": "jane@example.org"},
         {"case_id": "prod-1", "output": "jane@example.org", "tags": ["support-bot"]},
         {"case_id": "prod-2", "output": "jane@example.org"},
-    ])
+    ], allow_unmatched=True)
     assert sorted(r.case_id for r in evaluation.results if r.policy == "test.policy") == ["in-suite", "prod-1"]
     assert outcome(evaluation, "test.policy").checked == 2
 
@@ -307,8 +307,8 @@ def test_parallel_evaluation_matches_serial(repo, policy_text, monkeypatch, expl
                 "tags": ["t"] if i % 2 else []} for i in range(400)]
     project = load_project(repo.policies, repo.evals)
     outputs = load_outputs(repo.outputs("out.jsonl", records))
-    serial = evaluate(project, outputs, workers=1)
-    parallel = evaluate(project, outputs, workers=2)
+    serial = evaluate(project, outputs, workers=1, allow_unmatched=True)
+    parallel = evaluate(project, outputs, workers=2, allow_unmatched=True)
     assert parallel.results == serial.results
     assert parallel.outcomes == serial.outcomes
     assert parallel.aggregates == serial.aggregates

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import re2
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from harness.api import run_gate
@@ -34,11 +34,13 @@ from harness.report import render
 from harness.report.renderers import BUILTIN_FORMATS
 from harness.text import pii
 from harness.text.mask import mask_match, mask_text
-from harness.text.normalize import fold, fold_views
+from harness.text.normalize import _levels, fold, fold_views, normalize, one_line, original_span, printable
 from harness.text.pii import KINDS, find_pii, prefilter_pattern
 
 DATA = json.loads((Path(__file__).parent / "data" / "pii_decoys.json").read_text(encoding="utf-8"))
 ZW, RLO, PDF = "\u200b", "\u202e", "\u202c"
+RLE, LRE, LRI, RLI, PDI = "\u202b", "\u202a", "\u2066", "\u2067", "\u2069"
+DEEPEST = (RLE + LRE) * 62 + RLO  # embeddings up to level 124, then an override at 125, the maximum depth
 
 
 def run(name: str, options: Mapping[str, Any], output: str) -> list[Finding]:
@@ -107,15 +109,21 @@ def test_dotted_and_slashed_numbers_are_cards_only_as_a_whole_luhn_valid_chain()
     assert find_pii("release 100.20.3000") == []  # an SSN-shaped version
 
 
-@pytest.mark.parametrize("text", [
-    "4 " * 100_000,
-    "\u202b\u202a" * 62 + "\u202e" + "abc def " * 25_000,
-    "".join("\u202b\u202a"[i % 2] + "x" for i in range(125)) + "a\u202eb\u202c" * 50_000,
-], ids=["spaced-digits", "nested-embeddings", "staircase-then-alternating-overrides"])
-def test_long_hostile_texts_are_read_in_linear_time(text: str) -> None:
-    # a quadratic reading would run into pytest-timeout; a card hidden at the end is still found
+@pytest.mark.parametrize(("text", "found"), [
+    ("4 " * 100_000, []),
+    ("\u202b\u202a" * 62 + "\u202e" + "abc def " * 25_000, []),
+    ("".join("\u202b\u202a"[i % 2] + "x" for i in range(125)) + "a\u202eb\u202c" * 50_000, []),
+    ("(245) 483-9612 " * 48_000, [("phone", "(245) 483-9612")] * 48_000),
+    ("jane dot doe at example dot com; " * 16_000, [("email", "jane dot doe at example dot com")] * 16_000),
+    ("4111 1111 1111 1111; " * 24_000, [("credit_card", "4111 1111 1111 1111")] * 24_000),
+], ids=["spaced-digits", "nested-embeddings", "staircase-then-alternating-overrides", "phone-numbers",
+        "written-out-addresses", "cards"])
+@pytest.mark.timeout(60)
+def test_long_hostile_texts_are_read_in_linear_time(text: str, found: list[tuple[str, str]]) -> None:
+    # a quadratic reading (a check of each match against every match before it, a search from each
+    # match's offset) runs into the timeout; every value is found, and a card hidden at the end too
     tail = f" card 4111.1111.1111.1111 {RLO}kill{PDF}"
-    assert [(m.kind, m.value) for m in find_pii(text + tail)] == [("credit_card", "4111.1111.1111.1111")]
+    assert [(m.kind, m.value) for m in find_pii(text + tail)] == [*found, ("credit_card", "4111.1111.1111.1111")]
     assert len(run("blocklist", {"words": ["kill", "llik"]}, text + tail)) == 1
 
 
@@ -140,6 +148,23 @@ def test_strict_reports_only_numbers_libphonenumber_finds_valid(number: str) -> 
     assert [m.value for m in find_pii(valid, strict=True)] == ["(201) 555-0123"]
 
 
+@pytest.mark.parametrize(("text", "number", "strict"), [
+    ("Can someone call me on 450 0840?", "450 0840", []),  # of a possible length, valid in no plan
+    ("Phone: (000) 483-9612", "(000) 483-9612", []),
+    ("Phone: +1 627-875-4626", "+1 627-875-4626", []),
+    ("Phone: (201) 555-0123", "(201) 555-0123", ["(201) 555-0123"]),  # valid in the region
+    ("Phone: 0490 75 40 81", "0490 75 40 81", ["0490 75 40 81"]),  # valid in Australia, France, ...
+    # (245) is no North American area code, but the number is valid in Mexico, Brazil and China
+    ("Phone: (245) 483-9612", "(245) 483-9612", ["(245) 483-9612"]),
+], ids=["possible-only", "nanp-layout-possible-only", "plus-country-possible-only", "valid-in-the-region",
+        "valid-in-another-plan", "valid-in-mexico"])
+def test_strict_next_to_a_phone_word_reports_only_numbers_valid_in_some_plan(
+        text: str, number: str, strict: list[str]) -> None:
+    assert [m.value for m in find_pii(text)] == [number]
+    assert [m.value for m in find_pii(text, strict=True)] == strict
+    assert [text[f.start:f.end] for f in run("pii", {"kinds": ["phone"], "strict": True}, text)] == strict
+
+
 def test_the_strict_option_is_in_the_policy_schema() -> None:
     pii_def = compose(all_checks())["policy"]["$defs"]["check_pii"]["properties"]["strict"]
     assert pii_def["type"] == "boolean" and pii_def["default"] is False
@@ -152,9 +177,18 @@ def test_phone_formats_glued_to_codes_are_not_phone_numbers() -> None:
 
 # --- masks are made from the normalised text --------------------------------------------------
 
-def test_an_email_behind_an_rtl_override_is_masked_as_a_reader_sees_it() -> None:
-    text = f"write to {RLO}moc.elpmaxe@eod.enaj{PDF} today"
+@pytest.mark.parametrize("hidden", [
+    f"{RLO}moc.elpmaxe@eod.enaj{PDF}",
+    f"{RLO}{PDI}moc.elpmaxe@eod.enaj{PDF}",  # a PDI with no isolate open does nothing (rule X6a)
+    f"{RLO}{LRI}{PDF}{PDI}moc.elpmaxe@eod.enaj{PDF}",  # a PDF in an isolate closes nothing outside it (X7)
+    f"{DEEPEST}{RLO}{PDF}moc.elpmaxe@eod.enaj{PDF}",  # the PDF closes the embedding past the maximum depth
+    f"{DEEPEST}{RLI}{PDI}moc.elpmaxe@eod.enaj{PDF}",  # the PDI closes the isolate past the maximum depth
+], ids=["override", "unmatched-pdi", "pdf-inside-an-isolate", "pdf-past-the-maximum-depth",
+        "pdi-past-the-maximum-depth"])
+def test_an_email_behind_an_rtl_override_is_masked_as_a_reader_sees_it(hidden: str) -> None:
+    text = f"write to {hidden} today"
     (match,) = find_pii(text)
+    assert match.value == "moc.elpmaxe@eod.enaj"
     assert match.normalized == "jane.doe@example.com"
     assert mask_match(match) == "j***@example.com"  # not 'm***@eod.enaj', which reads 'jane.doe' reversed
     (finding,) = run("pii", {}, text)
@@ -232,6 +266,35 @@ def test_folded_spans_slice_the_original_inside_a_reversed_run() -> None:
     assert text[start:end] == "elpmaxe"
 
 
+def test_an_empty_span_maps_to_an_empty_span_where_it_stands_in_the_original() -> None:
+    text = f"a{ZW}b\u0301{ZW}"
+    view = fold(text)
+    assert view.text == "ab"
+    # before the character a reader sees there; at the end, where a span up to the end ends (its accent too)
+    assert [view.span(i, i) for i in range(3)] == [(0, 0), (2, 2), (4, 4)]
+    assert [view.span(i, i)[0] for i in range(2)] == [view.span(i, 2)[0] for i in range(2)]
+    assert view.span(2, 2)[1] == view.span(0, 2)[1]
+    seen = fold(f"mail {RLO}moc.elpmaxe{PDF}.")
+    at = seen.text.index("example")
+    assert seen.span(at, at) == (seen.source.index("elpmaxe") + 6,) * 2  # the 'e' a reader sees first
+    folded, offsets = normalize(text)
+    assert folded == "ab"
+    # normalize's spans stop at the last character read, so its empty span at the end does too
+    assert [original_span(offsets, i, i) for i in range(3)] == [(0, 0), (2, 2), (3, 3)]
+    assert [original_span(offsets, i, i)[0] for i in range(2)] == [original_span(offsets, i, 2)[0] for i in range(2)]
+    assert original_span(offsets, 2, 2)[1] == original_span(offsets, 0, 2)[1]
+    assert fold(ZW).span(0, 0) == original_span(normalize(ZW)[1], 0, 0) == (0, 0)
+
+
+@pytest.mark.parametrize("char", ["\u200e", "\u200f", "\u061c", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"],
+                         ids=["lrm", "rlm", "alm", "zwsp", "zwnj", "zwj", "word-joiner", "bom"])
+def test_printable_neutralises_bidi_marks_and_zero_width_characters(char: str) -> None:
+    # like the embeddings, overrides and isolates: a mark reorders what a terminal shows, an invisible
+    # character hides inside a word a reader then cannot search for
+    assert printable(f"ok {char}evil{char} done") == "ok \ufffdevil\ufffd done"
+    assert one_line(f"a{char}\nb") == "a\ufffd\\nb"
+
+
 def test_a_text_is_searched_in_stored_order_too_when_controls_reorder_it() -> None:
     text = f"{RLO}jane@example.com{PDF}"
     assert [v.text for v in fold_views(text)] == ["moc.elpmaxe@enaj", "jane@example.com"]
@@ -250,10 +313,10 @@ def test_the_characters_the_prefilter_lets_pass_unfolded_fold_to_nothing_a_detec
 # --- properties ---------------------------------------------------------------------------------
 
 DISGUISE_FRAGMENTS = [
-    ZW, RLO, PDF, "\u202d", "\u2066", "\u2069", "\u00ad", "\u0301", "\u0456", "\u0406", "\u0410", "\u0435", "\uff20",
-    "\u2024", "\u2236", " dot ", " at ", "[at]", "(dot)", "@", ".", "/", "  ", " ", "-", "4111", "1111", "123",
-    "45", "6789", "(245) ", "483-9612", "+1 ", "jane", "example", "com", "AKIA", "IOSFODNN7EXAMPLE", "SSN ",
-    "\u2019", "\u2014", "\u00a0", "\u2022", "\u20ac",
+    ZW, RLO, PDF, "\u202d", "\u2066", "\u2069", f"{RLO}{PDI}", "\u00ad", "\u0301", "\u0456", "\u0406", "\u0410",
+    "\u0435", "\uff20", "\u2024", "\u2236", " dot ", " at ", "[at]", "(dot)", "@", ".", "/", "  ", " ", "-", "4111",
+    "1111", "123", "45", "6789", "(245) ", "483-9612", "+1 ", "jane", "example", "com", "AKIA", "IOSFODNN7EXAMPLE",
+    "SSN ", "\u2019", "\u2014", "\u00a0", "\u2022", "\u20ac",
 ]
 disguised_texts = st.lists(st.one_of(st.sampled_from(DISGUISE_FRAGMENTS), st.text(max_size=6)),
                            max_size=14).map("".join)
@@ -296,6 +359,77 @@ def test_property_spans_slice_the_original_and_masks_hide_it(text: str) -> None:
             assert folded not in fold(masked).text
 
 
+#: explicit controls as rules X2-X5c of the Unicode bidi algorithm (UAX #9) read them: (right-to-left,
+#: override, isolate). FSI is left out: the harness opens a left-to-right isolate for it, as for an LRI.
+OPENERS = {LRE: (False, None, False), RLE: (True, None, False), "\u202d": (False, "L", False),
+           RLO: (True, "R", False), LRI: (False, None, True), RLI: (True, None, True)}
+
+
+def reference_levels(text: str) -> list[int | None]:
+    """Each character's level by rules X1-X8 and I1-I2 of UAX #9, written from the standard's text, for a
+    left-to-right paragraph of strong letters ('a', Hebrew 'א'), line breaks and explicit controls, whose
+    levels do not matter (None: rule X9 removes them)."""
+    levels: list[int | None] = []
+    stack: list[tuple[int, str | None, bool]] = [(0, None, False)]
+    overflow_isolates = overflow_embeddings = valid_isolates = 0
+    for ch in text:
+        if ch == "\n":  # X8, and a paragraph separator is at the paragraph level
+            stack, overflow_isolates, overflow_embeddings, valid_isolates = [(0, None, False)], 0, 0, 0
+            levels.append(0)
+        elif ch in OPENERS:  # X2-X5c
+            rtl, override, isolate = OPENERS[ch]
+            last = stack[-1][0]
+            new = (last + 1) | 1 if rtl else (last + 2) & ~1  # the least odd (even) level greater than the last
+            if new <= 125 and overflow_isolates == 0 and overflow_embeddings == 0:
+                valid_isolates += isolate
+                stack.append((new, override, isolate))
+            elif isolate:
+                overflow_isolates += 1
+            elif overflow_isolates == 0:
+                overflow_embeddings += 1
+            levels.append(None)
+        elif ch == PDI:  # X6a
+            if overflow_isolates > 0:
+                overflow_isolates -= 1
+            elif valid_isolates > 0:
+                overflow_embeddings = 0
+                while not stack[-1][2]:
+                    stack.pop()
+                stack.pop()
+                valid_isolates -= 1
+            levels.append(None)
+        elif ch == PDF:  # X7
+            if overflow_isolates > 0:
+                pass
+            elif overflow_embeddings > 0:
+                overflow_embeddings -= 1
+            elif not stack[-1][2] and len(stack) >= 2:
+                stack.pop()
+            levels.append(None)
+        else:  # X6, then I1-I2: a letter against the direction of its level goes up one
+            level, override, _ = stack[-1]
+            rtl = override == "R" if override else ch == "\u05d0"
+            levels.append(level + (level % 2 != rtl))
+    return levels
+
+
+BIDI_FRAGMENTS = [*OPENERS, PDF, PDI, f"{RLO}{PDI}", f"{RLI}{PDF}", (RLE + LRE) * 31, "\n", "a", "\u05d0",
+                  "aa"]
+
+
+@PROPS
+@given(st.lists(st.sampled_from(BIDI_FRAGMENTS), max_size=24).map("".join))
+@example(f"{RLO}{PDI}ab{PDF}")
+@example(f"{DEEPEST}{RLO}{PDF}ab{PDF}a")
+@example(f"{DEEPEST}{RLI}{PDI}ab{PDF}a")
+def test_property_embedding_levels_follow_the_unicode_bidi_algorithm(text: str) -> None:
+    levels = [level for start, end, level in _levels(text) for _ in range(start, end)]
+    expected = reference_levels(text)
+    assert len(levels) == len(expected)
+    assert [got for got, want in zip(levels, expected, strict=True) if want is not None] == [
+        want for want in expected if want is not None]
+
+
 # --- end to end: disguised personal data in other rules' excerpts, every report format --------
 
 DISGUISED_OUTPUTS = {
@@ -326,6 +460,7 @@ def _leaks(text: str) -> list[str]:
     return [p.pattern for p in LEAKS if p.search(text)]
 
 
+@pytest.mark.timeout(120)
 def test_disguised_personal_data_never_reaches_a_report_through_other_rules(
         repo: Any, policy_text: Callable[..., str]) -> None:
     repo.policy("quality.yaml", policy_text("""
@@ -361,7 +496,7 @@ def test_disguised_personal_data_never_reaches_a_report_through_other_rules(
     done = subprocess.run([sys.executable, "-m", "harness", "gate", "--outputs", str(outputs), "--policies",
                            str(repo.policies), "--evals", str(repo.evals), "--format", "markdown",
                            "--output", str(repo.root / "report.md")],
-                          capture_output=True, text=True, encoding="utf-8", timeout=120)
+                          capture_output=True, text=True, encoding="utf-8", timeout=90)
     assert done.returncode == 1, done.stderr
     assert _leaks(fold(done.stdout + done.stderr).text) == []
     assert _leaks(_as_read("markdown", (repo.root / "report.md").read_text(encoding="utf-8"))) == []

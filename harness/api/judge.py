@@ -58,7 +58,8 @@ def _outputs(source: PathLike | Outputs, progress: Progress | None) -> Outputs:
 def _judge(kind: str, outputs: PathLike | Outputs, *, policies: PathLike, evals: PathLike | None,
            baseline: PathLike | Outputs | None, project: Project | None, model: str | None,
            model_version: str | None, today: dt.date | None, backdate: bool, clock: Clock, workers: int | None,
-           progress: Progress | None) -> tuple[Report, Evaluation, Decision, Project, Outputs, Outputs | None]:
+           progress: Progress | None, allow_unmatched: bool = False,
+           ) -> tuple[Report, Evaluation, Decision, Project, Outputs, Outputs | None]:
     started = clock.timestamp()
     judged_on, backdated = judging_date(today, clock, backdate=backdate)
     project = project or load_project(policies, evals)
@@ -68,7 +69,8 @@ def _judge(kind: str, outputs: PathLike | Outputs, *, policies: PathLike, evals:
     base = None if baseline is None else _outputs(baseline, None)
     on_records = (lambda done, total: progress.judging(done, total)) if progress is not None else None
     evaluation = evaluate(project, run_outputs, base, today=judged_on, progress=on_records,
-                          require_all_cases=kind == "gate", workers=workers)
+                          require_all_cases=kind == "gate", workers=workers,
+                          allow_unmatched=allow_unmatched or kind == "scan")
     decision = decide(evaluation.outcomes)
     report = build_report(project, run_outputs, evaluation, decision, kind=kind, started_at=started,
                           finished_at=clock.timestamp(), judged_on=judged_on, model=model,
@@ -95,20 +97,23 @@ def judging_date(today: dt.date | None, clock: Clock, *, backdate: bool = False)
 def run_gate(outputs: PathLike | Outputs, *, policies: PathLike = "policies", evals: PathLike | None = "evals",
              baseline: PathLike | Outputs | None = None, project: Project | None = None, model: str | None = None,
              model_version: str | None = None, today: dt.date | None = None, backdate: bool = False,
-             clock: Clock = SYSTEM_CLOCK, workers: int | None = 1, progress: Progress | None = None) -> GateResult:
+             clock: Clock = SYSTEM_CLOCK, workers: int | None = 1, progress: Progress | None = None,
+             allow_unmatched: bool = False) -> GateResult:
     """Judge a candidate's outputs with every policy and eval suite; the verdict decides the exit code.
 
     ``outputs`` and ``baseline`` are JSONL paths or loaded :class:`~harness.model.Outputs`;
     ``project`` skips loading ``policies``/``evals`` again. ``workers`` processes judge runs
     of 50,000 outputs and more (``None``: every CPU available). An eval case with no output
     fails its suite. Waivers are judged as of ``today`` (default: the clock's); a date before
-    the clock's needs ``backdate=True`` and the report says so (``run.backdated``). Raises
+    the clock's needs ``backdate=True`` and the report says so (``run.backdated``). When there are eval
+    suites, a record whose case id matches none of their cases is invalid input unless ``allow_unmatched``
+    (then the policies and run-level rules judge it too, and a warning counts them). Raises
     ``InputError`` (exit 4) for invalid input; nothing is judged then.
     """
     report, evaluation, decision, project, loaded, base = _judge(
         "gate", outputs, policies=policies, evals=evals, baseline=baseline, project=project, model=model,
         model_version=model_version, today=today, backdate=backdate, clock=clock, workers=workers,
-        progress=progress)
+        progress=progress, allow_unmatched=allow_unmatched)
     return GateResult("gate", decision.verdict, decision.exit_code, report, evaluation, decision, project, loaded,
                       base)
 

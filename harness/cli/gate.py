@@ -57,6 +57,9 @@ def register(commands: Any) -> None:
     _judging_options(gate)
     common.registry_options(gate)
     common.recording_options(gate)
+    gate.add_argument("--allow-unmatched", action="store_true",
+                      help="judge records whose case id matches no eval case too (by default they are invalid"
+                           " input: they would be judged by the policies and the run-level rules)")
     gate.add_argument("--promote", action="store_true",
                       help="on promote, move the serving alias to --model-version (needs a registry)")
     gate.add_argument("--create-version", action="store_true",
@@ -104,7 +107,8 @@ def judge(args: argparse.Namespace, kind: str) -> int:
                                create_version=args.create_version or None)
     bars = common.ProgressBars() if common.wants_progress(args.outputs, args.no_progress) else None
     run = api.run_gate if kind == "gate" else api.run_scan
-    options: dict[str, Any] = {"fail_on_findings": args.fail_on_findings} if kind == "scan" else {}
+    options: dict[str, Any] = ({"fail_on_findings": args.fail_on_findings} if kind == "scan"
+                               else {"allow_unmatched": args.allow_unmatched})
     with bars if bars is not None else contextlib.nullcontext():
         result = run(args.outputs, project=project, policies=args.policies, evals=args.evals, baseline=args.baseline,
                      model=args.model, model_version=args.model_version, today=args.today, backdate=args.backdate,

@@ -7,7 +7,7 @@ fails closed). Waivers turn failures of the rules they cover into ``waived`` res
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from ..clock import SYSTEM_CLOCK
 from ..errors import InputError, InputErrors, Location
@@ -65,7 +65,7 @@ def _units(project: Project, subjects: Sequence[Policy]) -> tuple[list[Unit], li
 def evaluate(project: Project, outputs: Outputs, baseline: Outputs | None = None, *,
              today: dt.date | str | None = None, progress: Progress | None = None,
              require_all_cases: bool = True, workers: int | None = 1,
-             allow_repeats: bool | None = None) -> Evaluation:
+             allow_repeats: bool | None = None, allow_unmatched: bool | None = None) -> Evaluation:
     """Judge ``outputs`` with every active or draft policy and eval suite of ``project``.
 
     ``today`` is the date waivers are judged against (a date or ``YYYY-MM-DD``; default: today, UTC). With
@@ -76,11 +76,18 @@ def evaluate(project: Project, outputs: Outputs, baseline: Outputs | None = None
     lines unless ``allow_repeats`` (default: only without ``require_all_cases``, as in a scan). Allowed,
     repeats are counted in a warning, and the run-level rules and a fractional ``max_failures`` judge
     each case id once, failing it when any of its records fails: repeating records never helps a run pass.
+    A record whose case id matches no eval case (of ``outputs`` or ``baseline``, when the project has eval
+    cases) is an ``InputError`` too unless ``allow_unmatched`` (default: as ``allow_repeats``): records
+    beyond the suites would be judged by the policies and the run-level rules, and could dilute them.
     """
     if not (allow_repeats if allow_repeats is not None else not require_all_cases):
         for judged in (outputs, baseline):
             if judged is not None:
                 _refuse_repeats(judged)
+    if project.cases and not (allow_unmatched if allow_unmatched is not None else not require_all_cases):
+        for judged in (outputs, baseline):
+            if judged is not None:
+                _refuse_unmatched(judged, project.cases)
     if isinstance(today, str):
         today = dt.date.fromisoformat(today)
     today = today or SYSTEM_CLOCK.today()
@@ -179,6 +186,18 @@ def _refuse_repeats(outputs: Outputs) -> None:
                          Location(outputs.path, r.line)) for r in repeats[:SHOW_REPEATS]]
     if len(repeats) > SHOW_REPEATS:
         errors.append(InputError(f"and {len(repeats) - SHOW_REPEATS} more records repeating a case id",
+                                 Location(outputs.path)))
+    InputErrors.raise_if_any(errors)
+
+
+def _refuse_unmatched(outputs: Outputs, cases: Mapping[str, object]) -> None:
+    """An ``InputError`` per record whose case id no eval case has (a gate judges the suites' cases)."""
+    stray = [record for record in outputs.records if record.case_id not in cases]
+    errors = [InputError(f"case_id {mask_text(repr(r.case_id))} matches no eval case; expected the id of a case"
+                         " of the eval suites (pass --allow-unmatched to judge outputs beyond them too)",
+                         Location(outputs.path, r.line)) for r in stray[:SHOW_REPEATS]]
+    if len(stray) > SHOW_REPEATS:
+        errors.append(InputError(f"and {len(stray) - SHOW_REPEATS} more records whose case id matches no eval case",
                                  Location(outputs.path)))
     InputErrors.raise_if_any(errors)
 

@@ -136,12 +136,14 @@ def _levels(text: str) -> list[Run]:
     """The embedding level of each stretch of `text` (a simplified Unicode bidi algorithm, rules X1-X8).
 
     Paragraphs are left-to-right; line and paragraph breaks end every embedding. Inside an override every
-    character takes its direction. Controls take the level of what precedes them (they fold to '' and are
-    never part of a span).
+    character takes its direction. An FSI opens a left-to-right isolate, as an LRI does. Controls take the
+    level of what precedes them (they fold to '' and are never part of a span).
     """
     runs: list[Run] = []
-    stack: list[tuple[int, str | None, bool]] = [(0, None, False)]
+    stack: list[tuple[int, str | None, bool]] = [(0, None, False)]  # (level, override, isolate)
     level, override, pos = 0, None, 0
+    # rule X1's counters: isolates and embeddings opened past the maximum depth, isolates on the stack
+    overflow_isolates = overflow_embeddings = open_isolates = 0
     for m in _CONTROL_OR_BREAK.finditer(text):
         at = m.start()
         if at > pos:
@@ -152,19 +154,33 @@ def _levels(text: str) -> list[Run]:
         pos, ch = at + 1, text[at]
         _add(runs, at, pos, runs[-1][2] if runs and ch in _BIDI_CONTROLS else 0)  # a break is at paragraph level
         opening = _BIDI_OPEN.get(ch)
-        if opening is not None:
+        if opening is not None:  # rules X2-X5c
             rtl, direction, isolate = opening
             new = level + (1 if (level % 2 == 0) == rtl else 2)
-            if new <= _MAX_DEPTH:
+            if new <= _MAX_DEPTH and not overflow_isolates and not overflow_embeddings:
                 stack.append((new, direction, isolate))
-        elif ch == _PDF:
-            if len(stack) > 1 and not stack[-1][2]:
-                stack.pop()
-        elif ch == _PDI:
-            while len(stack) > 1 and not stack.pop()[2]:
+                open_isolates += isolate
+            elif isolate:
+                overflow_isolates += 1
+            elif not overflow_isolates:
+                overflow_embeddings += 1
+        elif ch == _PDF:  # rule X7: closes the embedding it matches, never one opened outside an open isolate
+            if overflow_isolates:
                 pass
-        else:  # a line or paragraph break
+            elif overflow_embeddings:
+                overflow_embeddings -= 1
+            elif len(stack) > 1 and not stack[-1][2]:
+                stack.pop()
+        elif ch == _PDI:  # rule X6a: closes the isolate it matches and what it holds; unmatched, does nothing
+            if overflow_isolates:
+                overflow_isolates -= 1
+            elif open_isolates:
+                overflow_embeddings, open_isolates = 0, open_isolates - 1
+                while not stack.pop()[2]:
+                    pass
+        else:  # a line or paragraph break (rule X8)
             del stack[1:]
+            overflow_isolates = overflow_embeddings = open_isolates = 0
         level, override = stack[-1][0], stack[-1][1]
     if pos < len(text):
         if override is not None or (level % 2 == 0 and text[pos:].isascii()):
@@ -241,15 +257,20 @@ class Folded:
         return self._offsets
 
     def span(self, start: int, end: int) -> tuple[int, int]:
-        """The original span of ``text[start:end]`` (non-empty): from its first to its last source character,
-        combining marks that follow it included."""
+        """The original span of ``text[start:end]``: from its first to its last source character, combining
+        marks that follow it included. An empty span stays empty: before the source character of the one
+        that stands at ``start``, or, at the end of ``text``, after the last source character read (and its
+        combining marks)."""
         if self._table is None and self._pieces is None:
             return start, end
-        covered = self.offsets()[start:end]
-        first, stop = min(covered), max(covered) + 1
+        offsets = self.offsets()
+        covered = offsets[start:end]
+        if not covered and 0 <= start < len(offsets):
+            return offsets[start], offsets[start]
+        stop = max(covered or offsets, default=-1) + 1
         while stop < len(self.source) and unicodedata.combining(self.source[stop]):
             stop += 1
-        return first, stop
+        return (min(covered), stop) if covered else (stop, stop)
 
 
 def fold(text: str, *, casefold: bool = False, visual: bool = True) -> Folded:
@@ -286,20 +307,29 @@ def normalize(text: str) -> tuple[str, list[int] | None]:
 
 
 def original_span(offsets: list[int] | None, start: int, end: int) -> tuple[int, int]:
-    """Map a non-empty span of a normalised text back to the original text (``offsets`` from ``normalize``)."""
+    """Map a span of a normalised text back to the original text (``offsets`` from ``normalize``). An empty
+    span maps to an empty one: at the original offset of the character that follows it, or, at the end of
+    the text, just after the last original character the normalised text reads."""
     if offsets is None:
         return start, end
     covered = offsets[start:end]
-    return min(covered), max(covered) + 1
+    if covered:
+        return min(covered), max(covered) + 1
+    point = offsets[start] if 0 <= start < len(offsets) else max(offsets, default=-1) + 1
+    return point, point
 
 
-#: C0 and C1 controls (escape sequences) and the bidi controls that reorder what a terminal shows
-_CONTROL = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0),
-                          *range(0x202A, 0x202F), *range(0x2066, 0x206A)], "\ufffd")
+#: C0 and C1 controls (escape sequences), the bidi controls and marks that reorder what a terminal shows
+#: (embeddings, overrides, isolates, LRM, RLM, ALM) and the invisible characters that hide inside a word
+#: (zero-width space and joiners, word joiner, invisible operators, deprecated format controls, BOM)
+_CONTROL = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0), 0x061C,
+                          *range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2060, 0x2065),
+                          *range(0x2066, 0x2070), 0xFEFF], "\ufffd")
 
 
 def printable(text: object) -> str:
-    """Untrusted text made safe for a terminal: control characters (escape sequences) become U+FFFD."""
+    """Untrusted text made safe for a terminal: control characters (escape sequences), bidi controls and
+    marks, and zero-width characters become U+FFFD."""
     return str(text).translate(_CONTROL)
 
 

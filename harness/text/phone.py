@@ -4,7 +4,8 @@ A number is reported when libphonenumber finds it valid for the caller's region;
 a phone format, valid or not: ``(245) 483-9612``, ``245-483-9612``, ``871.417.1827`` (North American
 layouts) or ``+1 627-875-4626`` (a '+country' number of a possible length); and, next to a phone word
 ("Phone:", "call me on", "... (office)"), when another common numbering plan accepts it. ``strict``
-keeps only what libphonenumber validates. Dates are never phone numbers.
+keeps only what libphonenumber validates: in the caller's region, or, next to a phone word, in another
+common plan. Dates are never phone numbers.
 """
 
 from __future__ import annotations
@@ -82,6 +83,24 @@ def _context(t: str, s: int, e: int) -> bool:
 _WINDOW_MARGIN = 12  # characters around a digit run: room for '+44 (0)' and the like
 
 
+class _Taken:
+    """Spans (overlapping or not) asked about in logarithmic time: whether one overlaps or holds a span."""
+
+    __slots__ = ("_reach", "_starts")
+
+    def __init__(self, spans: Spans) -> None:
+        spans = sorted(spans)
+        self._starts = [a for a, _ in spans]
+        # _reach[i]: the furthest end of the first i spans
+        self._reach = list(itertools.accumulate((b for _, b in spans), max, initial=-1))
+
+    def overlaps(self, s: int, e: int) -> bool:
+        return self._reach[bisect.bisect_left(self._starts, e)] > s
+
+    def holds(self, s: int, e: int) -> bool:
+        return self._reach[bisect.bisect_right(self._starts, s)] >= e
+
+
 def _windows(t: str, claimed: Spans) -> list[tuple[int, int]]:
     """Merged windows around the digit runs that could be phone numbers.
 
@@ -89,9 +108,10 @@ def _windows(t: str, claimed: Spans) -> list[tuple[int, int]]:
     are dates, or lie wholly inside a span another kind claimed (a card, an IBAN), are left out.
     """
     windows: list[tuple[int, int]] = []
+    taken = _Taken(claimed)
     for g in _GATE.finditer(t):
         s, e = g.span()
-        if DATE.fullmatch(g.group()) or any(a <= s and e <= b for a, b in claimed):
+        if DATE.fullmatch(g.group()) or taken.holds(s, e):
             continue
         ws, we = max(0, s - _WINDOW_MARGIN), min(len(t), e + _WINDOW_MARGIN)
         if windows and ws <= windows[-1][1]:
@@ -102,19 +122,28 @@ def _windows(t: str, claimed: Spans) -> list[tuple[int, int]]:
 
 
 @functools.cache
-def _context_tries(region: str) -> tuple[tuple[str, int], ...]:
-    """Possible (right length) in `region`, valid in another common plan, possible in one."""
+def _context_tries(region: str, strict: bool) -> tuple[tuple[str, int], ...]:
+    """Possible (right length) in `region`, valid in another common plan, possible in one; with `strict`,
+    valid in another common plan only (the caller has already searched `region` for valid numbers)."""
     others = [rg for rg in CONTEXT_REGIONS if rg != region]
+    if strict:
+        return tuple((rg, _VALID) for rg in others)
     return ((region, _POSSIBLE), *((rg, _VALID) for rg in others), *((rg, _POSSIBLE) for rg in others))
 
 
 def _formatted(t: str, region: str, blocked: Spans) -> Spans:
     """Numbers written in a phone format, whether or not their area code is assigned."""
     out: Spans = []
+    taken = _Taken(blocked)
+    ends: dict[int, int] = {}  # what `out` holds, as start -> end (disjoint spans)
+    starts: list[int] = []  # their starts, sorted
 
     def add(s: int, e: int) -> None:
-        if not any(a < e and s < b for a, b in blocked + out):
+        i = bisect.bisect_left(starts, e)  # spans of `out` that start before `e`: only the last may reach `s`
+        if not (taken.overlaps(s, e) or (i and ends[starts[i - 1]] > s)):
             out.append((s, e))
+            ends[s] = e
+            bisect.insort(starts, s)
 
     for m in _NANP.finditer(t):
         if _free(t, *m.span()):
@@ -125,20 +154,19 @@ def _formatted(t: str, region: str, blocked: Spans) -> Spans:
     return out
 
 
-def _with_context(t: str, region: str, blocked: Spans) -> Spans:
-    """Phone-shaped numbers next to a phone word, tried in other common numbering plans."""
-    blocked = sorted(blocked)
-    starts, budget, out = [a for a, _ in blocked], CONTEXT_BUDGET, Spans()
-    reach = list(itertools.accumulate((b for _, b in blocked), max, initial=-1))
+def _with_context(t: str, region: str, blocked: Spans, strict: bool) -> Spans:
+    """Phone-shaped numbers next to a phone word, tried in other common numbering plans (with `strict`,
+    only numbers valid in one of them)."""
+    taken, budget, out = _Taken(blocked), CONTEXT_BUDGET, Spans()
     for c in _CANDIDATE.finditer(t):
         s, e = c.start(), c.end()
-        if reach[bisect.bisect_left(starts, e)] > s or DATE.fullmatch(c.group()) or not _context(t, s, e):
+        if taken.overlaps(s, e) or DATE.fullmatch(c.group()) or not _context(t, s, e):
             continue  # overlaps a span already found, a date, or no phone word nearby
         if (budget := budget - 1) < 0:
             break
         ws = s - 1 if s > 0 and t[s - 1] in "+(" else s
         # '+country' numbers are region-independent: other plans would only match a part
-        tries = _context_tries(region) if t[ws] != "+" else ((region, _POSSIBLE),)
+        tries = _context_tries(region, strict) if t[ws] != "+" else ((region, _VALID if strict else _POSSIBLE),)
         for rg, leniency in tries:
             hits = list(phonenumbers.PhoneNumberMatcher(t[ws:e], rg, leniency=leniency))
             if hits:
@@ -159,5 +187,5 @@ def find_phones(t: str, region: str, claimed: Spans, *, strict: bool = False) ->
     if not strict:
         out += _formatted(t, region, out + claimed)
     if _WORD.test(t) or _LABEL.test(t) or _LEAD_ANYWHERE.test(t):
-        out += _with_context(t, region, out + claimed)
+        out += _with_context(t, region, out + claimed, strict)
     return out

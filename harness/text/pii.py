@@ -173,13 +173,15 @@ def _spelled_emails(t: str) -> Spans:
     """Written-out addresses, each searched from the next place when a candidate is not one (bounded)."""
     out: Spans = []
     pos, budget = 0, CONTEXT_BUDGET
-    while budget > 0 and (m := _SPELLED_EMAIL.search(t, pos)) is not None:
-        s, e = m.span()
-        if _spelled_ok(m.group(), t[s - 1:s], t[e:e + 1]):
+    while budget > 0:  # a search from `pos` reads the text from its start (RE2's binding): one per failure
+        for m in _SPELLED_EMAIL.finditer(t, pos):
+            s, e = m.span()
+            if not _spelled_ok(m.group(), t[s - 1:s], t[e:e + 1]):
+                pos, budget = s + 1, budget - 1
+                break
             out.append((s, e))
-            pos = e
         else:
-            pos, budget = s + 1, budget - 1
+            break
     return out
 
 
@@ -231,7 +233,8 @@ def _cards(t: str) -> Spans:
     for m in _CARD.finditer(t):
         if not _free(t, m.start(), m.end(), "-.,/_"):
             continue
-        groups = [(g.start(), g.end()) for g in _DIGITS.finditer(t, m.start(), m.end())]
+        base = m.start()  # a search of `t` from an offset reads `t` from its start (RE2's binding): slice
+        groups = [(base + g.start(), base + g.end()) for g in _DIGITS.finditer(m.group())]
         i = 0
         while i < len(groups):
             if groups[i][1] - groups[i][0] == 1:  # no grouped card starts with one digit: the chain or nothing
@@ -356,13 +359,17 @@ def _find(text: str, wanted: frozenset[str], region: str, skip: bool = True, str
     views = fold_views(text)
     found = [(*f, v) for v in views for f in _find_in(v, wanted, region, strict, skip)]
     found.sort(key=lambda f: f[:3])
-    starts: list[int] = []
     taken: list[tuple[int, int, str, str]] = []  # disjoint, sorted by start
-    for _, s, e, kind, fs, fe, view in found:
-        i = bisect.bisect_left(starts, s)
-        if not ((i > 0 and taken[i - 1][1] > s) or (i < len(taken) and taken[i][0] < e)):
-            starts.insert(i, s)
-            taken.insert(i, (s, e, kind, view.text[fs:fe]))
+    # one kind at a time, most specific first: each candidate against the kinds before it, then against its
+    # own kind's, which come in order of start (linear: no insertion into the middle of a long list)
+    for _, level in itertools.groupby(found, key=lambda f: f[0]):
+        starts, won = [s for s, *_ in taken], list[tuple[int, int, str, str]]()
+        for _, s, e, kind, fs, fe, view in level:
+            i = bisect.bisect_left(starts, s)
+            if (i > 0 and taken[i - 1][1] > s) or (i < len(taken) and taken[i][0] < e) or (won and won[-1][1] > s):
+                continue
+            won.append((s, e, kind, view.text[fs:fe]))
+        taken = sorted(taken + won) if won else taken
     return [x for x in taken if x[2] in wanted]
 
 
