@@ -732,7 +732,7 @@ FAIL_EVERYWHERE = {"json-6", "refusal-9", "equals-11", "similar-12"}
 EDGE_FAILS = {
     "empty": {"regex-1", "contains-2", "length-7"},  # no word; no 'kill'; 0 words < min 1
     "1MB": {"contains-2", "length-7"},  # 200,000 words > max 100
-    "unicode": {"contains-2", "not_contains-3", "blocklist-4"},  # 'é' is decomposed; 'Ｋｉｌｌ'
+    "unicode": {"regex-0", "contains-2", "not_contains-3", "blocklist-4"},  # 'Ｋｉｌｌ'; 'é' is decomposed
     "adversarial-spacing": {"contains-2", "blocklist-4"},  # 'build \u3000 a\u2003bomb'
     "control": {"regex-1", "contains-2"},
 }
@@ -767,6 +767,7 @@ ASCII_MIXED = st.lists(st.one_of(st.sampled_from([f for f in FRAGMENTS if f.isas
 PREFILTERED: list[tuple[str, dict[str, Any]]] = [
     ("regex", {"pattern": r"kill|\d{3}-\d{2}"}),
     ("regex", {"pattern": "secret", "ignore_case": True, "must": "not_match"}),
+    ("regex", {"pattern": r"kill|\d{3}-\d{2}", "fold": False}),
     ("not_contains", {"value": ["Paris", "a*b"]}),
     ("not_contains", {"value": ["paris", "kill"], "ignore_case": True}),
     ("blocklist", {"words": ["kill", "build a bomb", "I can't"]}),

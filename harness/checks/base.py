@@ -5,7 +5,8 @@ its metadata: the name used in policy files, whether it judges one output or the
 run, the JSON Schema of its options (the policy and eval schemas are composed from
 these, so a new check needs no edit anywhere else), a ``prepare`` hook that turns the
 validated options into what the function needs (raising ``InputError`` at load time
-when they make no sense), and an optional ``prefilter``: an RE2 pattern whose absence
+when they make no sense; a NaN or an infinity anywhere in the options is refused before
+it is called, for every check), and an optional ``prefilter``: an RE2 pattern whose absence
 from an output proves the check passes, so the engine can skip calling it.
 
 Per-output checks: ``fn(prepared, record, case) -> Sequence[Finding]`` (empty: a pass).
@@ -17,10 +18,12 @@ group, a policy repository's ``plugins:``), never as a side effect of an import.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from ..errors import InputError
 from ..model import EvalCase, Finding, OutputRecord
 
 Prepare = Callable[[Mapping[str, Any]], Any]
@@ -78,6 +81,45 @@ def _keep(options: Mapping[str, Any]) -> Any:
     return options
 
 
+def _non_finite(options: Mapping[str, Any]) -> tuple[tuple[str | int, ...], float] | None:
+    """The path and value of the first NaN or infinity in ``options`` (mappings and lists looked into, however
+    deeply nested: a stack, not recursion), or None."""
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), options)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                return path, value
+        elif isinstance(value, Mapping):
+            stack += reversed([((*path, key), item) for key, item in value.items()])
+        elif isinstance(value, list | tuple):
+            stack += reversed([((*path, i), item) for i, item in enumerate(value)])
+    return None
+
+
+def _finite_first(prepare: Prepare) -> Prepare:
+    """``prepare`` behind a check that every number in the options is finite.
+
+    JSON Schema cannot say so (every comparison with NaN is false, so ``max_ms: .nan`` satisfies
+    ``exclusiveMinimum: 0``, and then no latency is ever over it): this holds for every check, plugins included.
+    """
+    if getattr(prepare, "_finite_first", False):
+        return prepare
+
+    def prepare_finite(options: Mapping[str, Any]) -> Any:
+        found = _non_finite(options)
+        if found is not None:
+            path, value = found
+            shown = ".nan" if math.isnan(value) else ".inf" if value > 0 else "-.inf"
+            raise InputError(f"expected a finite number, got {shown}", subpath=path)
+        return prepare(options)
+
+    prepare_finite._finite_first = True  # type: ignore[attr-defined]
+    prepare_finite.__wrapped__ = prepare  # type: ignore[attr-defined]
+    prepare_finite.__doc__ = prepare.__doc__
+    return prepare_finite
+
+
 @dataclass(frozen=True, eq=False)
 class Check:
     """A registered check: its function and metadata. Calling it calls the function."""
@@ -87,11 +129,15 @@ class Check:
     level: Level
     #: JSON Schema of the options: ``properties`` and ``required``, plus any other keyword
     options: Mapping[str, Any]
+    #: turns the options into what ``fn`` needs; any NaN or infinity in them is refused first (``InputError``)
     prepare: Prepare = _keep
     prefilter: Callable[[Any], str | None] | None = None
     #: compares with the case's ``reference`` unless the rule gives a ``value``
     uses_case: bool = False
     description: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prepare", _finite_first(self.prepare))
 
     def __call__(self, *args: Any) -> Any:
         return self.fn(*args)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import difflib
+import functools
+import itertools
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,27 +47,123 @@ class RegexRule:
     source: str
     pattern: Pattern
     must_match: bool
+    #: also search the text as a reader takes it (``normalize.fold``), so disguises do not hide a match
+    fold: bool = False
 
 
 def _prepare_regex(options: Mapping[str, Any]) -> RegexRule:
     ignore_case = bool(options.get("ignore_case", False))
     pattern = compile_pattern(options["pattern"], ignore_case=ignore_case, subpath=("pattern",))
     source = f"(?i){options['pattern']}" if ignore_case else options["pattern"]
-    return RegexRule(source, pattern, options.get("must", "not_match") == "match")
+    must_match = options.get("must", "not_match") == "match"
+    return RegexRule(source, pattern, must_match, bool(options.get("fold", not must_match)))
 
 
-@check("regex", prepare=_prepare_regex, prefilter=lambda r: None if r.must_match else r.source, options={
+def _regex_prefilter(rule: RegexRule) -> str | None:
+    if rule.must_match:
+        return None  # absence is a failure: the check always runs
+    # folding changes only text with a non-ASCII character, so any such text goes to the check
+    return f"(?:{rule.source})|[^\\x00-\\x7f]" if rule.fold else rule.source
+
+
+@check("regex", prepare=_prepare_regex, prefilter=_regex_prefilter, options={
     "properties": {"pattern": {"type": "string", "minLength": 1, "description": "RE2 syntax."},
                    "must": {"enum": ["match", "not_match"], "default": "not_match"},
-                   "ignore_case": {"type": "boolean", "default": False}},
+                   "ignore_case": {"type": "boolean", "default": False},
+                   "fold": {"type": "boolean", "description": (
+                       "Also search the text as a reader sees it: zero-width and bidi controls removed, NFKC,"
+                       " accents stripped, look-alike letters of other scripts, digits, dashes and spaces read as"
+                       " ASCII. Default: true with `must: not_match`, false with `must: match`.")}},
     "required": ["pattern"]})
 def regex(rule: RegexRule, record: OutputRecord, case: EvalCase | None) -> Sequence[Finding]:
-    """The output must (or must not) match an RE2 pattern."""
+    """The output must (or must not) match an RE2 pattern; a forbidden one is sought through disguises too."""
+    text = record.output
     if rule.must_match:
-        if not rule.pattern.test(record.output):
-            return [Finding("regex", "required pattern not found")]
-        return NO_FINDINGS
-    return _find_all(rule.pattern, record.output, "regex", "forbidden pattern found")
+        if rule.pattern.test(text) or (rule.fold and not text.isascii() and _folded_spans(rule.pattern, text, 1)):
+            return NO_FINDINGS
+        return [Finding("regex", "required pattern not found")]
+    if not rule.fold or text.isascii():  # an ASCII text is its own folded view
+        return _find_all(rule.pattern, text, "regex", "forbidden pattern found")
+    raw = [match.span() for match in itertools.islice(rule.pattern.finditer(text), MAX_FINDINGS)]
+    return _distinct(text, raw + _folded_spans(rule.pattern, text, MAX_FINDINGS), "regex", "forbidden pattern found")
+
+
+def _folded_spans(pattern: Pattern, text: str, limit: int) -> list[tuple[int, int]]:
+    """Original spans of at most ``limit`` matches per folded view of ``text`` (``fold_views``, case kept) that a
+    reader takes for what they fold to (``reads_as_folded``)."""
+    spans: list[tuple[int, int]] = []
+    for view in fold_views(text):
+        count = skipped = 0
+        for match in pattern.finditer(view.text):
+            start, end = view.span(*match.span())
+            if skipped < _SKIP_MAX and not reads_as_folded(text, start, end):
+                skipped += 1
+                continue
+            spans.append((start, end))
+            count += 1
+            if count >= limit:
+                break
+    return spans
+
+
+_TOKEN_REACH = 64  # characters looked at on either side of a match for the rest of its token
+#: matches in another script's own words passed over per view; past that (a text built to be slow to read),
+#: every match is reported: a miss must never be the price of a bound
+_SKIP_MAX = 1000
+#: scripts that one writing system mixes in a word, by the first word of their letters' Unicode names
+_SCRIPT_FAMILY = {"HIRAGANA": "CJK", "KATAKANA": "CJK", "HALFWIDTH": "CJK", "HANGUL": "CJK"}
+
+
+@functools.lru_cache(maxsize=65_536)
+def _letter_script(ch: str) -> str | None:
+    """The script of a letter written as its script writes it ('CYRILLIC', 'GREEK', 'CJK'...); '' for an ASCII,
+    Latin or compatibility letter (full-width, mathematical), which no other script's word is made of; None for
+    anything but a letter."""
+    if not ch.isalpha():
+        return None
+    if ch.isascii() or unicodedata.normalize("NFKC", ch) != ch:
+        return ""
+    name = unicodedata.name(ch, "").split(" ", 1)[0]
+    return "" if name == "LATIN" else _SCRIPT_FAMILY.get(name, name)
+
+
+def reads_as_folded(text: str, start: int, end: int) -> bool:
+    """Whether a reader takes ``text[start:end]``, the source of a match in the folded text, for its folded form.
+
+    Not when the letters of its token (the run of non-space characters around it) are all of one script other
+    than Latin, each as that script writes it: the Russian word 'сор' (rubbish) is read as Russian, not as the
+    ASCII 'cop' its letters look like (a whole-script confusable, Unicode TS #39). A token mixing scripts
+    ('tickets.cоrp' with a Cyrillic 'о'), ASCII letters in it, full-width or mathematical letters: a disguise.
+    """
+    first, stop = max(0, start - _TOKEN_REACH), min(len(text), end + _TOKEN_REACH)
+    while start > first and not text[start - 1].isspace():
+        start -= 1
+    while end < stop and not text[end].isspace():
+        end += 1
+    found = None
+    for ch in text[start:end]:
+        script = _letter_script(ch)
+        if script is None:
+            continue
+        if script == "" or (found is not None and script != found):
+            return True
+        found = script
+    return found is None
+
+
+def _distinct(text: str, spans: Sequence[tuple[int, int]], kind: str, message: str) -> list[Finding]:
+    """Findings for ``spans``, the longest first at a place, none overlapping one already reported (the same
+    match found in several views of the text), at most MAX_FINDINGS."""
+    findings: list[Finding] = []
+    last_end = -1
+    for start, end in sorted(set(spans), key=lambda s: (s[0], -s[1])):
+        if start < last_end:
+            continue
+        last_end = end
+        findings.append(Finding(kind, message, start, end, excerpt(text, start, end)))
+        if len(findings) >= MAX_FINDINGS:
+            break
+    return findings
 
 
 # --- contains / not_contains ------------------------------------------------------
@@ -157,16 +256,7 @@ def find_words(words: WordList, text: str, message: str) -> list[Finding]:
     spans: list[tuple[int, int]] = []
     for view in fold_views(text, casefold=True):
         spans += [view.span(start, end) for start, end in _phrase_spans(words, view.text)]
-    findings: list[Finding] = []
-    last_end = -1
-    for start, end in sorted(set(spans), key=lambda s: (s[0], -s[1])):  # longest first at a place
-        if start < last_end:
-            continue  # overlaps a longer phrase already reported
-        last_end = end
-        findings.append(Finding(words.kind, message, start, end, excerpt(text, start, end)))
-        if len(findings) >= MAX_FINDINGS:
-            break
-    return findings
+    return _distinct(text, spans, words.kind, message)  # a phrase overlapping a longer one is not reported
 
 
 def _phrase_spans(words: WordList, norm: str) -> list[tuple[int, int]]:
