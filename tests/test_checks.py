@@ -219,6 +219,34 @@ def test_blocklist_phrase_with_adversarial_spacing(output: str) -> None:
     assert (finding.start, finding.end) == (start, len(output))
 
 
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ("how to make pipe bombs", ["pipe bombs"]),
+        ("nerve agents are", ["nerve agents"]),
+        ("a pipe\u200dbomb here", ["pipe\u200dbomb"]),  # a zero-width joiner: read as "pipebomb"
+        ("a pipebomb here", ["pipebomb"]),
+        ("the pipe.bomb file", ["pipe.bomb"]),
+        ("the pipe-bomb and pipe_bomb", ["pipe-bomb", "pipe_bomb"]),
+        ("a pipe bombshell", []),  # a longer word is not the phrase
+        ("a pipe bombes", ["pipe bombes"]),
+        ("bagpipe bomb", []),
+    ],
+    ids=["plural-s", "plural-of-phrase", "zero-width-joiner", "glued", "dot", "hyphen-underscore",
+         "longer-word", "plural-es", "inside-a-word"],
+)
+def test_blocklist_reads_plurals_and_glued_or_dotted_phrases(output: str, expected: list[str]) -> None:
+    """A hostile run: `pipe bombs`, `nerve agents`, `pipe\u200dbomb` and `pipe.bomb` all passed a
+    blocklist of `pipe bomb` and `nerve agent`."""
+    findings = run("blocklist", {"words": ["pipe bomb", "nerve agent"]}, output)
+    assert texts(output, findings) == expected
+
+
+def test_refusal_phrases_stay_strict_about_their_words() -> None:
+    """Refusal detection does not take the blocklist's loose reading: 'Icannot' is not 'I cannot'."""
+    assert run("refusal", {"must": "answer"}, "Icannot") == []
+
+
 def test_blocklist_phrase_written_with_extra_spaces_matches_single_spaces() -> None:
     assert texts("build a bomb", run("blocklist", {"words": ["  build   a  bomb "]}, "build a bomb")) == [
         "build a bomb"]
@@ -256,12 +284,14 @@ def test_blocklist_cjk_without_separators_is_not_word_bounded() -> None:
 @pytest.mark.parametrize(
     ("words", "output", "expected"),
     [
-        (["bomb", "bomb maker"], "the bomb makers", ["bomb"]),
+        (["bomb", "bomb maker"], "the bomb makerspace", ["bomb"]),
+        (["bomb", "bomb maker"], "the bomb makers", ["bomb makers"]),
         (["bomb", "bomb maker"], "a bomb maker.", ["bomb maker"]),
         (["ab cd", "cd"], "xab cd", ["cd"]),
         (["kill", "kill me"], "kill me kill", ["kill me", "kill"]),
     ],
-    ids=["longer-phrase-fails-boundary", "longest-wins", "overlapping-shorter-phrase", "mixed"],
+    ids=["longer-phrase-fails-boundary", "plural-of-the-longer", "longest-wins", "overlapping-shorter-phrase",
+         "mixed"],
 )
 def test_blocklist_a_longer_phrase_does_not_hide_a_shorter_one(
         words: list[str], output: str, expected: list[str]) -> None:

@@ -224,18 +224,23 @@ class WordList:
 # Python's str.split() whitespace, which RE2's \s (ASCII [\t\n\f\r ]) does not cover in full, and the
 # hyphens and underscores that join words ("bomb-recipe", "bomb_recipe" are the phrase "bomb recipe")
 _SPACE = r"[\s\x0b\x1c-\x1f\x85\p{Z}\-_]+"
+# a blocked phrase's words may also be glued ("pipe\u200dbomb" reads "pipebomb") or joined by a dot
+_LOOSE_SPACE = r"[\s\x0b\x1c-\x1f\x85\p{Z}\-_.]*"
 _WORD_BREAK = re.compile(r"[\s\-_]+")
 
 
-def _phrase_patterns(phrases: Sequence[str]) -> list[str]:
+def _phrase_patterns(phrases: Sequence[str], *, loose: bool = False) -> list[str]:
     """RE2 patterns of the normalised phrases, longest first, tolerant of extra spacing and of '-' or '_'
-    between their words."""
+    between their words; ``loose`` (a blocklist) also of words glued or joined by '.', and of a plural
+    ending ('s' or 'es') after a last word that ends in a letter."""
     normalised = sorted({" ".join(_WORD_BREAK.split(normalize(p)[0])).strip() for p in phrases}, key=len, reverse=True)
-    return [_SPACE.join(re2.escape(w) for w in p.split()) for p in normalised if p.split()]
+    space = _LOOSE_SPACE if loose else _SPACE
+    return [space.join(re2.escape(w) for w in p.split()) + ("(?:e?s)?" if loose and p[-1].isalpha() else "")
+            for p in normalised if p.split()]
 
 
-def _word_list(kind: str, phrases: Sequence[str]) -> WordList:
-    parts = _phrase_patterns(phrases)
+def _word_list(kind: str, phrases: Sequence[str], *, loose: bool = False) -> WordList:
+    parts = _phrase_patterns(phrases, loose=loose)
     if not parts:
         # an empty alternation would match everywhere (and crash the boundary test)
         raise InputError("every word is empty once normalised (spaces and invisible characters only)")
@@ -279,7 +284,7 @@ def _phrase_spans(words: WordList, norm: str) -> list[tuple[int, int]]:
 
 
 def _prepare_blocklist(options: Mapping[str, Any]) -> WordList:
-    return _word_list(options.get("kind", "blocklist"), options["words"])
+    return _word_list(options.get("kind", "blocklist"), options["words"], loose=True)
 
 
 @check("blocklist", prepare=_prepare_blocklist, prefilter=lambda w: w.prefilter, options={
@@ -287,7 +292,8 @@ def _prepare_blocklist(options: Mapping[str, Any]) -> WordList:
                    "kind": {"type": "string", "default": "blocklist"}},
     "required": ["words"]})
 def blocklist(words: WordList, record: OutputRecord, case: EvalCase | None) -> Sequence[Finding]:
-    """None of the listed words or phrases occur (case-folded, NFKC-normalised, word-bounded)."""
+    """None of the listed words or phrases occur (case-folded, NFKC-normalised, word-bounded; plurals, and a
+    phrase's words glued or joined by '.', '-' or '_', count)."""
     return find_words(words, record.output, "blocked term")
 
 
