@@ -210,6 +210,34 @@ def test_current_actor(monkeypatch: pytest.MonkeyPatch) -> None:
     assert provenance.current_actor()  # git email or the OS user, never empty
 
 
+@pytest.mark.parametrize(("config", "login", "refused"), [
+    pytest.param('[user]\n\temail = "mallory\\nforged"\n', "ci", r"git config user.email: the actor 'mallory\nforged'",
+                 id="git-email"),
+    pytest.param("", "root\nforged", r"the login name ($LOGNAME, $USER or the password database): the actor"
+                 r" 'root\nforged'", id="login"),
+])
+def test_an_actor_from_git_or_the_login_must_be_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        config: str, login: str, refused: str) -> None:
+    (tmp_path / "gitconfig").write_text(config, encoding="utf-8")
+    monkeypatch.delenv("GITHUB_ACTOR", raising=False)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("LOGNAME", login)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError) as error:
+        provenance.current_actor()
+    assert str(error.value) == (f"{refused} contains U+000A (a line break or control character); expected a name or an"
+                                " e-mail address on one line")
+
+
+def test_an_actor_is_checked_whoever_calls() -> None:
+    assert provenance.current_actor(" lead@example.com ") == "lead@example.com"
+    with pytest.raises(InputError, match=r"^--by: the actor is 300 characters long; expected at most 256$"):
+        provenance.current_actor("x" * 300)
+    with pytest.raises(InputError, match=r"^--by: the actor 'a\\tb' contains U\+0009"):
+        provenance.current_actor("a\tb")
+
+
 def _git(cwd: Path, *args: str) -> None:
     subprocess.run(
         ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],

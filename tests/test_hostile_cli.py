@@ -230,14 +230,121 @@ def test_standard_output_on_a_full_disk_exits_6_without_a_traceback(workdir):
     assert "Traceback" not in done.stderr and "No space left on device" in done.stderr
 
 
-@pytest.mark.parametrize("summary", ["/dev/full", "a-directory"])
-def test_a_step_summary_that_cannot_be_written_keeps_the_verdict(workdir, monkeypatch, capsys, summary):
+@pytest.mark.parametrize(("summary", "warning"), [
+    ("/dev/full", "harness: warning: cannot append to $GITHUB_STEP_SUMMARY (/dev/full): No space left on device"),
+    ("a-directory", "harness: warning: summary skipped: $GITHUB_STEP_SUMMARY a-directory is a directory; name a file"),
+])
+def test_a_step_summary_that_cannot_be_written_keeps_the_verdict(workdir, monkeypatch, capsys, summary, warning):
     Path("a-directory").mkdir()
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", summary)
     assert main(["gate", "--outputs", BAD, "--baseline", BASELINE, "--decision-log", "log.jsonl"]) == 3
-    assert "cannot append to $GITHUB_STEP_SUMMARY" in capsys.readouterr().err
+    assert warning in capsys.readouterr().err.splitlines()
     entry = json.loads(Path("log.jsonl").read_text().splitlines()[0])  # recorded all the same
     assert (entry["kind"], entry["verdict"], entry["model_version"]) == ("gate", "rollback", "1.2.0")
+
+
+def test_a_step_summary_naming_the_decision_log_is_skipped_and_the_log_stays_verifiable(workdir, monkeypatch,
+                                                                                      capsys):
+    """The attack: ``GITHUB_STEP_SUMMARY=audit/decisions.jsonl`` appended Markdown to the log; ``log verify``
+    failed (exit 4) for ever after."""
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", "audit/decisions.jsonl")
+    for _ in range(2):  # the first gate creates the log, the second finds it
+        assert gate("--decision-log", "audit/decisions.jsonl") == 0  # the verdict's exit code stands
+        assert ("harness: warning: summary skipped: $GITHUB_STEP_SUMMARY audit/decisions.jsonl is the decision log:"
+                " the report would be appended to it; name another file") in capsys.readouterr().err.splitlines()
+    assert all(line.startswith("{") for line in Path("audit/decisions.jsonl").read_text().splitlines())
+    assert main(["log", "verify"]) == 0
+    assert "hash chain intact" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("summary", "what"), [
+    (GOOD, "is the --outputs file"),
+    (BASELINE, "is the --baseline file"),
+    ("audit/decisions.jsonl.head", "is a file of the decision log"),
+    ("audit/registry.json", "is the registry file"),
+    ("policies/waivers.yaml", "is inside the --policies directory"),
+    ("evals/summary.md", "is inside the --evals directory"),
+])
+def test_a_step_summary_is_never_appended_to_an_input_or_a_record(workdir, monkeypatch, capsys, summary, what):
+    assert gate("--decision-log", "audit/decisions.jsonl") == 0  # the log, its head and the registry exist
+    path = workdir / summary
+    before = path.read_bytes() if path.exists() else None
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", summary)
+    capsys.readouterr()
+    assert gate() == 0
+    [warning] = [line for line in capsys.readouterr().err.splitlines() if "GITHUB_STEP_SUMMARY" in line]
+    assert warning.startswith(f"harness: warning: summary skipped: $GITHUB_STEP_SUMMARY {Path(summary)} {what}")
+    assert (path.read_bytes() if path.exists() else None) == before
+
+
+def test_a_step_summary_elsewhere_is_appended(workdir, monkeypatch, capsys):
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", "summary.md")
+    Path("summary.md").write_text("earlier step\n")
+    assert gate() == 0
+    text = Path("summary.md").read_text()
+    assert text.startswith("earlier step\n## ✅ harness gate: **promote** for acme-support-assistant 1.1.0\n")
+    assert "GITHUB_STEP_SUMMARY" not in capsys.readouterr().err
+
+
+# -- dates are YYYY-MM-DD, nothing else that fromisoformat takes -----------------------------------
+
+@pytest.mark.parametrize("day", ["20261203", "2026-W49-4", "2026-W49", "2026-12-3", " 2026-12-03", "２０２６-12-03"])
+def test_today_must_be_written_yyyy_mm_dd(workdir, capsys, day):
+    for command in (["validate"], ["gate", "--outputs", GOOD, "--baseline", BASELINE]):
+        with pytest.raises(SystemExit) as exit_:
+            main([*command, "--today", day])
+        assert exit_.value.code == 4
+        assert f"argument --today: expected a date YYYY-MM-DD, got {day!r}" in capsys.readouterr().err
+
+
+def test_dates_given_to_the_library_as_text_must_be_yyyy_mm_dd_too():
+    from harness import expired_waivers
+    from harness.evaluation import evaluate
+    from harness.outputs import load_outputs
+
+    with pytest.raises(ValueError, match="expected a date YYYY-MM-DD, got '20261203'"):
+        expired_waivers([], "20261203")
+    project = api.load(ROOT / "policies", ROOT / "evals")
+    with pytest.raises(ValueError, match="expected a date YYYY-MM-DD, got '2026-W49-4'"):
+        evaluate(project, load_outputs(ROOT / GOOD), today="2026-W49-4")
+
+
+# -- the actor recorded is one line of bounded length -----------------------------------------------
+
+FORGED = 'mallory\n{"kind": "gate", "verdict": "promote"}'
+
+
+@pytest.mark.parametrize(("actor", "problem"), [
+    pytest.param(FORGED, "the actor 'mallory\\n{\"kind\": \"gate\", \"verdict\": \"promote\"}' contains U+000A (a line"
+                 " break or control character); expected a name or an e-mail address on one line", id="newline"),
+    pytest.param("ci\x1b[2Kbot", r"the actor 'ci\x1b[2Kbot' contains U+001B", id="escape-sequence"),
+    pytest.param("ci\u2028bot", r"the actor 'ci\u2028bot' contains U+2028", id="line-separator"),
+    pytest.param("ci\u202ebot", r"the actor 'ci\u202ebot' contains U+202E", id="bidi-override"),
+    pytest.param("x" * 257, "the actor is 257 characters long; expected at most 256", id="too-long"),
+])
+def test_a_by_that_could_forge_a_record_is_refused(workdir, capsys, actor, problem):
+    with pytest.raises(SystemExit) as exit_:
+        gate("--decision-log", "audit/decisions.jsonl", "--by", actor)
+    assert exit_.value.code == 4
+    assert f"argument --by: {problem}" in capsys.readouterr().err
+    assert not Path("audit/decisions.jsonl").exists()
+
+
+def test_an_actor_of_256_characters_is_recorded_as_given(workdir):
+    actor = "a" * 244 + "@example.com"
+    assert len(actor) == 256
+    assert gate("--decision-log", "audit/decisions.jsonl", "--by", f" {actor} ") == 0
+    assert {e["actor"] for e in api.read_decision_log("audit/decisions.jsonl")} == {actor}
+
+
+def test_a_github_actor_that_could_forge_a_record_is_refused_before_judging(workdir, monkeypatch, capsys):
+    monkeypatch.setenv("GITHUB_ACTOR", FORGED)
+    assert gate("--decision-log", "audit/decisions.jsonl") == 4
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("$GITHUB_ACTOR: the actor 'mallory\\n{") and "contains U+000A" in err[0]
+    assert err[-1] == "harness: invalid input; nothing was judged (exit 4)"
+    assert not Path("audit/decisions.jsonl").exists()
+    assert gate() == 0  # not recording: no actor is needed
 
 
 # -- atomic writes keep the file's mode and respect read-only files -----------------------------

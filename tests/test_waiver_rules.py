@@ -4,6 +4,7 @@ whole policy may be waived (``waiver_rules`` in the playbook). A waiver beyond t
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -242,19 +243,53 @@ def test_eval_suite_waivers_follow_the_suites_severity(repo, severity, scope, pr
     assert (found == []) if problem is None else any(problem in e for e in found), found
 
 
-def test_a_waiver_approved_after_the_judging_date_does_not_apply(repo):
+def test_a_waiver_approved_after_a_backdated_judging_date_does_not_apply(repo):
     """It did not exist then: validate says so, and the gate does not apply it (the failure stands)."""
     outputs = setup(repo, waiver(approved="2026-11-28", expires="2026-12-01"), severity="sev2", on_fail="block")
-    assert errors(repo) == [
+    clock, day = FixedClock("2026-11-29T12:00:00Z"), dt.date(2026, 11, 27)
+    found = api.validate(repo.policies, repo.evals, today=day, backdate=True, clock=clock).errors
+    assert [str(e).replace(f"{repo.root}/", "") for e in found] == [
         "policies/waivers.yaml:2:5: $.waivers[0]: waiver for privacy.no-pii/no-email (ticket RISK-7) was approved on"
         " 2026-11-28, after 2026-11-27, the date judged against; it does not apply yet: expected an approval date on"
         " or before it"]
-    result = api.run_gate(outputs, policies=repo.policies, evals=repo.evals, clock=CLOCK)
+    result = api.run_gate(outputs, policies=repo.policies, evals=repo.evals, today=day, backdate=True, clock=clock)
     assert result.exit_code == 1 and result.report.policies[0].waived == 0
     assert "waiver for privacy.no-pii (ticket RISK-7) was approved only on 2026-11-28 and was not applied" in \
         result.report.warnings
-    later = api.run_gate(outputs, policies=repo.policies, evals=repo.evals, clock=FixedClock("2026-11-28T00:00:00Z"))
-    assert later.exit_code == 0
+    assert api.run_gate(outputs, policies=repo.policies, evals=repo.evals, clock=clock).exit_code == 0
+
+
+FUTURE = ("policies/waivers.yaml:2:5: $.waivers[0]: waiver for privacy.no-pii/no-email (ticket RISK-7) was approved on"
+          " 2026-12-01, after today (2026-11-27, UTC): an approval date cannot lie in the future; expected the date it"
+          " was approved, on or before today")
+
+
+@pytest.mark.parametrize("today", [None, "2026-12-02"], ids=["today", "a-later-today"])
+def test_a_waiver_approved_in_the_future_never_applies_whatever_today_says(repo, monkeypatch, capsys, today):
+    """The attack: a waiver ``approved`` in the future, and a gate judged as of a later ``--today``: it applied
+    (PROMOTE, not backdated) before anyone approved it. The gate refuses to judge (exit 4), as for a waiver beyond
+    the playbook's rules, and validate reports it whatever the date judged against."""
+    monkeypatch.chdir(repo.root)
+    outputs = setup(repo, waiver(approved="2026-12-01", expires="2026-12-05"), severity="sev2", on_fail="block")
+    when = ["--today", today] if today else []
+    assert main(["validate", *when], clock=CLOCK) == 4
+    assert FUTURE in capsys.readouterr().err.splitlines()
+    assert main(["gate", "--outputs", str(outputs), "--format", "json", *when], clock=CLOCK) == 4
+    err = capsys.readouterr()
+    assert FUTURE in err.err.splitlines() and "nothing was judged (exit 4)" in err.err and err.out == ""
+    assert main(["scan", "--outputs", str(outputs), *when], clock=CLOCK) == 4
+    # once the approval day has come, the waiver applies as written
+    assert main(["gate", "--outputs", str(outputs), *when], clock=FixedClock("2026-12-02T00:00:00Z")) == 0
+
+
+def test_a_rollback_refuses_a_waiver_approved_in_the_future(repo):
+    """The verify step judges the target with the waivers: one not yet approved must not pass it."""
+    setup(repo, waiver(approved="2026-12-01", expires="2026-12-05"), severity="sev2", on_fail="block")
+    project = load_project(repo.policies, repo.evals)
+    settings = api.release_settings(project.playbook, registry=f"file://{repo.root}/registry.json")
+    with pytest.raises(InputErrors) as refused:
+        api.rollback_context(project, settings, actor="ci", today=dt.date(2026, 12, 2), clock=CLOCK)
+    assert [str(e).replace(f"{repo.root}/", "") for e in refused.value.errors] == [FUTURE]
 
 
 def test_a_gate_with_a_waiver_beyond_the_rules_fails_closed_in_json_too(repo, monkeypatch, capsys):

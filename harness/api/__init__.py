@@ -27,7 +27,7 @@ from .release import (
     verify_audit_trail,
     verify_decision_log,
 )
-from .reports import check_report_path, write_report
+from .reports import append_summary, check_report_path, write_report
 from .rollback import (
     ReleaseOutcome,
     RollbackPlan,
@@ -51,6 +51,7 @@ __all__ = [
     "RollbackPlan",
     "RollbackResponse",
     "Validation",
+    "append_summary",
     "check_report_path",
     "connect",
     "load",

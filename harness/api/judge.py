@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..clock import SYSTEM_CLOCK, Clock
-from ..errors import ExitCode, InputError
+from ..errors import ExitCode, InputError, InputErrors
 from ..evaluation import Evaluation, evaluate
 from ..gate import Decision, decide, scan_exit_code
 from ..model import Outputs, Verdict
 from ..outputs import load_outputs
 from ..project import Project, example_errors, expired_waivers, inspect_project, load_project
+from ..project.waivers import future_approvals
 from ..report import Report, build_report
 
 PathLike = str | Path
@@ -63,6 +64,7 @@ def _judge(kind: str, outputs: PathLike | Outputs, *, policies: PathLike, evals:
     started = clock.timestamp()
     judged_on, backdated = judging_date(today, clock, backdate=backdate)
     project = project or load_project(policies, evals)
+    refuse_future_approvals(project, clock)
     if not project.policies and not project.suites:
         raise InputError(f"no policies in {project.policies_dir} and no eval suites: nothing to judge")
     run_outputs = _outputs(outputs, progress)
@@ -94,6 +96,15 @@ def judging_date(today: dt.date | None, clock: Clock, *, backdate: bool = False)
     return today, today < real
 
 
+def refuse_future_approvals(project: Project, clock: Clock) -> None:
+    """``InputErrors`` (exit 4) naming every waiver approved after the clock's today.
+
+    Judged as of a later ``--today``, such a waiver would apply before anyone approved it; as
+    with a waiver beyond the playbook's rules, the gate refuses to judge rather than guess.
+    """
+    InputErrors.raise_if_any(future_approvals(project.waivers, clock.today()))
+
+
 def run_gate(outputs: PathLike | Outputs, *, policies: PathLike = "policies", evals: PathLike | None = "evals",
              baseline: PathLike | Outputs | None = None, project: Project | None = None, model: str | None = None,
              model_version: str | None = None, today: dt.date | None = None, backdate: bool = False,
@@ -108,7 +119,8 @@ def run_gate(outputs: PathLike | Outputs, *, policies: PathLike = "policies", ev
     the clock's needs ``backdate=True`` and the report says so (``run.backdated``). When there are eval
     suites, a record whose case id matches none of their cases is invalid input unless ``allow_unmatched``
     (then the policies and run-level rules judge it too, and a warning counts them). Raises
-    ``InputError`` (exit 4) for invalid input; nothing is judged then.
+    ``InputError`` (exit 4) for invalid input, a waiver approved after the clock's today included;
+    nothing is judged then.
     """
     report, evaluation, decision, project, loaded, base = _judge(
         "gate", outputs, policies=policies, evals=evals, baseline=baseline, project=project, model=model,
@@ -158,12 +170,15 @@ def validate(policies: PathLike = "policies", evals: PathLike | None = "evals", 
     """Check the playbook, every policy, suite and waiver, and run every policy's examples.
 
     Lists every problem at once: a file with a duplicate key, a schema error, an unknown
-    check and a duplicate id reports all four. Expired waivers are problems too.
+    check and a duplicate id reports all four. Waivers that do not apply on ``today`` are problems
+    too, and so is a waiver approved after the clock's today, whatever ``today`` says.
     """
     judged_on, _ = judging_date(today, clock, backdate=backdate)
     project, errors = inspect_project(policies, evals)
     problems: list[InputError] = list(errors)
-    problems += expired_waivers(project.waivers, judged_on)
+    real = clock.today()
+    problems += future_approvals(project.waivers, real)  # whatever the date judged against
+    problems += expired_waivers([w for w in project.waivers if w.approved <= real], judged_on)
     problems += example_errors(project.policies)
     examples = sum(len(p.examples) for p in project.policies)
     return Validation(tuple(_sorted(problems)), project, examples)

@@ -1,8 +1,9 @@
 """Writing a report where the caller asks: never over an input of the run or a record of the release.
 
-``harness gate --output PATH`` is a face over these two functions; a library caller who writes a
-report gets the same protection. A report written over the decision log's ``.head`` record, a
-lock file or the registry would stop every later gate and ``log verify`` (exit 6).
+``harness gate --output PATH`` is a face over these functions, and so is the summary appended to
+``$GITHUB_STEP_SUMMARY``; a library caller who writes a report gets the same protection. A report
+written over (or appended to) the decision log, its ``.head`` record, a lock file or the registry
+would stop every later gate and ``log verify`` (exit 6).
 """
 
 from __future__ import annotations
@@ -18,17 +19,21 @@ from .judge import GateResult, PathLike
 
 def check_report_path(path: PathLike, *, settings: ReleaseSettings | None = None, outputs: PathLike | None = None,
                       baseline: PathLike | None = None, policies: PathLike | None = None,
-                      evals: PathLike | None = None, incidents: PathLike | None = None) -> None:
+                      evals: PathLike | None = None, incidents: PathLike | None = None, option: str = "--output",
+                      appending: bool = False) -> None:
     """Refuse (``InputError``, exit 4) a report path that is an input of the run or a record of the release.
 
     Refused: the outputs and baseline files; anything inside the policies, evals and incidents
     folders, the rollback state folder and the stored reports folder; the decision log and the
     files named after it (``<log>.head``, ``<log>.lock``); the registry's file or database and
     the files named after it (its lock files). A symbolic link is judged by where it points.
+    ``option`` names the path in the messages; ``appending``: the report is appended to it, not written over it.
     """
     output = Path(path)
+    named = f"{option} {output}"
+    harm = "be appended to" if appending else "replace"
     if output.is_dir():
-        raise InputError(f"--output {output} is a directory; name a file")
+        raise InputError(f"{named} is a directory; name a file")
     files: dict[str, Path | None] = {"the --outputs file": _path(outputs), "the --baseline file": _path(baseline)}
     folders: dict[str, Path | None] = {"--policies": _path(policies), "--evals": _path(evals),
                                        "--incidents": _path(incidents)}
@@ -38,16 +43,16 @@ def check_report_path(path: PathLike, *, settings: ReleaseSettings | None = None
         folders |= {"rollback state": settings.state_dir, "stored reports": settings.reports_dir}
     for what, file in files.items():
         if file is not None and _same_file(output, file):
-            raise InputError(f"--output {output} is {what}: the report would replace it; name another file")
+            raise InputError(f"{named} is {what}: the report would {harm} it; name another file")
     for what, record in records.items():
         if record is not None and _same_file(output, record):
-            raise InputError(f"--output {output} is the {what}: the report would replace it; name another file")
+            raise InputError(f"{named} is the {what}: the report would {harm} it; name another file")
         if record is not None and _companion(output, record):
-            raise InputError(f"--output {output} is a file of the {what} {record} (its head record or a lock):"
-                             " the report would replace it; name another file")
+            raise InputError(f"{named} is a file of the {what} {record} (its head record or a lock):"
+                             f" the report would {harm} it; name another file")
     for what, folder in folders.items():
         if folder is not None and _inside(output, folder):
-            raise InputError(f"--output {output} is inside the {what} directory {folder}: the report could replace"
+            raise InputError(f"{named} is inside the {what} directory {folder}: the report could {harm}"
                              " a record or be read as one; write it elsewhere")
 
 
@@ -70,6 +75,27 @@ def write_report(result: GateResult, path: PathLike, *, fmt: str = "json", setti
         write_atomic(Path(path), content)
     except OSError as exc:
         raise EnvError(f"cannot write the report: {exc.strerror or exc}", Location(file=str(path))) from None
+    return Path(path)
+
+
+def append_summary(result: GateResult, path: PathLike, *, settings: ReleaseSettings | None = None,
+                   evals: PathLike | None = None, incidents: PathLike | None = None) -> Path:
+    """Append the Markdown report to ``path`` (``$GITHUB_STEP_SUMMARY`` in GitHub Actions).
+
+    The same paths as :func:`write_report` are refused (``InputError``): Markdown appended to the
+    decision log would fail ``log verify`` for ever. A write that fails is an ``EnvError``.
+    """
+    from ..report import render
+
+    check_report_path(path, settings=settings, outputs=result.outputs.path,
+                      baseline=result.baseline.path if result.baseline is not None else None,
+                      policies=result.project.policies_dir, evals=evals, incidents=incidents,
+                      option="$GITHUB_STEP_SUMMARY", appending=True)
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(render(result.report, "markdown"))
+    except OSError as exc:
+        raise EnvError(str(exc.strerror or exc), Location(file=str(path))) from None
     return Path(path)
 
 

@@ -20,7 +20,7 @@ from ..release import steps
 from ..release.provenance import current_actor
 from ..release.registry import Registry
 from ..text.normalize import one_line
-from .judge import GateResult, PathLike, judging_date
+from .judge import GateResult, PathLike, judging_date, refuse_future_approvals
 from .release import DecisionLog, RecordedRelease, connect, record_release
 
 
@@ -40,9 +40,11 @@ def rollback_context(project: Project, settings: ReleaseSettings, *, registry: R
     """Everything the procedure needs, judged with ``project``'s policies as of ``today``.
 
     A ``today`` before the clock's needs ``backdate`` (expired waivers would apply again); the
-    decision log's ``rollback`` entry records the date and whether it was backdated.
+    decision log's ``rollback`` entry records the date and whether it was backdated. A waiver
+    approved after the clock's today is an ``InputError``, as in the gate.
     """
     judged_on, backdated = judging_date(today, clock, backdate=backdate)
+    refuse_future_approvals(project, clock)  # the verify step must not pass a target on a waiver not yet approved
     actor = current_actor(actor)
     return procedure.Context(
         settings=settings, registry=registry or connect(settings, clock=clock), actor=actor, clock=clock,

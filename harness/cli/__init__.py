@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Sequence
 
 from .. import __version__
+from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import EnvError, ExitCode, HarnessError, InputError
 from . import common, gate, log, registry, rollback, schema, validate
 
@@ -33,16 +34,22 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes:\n" + EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    parser.set_defaults(clock=SYSTEM_CLOCK)  # main() passes its own
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=common.Parser)
     for module in COMMANDS:
         module.register(commands)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; its exit code. Usage errors raise ``SystemExit(4)`` as argparse does."""
+def main(argv: Sequence[str] | None = None, *, clock: Clock = SYSTEM_CLOCK) -> int:
+    """Run one command; its exit code. Usage errors raise ``SystemExit(4)`` as argparse does.
+
+    ``clock`` is the time every command reads (today's date for waivers, timestamps): a fixed one
+    replays a day.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.clock = clock
     judging = args.command in ("gate", "scan")
     try:
         return int(args.func(args))

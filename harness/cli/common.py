@@ -50,10 +50,23 @@ def missing_action(parser: argparse.ArgumentParser) -> int:
 
 
 def date_arg(value: str) -> dt.date:
+    """A date written exactly ``YYYY-MM-DD`` (not ``20261203`` or ``2026-W49-4``, which ``fromisoformat`` takes)."""
+    from ..model.waiver import parse_date
+
     try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {value!r}") from None
+        return parse_date(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def actor_arg(value: str) -> str:
+    """``--by``: a name on one line, with no control characters, of a bounded length."""
+    from ..release.provenance import actor_problem
+
+    problem = actor_problem(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return value
 
 
 def positive(value: str) -> int:
@@ -96,7 +109,9 @@ def registry_options(parser: argparse.ArgumentParser) -> None:
 def recording_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decision-log", type=Path, metavar="PATH",
                         help="append-only decision log (default: playbook release.decision_log)")
-    parser.add_argument("--by", metavar="ACTOR", help="who acts (default: $GITHUB_ACTOR, git user.email, login)")
+    parser.add_argument("--by", type=actor_arg, metavar="ACTOR",
+                        help="who acts (default: $GITHUB_ACTOR, git user.email, login); one line, at most"
+                             " 256 characters")
 
 
 def procedure_options(parser: argparse.ArgumentParser) -> None:

@@ -100,11 +100,14 @@ def judge(args: argparse.Namespace, kind: str) -> int:
         api.check_report_path(args.output, settings=records, outputs=args.outputs, baseline=args.baseline,
                               policies=args.policies, evals=args.evals, incidents=getattr(args, "incidents", None))
     releasing = kind == "gate" and _releasing(args)
-    settings = registry = None
-    if releasing:  # the registry must answer before anything is judged
+    settings = registry = actor = None
+    if releasing:  # the actor and the registry must answer before anything is judged
+        from ..release.provenance import current_actor
+
+        actor = current_actor(args.by)
         settings = records
         registry = api.connect(settings, model=args.model, version=args.model_version,
-                               create_version=args.create_version or None)
+                               create_version=args.create_version or None, clock=args.clock)
     bars = common.ProgressBars() if common.wants_progress(args.outputs, args.no_progress) else None
     run = api.run_gate if kind == "gate" else api.run_scan
     options: dict[str, Any] = ({"fail_on_findings": args.fail_on_findings} if kind == "scan"
@@ -112,7 +115,7 @@ def judge(args: argparse.Namespace, kind: str) -> int:
     with bars if bars is not None else contextlib.nullcontext():
         result = run(args.outputs, project=project, policies=args.policies, evals=args.evals, baseline=args.baseline,
                      model=args.model, model_version=args.model_version, today=args.today, backdate=args.backdate,
-                     workers=args.workers, progress=bars, **options)
+                     workers=args.workers, progress=bars, clock=args.clock, **options)
 
     color = common.use_color(sys.stdout, args.color)
     width = common.terminal_width(sys.stdout)
@@ -121,21 +124,34 @@ def judge(args: argparse.Namespace, kind: str) -> int:
         sys.stdout.write(render(result.report, shown, color=color and shown == "text", width=width))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
-        try:
-            with open(summary, "a", encoding="utf-8") as handle:
-                handle.write(render(result.report, "markdown"))
-        except OSError as exc:  # a convenience for CI: never worth losing the verdict over
-            common.say(f"harness: warning: cannot append to $GITHUB_STEP_SUMMARY ({summary}): {exc.strerror or exc}")
-    code = _record_verdict(args, result, settings, registry) if releasing else int(result.exit_code)
+        _append_summary(args, result, summary, records)
+    code = _record_verdict(args, result, settings, registry, actor) if releasing else int(result.exit_code)
     if args.output is not None:  # after recording: a report that cannot be written never stops a rollback
         code = _write_report(args, result, records, color=color, code=code)
     return code
 
 
-def _record_verdict(args: argparse.Namespace, result: Any, settings: Any, registry: Any) -> int:
+def _append_summary(args: argparse.Namespace, result: Any, summary: str, records: Any) -> None:
+    """Append the Markdown report to ``$GITHUB_STEP_SUMMARY``: a convenience for CI, never worth the verdict.
+
+    A path that is an input or a record of the run (the decision log...) is skipped with a warning, as is
+    one that cannot be written.
+    """
+    from .. import api
+
+    try:
+        api.append_summary(result, summary, settings=records, evals=args.evals,
+                           incidents=getattr(args, "incidents", None))
+    except InputError as exc:
+        common.say(*(f"harness: warning: summary skipped: {line}" for line in common.error_lines(exc)))
+    except EnvError as exc:
+        common.say(f"harness: warning: cannot append to $GITHUB_STEP_SUMMARY ({summary}): {exc.message}")
+
+
+def _record_verdict(args: argparse.Namespace, result: Any, settings: Any, registry: Any, actor: str | None) -> int:
     """Record the verdict (and roll back when asked); the exit code: the verdict's, unless recording failed."""
     try:
-        return _record(args, result, settings, registry)
+        return _record(args, result, settings, registry, actor)
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # after a verdict: say what failed, never "nothing was judged"
@@ -171,14 +187,14 @@ def _write_report(args: argparse.Namespace, result: Any, settings: Any, *, color
     return code
 
 
-def _record(args: argparse.Namespace, result: Any, settings: Any, registry: Any) -> int:
+def _record(args: argparse.Namespace, result: Any, settings: Any, registry: Any, actor: str | None) -> int:
     from .. import api
 
     model_hint = args.model or result.report.run.model
     released = api.release_verdict(
         result, settings=settings, registry=registry, model=args.model, version=args.model_version,
         promote=args.promote, on_rollback=args.on_rollback or "plan", create_version=args.create_version or None,
-        actor=args.by, incidents_dir=args.incidents, today=args.today,
+        actor=actor, incidents_dir=args.incidents, today=args.today, clock=args.clock,
         on_wait=lambda: common.say(f"waiting for the lock on {model_hint}: another rollback or gate is running"))
     recorded, response = released.recorded, released.rollback
     alias, model, version = recorded.alias, recorded.model, recorded.version

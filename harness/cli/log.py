@@ -80,7 +80,7 @@ def _verify(args: argparse.Namespace) -> int:
 
     overrides = {**common.overrides(args), "decision_log": Path(args.log) if args.log else None}
     settings = api.release_settings(read_playbook(args.policies), **overrides)
-    trail = api.verify_audit_trail(settings, chain_only=args.chain_only)
+    trail = api.verify_audit_trail(settings, chain_only=args.chain_only, clock=args.clock)
     path = settings.decision_log
     if trail.check is None:
         common.say(f"ok: {trail.entries} entries, hash chain intact ({path}); the registry was not consulted",

@@ -49,12 +49,13 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     settings = api.release_settings(read_playbook(args.policies), **common.overrides(args))
     if args.registry_command == "alias":
         moved = api.move_alias(args.model, args.version, reason=args.reason, settings=settings, create=args.create,
-                               force=args.force, actor=args.by, policies_dir=args.policies)
+                               force=args.force, actor=args.by, policies_dir=args.policies,
+                               clock=args.clock)
         before = moved.move.from_version or "(not set)"
         forced = " over its blocked tag" if moved.forced else ""
         common.say(f"{settings.alias!r}: {before} -> {args.version} (recorded as a manual move{forced})", err=False)
         return int(ExitCode.PROMOTE)
-    view = api.registry_view(args.model, settings=settings)
+    view = api.registry_view(args.model, settings=settings, clock=args.clock)
     serving = view.serving or "(not set)"
     lines = [f"{view.model} ({view.uri}); {view.alias!r} -> {serving}"]
     if not view.versions:

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     settings = api.release_settings(project.playbook, **common.overrides(args))
     context = api.rollback_context(project, settings, actor=args.by, restored_outputs=args.restored_outputs,
                                    incidents_dir=args.incidents, today=args.today,
-                                   backdate=getattr(args, "backdate", False))
+                                   backdate=getattr(args, "backdate", False), clock=args.clock)
     if args.dry_run:
         plan = api.plan_rollback(context, args.model, to=args.to, reason=args.reason, incident=args.incident,
                                  force=args.force)

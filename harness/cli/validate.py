@@ -31,7 +31,8 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from .. import api
 
-    result = api.validate(args.policies, args.evals, today=args.today, backdate=args.backdate)
+    result = api.validate(args.policies, args.evals, today=args.today, backdate=args.backdate,
+                          clock=args.clock)
     project = result.project
     if args.format == "json":
         print(json.dumps({

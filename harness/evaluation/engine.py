@@ -14,6 +14,7 @@ from ..errors import InputError, InputErrors, Location
 from ..model import Finding, OutputRecord, Outputs, Policy, Rule
 from ..model.output import case_key
 from ..model.policy import mask_mode
+from ..model.waiver import parse_date
 from ..project import Project
 from ..text.mask import mask_text
 from .executors import executor_for
@@ -89,7 +90,7 @@ def evaluate(project: Project, outputs: Outputs, baseline: Outputs | None = None
             if judged is not None:
                 _refuse_unmatched(judged, project.cases)
     if isinstance(today, str):
-        today = dt.date.fromisoformat(today)
+        today = parse_date(today)
     today = today or SYSTEM_CLOCK.today()
     waivers = [w for w in project.waivers if w.in_force(today)]
     warnings = [f"waiver for {w.policy} (ticket {w.ticket}) {w.lapse(today)} and was not applied"
@@ -180,25 +181,24 @@ def evaluate(project: Project, outputs: Outputs, baseline: Outputs | None = None
 
 def _refuse_repeats(outputs: Outputs) -> None:
     """An ``InputError`` per record whose case id an earlier record had (an eval case is answered once)."""
-    repeats = outputs.repeats()
-    errors = [InputError(f"case_id {mask_text(repr(r.case_id))} repeats line {r.first_line}; expected each case id"
-                         " once (an eval case has one answer; `harness scan` accepts repeats in production logs)",
-                         Location(outputs.path, r.line)) for r in repeats[:SHOW_REPEATS]]
-    if len(repeats) > SHOW_REPEATS:
-        errors.append(InputError(f"and {len(repeats) - SHOW_REPEATS} more records repeating a case id",
-                                 Location(outputs.path)))
-    InputErrors.raise_if_any(errors)
+    _refuse(outputs, [(r.line, r.case_id, f"repeats line {r.first_line}") for r in outputs.repeats()],
+            "expected each case id once (an eval case has one answer; `harness scan` accepts repeats in production"
+            " logs)", "repeating a case id")
 
 
 def _refuse_unmatched(outputs: Outputs, cases: Mapping[str, object]) -> None:
     """An ``InputError`` per record whose case id no eval case has (a gate judges the suites' cases)."""
-    stray = [record for record in outputs.records if record.case_id not in cases]
-    errors = [InputError(f"case_id {mask_text(repr(r.case_id))} matches no eval case; expected the id of a case"
-                         " of the eval suites (pass --allow-unmatched to judge outputs beyond them too)",
-                         Location(outputs.path, r.line)) for r in stray[:SHOW_REPEATS]]
-    if len(stray) > SHOW_REPEATS:
-        errors.append(InputError(f"and {len(stray) - SHOW_REPEATS} more records whose case id matches no eval case",
-                                 Location(outputs.path)))
+    _refuse(outputs, [(r.line, r.case_id, "matches no eval case") for r in outputs.records if r.case_id not in cases],
+            "expected the id of a case of the eval suites (pass --allow-unmatched to judge outputs beyond them too)",
+            "whose case id matches no eval case")
+
+
+def _refuse(outputs: Outputs, bad: Sequence[tuple[int, str, str]], expected: str, more: str) -> None:
+    """The first ``SHOW_REPEATS`` bad records (line, case id, what is wrong) as input errors, and how many more."""
+    errors = [InputError(f"case_id {mask_text(repr(case_id))} {what}; {expected}", Location(outputs.path, line))
+              for line, case_id, what in bad[:SHOW_REPEATS]]
+    if len(bad) > SHOW_REPEATS:
+        errors.append(InputError(f"and {len(bad) - SHOW_REPEATS} more records {more}", Location(outputs.path)))
     InputErrors.raise_if_any(errors)
 
 

@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 from ..errors import Location
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def parse_date(text: str) -> dt.date:
+    """The date ``YYYY-MM-DD`` exactly (a waiver's dates, the date judged against); ``ValueError`` otherwise.
+
+    ``date.fromisoformat`` alone also takes ``20261203`` and ``2026-W49-4``, which nobody means here.
+    """
+    if not _ISO_DATE.fullmatch(text):
+        raise ValueError(f"expected a date YYYY-MM-DD, got {text!r}")
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"expected a date YYYY-MM-DD, got {text!r}") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import InputError
 from ..model import Playbook, Waiver
 from ..model.playbook import WaiverRule
+from ..model.waiver import parse_date
 from .rules import Problems
 
 _WHERE_RULES = "waiver_rules in playbook.yaml"
@@ -63,9 +64,9 @@ def _names_known(problems: Problems, i: int, raw: Mapping[str, Any], known: Mapp
 
 def _date(problems: Problems, i: int, raw: Mapping[str, Any], key: str) -> dt.date | None:
     try:
-        return dt.date.fromisoformat(raw[key])
-    except ValueError:
-        problems.add(f"expected a date YYYY-MM-DD, got {raw[key]!r}", ("waivers", i, key))
+        return parse_date(raw[key])
+    except ValueError as exc:
+        problems.add(str(exc), ("waivers", i, key))
         return None
 
 
@@ -193,12 +194,29 @@ def expired_waivers(waivers: Iterable[Waiver] | Any, today: dt.date | str) -> li
     """
     waivers = getattr(waivers, "waivers", waivers)
     if isinstance(today, str):
-        today = dt.date.fromisoformat(today)
+        today = parse_date(today)
     return [_lapse_error(w, today) for w in waivers if not w.in_force(today)]
 
 
+def future_approvals(waivers: Iterable[Waiver], today: dt.date) -> list[InputError]:
+    """Waivers approved after ``today``, the clock's date (never a ``--today`` the caller chose).
+
+    An approval cannot lie in the future: judged as of a later date, such a waiver would apply
+    before anyone approved it. The gate refuses to judge with one (exit 4), as with a waiver
+    beyond the playbook's rules.
+    """
+    return [InputError(f"waiver for {_named(w)} was approved on {w.approved.isoformat()}, after today"
+                       f" ({today.isoformat()}, UTC): an approval date cannot lie in the future; expected the date it"
+                       " was approved, on or before today", w.location)
+            for w in waivers if w.approved > today]
+
+
+def _named(waiver: Waiver) -> str:
+    return f"{waiver.policy}{'/' + waiver.rule if waiver.rule else ''} (ticket {waiver.ticket})"
+
+
 def _lapse_error(waiver: Waiver, today: dt.date) -> InputError:
-    what = f"waiver for {waiver.policy}{'/' + waiver.rule if waiver.rule else ''} (ticket {waiver.ticket})"
+    what = f"waiver for {_named(waiver)}"
     if waiver.expired(today):
         return InputError(f"{what} expired on {waiver.expires.isoformat()}; it no longer applies: renew it with a"
                           " new date or remove it", waiver.location)
