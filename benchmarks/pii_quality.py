@@ -13,11 +13,11 @@ The default corpus is Microsoft presidio-research's synth_dataset_v2.json, read 
 Decoys (tests/data/pii_decoys.json): texts that look like personal data and are not (order numbers,
 ISBNs, dates, versions, tracking codes, prices, "at" and "dot" in prose); every finding of a kind the
 decoy does not allow is a false positive. The same file's disguised values (zero-width characters,
-look-alike letters, right-to-left overrides, card numbers grouped by dots or one digit at a time,
-written-out addresses, phone numbers with unassigned area codes) must each be found, spanning the
-exact disguised text. --speed times the pii check as the gate runs it (the prefilter, then find_pii
-and the masks) over the corpus and over 20,000 outputs of benchmarks/gate_throughput.py's generator,
-and prints medians.
+look-alike letters, right-to-left overrides, card numbers grouped by dots, '*', '|' or one digit at a
+time, written-out and defanged addresses, IBANs in mixed case, split AWS keys, phone numbers with
+unassigned area codes) must each be found, spanning the exact disguised text. --speed times the pii
+check as the gate runs it (the prefilter, then find_pii and the masks) over the corpus and over 20,000
+outputs of benchmarks/gate_throughput.py's generator, and prints medians.
 """
 
 from __future__ import annotations

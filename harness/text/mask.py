@@ -31,7 +31,7 @@ _MASKS: dict[str, Callable[[str], str]] = {
     "phone": lambda v: "***-***-**" + _tail(v, 2),
     "us_ssn": lambda v: "***-**-" + _tail(v, 4),
     "credit_card": lambda v: "**** **** **** " + _tail(v, 4),
-    "iban": lambda v: (c := _folded(v).replace(" ", "").upper())[:2] + "** **** " + c[-4:],
+    "iban": lambda v: (c := "".join(ch for ch in _folded(v) if ch.isalnum()).upper())[:2] + "** **** " + c[-4:],
     "ip_address": lambda v: (
         (w.split(":")[0] or "*") + ":*:*:*" if ":" in (w := _folded(v)) else w.split(".")[0] + ".*.*.*"),
     "secret": lambda v: _folded(v)[:4] + "****",

@@ -35,6 +35,11 @@ def _confusables() -> dict[str, str]:
     return table
 
 
+#: characters that are letters or symbols to Unicode but show as nothing, or a blank (Hangul fillers, the
+#: braille blank): read as a zero-width character is, not as a letter inside a word or an address
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
 def _fold_char(ch: str) -> str:
     """What a reader takes `ch` for, case kept: '' for format characters (zero-width, bidi controls) and
     combining marks, ASCII for decimal digits of any script, Unicode spaces and dashes, NFKC compatibility
@@ -42,7 +47,7 @@ def _fold_char(ch: str) -> str:
     if ch.isascii():
         return ch
     category = unicodedata.category(ch)
-    if category in ("Cf", "Mn", "Me"):
+    if category in ("Cf", "Mn", "Me") or ch in _BLANK_LETTERS:
         return ""
     digit = unicodedata.decimal(ch, None)
     if digit is not None:

@@ -5,8 +5,10 @@ ranges, `ipaddress`, libphonenumber) so that plain numbers are not reported. Det
 text (``normalize.fold``: zero-width and bidi controls removed, overrides in the order a reader sees, look-alike
 letters and digits of any script read as ASCII), and on the stored order too when bidi controls reorder it;
 spans point into the original text. Written-out disguises are read as such: numbers grouped by '.', '/', '_',
-',', double spaces or a mix of them, cards one digit at a time, ``jane dot doe at example dot com``,
-``jane [at] example.com``, ``203 . 0 . 113 . 42``.
+',', double spaces or a mix of them, cards one digit at a time or grouped by '*', '|', ':' or ' x ',
+``jane dot doe at example dot com``, ``jane [at] example.com``, ``jane.doe[@]example[.]com``,
+``jane . doe @ example . com``, ``203 . 0 . 113 . 42``, ``203.000.113.042``, IBANs in mixed case,
+``AKIA-IOSF-ODNN-7EXA-MPLE``; a looser layout of a card or an SSN only next to a card or SSN word.
 Overlaps: the more specific kind wins (secret > email > iban > credit_card > us_ssn > ip_address > phone).
 """
 
@@ -16,6 +18,7 @@ import bisect
 import functools
 import ipaddress
 import itertools
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -57,19 +60,20 @@ _re = compile_pattern
 # Any other non-ASCII character sends the text to the detector (`_UNFOLDED`).
 _D, _SP, _DASH = r"[0-9]", r"[\s\p{Zs}]", r"[\p{Pd}\x{2212}]"
 _SEP = r"[\s\p{Zs}\p{Pd}\x{2212} ./_,]"
+_SSN_SEP, _CARD_SEP = r"[\s\p{Zs}\p{Pd}\x{2212} ./_,:]", r"[\s\p{Zs}\p{Pd}\x{2212} ./_,*|:()]"
 #: a dot between IPv4 octets written with spaces around it, in brackets or as a word: '1 . 2', '1[.]2', '1 dot 2'
 _IP_DOT = (r"(?:[\s\p{Zs}]{1,2}\.[\s\p{Zs}]{0,2}|\.[\s\p{Zs}]{1,2}|[\s\p{Zs}]{0,2}[\[(][\s\p{Zs}]{0,2}(?i:dot|\.)"
            r"[\s\p{Zs}]{0,2}[\])][\s\p{Zs}]{0,2}|[\s\p{Zs}]{1,2}(?i:dot)[\s\p{Zs}]{1,2})")
 _PREFILTER = {
-    "email": rf"@|(?i:\bdot\b|[\[({{<]{_SP}*at{_SP}*[\])}}>])",
-    "phone": f"{_D}(?:[{PUNCT}\\p{{Pd}}\\p{{Zs}}\\x{{2212}}]{{0,4}}{_D}){{6}}",
-    "us_ssn": f"{_D}{{3}}{_SEP}{{0,3}}{_D}{{2}}{_SEP}{{0,3}}{_D}{{4}}",
-    "credit_card": f"{_D}(?:{_SEP}{{0,3}}{_D}){{11}}",
-    "iban": f"[A-Za-z]{{2}}{_D}{{2}}{_SEP}?[A-Za-z0-9]{{4}}",
+    "email": rf"@|(?i:\bdot\b|[\[({{<]{_SP}*(?:at|\.){_SP}*[\])}}>])",
+    "phone": f"{_D}(?:[{PUNCT}\\p{{Pd}}\\p{{Zs}}\\x{{2212}}\\t]{{0,4}}{_D}){{6}}",
+    "us_ssn": f"{_D}{{3}}{_SSN_SEP}{{0,4}}{_D}{{2}}{_SSN_SEP}{{0,4}}{_D}{{4}}",
+    "credit_card": f"{_D}(?:{_CARD_SEP}{{0,3}}{_D}|{_SP}x{_SP}{_D}){{11}}",
+    "iban": f"[A-Za-z]{{2}}{_D}{{2}}{_SEP}{{0,2}}[A-Za-z0-9]{{4}}",
     "ip_address": f"{_D}\\.{_D}{{1,3}}\\.{_D}{{1,3}}\\.{_D}|{_D}{_IP_DOT}{_D}"
                   "|:[0-9A-Fa-f]*:[0-9A-Fa-f]*:|[0-9A-Fa-f]::[0-9A-Fa-f]",
-    "secret": rf"\bAKIA|\bASIA|\bgh[pousr]_|\bgithub_pat_|\bxox[bpars]{_DASH}|{_DASH}{{5}}BEGIN|\bAIza|\b[rs]k_live_"
-    rf"|\bsk{_DASH}",
+    "secret": rf"(?:\b|_)(?:AKIA|ASIA)|\bgh[pousr]_|\bgithub_pat_|\bxox[bpars]{_DASH}|{_DASH}{{5}}BEGIN|\bAIza"
+    rf"|\b[rs]k_live_|\bsk{_DASH}",
 }
 #: characters common in model outputs that fold to nothing a detector reads beyond what the patterns above
 #: accept raw: typographic quotes, bullet, dashes, no-break and thin spaces, currency signs
@@ -80,14 +84,19 @@ _KIND_RE = {k: _re(p) for k, p in _PREFILTER.items()}
 # --- Detection patterns (run on folded text) ---------------------------------------------
 _EMAIL = _re(r"[\pL\pN_%+\-][\pL\pN._%+\-]{0,63}@(?:[\pL\pN](?:[\pL\pN\-]{0,61}[\pL\pN])?\.)+\pL{2,63}")
 _NOT_TLD = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico"})
-# written-out e-mail addresses: "jane dot doe at example dot com", "jane [at] example.com", "jane @ example.com"
-_AT = r"(?:\s*[\[({<]\s*at\s*[\])}>]\s*|\s+at\s+|\s*@\s*)"
-_DOT_WORD = r"(?:\s*[\[({<]\s*(?:dot|\.)\s*[\])}>]\s*|\s+dot\s+)"
+# written-out e-mail addresses: "jane dot doe at example dot com", "jane [at] example.com", "jane @ example.com",
+# defanged "jane[@]example[.]com", spaced "jane . doe @ example . com" (a dot with spaces on both sides)
+_AT = r"(?:\s*[\[({<]\s*(?:at|@)\s*[\])}>]\s*|\s+at\s+|\s*@\s*)"
+_DOT_NAMED = r"(?:\s*[\[({<]\s*(?:dot|\.)\s*[\])}>]\s*|\s+dot\s+)"
+_DOT_WORD = rf"(?:{_DOT_NAMED}|\s+\.\s+)"
 _LABEL = r"[\pL\pN](?:[\pL\pN\-]{0,61}[\pL\pN])?"
 _SPELLED_EMAIL = _re(rf"(?i)[\pL\pN_%+\-]+(?:(?:{_DOT_WORD}|\.)[\pL\pN_%+\-]+)*{_AT}"
                      rf"{_LABEL}(?:(?:{_DOT_WORD}|\.){_LABEL})*(?:{_DOT_WORD}|\.)\pL{{2,24}}")
-_SPELLED_AT = _re(r"(?i)[\[({<]\s*at\s*[\])}>]|\s@|@\s")
+#: a top-level domain after a dot written with spaces around it (' . '), which may just end a sentence
+_SPACED_TLD = _re(r"\s\.\s+(\pL{2,24})$")
+_SPELLED_AT = _re(r"(?i)[\[({<]\s*(?:at|@)\s*[\])}>]|\s@|@\s")
 _SPELLED_DOT = _re(rf"(?i){_DOT_WORD}")
+_NAMED_DOT = _re(rf"(?i){_DOT_NAMED}")
 _SPELLED = _re(f"{_SPELLED_AT.pattern}|{_SPELLED_DOT.pattern}")
 _AT_TOKEN = _re(rf"(?i){_AT}")
 _DOT_TOKEN = _re(rf"(?i){_DOT_WORD}")
@@ -103,22 +112,35 @@ _PROSE_WORDS = """a an the i me you he him she her it we us they them my your ou
     find check go get see sign log login order orders open click site website page apply apps app up down
     out off in on now then today tonight later home office store stores price prices best great good"""
 _PROSE = frozenset(_PROSE_WORDS.split())
-_SSN_GAP = r"(?:[\-._/]| {1,2})"
-_SSN = _re(rf"[0-9]{{3}}{_SSN_GAP}[0-9]{{2}}{_SSN_GAP}[0-9]{{4}}|[0-9]{{9}}")
+#: an SSN's three groups, joined or not; only '-', '.', '_', '/', one or two spaces or ' - ' between all three
+#: (the layouts an SSN is written in, `_SSN_GAPS`) count without an SSN word nearby
+_SSN = _re(r"[0-9]{3}(?: ?[\-:] ?|[._/]|[ \t]{1,4})?[0-9]{2}(?: ?[\-:] ?|[._/]|[ \t]{1,4})?[0-9]{4}")
+_SSN_GAPS = frozenset(["-", ".", "_", "/", " ", "  ", " - ", " -", "- "])
 _SSN_WORD = _re(r"(?i)\b(?:ssn|ssns|social security|soc\.? ?sec|ss ?#|ss no)")
-_CARD = _re(r"[0-9](?:[\s._,/\-]{0,3}[0-9]){11,}")
+_CARD = _re(r"[0-9](?:(?:[\s._,/\-*|:()]{0,3}| x )[0-9]){11,}")
+#: characters that join the groups of a card only in a disguise ('4111*1111*1111*1111', '(4111) 1111 ...')
+_ODD_SEP = frozenset("*|:()x")
+#: odd separators between the four groups of a 4-4-4-4 card that need no card word nearby
+_TIGHT_ODD = frozenset(["*", "|", ":", " x "])
 _DIGITS = _re(r"[0-9]+")
+# Python's `re` for these (linear: no backtracking), far cheaper per match than re2's binding on a long chain
+_DIGIT_RUNS, _ODD_CHAIN = re.compile("[0-9]+"), re.compile("[*|:()x]")
 _CARD_WORD = _re(r"(?i)\b(?:card|credit|debit|visa|mastercard|maestro|amex|cc|payment|pay|charge|cvv|expir)")
 _MAESTRO_12 = frozenset(["50", "56", "57", "58", *(f"6{d}" for d in range(10))])
-_IBAN = _re(r"[A-Za-z]{2}[0-9]{2}(?:[ .\-_]?[A-Za-z0-9]{4}){2,8}(?:[ .\-_]?[A-Za-z0-9]{1,3})?")
+_IBAN_SEP = r"(?:[ \t]{1,2}|[.\-_])?"
+_IBAN = _re(rf"[A-Za-z]{{2}}[0-9]{{2}}(?:{_IBAN_SEP}[A-Za-z0-9]{{4}}){{2,8}}(?:{_IBAN_SEP}[A-Za-z0-9]{{1,3}})?")
+_LETTERS = _re(r"[A-Za-z]+")
 _IPV4 = _re(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
 _IPV4_WRITTEN = _re(rf"[0-9]{{1,3}}(?:(?:{_IP_DOT}|\.)[0-9]{{1,3}}){{3}}")
 _IPV6 = _re(r"(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]{1,4})?")
 _VERSION_WORD = _re(r"(?i)\b(?:version|ver\.?|release|build|firmware|v)\s?$")
 _SECRET = _re(
-    r"(?:AKIA|ASIA)[A-Z0-9]{16}|gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,255}"
+    r"(?:AKIA|ASIA)(?:[A-Z0-9]{16}|(?:-[A-Z0-9]{4}){4}|(?: [A-Z0-9]{4}){4}|[\- ][A-Z0-9]{16})"
+    r"|gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,255}"
     r"|xox[bpars]-[A-Za-z0-9\-]{10,250}|-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|AIza[0-9A-Za-z_\-]{35}"
     r"|[rs]k_live_[0-9A-Za-z]{20,247}|sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{32,250}")
+#: words that make 'ASIA' followed by four groups of four capitals an AWS key ('ASIA TOUR DATE ...' is not)
+_SECRET_WORD = _re(r"(?i)(?:aws|key|secret|token|credential|access)")
 _KEY_MAX = 16_384  # characters searched for a key's body and END line (an RSA-8192 PEM is ~6.5k)
 _KEY_BODY = _re(r"^(?:\s*[A-Za-z0-9+/=:,\-]{8,})*")
 _WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
@@ -163,10 +185,13 @@ def _spelled_ok(value: str, before: str, after: str) -> bool:
     tld = domain.rsplit(".", 1)[-1].lower()
     if tld in _NOT_TLD or not local or local.startswith(".") or ".." in local + domain:
         return False
+    spaced = _SPACED_TLD.search(value)
+    if spaced and not (spaced.group(1).islower() and tld in _COMMON_TLDS):
+        return False  # 'jane @ example.com . Thanks': the sentence goes on after the address
     if _SPELLED_AT.test(value) or "@" in value:
         return True
-    # a bare " at ": the address must be spelled with " dot " too, end in a common domain, and not be prose
-    return bool(_SPELLED_DOT.test(value)) and tld in _COMMON_TLDS and local.lower() not in _PROSE
+    # a bare " at ": the address must be spelled with " dot " or "[.]" too, end in a common domain, not be prose
+    return bool(_NAMED_DOT.test(value)) and tld in _COMMON_TLDS and local.lower() not in _PROSE
 
 
 def _spelled_emails(t: str) -> Spans:
@@ -177,6 +202,10 @@ def _spelled_emails(t: str) -> Spans:
         for m in _SPELLED_EMAIL.finditer(t, pos):
             s, e = m.span()
             if not _spelled_ok(m.group(), t[s - 1:s], t[e:e + 1]):
+                spaced = _SPACED_TLD.search(m.group())  # a sentence after the address: the address alone
+                if spaced and _spelled_ok(m.group()[:spaced.start()], t[s - 1:s], " "):
+                    out.append((s, s + spaced.start()))
+                    continue
                 pos, budget = s + 1, budget - 1
                 break
             out.append((s, e))
@@ -225,63 +254,139 @@ def _spaced_chain(t: str, groups: Spans, i: int) -> int:
     return j
 
 
+def _odd_cards(t: str, groups: Spans, taken: Spans) -> Spans:
+    """Cards in the layouts of a disguise, each a whole run of groups joined by one separator (not joined to
+    more digits by another, bar a space or a comma): the 4-4-4-4 layout joined by '*', '|', ':' or ' x ', or
+    with its first group in brackets ('(4111) 1111 1111 1111'); next to a card word also other layouts joined
+    so, groups of two or three digits ('41 11 11 ...', '411 111 111 111 1111'), eight and the rest. Runs
+    that overlap a card already `taken` (sorted, disjoint) are left out."""
+    out: Spans = []
+    starts = [a for a, _ in taken]
+    seps = [_separator(t, b, a) for (_, b), (a, _) in itertools.pairwise(groups)]
+    bracket = len(seps) > 1 and seps[0] in (")", ") ") and t[groups[0][0] - 1:groups[0][0]] == "("
+    if bracket:
+        seps[0] = seps[1]
+    start = 0  # the first group of the run of equal separators
+    for sep, same in itertools.groupby(seps):
+        first, last = start, start + len(list(same))
+        start = last
+        win = groups[first:last + 1]
+        lens = [b - a for a, b in win]
+        s = win[0][0] - 1 if bracket and first == 0 else win[0][0]
+        ends = [seps[k] for k in (first - 1, last) if 0 <= k < len(seps)]
+        if not 13 <= sum(lens) <= 19 or t[win[0][0]] == "0" or _loose(sep) or not all(
+                any(c.isspace() or c == "," for c in x) for x in ends):
+            continue  # the wrong length, a list or a column, or part of a longer chain
+        odd = bool(_ODD_SEP.intersection(sep)) or (bracket and first == 0)
+        if not (odd and lens == [4, 4, 4, 4] and (sep in _TIGHT_ODD or bracket)):  # else: next to a card word
+            grouped = lens[0] == 4 and all(3 <= x <= 6 for x in lens[1:-1]) and 1 <= lens[-1] <= 7
+            small = all(x in (2, 3) for x in lens[:-1]) and 1 <= lens[-1] <= 4
+            if not ((odd and grouped) or small or (lens[0] == 8 and len(lens) == 2)) or not _near(
+                    _CARD_WORD, t, s, 48):
+                continue
+        i = bisect.bisect_left(starts, win[-1][1])  # the cards taken that start before the run ends
+        if (not i or taken[i - 1][1] <= s) and _luhn.is_valid("".join(t[a:b] for a, b in win)):
+            out.append((s, win[-1][1]))
+    return out
+
+
 def _cards(t: str) -> Spans:
+    """Cards in the layouts they are printed in (`_printed_cards`), in each stretch of a chain of digit groups
+    that no odd separator breaks; then the layouts of a disguise (`_odd_cards`) in the whole chain."""
+    out: Spans = []
+    worded: bool | None = None  # whether the text has a card word anywhere (asked once, when needed)
+    for m in _CARD.finditer(t):
+        base, chain = m.start(), m.group()
+        groups = [(base + g.start(), base + g.end()) for g in _DIGIT_RUNS.finditer(chain)]
+        free, odd, before = _free(t, m.start(), m.end(), "-.,/_"), _ODD_CHAIN.search(chain) is not None, len(out)
+        first = 0
+        for k in range(1, len(groups) + 1):
+            if k == len(groups) or (odd and _ODD_SEP.intersection(t[groups[k - 1][1]:groups[k][0]])):
+                if _free(t, groups[first][0], groups[k - 1][1], "-.,/_"):
+                    out += _printed_cards(t, groups[first:k])
+                first = k
+        if not odd:  # without an odd separator, a disguise's layout is a card only next to a card word
+            worded = _CARD_WORD.test(t) if worded is None else worded
+        if free and len(groups) > 1 and (odd or worded):
+            out += _odd_cards(t, groups, out[before:])
+    return out
+
+
+def _printed_cards(t: str, groups: Spans) -> Spans:
     """Runs of 12+ digits in groups (one kind of separator, or any mix of ' ', '-', '.', '/', '_', ',' in the
     4-4-4-4 layout; ', ' and line breaks only next to a card word): leftmost-longest valid
     windows; or a whole chain of 13-19 digits written one at a time ('4 1 1 1 ...')."""
-    out = []
-    for m in _CARD.finditer(t):
-        if not _free(t, m.start(), m.end(), "-.,/_"):
+    out: Spans = []
+    i = 0
+    while i < len(groups):
+        if groups[i][1] - groups[i][0] == 1:  # no grouped card starts with one digit: the chain or nothing
+            k = _spaced_chain(t, groups, i)
+            digits = "".join(t[a] for a, _ in groups[i:k])
+            if 13 <= len(digits) <= 19 and digits[0] != "0" and _luhn.is_valid(digits):
+                out.append((groups[i][0], groups[k - 1][1]))
+            i = k
             continue
-        base = m.start()  # a search of `t` from an offset reads `t` from its start (RE2's binding): slice
-        groups = [(base + g.start(), base + g.end()) for g in _DIGITS.finditer(m.group())]
-        i = 0
-        while i < len(groups):
-            if groups[i][1] - groups[i][0] == 1:  # no grouped card starts with one digit: the chain or nothing
-                k = _spaced_chain(t, groups, i)
-                digits = "".join(t[a] for a, _ in groups[i:k])
-                if 13 <= len(digits) <= 19 and digits[0] != "0" and _luhn.is_valid(digits):
-                    out.append((groups[i][0], groups[k - 1][1]))
-                i = k
-                continue
-            j, n = i, 0  # the longest window from group i holding at most 19 digits
-            while j < len(groups) and n + groups[j][1] - groups[j][0] <= 19:
-                n, j = n + groups[j][1] - groups[j][0], j + 1
-            if groups[i][1] - groups[i][0] != 4:  # grouped cards start with 4 digits
-                j = i + 1
-            found = next((k for k in range(j, i, -1) if _card_ok(t, groups[i:k])), None)
-            if found is not None:
-                out.append((groups[i][0], groups[found - 1][1]))
-            i = found if found is not None else i + 1
+        j, n = i, 0  # the longest window from group i holding at most 19 digits
+        while j < len(groups) and n + groups[j][1] - groups[j][0] <= 19:
+            n, j = n + groups[j][1] - groups[j][0], j + 1
+        if groups[i][1] - groups[i][0] != 4:  # grouped cards start with 4 digits
+            j = i + 1
+        found = next((k for k in range(j, i, -1) if _card_ok(t, groups[i:k])), None)
+        if found is not None:
+            out.append((groups[i][0], groups[found - 1][1]))
+        i = found if found is not None else i + 1
     return out
 
 
 def _ssns(t: str) -> Spans:
-    """NNN-NN-NNNN, NNN.NN.NNNN or NNN NN NNNN (one or two spaces); bare 9 digits only after an SSN word."""
+    """NNN-NN-NNNN, NNN.NN.NNNN, NNN_NN_NNNN, NNN/NN/NNNN, NNN NN NNNN (one or two spaces), NNN - NN - NNNN, or
+    a mix of them; after an SSN word also bare 9 digits, a partial grouping (NNNNN-NNNN, NNN-NNNNNN), ':' or
+    three or four spaces or tabs between the groups (which elsewhere are a ZIP+4 code, a ratio, table columns)."""
     out = []
     for m in _SSN.finditer(t):
         s, e, v = m.start(), m.end(), m.group()
-        ok = len(v) > 9 or _near(_SSN_WORD, t, s, 40)
+        digits = [i for i, c in enumerate(v) if c.isdigit()]
+        gaps = (v[digits[2] + 1:digits[3]], v[digits[4] + 1:digits[5]])
+        ok = all(g in _SSN_GAPS for g in gaps) or _near(_SSN_WORD, t, s, 40)
         if "." in v and _near(_VERSION_WORD, t, s, 12):
             continue  # 'release 100.20.3000' is a version
-        if ok and _free(t, s, e, "-.,/") and _ssn.is_valid("".join(c for c in v if c.isdigit())):
+        if ok and _free(t, s, e, "-.,/:") and _ssn.is_valid("".join(v[i] for i in digits)):
             out.append((s, e))
     return out
 
 
+def _iban_case_ok(v: str) -> bool:
+    """Each run of letters in one case or capitalised ('GB82 West ...', 'Gb82WEST...'), as a person writes an
+    IBAN; not the mixed case of a random token ('gB82wEsT...')."""
+    return v.isupper() or v.islower() or all(
+        w.isupper() or w.islower() or w.istitle() for w in (x.group() for x in _LETTERS.finditer(v)))
+
+
 def _ibans(t: str) -> Spans:
+    """IBANs (mod-97 and the country's format), in groups of four joined by ' ', two spaces, a tab, '.', '-' or
+    '_', or not grouped; in upper, lower or mixed case (`_iban_case_ok`)."""
     out = []
     for m in _IBAN.finditer(t):
         s, e = m.start(), m.end()
         if s > 0 and t[s - 1].isalnum():
             continue
         # the pattern may swallow a short trailing word: retry ending at each inner separator
-        for end in [e] + [s + i for i in range(e - s - 1, 14, -1) if t[s + i] in " .-_"]:
+        for end in [e] + [s + i for i in range(e - s - 1, 14, -1) if t[s + i] in " \t.-_"]:
             v = "".join(c for c in t[s:end] if c.isalnum())
-            if not (end < len(t) and t[end].isalnum()) and (v.isupper() or v.islower()) and _iban.is_valid(v):
+            if not (end < len(t) and t[end].isalnum()) and _iban_case_ok(v) and _iban.is_valid(v):
                 out.append((s, end))
                 break
     return out
+
+
+def _ipv4(octets: Sequence[str]) -> str:
+    """Dotted octets as `ipaddress` reads them: an octet after the first zero-padded to three digits
+    ('203.000.113.042') is read as its number; one padded to two, or a padded first one ('01.02.03.04',
+    '010.020.030.040': a version, a date, a section number), makes it no address."""
+    if (octets[0] != "0" and octets[0].startswith("0")) or any(
+            o.startswith("0") and len(o) != 3 for o in octets[1:] if o != "0"):
+        return ""
+    return ".".join(str(int(o)) for o in octets)
 
 
 def _ip_ok(v: str) -> bool:
@@ -295,11 +400,11 @@ def _ip_ok(v: str) -> bool:
 def _ips(t: str) -> Spans:
     """IPv4 (minus unspecified, loopback, reserved, multicast, version strings; dots may be written out) and IPv6."""
     out = [(m.start(), m.end()) for m in _IPV4.finditer(t) if _free(t, m.start(), m.end(), ".")
-           and not _near(_VERSION_WORD, t, m.start(), 12) and _ip_ok(m.group())]
+           and not _near(_VERSION_WORD, t, m.start(), 12) and _ip_ok(_ipv4(m.group().split(".")))]
     # written out: '203 . 0 . 113 . 42', '203[.]0[.]113[.]42', '203 dot 0 dot 113 dot 42'
     out += [(m.start(), m.end()) for m in _IPV4_WRITTEN.finditer(t) if not _IPV4.fullmatch(m.group())
             and _free(t, m.start(), m.end(), ".") and not _near(_VERSION_WORD, t, m.start(), 12)
-            and _ip_ok(".".join(octets := [g.group() for g in _DIGITS.finditer(m.group())]))
+            and _ip_ok(_ipv4(octets := [g.group() for g in _DIGITS.finditer(m.group())]))
             and any(len(o) > 1 for o in octets)]  # not 'steps 1 . 2 . 3 . 4'
     for m in _IPV6.finditer(t) if ":" in t else ():
         s, e, v = m.start(), m.end(), m.group()
@@ -309,11 +414,24 @@ def _ips(t: str) -> Spans:
     return out
 
 
+def _aws_key_ok(t: str, s: int, v: str) -> bool:
+    """An AWS key written whole, or split after its prefix or in groups of four ('AKIA-IOSF-ODNN-7EXA-MPLE'):
+    split, an AKIA key needs a digit or a key word nearby, an ASIA key a key word (ASIA is a word)."""
+    if len(v) == 20:
+        return True
+    word = _near(_SECRET_WORD, t, s, 48)
+    return word or (v.startswith("AKIA") and any(c.isdigit() for c in v[4:]))
+
+
 def _secrets(t: str) -> Spans:
+    """API keys and private keys; an AWS key may be glued after '_' ('key_AKIA...') and split (`_aws_key_ok`)."""
     out = []
     for m in _SECRET.finditer(t):
         s, e, v = m.start(), m.end(), m.group()
-        if s > 0 and t[s - 1] in _WORD_CHARS:
+        aws = v.startswith(("AKIA", "ASIA"))
+        if s > 0 and t[s - 1] in _WORD_CHARS and not (aws and t[s - 1] == "_"):
+            continue
+        if aws and not _aws_key_ok(t, s, v):
             continue
         if v.startswith("-----"):  # a private key: up to its END line, else its base64 body
             end = t.find("-----END", e, e + _KEY_MAX)
