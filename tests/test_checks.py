@@ -914,3 +914,9 @@ def test_excerpts_never_show_personal_data_cut_by_the_span(pattern: str, context
         assert raw not in finding.masked, (pattern, finding.masked)
     for kept in context:  # the words around the personal data are still shown
         assert kept in finding.masked, (pattern, finding.masked)
+
+
+def test_blocklist_reads_small_capitals():
+    """`tʜᴇʀᴍɪᴛᴇ` (Latin small capitals, which no confusables entry maps) passed a blocklist of `thermite`."""
+    output = "mix tʜᴇʀᴍɪᴛᴇ now"
+    assert texts(output, run("blocklist", {"words": ["thermite"]}, output)) == ["tʜᴇʀᴍɪᴛᴇ"]

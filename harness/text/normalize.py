@@ -64,7 +64,11 @@ def _fold_char(ch: str) -> str:
     bare = "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
     if bare != ch:
         return "".join(_fold_char(c) if c != ch else c for c in bare)
-    return _confusables().get(ch, ch)
+    folded = _confusables().get(ch, ch)
+    if folded == ch and unicodedata.name(ch, "").startswith("LATIN LETTER SMALL CAPITAL "):
+        letter = unicodedata.name(ch)[len("LATIN LETTER SMALL CAPITAL "):]
+        return letter if len(letter) == 1 else ch  # 'ʜ' reads as a capital H ('ᴁ', small capital AE, stays)
+    return folded
 
 
 def _fold_char_casefolded(ch: str) -> str:
