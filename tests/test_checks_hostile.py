@@ -208,8 +208,10 @@ def test_fold_false_in_a_policy_lets_a_disguise_through(repo: Any, policy_text: 
 @pytest.mark.parametrize(("options", "output", "fails"), [
     pytest.param({"pattern": "ACME", "must": "match"}, "ＡＣＭＥ", True, id="match-raw-by-default"),
     pytest.param({"pattern": "ACME", "must": "match", "fold": True}, "ＡＣＭＥ", False, id="match-fold-true"),
-    pytest.param({"pattern": "ACME", "must": "match", "fold": True}, "АСМЕ", True,
-                 id="match-fold-true-whole-cyrillic-word"),
+    pytest.param({"pattern": "ACME", "must": "match", "fold": True}, "АСМЕ", False,
+                 id="match-fold-true-a-word-of-look-alikes"),
+    pytest.param({"pattern": "ACME", "must": "match", "fold": True}, "АСМЕЖ", True,
+                 id="match-fold-true-a-cyrillic-word"),
     pytest.param({"pattern": "ACME", "must": "match", "fold": True}, "plain ascii", True, id="match-fold-ascii"),
 ])
 def test_a_required_pattern_keeps_raw_text_semantics_unless_fold_is_set(options: dict[str, Any], output: str,
@@ -221,10 +223,13 @@ def test_a_required_pattern_keeps_raw_text_semantics_unless_fold_is_set(options:
 # --- precision: folding finds only what a reader reads as matching -------------------------------------
 
 @pytest.mark.parametrize(("pattern", "output", "found"), [
-    pytest.param(r"\bcop\b", "Вынеси сор из избы.", [], id="a-russian-word-is-not-its-ascii-look-alike"),
+    pytest.param("cop", "Вынеси сорт из избы.", [], id="a-russian-word-is-not-its-ascii-look-alike"),
+    pytest.param(r"\bcop\b", "Вынеси сор из избы.", ["сор"], id="a-word-of-look-alikes-only-reads-as-ascii"),
+    pytest.param("ACME", "ꓮꓚꓟꓰ-ꓢꓑ", ["ꓮꓚꓟꓰ"], id="lisu-capitals-spell-ascii"),
+    pytest.param("ACME", "АСМЕ corp", ["АСМЕ"], id="cyrillic-capitals-spell-ascii"),
     pytest.param(r"\bcop\b", "Visit сор.acme.example now", ["сор"], id="the-same-word-in-a-latin-token"),
     pytest.param(r"\bcop\b", "Mixed cор word", ["cор"], id="latin-and-cyrillic-in-one-word"),
-    pytest.param(r"(?i)\bapi\b", "Η ΑΡΙ είναι", [], id="a-greek-word"),
+    pytest.param(r"(?i)api", "Ο ΑΡΙΘΜΟΣ είναι", [], id="a-greek-word"),
     pytest.param("SECRET", f"the secret{ZW} word", [], id="case-is-not-folded"),
     pytest.param("SECRET", "the ＳＥＣＲＥＴ word", ["ＳＥＣＲＥＴ"], id="full-width-letters"),
     pytest.param("7f3a", "code ٧f٣a here", ["٧f٣a"], id="digits-of-another-script"),
@@ -253,8 +258,8 @@ def test_disguised_findings_are_capped() -> None:
 
 @pytest.mark.timeout(60)  # a guard: per-match work must stay bounded on a text built to be slow
 def test_many_whole_script_look_alikes_are_read_in_bounded_time_and_fail_closed() -> None:
-    assert run("regex", {"pattern": r"\bcop\b"}, "сор " * 200) == []  # Russian, 200 times over
-    findings = run("regex", {"pattern": r"\bcop\b"}, "сор " * 200_000)
+    assert run("regex", {"pattern": "cop"}, "сорт " * 200) == []  # Russian, 200 times over
+    findings = run("regex", {"pattern": "cop"}, "сорт " * 200_000)
     assert len(findings) == 20  # past the budget of matches passed over, every match is reported
 
 
@@ -306,3 +311,13 @@ def test_the_gate_verdict_on_a_disguise_is_a_rollback_through_the_api(repo: Any,
     result = run_gate(outputs, policies=repo.policies, evals=repo.evals)
     assert result.verdict is Verdict.ROLLBACK
     assert [r.case_id for r in result.report.results] == ["b"]
+
+
+def test_an_em_dash_in_prose_is_not_read_as_a_hyphen() -> None:
+    """Folding turned `—` into `-`, and the shipped sev1 privacy policy's password rule rolled back an answer
+    in ordinary typesetting; a non-breaking hyphen still reads as the hyphen it looks like."""
+    privacy = yaml.safe_load((ROOT / "policies" / "privacy" / "pii.yaml").read_text(encoding="utf-8"))
+    [pattern] = [r["pattern"] for r in privacy["rules"] if r["id"] == "no-password-disclosure"]
+    assert run("regex", {"pattern": pattern}, "Your password is—and always will be—known only to you.") == []
+    assert run("regex", {"pattern": pattern}, "Your password is\u2013and stays\u2013yours.") == []
+    assert len(run("regex", {"pattern": pattern}, "Your password is hunter\u20112")) == 1

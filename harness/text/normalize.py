@@ -89,6 +89,9 @@ class _Table(dict[int, str]):
 
 
 _CASED, _CASEFOLDED = _Table(_fold_char), _Table(_fold_char_casefolded)
+#: en, em and longer dashes: a reader sees punctuation between words ("is—and"), not a hyphen
+_LONG_DASHES = frozenset("\u2013\u2014\u2015\u2e3a\u2e3b")
+_CASED_LONG_DASHES = _Table(lambda ch: ch if ch in _LONG_DASHES else _fold_char(ch))
 
 # --- explicit bidi controls: the order a reader sees -------------------------------------------
 
@@ -282,15 +285,19 @@ class Folded:
         return (min(covered), stop) if covered else (stop, stop)
 
 
-def fold(text: str, *, casefold: bool = False, visual: bool = True) -> Folded:
+def fold(text: str, *, casefold: bool = False, visual: bool = True, long_dashes: bool = True) -> Folded:
     """`text` with disguises undone: format characters (zero-width, bidi controls, soft hyphen) and combining
     marks removed, explicit bidi overrides put in the order a reader sees them (``visual``), NFKC applied,
     accents stripped, letters of other scripts that look like ASCII ones folded to them (Unicode's
     confusables data: Cyrillic 'і' is 'i'), digits of any script read as ASCII digits, Unicode spaces as ' '
-    and dashes as '-'; with ``casefold``, case-folded too. Pure ASCII text comes back as is (lower-cased)."""
+    and dashes as '-' (en and em dashes kept as they are unless ``long_dashes``, for matching that must not
+    take "is—and" for "is-and"); with ``casefold``, case-folded too. Pure ASCII text comes back as is
+    (lower-cased)."""
     if text.isascii():
         return Folded(text, text.lower() if casefold else text, None)  # one character for one
-    table = _CASEFOLDED if casefold else _CASED
+    if not long_dashes and casefold:
+        raise ValueError("long_dashes=False is for case-kept folds")
+    table = _CASEFOLDED if casefold else _CASED if long_dashes else _CASED_LONG_DASHES
     if visual and not _BIDI_CONTROLS.isdisjoint(text):
         pieces = _display_pieces(text)
         shown = "".join(text[s:e][::-1] if flipped else text[s:e] for s, e, flipped in pieces)
@@ -298,13 +305,13 @@ def fold(text: str, *, casefold: bool = False, visual: bool = True) -> Folded:
     return Folded(text, text.translate(table), table)
 
 
-def fold_views(text: str, *, casefold: bool = False) -> list[Folded]:
+def fold_views(text: str, *, casefold: bool = False, long_dashes: bool = True) -> list[Folded]:
     """The views of `text` that matching must search: the one a reader sees and, when bidi controls reorder
     it, the stored (logical) order too, which a program reading the text sees."""
-    seen = fold(text, casefold=casefold)
+    seen = fold(text, casefold=casefold, long_dashes=long_dashes)
     if seen._pieces is None:
         return [seen]
-    stored = fold(text, casefold=casefold, visual=False)
+    stored = fold(text, casefold=casefold, visual=False, long_dashes=long_dashes)
     return [seen] if stored.text == seen.text else [seen, stored]
 
 

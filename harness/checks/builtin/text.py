@@ -15,7 +15,7 @@ import re2
 
 from ...errors import InputError
 from ...model import EvalCase, Finding, OutputRecord
-from ...text.normalize import excerpt, fold_views, normalize
+from ...text.normalize import excerpt, fold, fold_views, normalize
 from ...text.regex import Pattern, PatternSet, compile_pattern
 from ..base import check
 
@@ -92,7 +92,7 @@ def _folded_spans(pattern: Pattern, text: str, limit: int) -> list[tuple[int, in
     """Original spans of at most ``limit`` matches per folded view of ``text`` (``fold_views``, case kept) that a
     reader takes for what they fold to (``reads_as_folded``)."""
     spans: list[tuple[int, int]] = []
-    for view in fold_views(text):
+    for view in fold_views(text, long_dashes=False):  # "is—and" is punctuation, not "is-and"
         count = skipped = 0
         for match in pattern.finditer(view.text):
             start, end = view.span(*match.span())
@@ -134,6 +134,9 @@ def reads_as_folded(text: str, start: int, end: int) -> bool:
     than Latin, each as that script writes it: the Russian word 'сор' (rubbish) is read as Russian, not as the
     ASCII 'cop' its letters look like (a whole-script confusable, Unicode TS #39). A token mixing scripts
     ('tickets.cоrp' with a Cyrillic 'о'), ASCII letters in it, full-width or mathematical letters: a disguise.
+    So is a token whose every letter is a look-alike of an ASCII one: Lisu 'ꓮꓚꓟꓰ' is ACME to any reader (a
+    real word of Cyrillic or Greek almost always holds a letter with no ASCII look-alike; one that holds none,
+    like 'сор', is read as ASCII: a false alarm, never a miss).
     """
     first, stop = max(0, start - _TOKEN_REACH), min(len(text), end + _TOKEN_REACH)
     while start > first and not text[start - 1].isspace():
@@ -148,7 +151,7 @@ def reads_as_folded(text: str, start: int, end: int) -> bool:
         if script == "" or (found is not None and script != found):
             return True
         found = script
-    return found is None
+    return found is None or all(c.isascii() for c in fold(text[start:end]).text if c.isalpha())
 
 
 def _distinct(text: str, spans: Sequence[tuple[int, int]], kind: str, message: str) -> list[Finding]:
@@ -224,19 +227,28 @@ class WordList:
 # Python's str.split() whitespace, which RE2's \s (ASCII [\t\n\f\r ]) does not cover in full, and the
 # hyphens and underscores that join words ("bomb-recipe", "bomb_recipe" are the phrase "bomb recipe")
 _SPACE = r"[\s\x0b\x1c-\x1f\x85\p{Z}\-_]+"
-# a blocked phrase's words may also be glued ("pipe\u200dbomb" reads "pipebomb") or joined by a dot
-_LOOSE_SPACE = r"[\s\x0b\x1c-\x1f\x85\p{Z}\-_.]*"
+# a blocked phrase's words may also be glued ("pipe\u200dbomb" reads "pipebomb") or joined by one punctuation
+# mark or symbol with no space around it ("pipe.bomb", "pipe/bomb", "pipe•bomb", "pipe💣bomb"; not "bank. Logs")
+_LOOSE_SPACE = r"(?:[\s\x0b\x1c-\x1f\x85\p{Z}\-_]*|[\p{P}\p{S}])"
 _WORD_BREAK = re.compile(r"[\s\-_]+")
 
 
 def _phrase_patterns(phrases: Sequence[str], *, loose: bool = False) -> list[str]:
     """RE2 patterns of the normalised phrases, longest first, tolerant of extra spacing and of '-' or '_'
-    between their words; ``loose`` (a blocklist) also of words glued or joined by '.', and of a plural
-    ending ('s' or 'es') after a last word that ends in a letter."""
+    between their words; ``loose`` (a blocklist) also of words glued or joined by one punctuation mark or
+    symbol, and of a plural ending after a last word that ends in a letter."""
     normalised = sorted({" ".join(_WORD_BREAK.split(normalize(p)[0])).strip() for p in phrases}, key=len, reverse=True)
     space = _LOOSE_SPACE if loose else _SPACE
-    return [space.join(re2.escape(w) for w in p.split()) + ("(?:e?s)?" if loose and p[-1].isalpha() else "")
-            for p in normalised if p.split()]
+    return [space.join(re2.escape(w) for w in p.split()) + (_plural(p) if loose else "") for p in normalised
+            if p.split()]
+
+
+def _plural(phrase: str) -> str:
+    """The English plural ending a blocked phrase may take: 'es' after s, x, z, ch, sh ('boxes'), else 's'
+    ('bombs'; 'spic' is not found in 'spices')."""
+    if not phrase[-1].isalpha():
+        return ""
+    return "(?:es)?" if phrase.endswith(("s", "x", "z", "ch", "sh")) else "s?"
 
 
 def _word_list(kind: str, phrases: Sequence[str], *, loose: bool = False) -> WordList:
