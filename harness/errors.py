@@ -90,10 +90,11 @@ class InputErrors(InputError):
     """Several input errors found in one pass, reported together (``harness validate``)."""
 
     def __init__(self, errors: Sequence[InputError]) -> None:
-        flat: list[InputError] = []
+        flat: dict[str, InputError] = {}  # an error found twice (by the YAML reader and a check) is listed once
         for error in errors:
-            flat.extend(error.errors if isinstance(error, InputErrors) else [error])
-        self.errors: tuple[InputError, ...] = tuple(flat)
+            for one in error.errors if isinstance(error, InputErrors) else [error]:
+                flat.setdefault(str(one), one)
+        self.errors: tuple[InputError, ...] = tuple(flat.values())
         super().__init__(f"{len(self.errors)} error(s)")
 
     def __str__(self) -> str:

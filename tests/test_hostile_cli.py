@@ -277,6 +277,19 @@ def test_a_step_summary_is_never_appended_to_an_input_or_a_record(workdir, monke
     assert (path.read_bytes() if path.exists() else None) == before
 
 
+@pytest.mark.parametrize("record", ["policies/waivers.yaml", "incidents/INC-2026-0001.yaml"])
+def test_a_step_summary_that_is_a_hard_link_to_a_record_is_skipped(workdir, monkeypatch, capsys, record):
+    """The second attack: a hard link elsewhere to the waivers file (or an incident, or the log's head) took
+    the Markdown, since the path checks compare names; a summary file with a second name is refused."""
+    os.link(record, "summary_link.md")
+    before = Path(record).read_bytes()
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", "summary_link.md")
+    assert gate() == 0
+    assert ("harness: warning: summary skipped: summary_link.md: $GITHUB_STEP_SUMMARY has 2 hard links; expected a"
+            " file of its own") in capsys.readouterr().err
+    assert Path(record).read_bytes() == before
+
+
 def test_a_step_summary_elsewhere_is_appended(workdir, monkeypatch, capsys):
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", "summary.md")
     Path("summary.md").write_text("earlier step\n")

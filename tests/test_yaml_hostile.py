@@ -233,3 +233,21 @@ def test_a_yaml_file_past_the_size_limit_is_refused_without_reading_it_whole(tmp
         load_yaml(path, "big.yaml")
     path.write_text("description: " + "x" * 40 + "\n")
     assert load_yaml(path, "big.yaml").data == {"description": "x" * 40}
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf", "1e999"])
+def test_a_non_finite_number_in_any_yaml_file_is_an_error_at_its_place(value):
+    """`timeout_s: .nan` in the playbook passed validate; the SMTP notifier then raised ValueError."""
+    document = parse_yaml(f"release:\n  health_check:\n    timeout_s: {value}\n", "playbook.yaml")
+    assert [str(p) for p in document.problems] == [
+        f"playbook.yaml:3:16: $.release.health_check.timeout_s: expected a finite number, got {value}"]
+
+
+def test_validate_names_a_non_finite_playbook_timeout_once(workdir, capsys):
+    path = Path("policies/playbook.yaml")
+    text = path.read_text(encoding="utf-8")
+    assert "timeout_s: 30" in text
+    path.write_text(text.replace("timeout_s: 30", "timeout_s: .nan", 1), encoding="utf-8")
+    assert main(["validate"]) == 4
+    err = capsys.readouterr().err
+    assert err.count("expected a finite number, got .nan") == 1

@@ -181,7 +181,7 @@ def validate(policies: PathLike = "policies", evals: PathLike | None = "evals", 
     problems += expired_waivers([w for w in project.waivers if w.approved <= real], judged_on)
     problems += example_errors(project.policies)
     examples = sum(len(p.examples) for p in project.policies)
-    return Validation(tuple(_sorted(problems)), project, examples)
+    return Validation(tuple(_sorted(InputErrors(problems).errors)), project, examples)  # each error once
 
 
 def load(policies: PathLike = "policies", evals: PathLike | None = "evals") -> Project:

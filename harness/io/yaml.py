@@ -179,7 +179,10 @@ class _Builder:
         if record:
             self.positions[parts] = _mark(event)
         if isinstance(event, yaml.ScalarEvent):
-            self.deliver(self.scalar(event))
+            value = self.scalar(event)
+            if isinstance(value, float) and not math.isfinite(value) and record:  # .nan, .inf, 1e999
+                self.problem(f"expected a finite number, got {event.value}", event, parts)
+            self.deliver(value)
         elif isinstance(event, yaml.MappingStartEvent):
             self.stack.append(_Collection(parts, {}, record))
         elif isinstance(event, yaml.SequenceStartEvent):
