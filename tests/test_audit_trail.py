@@ -234,6 +234,43 @@ def test_log_verify_names_an_alias_move_made_behind_the_logs_back(workdir: Path,
     assert main(["log", "verify", "--chain-only"]) == 0  # the chain itself is intact
 
 
+def test_log_verify_names_a_done_move_deleted_from_the_registry(workdir: Path, capsys: Any) -> None:
+    """The attack: the last move popped from the registry's history and the alias set back where it was before."""
+    for version in ("1.2.0", "1.1.0"):
+        assert main(["registry", "alias", "--model", MODEL, "--version", version, "--create", "--reason", "hand"]) == 0
+    [*_, last] = [e for e in entries() if e["kind"] == "alias_move" and e["details"]["phase"] == "done"]
+    move_id = last["details"]["move"]
+    data = json.loads(REGISTRY.read_text())
+    record = data["models"][MODEL]
+    assert record["history"].pop()["reason"].endswith(f"[move {move_id}]")
+    record["aliases"]["champion"] = "1.2.0"
+    REGISTRY.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert main(["log", "verify"]) == 4
+    err = capsys.readouterr().err
+    assert (f"harness: {MODEL}: entry {last['seq']} of the decision log says move {move_id} of alias 'champion' to"
+            " 1.1.0 was done, but the registry's history of the alias has no such move: it was removed from the"
+            " registry") in err
+    assert (f"harness: {MODEL}: alias 'champion' points at 1.2.0 but the decision log's last done move of it (move"
+            f" {move_id}, entry {last['seq']}) put it at 1.1.0, and the registry records no move since") in err
+    assert main(["log", "verify", "--chain-only"]) == 0  # the log itself is intact
+
+
+def test_log_verify_names_done_moves_the_registry_reordered(workdir: Path, capsys: Any) -> None:
+    for version in ("1.2.0", "1.1.0", "1.0.0"):
+        assert main(["registry", "alias", "--model", MODEL, "--version", version, "--create", "--reason", "hand"]) == 0
+    first, second, _ = [e["details"]["move"] for e in entries()
+                        if e["kind"] == "alias_move" and e["details"]["phase"] == "done"]
+    data = json.loads(REGISTRY.read_text())
+    history = data["models"][MODEL]["history"]
+    history[0], history[1] = history[1], history[0]
+    REGISTRY.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert main(["log", "verify"]) == 4
+    assert (f"says move {second} of alias 'champion' to 1.1.0 was done after move {first}, but the registry's"
+            " history has it before: the history was rewritten") in capsys.readouterr().err
+
+
 def _forge_move(to: str, reason: str, *, from_version: str) -> None:
     """A move written into the file registry by hand, the alias pointed at its target: nothing in the log."""
     data = json.loads(REGISTRY.read_text())

@@ -223,7 +223,8 @@ def test_waivers_for_suites_are_checked(repo, waiver, expected):
 
 
 def test_a_waiver_for_a_suite_rule_and_case_loads(repo):
-    repo.suite("s.yaml", "suite: s\ncases:\n  - id: c1\n    input: x\n    expect: [{check: refusal, must: refuse}]\n")
+    repo.suite("s.yaml", "suite: s\ncases:\n  - id: c1\n    input: x\n    expect: [{check: refusal, must: refuse}]\n"
+                         "  - id: c2\n    input: y\n    expect: [{check: refusal, must: refuse}]\n")
     repo.policy("playbook.yaml", PLAYBOOK)
     repo.policy("waivers.yaml", "waivers:\n  - {policy: 'eval:s', rule: refusal, cases: [c1], reason: r,"
                                 " approver: security-officer@example.com, ticket: T-1, approved: '2029-12-20',"

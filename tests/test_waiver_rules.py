@@ -221,6 +221,9 @@ cases:
   - id: c1
     input: hi
     expect: [{{check: refusal, must: refuse}}]
+  - id: c2
+    input: hello
+    expect: [{{check: refusal, must: refuse}}]
 """
 
 
@@ -241,6 +244,83 @@ def test_eval_suite_waivers_follow_the_suites_severity(repo, severity, scope, pr
     repo.policy("waivers.yaml", "waivers:\n" + waiver("'eval:s'", scope=scope))
     found = errors(repo)
     assert (found == []) if problem is None else any(problem in e for e in found), found
+
+
+WHOLE_BY_CASES = ("policies/waivers.yaml:2:5: $.waivers[0]: names {what}every eval case of the project (2), all a gate"
+                  " can judge, under the sev1 policy privacy.no-pii, and so waives the whole policy, which waiver_rules"
+                  " in playbook.yaml forbids; expected `cases` that leave out at least one case")
+
+
+@pytest.mark.parametrize(("scope", "policy", "what"), [
+    pytest.param("cases: [c1, c2]", POLICY, "", id="every-case"),
+    pytest.param("rule: no-email; cases: [c2, c1]", ONE_RULE_POLICY, "rule 'no-email' in ", id="the-only-rule"),
+])
+def test_a_waiver_naming_every_eval_case_of_the_project_waives_a_whole_sev1_policy(repo, monkeypatch, capsys,
+                                                                                  scope, policy, what):
+    """The attack: ``cases`` listing every eval case id, all the case ids a gate will judge, is a whole policy."""
+    monkeypatch.chdir(repo.root)
+    outputs = setup(repo, waiver(scope=scope), policy=policy)
+    repo.suite("s.yaml", SUITE.format(severity="sev3"))
+    expected = WHOLE_BY_CASES.format(what=what)
+    assert errors(repo) == [expected]
+    assert main(["validate"]) == 4
+    assert expected in capsys.readouterr().err.splitlines()
+    assert main(["gate", "--outputs", str(outputs)]) == 4
+    err = capsys.readouterr().err
+    assert expected in err.splitlines() and "nothing was judged" in err
+    setup(repo, waiver(scope=scope.replace("c2, ", "").replace(", c2", "")), policy=policy)
+    assert errors(repo) == []  # one case short of every case: it waives that case only
+    result = api.run_gate(outputs, policies=repo.policies, evals=repo.evals, clock=CLOCK)
+    assert result.report.policies[0].waived == 1
+
+
+@pytest.mark.parametrize(("first", "second", "what"), [
+    pytest.param("cases: [c1]", "cases: [c2]", "every rule in every eval case of the project (2), all a gate can"
+                 " judge, under the sev1 policy privacy.no-pii", id="cases-add-up"),
+    pytest.param("rule: no-phone", "rule: no-email; cases: [c1, c2]", "every rule in every eval case of the project"
+                 " (2), all a gate can judge, under the sev1 policy privacy.no-pii", id="a-rule-and-every-case"),
+])
+def test_waivers_whose_cases_add_up_to_every_eval_case_waive_the_whole_policy(repo, monkeypatch, capsys, first,
+                                                                              second, what):
+    monkeypatch.chdir(repo.root)
+    outputs = setup(repo, waiver(approved="2026-11-20", expires="2026-11-27", scope=first),
+                    waiver(approved="2026-11-24", expires="2026-11-30", scope=second))
+    repo.suite("s.yaml", SUITE.format(severity="sev3"))
+    line = 9 if first.count(";") == 0 else 10
+    expected = (f"policies/waivers.yaml:{line}:5: $.waivers[1]: together with $.waivers[0] it waives {what} on"
+                " 2026-11-24, and so the whole policy, which waiver_rules in playbook.yaml forbids; expected `cases`"
+                " that leave out at least one case")
+    assert errors(repo) == [expected]
+    assert main(["gate", "--outputs", str(outputs)]) == 4
+    assert expected in capsys.readouterr().err.splitlines()
+    setup(repo, waiver(approved="2026-11-20", expires="2026-11-23", scope=first),  # never both in force at once
+          waiver(approved="2026-11-24", expires="2026-11-30", scope=second))
+    [lapsed] = errors(repo)  # only that the first no longer applies today
+    assert "$.waivers[0]: waiver for privacy.no-pii" in lapsed and "expired on 2026-11-23" in lapsed
+
+
+@pytest.mark.parametrize(("scope", "expected"), [
+    pytest.param(["cases: [c1, c2]"], "2:5: $.waivers[0]: names every case of the sev1 eval suite eval:s, and so"
+                 " waives the whole suite", id="every-case"),
+    pytest.param(["rule: output; cases: [c2, c1]"], "2:5: $.waivers[0]: names rule 'output' in every case of the"
+                 " sev1 eval suite eval:s, and so waives the whole suite", id="a-rule-in-every-case"),
+    pytest.param(["rule: refusal; cases: [c1]", "cases: [c2]"], "10:5: $.waivers[1]: together with $.waivers[0] it"
+                 " waives rule 'refusal' in every case of the sev1 eval suite eval:s on 2026-11-24, and so the whole"
+                 " suite", id="cases-add-up-for-a-rule"),
+])
+def test_a_waiver_naming_every_case_of_a_sev1_suite_waives_the_whole_suite(repo, monkeypatch, capsys, scope,
+                                                                          expected):
+    monkeypatch.chdir(repo.root)
+    outputs = setup(repo, severity="sev3", on_fail="warn")
+    repo.suite("s.yaml", SUITE.format(severity="sev1"))
+    repo.policy("waivers.yaml", "waivers:\n" + "".join(waiver("'eval:s'", scope=part) for part in scope))
+    message = (f"policies/waivers.yaml:{expected}, which waiver_rules in playbook.yaml forbids; expected `cases` that"
+               " leave out at least one case")
+    assert errors(repo) == [message]
+    assert main(["gate", "--outputs", str(outputs)]) == 4
+    assert message in capsys.readouterr().err.splitlines()
+    repo.policy("waivers.yaml", "waivers:\n" + waiver("'eval:s'", scope="cases: [c1]"))
+    assert errors(repo) == []  # a case of the suite, not all of them
 
 
 def test_a_waiver_approved_after_a_backdated_judging_date_does_not_apply(repo):

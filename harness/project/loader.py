@@ -197,7 +197,7 @@ def inspect_project(policies_dir: Path | str = "policies",
         problems = loading.read(policies_dir / WAIVERS, "waivers")
         if problems is not None:
             severities = {p.id: p.severity for p in policies} | {s.policy_id: s.severity for s in suites}
-            waivers = build_waivers(problems, known, cases.keys(), playbook, severities)
+            waivers = build_waivers(problems, known, cases, playbook, severities)
             loading.keep(problems)
     project = Project(playbook, tuple(policies), tuple(suites), waivers, MappingProxyType(cases),
                       MappingProxyType(checks), policies_dir)

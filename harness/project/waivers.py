@@ -4,8 +4,10 @@ The playbook's ``waiver_rules`` say, per severity, how many days a waiver may ru
 approval, which roles may approve it and whether it may waive a whole policy: name neither
 ``rule`` nor ``cases``, or name the policy's only rule (or, for an eval suite, any rule)
 without ``cases``, or, with other waivers in force on the same day, every rule of it without
-``cases``. A waiver beyond them is an error of the file, so ``harness validate`` reports it
-and the gate refuses to judge (exit 4) rather than waive too much.
+``cases``. Naming every case in scope, alone or with such waivers, is no less: every case of
+an eval suite, or for a policy every eval case of the project (the gate judges no other case
+id). A waiver beyond them is an error of the file, so ``harness validate`` reports it and the
+gate refuses to judge (exit 4) rather than waive too much.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def build_waivers(problems: Problems, known: Mapping[str, frozenset[str]], case_
     """The waivers of a checked document; every unknown policy, rule or case, and every waiver beyond
     the playbook's ``waiver_rules`` for its policy's severity (``severities``: policy id to severity), is a problem."""
     cases = set(case_ids)
+    scopes = _scopes(known, cases, _suites_of(case_ids))
     waivers: list[tuple[int, Waiver]] = []
     items = problems.document.data.get("waivers")
     for i, raw in enumerate(items if isinstance(items, list) else ()):
@@ -37,11 +40,51 @@ def build_waivers(problems: Problems, known: Mapping[str, frozenset[str]], case_
         if waiver is None:
             continue
         if not _within_rules(problems, i, waiver, playbook, severities.get(waiver.policy, ""),
-                             known[waiver.policy]):
+                             known[waiver.policy], scopes[waiver.policy]):
             continue
         waivers.append((i, waiver))
-    _refuse_rules_that_add_up(problems, waivers, known, playbook, severities)
+    reported = _refuse_rules_that_add_up(problems, waivers, known, playbook, severities)
+    _refuse_cases_that_add_up(problems, waivers, known, playbook, severities, scopes, reported)
     return tuple(waiver for _, waiver in waivers)
+
+
+def _suites_of(case_ids: Iterable[str]) -> dict[str, set[str]]:
+    """Suite to its case ids, where ``case_ids`` is a mapping of id to eval case (a plain list of ids: none)."""
+    cases = case_ids if isinstance(case_ids, Mapping) else {}
+    suites: dict[str, set[str]] = {}
+    for case_id, case in cases.items():
+        suite = getattr(case, "suite", None)
+        if isinstance(suite, str):
+            suites.setdefault(f"eval:{suite}", set()).add(case_id)
+    return suites
+
+
+def _scopes(known: Mapping[str, frozenset[str]], cases: set[str],
+            suites: Mapping[str, set[str]]) -> dict[str, frozenset[str]]:
+    """Policy id to the case ids a gate can judge for it: a suite's cases, or for a policy every eval case."""
+    return {policy: frozenset(suites.get(policy, ()) if policy.startswith("eval:") else cases) for policy in known}
+
+
+def _covered(waivers: Iterable[Waiver], rules: frozenset[str], scope: frozenset[str]) -> str | None:
+    """The rule that ``waivers`` waive in every case of ``scope`` together ("" for every rule), and so waive the
+    whole policy; ``None`` when they waive less or ``scope`` is empty. ``rules`` empty stands for an eval suite,
+    whose rules are its cases' expectations: one rule waived in every case is the whole suite."""
+    if not scope:
+        return None
+    waivers = list(waivers)
+
+    def every_case(rule: str | None) -> bool:
+        named: set[str] = set()
+        for waiver in waivers:
+            if waiver.rule is None or waiver.rule == rule:
+                if waiver.cases is None:
+                    return True
+                named |= waiver.cases
+        return named >= scope
+
+    if not rules:
+        return next((str(w.rule or "") for w in waivers if every_case(w.rule)), None)
+    return "" if all(every_case(rule) for rule in rules) else None
 
 
 def _names_known(problems: Problems, i: int, raw: Mapping[str, Any], known: Mapping[str, frozenset[str]],
@@ -86,12 +129,19 @@ def _waiver(problems: Problems, i: int, raw: Mapping[str, Any]) -> Waiver | None
     )
 
 
-def _whole(waiver: Waiver, rules: frozenset[str], severity: str) -> str | None:
+def _whole(waiver: Waiver, rules: frozenset[str], severity: str, scope: frozenset[str]) -> str | None:
     """How the waiver waives every failure of its policy, in words; ``None`` when it waives less."""
     if waiver.whole_policy:
         return f"waives the whole {severity} policy {waiver.policy}"
     if waiver.cases is not None:
-        return None
+        suite = waiver.policy.startswith("eval:")
+        if _covered([waiver], frozenset() if suite else rules, scope) is None:
+            return None
+        where = (f"every case of the {severity} eval suite {waiver.policy}" if suite
+                 else f"every eval case of the project ({len(scope)}), all a gate can judge, under the {severity}"
+                 f" policy {waiver.policy}")
+        what = f"rule {waiver.rule!r} in " if waiver.rule is not None else ""
+        return f"names {what}{where}, and so waives the whole {'suite' if suite else 'policy'}"
     if waiver.policy.startswith("eval:"):  # a suite's rules are its cases' expectations: one rule runs through all
         return (f"waives rule {waiver.rule!r} in every case of the {severity} eval suite {waiver.policy}, and so the"
                 " whole suite")
@@ -102,7 +152,7 @@ def _whole(waiver: Waiver, rules: frozenset[str], severity: str) -> str | None:
 
 
 def _within_rules(problems: Problems, i: int, waiver: Waiver, playbook: Playbook, severity: str,
-                  rules: frozenset[str]) -> bool:
+                  rules: frozenset[str], scope: frozenset[str]) -> bool:
     """Whether the waiver keeps to the playbook's rule for its policy's severity; each breach is a problem."""
     rule = playbook.waiver_rules.get(severity)
     if rule is None:
@@ -111,10 +161,11 @@ def _within_rules(problems: Problems, i: int, waiver: Waiver, playbook: Playbook
                      ("waivers", i, "policy"))
         return False
     before = len(problems.errors)
-    whole = _whole(waiver, rules, severity)
+    whole = _whole(waiver, rules, severity, scope)
     if whole is not None and not rule.whole_policy:
-        expected = "a `rule` or `cases`" if waiver.whole_policy else "`cases`"
-        problems.add(f"{whole}, which {_WHERE_RULES} forbids; expected {expected} to waive", ("waivers", i))
+        expected = ("a `rule` or `cases` to waive" if waiver.whole_policy else
+                    "`cases` that leave out at least one case" if waiver.cases is not None else "`cases` to waive")
+        problems.add(f"{whole}, which {_WHERE_RULES} forbids; expected {expected}", ("waivers", i))
     if waiver.days > rule.max_days:
         problems.add(f"runs {waiver.days} days from its approval on {waiver.approved.isoformat()}; a waiver of a"
                      f" {severity} policy may run at most {rule.max_days} days ({_WHERE_RULES}), so expires"
@@ -129,7 +180,7 @@ def _within_rules(problems: Problems, i: int, waiver: Waiver, playbook: Playbook
 
 def _refuse_rules_that_add_up(problems: Problems, waivers: list[tuple[int, Waiver]],
                               known: Mapping[str, frozenset[str]], playbook: Playbook,
-                              severities: Mapping[str, str]) -> None:
+                              severities: Mapping[str, str]) -> set[str]:
     """A problem where waivers of single rules (no ``cases``) in force on one day name every rule of a policy
     whose severity may not be waived whole: together they waive it whole. Named at the last of them in the file."""
     reported: set[str] = set()
@@ -150,6 +201,41 @@ def _refuse_rules_that_add_up(problems: Problems, waivers: list[tuple[int, Waive
                          f" {day.isoformat()}, and so the whole policy, which {_WHERE_RULES} forbids; expected"
                          " `cases` to waive", ("waivers", last))
             reported.add(waiver.policy)
+    return reported
+
+
+def _refuse_cases_that_add_up(problems: Problems, waivers: list[tuple[int, Waiver]],
+                              known: Mapping[str, frozenset[str]], playbook: Playbook,
+                              severities: Mapping[str, str], scopes: Mapping[str, frozenset[str]],
+                              reported: set[str]) -> None:
+    """A problem where waivers with ``cases`` and others of one policy in force on one day waive, for one rule or
+    for none, every case in scope (and, for a policy, every rule), of a severity that may not be waived whole.
+    Named at the last of them in the file, as for rules that add up."""
+    for _, waiver in waivers:
+        severity = severities.get(waiver.policy, "")
+        rule = playbook.waiver_rules.get(severity)
+        if waiver.cases is None or rule is None or rule.whole_policy or waiver.policy in reported:
+            continue
+        day = waiver.approved  # as for rules: the sets in force only grow at an approval date
+        suite = waiver.policy.startswith("eval:")
+        together = [(j, other) for j, other in waivers if other.policy == waiver.policy and other.in_force(day)]
+        covered = _covered((other for _, other in together), frozenset() if suite else known[waiver.policy],
+                           scopes[waiver.policy])
+        if covered is None:
+            continue
+        if suite:
+            together = [(j, other) for j, other in together if other.rule in (None, covered or None)]
+        if len(together) < 2:
+            continue
+        last = max(j for j, _ in together)
+        others = ", ".join(f"$.waivers[{j}]" for j, _ in together if j != last)
+        what = (f"{f'rule {covered!r} in ' if covered else ''}every case of the {severity} eval suite"
+                f" {waiver.policy}" if suite else f"every rule in every eval case of the project"
+                f" ({len(scopes[waiver.policy])}), all a gate can judge, under the {severity} policy {waiver.policy}")
+        problems.add(f"together with {others} it waives {what} on {day.isoformat()}, and so the whole"
+                     f" {'suite' if suite else 'policy'}, which {_WHERE_RULES} forbids; expected `cases` that leave"
+                     " out at least one case", ("waivers", last))
+        reported.add(waiver.policy)
 
 
 def _address(text: str) -> str:

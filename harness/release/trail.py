@@ -8,7 +8,9 @@ between the two leaves an intent the next recording of that model completes
 (:func:`resolve_pending`), and :func:`cross_check` finds every move in the registry's alias
 history that the log does not account for, including moves from before move ids existed
 (matched to the ``promotion``, ``manual_alias`` and ``rollback_step`` entries of that time: only
-entries older than the model's first ``alias_move`` entry, and only to the version they name).
+entries older than the model's first ``alias_move`` entry, and only to the version they name),
+and every move the log says was ``done`` that the registry's history lacks, has out of order, or
+whose target the alias no longer points at with no later move to explain it.
 """
 
 from __future__ import annotations
@@ -232,7 +234,45 @@ def _check_alias(registry: Registry, model: str, alias: str, entries: Sequence[M
         recorded = f"its last recorded move was to {last}" if last else "no move of it is recorded"
         problems.append(one_line(f"{model}: alias {alias!r} points at {serving} but {recorded}: it was moved outside"
                                  " the harness, with no entry in the decision log"))
+    problems.extend(_check_done(model, alias, history, serving, entries))
     return len(history), problems
+
+
+def _check_done(model: str, alias: str, history: Sequence[AliasMove], serving: str | None,
+                entries: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The other way round: every move the log says was done must be in the registry's history, in the log's
+    order, and the alias must point where the last of them put it unless the registry moved it since. Entries
+    written before move ids existed name no move and are left to the registry's side of the check."""
+    done: dict[str, Mapping[str, Any]] = {}
+    for entry in entries:
+        details = _details(entry)
+        if (entry.get("kind") == KIND and entry.get("model") == model and details.get("alias") == alias
+                and details.get("phase") == "done" and isinstance(details.get("move"), str)):
+            done.setdefault(details["move"], entry)
+    if not done:
+        return []
+    at = {move_id_of(move.reason): i for i, move in enumerate(history)}
+    problems = []
+    previous: tuple[str, int] | None = None
+    for move_id, entry in done.items():
+        details = _details(entry)
+        what = f"{model}: entry {entry.get('seq')} of the decision log says move {move_id} of alias {alias!r}"
+        if move_id not in at:
+            problems.append(one_line(f"{what} to {details.get('to')} was done, but the registry's history of the"
+                                     " alias has no such move: it was removed from the registry"))
+            continue
+        if previous is not None and at[move_id] < previous[1]:
+            problems.append(one_line(f"{what} to {details.get('to')} was done after move {previous[0]}, but the"
+                                     " registry's history has it before: the history was rewritten"))
+        previous = (move_id, at[move_id])
+    last_id, last = list(done.items())[-1]
+    to = _details(last).get("to")
+    made = at.get(last_id)
+    if serving != to and (made is None or made == len(history) - 1):
+        problems.append(one_line(f"{model}: alias {alias!r} points at {serving or '(not set)'} but the decision"
+                                 f" log's last done move of it (move {last_id}, entry {last.get('seq')}) put it at"
+                                 f" {to}, and the registry records no move since"))
+    return problems
 
 
 def _check_logged(move: AliasMove, move_id: str, intents: Mapping[str, Mapping[str, Any]],
@@ -258,7 +298,8 @@ def _check_logged(move: AliasMove, move_id: str, intents: Mapping[str, Mapping[s
 
 def cross_check(entries: Sequence[Mapping[str, Any]], registry: Registry, *, models: Iterable[str],
                 aliases: Iterable[str]) -> CrossCheck:
-    """Every move in the registry's history of ``aliases`` of ``models`` must have a completed log entry."""
+    """Every move in the registry's history of ``aliases`` of ``models`` must have a completed log entry, and
+    every move the log says was done must be in that history, in the log's order."""
     problems: list[str] = []
     notes: list[str] = []
     count = 0
