@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import InputError
-from ..model import Playbook, Waiver
+from ..model import EvalCase, Playbook, Waiver
 from ..model.playbook import WaiverRule
 from ..model.waiver import parse_date
 from .rules import Problems
@@ -25,7 +25,7 @@ from .rules import Problems
 _WHERE_RULES = "waiver_rules in playbook.yaml"
 
 
-def build_waivers(problems: Problems, known: Mapping[str, frozenset[str]], case_ids: Iterable[str],
+def build_waivers(problems: Problems, known: Mapping[str, frozenset[str]], case_ids: Mapping[str, EvalCase],
                   playbook: Playbook, severities: Mapping[str, str]) -> tuple[Waiver, ...]:
     """The waivers of a checked document; every unknown policy, rule or case, and every waiver beyond
     the playbook's ``waiver_rules`` for its policy's severity (``severities``: policy id to severity), is a problem."""
@@ -48,14 +48,11 @@ def build_waivers(problems: Problems, known: Mapping[str, frozenset[str]], case_
     return tuple(waiver for _, waiver in waivers)
 
 
-def _suites_of(case_ids: Iterable[str]) -> dict[str, set[str]]:
-    """Suite to its case ids, where ``case_ids`` is a mapping of id to eval case (a plain list of ids: none)."""
-    cases = case_ids if isinstance(case_ids, Mapping) else {}
+def _suites_of(cases: Mapping[str, EvalCase]) -> dict[str, set[str]]:
+    """Suite (``eval:<suite>``) to the ids of its cases."""
     suites: dict[str, set[str]] = {}
     for case_id, case in cases.items():
-        suite = getattr(case, "suite", None)
-        if isinstance(suite, str):
-            suites.setdefault(f"eval:{suite}", set()).add(case_id)
+        suites.setdefault(f"eval:{case.suite}", set()).add(case_id)
     return suites
 
 
