@@ -1,11 +1,31 @@
-"""Incidents as records in ``incidents/INC-YYYY-NNNN.yaml``.
+"""Incidents as records: the response lifecycle, its clocks, containment, notices, RCA, review and metrics.
 
-Today: checking that an incident exists and appending an event to its record (a rollback
-documents itself there). The lifecycle, clocks, notices and metrics build on this package.
+``incidents/INC-YYYY-NNNN.yaml`` is what people write (commands never rewrite it);
+``INC-YYYY-NNNN.events.jsonl`` is what the workflow commands append; ``evidence/INC-…/``
+the content-addressed vault. :mod:`.lifecycle` is the transitions table, :mod:`.model` the
+state the events add up to, :mod:`.store` the locked, atomic reading and writing.
 """
 
 from __future__ import annotations
 
-from .store import INCIDENT_ID, append_event, check_incident, incident_path
+from .lifecycle import TRANSITIONS, State
+from .model import ROOT_CAUSE_TYPES, Event, FollowUp, Incident, Record, fold
+from .store import INCIDENT_ID, IncidentStore, Transaction, append_event, check_id, check_incident, incident_path
 
-__all__ = ["INCIDENT_ID", "append_event", "check_incident", "incident_path"]
+__all__ = [
+    "INCIDENT_ID",
+    "ROOT_CAUSE_TYPES",
+    "TRANSITIONS",
+    "Event",
+    "FollowUp",
+    "Incident",
+    "IncidentStore",
+    "Record",
+    "State",
+    "Transaction",
+    "append_event",
+    "check_id",
+    "check_incident",
+    "fold",
+    "incident_path",
+]

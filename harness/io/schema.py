@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import InputError
 from .yaml import YamlDocument
 
-SCHEMAS = ("policy", "eval", "playbook", "waivers", "output", "report")
+SCHEMAS = ("policy", "eval", "playbook", "waivers", "output", "report", "incident", "incident-event")
 
 #: properties every rule has, whatever its check
 COMMON_RULE_PROPERTIES: Mapping[str, Any] = {

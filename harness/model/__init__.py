@@ -10,8 +10,10 @@ from .finding import MASK_MODES, Finding
 from .output import OutputRecord, Outputs
 from .playbook import (
     DEFAULT_PLAYBOOK,
+    ContainmentAction,
     HealthCheck,
     Hook,
+    NoticeSettings,
     NotifierSpec,
     Playbook,
     RegulatoryClock,
@@ -28,6 +30,7 @@ from .waiver import Waiver
 __all__ = [
     "DEFAULT_PLAYBOOK",
     "MASK_MODES",
+    "ContainmentAction",
     "EvalCase",
     "EvalSuite",
     "Example",
@@ -35,6 +38,7 @@ __all__ = [
     "HealthCheck",
     "Hook",
     "MaxFailures",
+    "NoticeSettings",
     "NotifierSpec",
     "OnFail",
     "OutputRecord",

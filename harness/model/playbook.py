@@ -79,6 +79,12 @@ class Hook:
         return cls("webhook", text) if _is_url(text) else cls("command", text)
 
 
+def _hook(raw: Mapping[str, Any]) -> Hook:
+    """A hook as the playbook writes it (``kind``, ``run`` or ``url``, ``timeout_s``, ``headers``)."""
+    return Hook(raw["kind"], raw.get("run") or raw["url"], float(raw.get("timeout_s", 60)),
+                MappingProxyType(dict(raw.get("headers", {}))))
+
+
 @dataclass(frozen=True, slots=True)
 class HealthCheck:
     """The health check of rollback step 4: a command that must exit 0, or a URL that must answer 2xx."""
@@ -139,10 +145,7 @@ class ReleaseSettings:
 
     @classmethod
     def from_data(cls, release: Mapping[str, Any], stakeholders: Mapping[str, str]) -> ReleaseSettings:
-        def hook(raw: Mapping[str, Any]) -> Hook:
-            return Hook(raw["kind"], raw.get("run") or raw["url"], float(raw.get("timeout_s", 60)),
-                        MappingProxyType(dict(raw.get("headers", {}))))
-
+        hook = _hook
         check = release.get("health_check")
         notifier = release.get("notifier")
         return cls(
@@ -158,6 +161,48 @@ class ReleaseSettings:
                 notifier["kind"], MappingProxyType({k: v for k, v in notifier.items() if k != "kind"})),
             notify=tuple(release.get("notify", cls.notify)),
             stakeholders=MappingProxyType(dict(stakeholders)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ContainmentAction:
+    """A containment action of the playbook (``containment:``): what it does and the hook it runs."""
+
+    name: str
+    description: str
+    #: whether a successful run stops the harm (starts nothing; stops the time-to-contain clock)
+    contains: bool = True
+    hook: Hook | None = None
+    #: roles (keys of ``roles:``) told through the notifier: escalation
+    notify_roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NoticeSettings:
+    """The ``notices`` section: templates, escalation on opening, the internal clock, audiences and addresses."""
+
+    templates: str = "templates/notices"
+    escalate_on_open: tuple[str, ...] = ("sev1",)
+    escalate_to: tuple[str, ...] = ("governance_lead", "security_officer")
+    #: internal audiences are told within this long of detection (``None``: no internal clock)
+    internal_within: dt.timedelta | None = None
+    internal_severities: tuple[str, ...] = ("sev1", "sev2")
+    internal_audiences: tuple[str, ...] = ("internal",)
+    after_containment: tuple[str, ...] = ("customers", "partners")
+    recipients: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_data(cls, raw: Mapping[str, Any]) -> NoticeSettings:
+        internal = raw.get("internal") or {}
+        return cls(
+            templates=raw.get("templates", cls.templates),
+            escalate_on_open=tuple(raw.get("escalate_on_open", cls.escalate_on_open)),
+            escalate_to=tuple(raw.get("escalate_to", cls.escalate_to)),
+            internal_within=parse_duration(internal["due_after"]) if "due_after" in internal else None,
+            internal_severities=tuple(internal.get("severities", cls.internal_severities)),
+            internal_audiences=tuple(internal.get("audiences", cls.internal_audiences)),
+            after_containment=tuple(raw.get("after_containment", cls.after_containment)),
+            recipients=MappingProxyType({k: tuple(v) for k, v in raw.get("recipients", {}).items()}),
         )
 
 
@@ -208,6 +253,9 @@ class Playbook:
     #: severity to how far its policies may be waived: the playbook's entries over :data:`DEFAULT_WAIVER_RULES`
     waiver_rules: Mapping[str, WaiverRule] = field(default_factory=lambda: DEFAULT_WAIVER_RULES)
     release: ReleaseSettings = ReleaseSettings()
+    #: containment actions by name (``harness incident contain --action``)
+    containment: Mapping[str, ContainmentAction] = field(default_factory=dict)
+    notices: NoticeSettings = NoticeSettings()
     #: importable modules holding checks that live in the policy repository
     plugins: tuple[str, ...] = ()
     version: str | None = None
@@ -241,6 +289,12 @@ class Playbook:
             waiver_rules=MappingProxyType({**DEFAULT_WAIVER_RULES, **{
                 name: WaiverRule.from_data(name, raw) for name, raw in data.get("waiver_rules", {}).items()}}),
             release=ReleaseSettings.from_data(data.get("release", {}), stakeholders),
+            containment=MappingProxyType({
+                name: ContainmentAction(name, raw["description"], bool(raw.get("contains", True)),
+                                        _hook(raw["hook"]) if "hook" in raw else None,
+                                        tuple(raw.get("notify_roles", ())))
+                for name, raw in data.get("containment", {}).items()}),
+            notices=NoticeSettings.from_data(data.get("notices", {})),
             plugins=tuple(data.get("plugins", ())),
             version=data.get("version"),
             owner=data.get("owner"),
