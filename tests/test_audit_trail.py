@@ -420,7 +420,11 @@ def test_a_rollback_killed_after_its_last_entry_finishes_without_writing_it_twic
 
 def test_the_rollback_entry_comes_after_the_document_step_it_sums_up(workdir: Path) -> None:
     serve_the_bad_one()
-    assert rollback("--incident", "INC-2026-0001") == 0
+    assert main(["incident", "open", "--title", "slow answers", "--severity", "sev3", "--model", MODEL,
+                 "--model-version", "1.2.0"]) == 0
+    from harness.incidents import IncidentStore
+
+    assert rollback("--incident", IncidentStore("incidents").ids()[-1]) == 0
     kinds = [(e["kind"], e["details"].get("step")) for e in entries() if e["kind"].startswith("rollback")]
     assert kinds == [("rollback_step", s) for s in ("verify", "trigger", "notify", "validate", "document")] + [
         ("rollback", None)]

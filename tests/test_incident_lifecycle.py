@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import operator
+import shlex
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from harness.clock import FixedClock, format_timestamp
 from harness.errors import InputError
@@ -137,7 +140,7 @@ def test_closing_a_sev1_or_sev2_lists_every_missing_condition(severity: str) -> 
     assert problem.startswith(f"a {severity} incident closes only with ")
     assert "sign-off" in problem
     assert "follow-ups done or dropped (FU-1, FU-3)" in problem
-    assert "notices that fell due sent (gdpr-art33)" in problem
+    assert "every notice it owes sent (gdpr-art33)" in problem
     assert "lessons_from" in problem and "from_incident" in problem
 
 
@@ -551,7 +554,7 @@ class IncidentSteps(RuleBasedStateMachine):
         assert chain == sorted(chain)
 
 
-IncidentSteps.TestCase.settings = settings(max_examples=50, stateful_step_count=25, deadline=None,
+IncidentSteps.TestCase.settings = settings(max_examples=30, stateful_step_count=20, deadline=None,
                                            suppress_health_check=[HealthCheck.too_slow])
 test_random_steps_keep_the_incident_valid = IncidentSteps.TestCase
 
@@ -570,3 +573,496 @@ def test_an_impossible_date_in_an_appended_event_is_an_input_error(tmp_path: Pat
 def test_reopening_an_incident_that_is_not_closed_says_so() -> None:
     problem = state_refusal(OP, "reopened")
     assert problem is not None and "not closed" in problem and "missing step" not in problem
+
+
+# --- random command sequences through the workflow API -------------------------------------------------------
+#
+# The same walk, but through harness.api.incidents (what the CLI calls) on a copy of the repository's
+# policies and evals: every command with random inputs, many of them wrong, at random times. The oracle
+# (``Desk`` below is the real one; ``Expect`` is ours) is written from the playbook and issue 8, not from
+# lifecycle.py: the order of the steps, who may sign off, when a statement may go out, when an incident closes.
+
+REPO = Path(__file__).resolve().parents[1]
+STEP_MINUTES = st.integers(1, 180)
+AUDIENCES = ["internal", "legal", "escalation", "customers", "partners", "regulators", "pr", "nobody", "Bad Name"]
+NOTICE_CLOCKS = [None, "internal", "gdpr-art33", "ai-act-art73-serious-incident"]
+FLAG_CLOCKS = {"personal_data": "gdpr-art33", "serious_incident": "ai-act-art73-serious-incident"}
+BREACH = {k: "told by the DPO" for k in (
+    "breach_nature", "breach_data_subjects_categories", "breach_data_subjects_number", "breach_records_categories",
+    "breach_records_number", "breach_contact", "breach_consequences", "breach_measures")}
+ROLES = {"governance_lead": "governance-lead@example.com", "security_officer": "security-officer@example.com",
+         "incident_commander": "ai-oncall@example.com"}
+#: containment action -> (stops the harm, its hook succeeds, how many roles' notice it sends)
+ACTIONS = {"disable-endpoint": (True, True, 0), "safe-mode": (True, True, 0), "rate-limit": (True, False, 0),
+           "preserve-evidence": (False, True, 0), "escalate": (False, True, 1)}
+CAUSES = ("data", "model", "infra", "policy", "human_error")
+ORDER = ("open", "contained", "analysed", "resolved", "reviewed", "closed")
+_COPY: dict[str, Any] = {}
+
+
+def _repository_copy() -> Path:
+    """policies/ and evals/ copied once per session, the playbook made fast and self-contained: containment runs
+    no hook (rate-limit's fails at once), notices go to an outbox under the test's folder, every audience the
+    templates cover has recipients."""
+    import atexit
+
+    import yaml
+
+    if "root" in _COPY:
+        return _COPY["root"]
+    root = Path(tempfile.mkdtemp(prefix="incident-repo-"))
+    atexit.register(shutil.rmtree, root, True)
+    shutil.copytree(REPO / "policies", root / "policies")
+    shutil.copytree(REPO / "evals", root / "evals")
+    playbook_path = root / "policies" / "playbook.yaml"
+    playbook = yaml.safe_load(playbook_path.read_text("utf-8"))
+    fails = {"kind": "command", "timeout_s": 30, "run": f"{shlex.quote(sys.executable)} -S -c 'raise SystemExit(3)'"}
+    playbook["containment"] = {
+        name: {"description": name, **({} if stops else {"contains": False}), **({} if works else {"hook": fails}),
+               **({"notify_roles": ["governance_lead", "security_officer"]} if told else {})}
+        for name, (stops, works, told) in ACTIONS.items()}
+    playbook["roles"] = dict(ROLES)
+    playbook["notices"].update(escalate_on_open=["sev1"], escalate_to=["governance_lead", "security_officer"],
+                               internal={"due_after": "1h", "severities": ["sev1", "sev2"], "audiences": ["internal"]},
+                               after_containment=["customers", "partners"],
+                               recipients={name: [f"{name}@example.com"] for name in
+                                           ("internal", "legal", "customers", "partners", "regulators")})
+    playbook["regulatory_clocks"] = [c for c in playbook["regulatory_clocks"] if c["id"] in FLAG_CLOCKS.values()]
+    playbook_path.write_text(yaml.safe_dump(playbook, sort_keys=False), "utf-8")
+    _COPY["root"] = root
+    return root
+
+
+def _lessons(root: Path, incident: str) -> bool:
+    """Whether a policy (lessons_from) or an eval suite (from_incident) of the copy names ``incident``."""
+    import yaml
+
+    if incident in _LESSONS:
+        return _LESSONS[incident]
+    _LESSONS[incident] = False
+    for path in [*(root / "policies").rglob("*.yaml"), *(root / "evals").rglob("*.yaml")]:
+        data = yaml.safe_load(path.read_text("utf-8"))
+        if isinstance(data, dict) and (incident in (data.get("lessons_from") or [])
+                                       or data.get("from_incident") == incident):
+            _LESSONS[incident] = True
+    return _LESSONS[incident]
+
+
+_LESSONS: dict[str, bool] = {}
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` but the lock files: what a refused command must leave alone."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.name.endswith(".lock")}
+
+
+class Expect:
+    """Our own account of the incident: where it stands and what each command should do to it."""
+
+    def __init__(self, severity: str, detected: dt.datetime, referenced: bool) -> None:
+        self.stage = "open"
+        self.severity = severity
+        self.flags: dict[str, bool] = {}
+        self.last = detected
+        self.count = 0
+        self.ups: dict[str, str] = {}
+        self.signed = False
+        self.sent: set[tuple[str, str | None]] = set()
+        self.referenced = referenced
+
+    def at_least(self, stage: str) -> bool:
+        return ORDER.index(self.stage) >= ORDER.index(stage)
+
+    def owed(self) -> list[str]:
+        """The notices the playbook says this incident owes and that were not sent."""
+        due = [("regulators", clock) for flag, clock in FLAG_CLOCKS.items() if self.flags.get(flag)]
+        if self.severity in ("sev1", "sev2"):
+            due.append(("internal", "internal"))
+        return [clock for audience, clock in due if (audience, clock) not in self.sent]
+
+    def may_close(self) -> bool:
+        if self.stage != "reviewed":
+            return False
+        if self.severity not in ("sev1", "sev2"):
+            return True
+        return self.signed and not self.open_ups() and not self.owed() and self.referenced
+
+    def open_ups(self) -> list[str]:
+        return [k for k, v in self.ups.items() if v == "open"]
+
+    def notice_clock(self, audience: str, clock: str | None, breach: bool) -> tuple[bool, str | None]:
+        """Whether a notice to ``audience`` can be rendered and sent (state aside), and the clock it answers."""
+        if audience in ("pr", "nobody", "Bad Name"):  # no recipients, or not an audience name at all
+            return False, None
+        if audience == "regulators":
+            applicable = [c for flag, c in FLAG_CLOCKS.items() if self.flags.get(flag)]
+            chosen = clock if clock is not None else (applicable[0] if len(applicable) == 1 else None)
+            if chosen not in applicable:
+                return False, None
+            return (breach or chosen != "gdpr-art33"), chosen  # the GDPR template needs the breach facts
+        if clock not in (None, "internal"):
+            return False, None
+        if audience == "internal":
+            return True, "internal"
+        return clock is None, None
+
+
+class WorkflowSteps(RuleBasedStateMachine):
+    """Random commands on one incident through harness.api.incidents: each is refused with InputError and changes
+    no byte, or lands whole; the files stay valid and the state is the one the playbook says."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from harness.api import incidents as api
+
+        self.api = api
+        self.repo = _repository_copy()
+        self.root = Path(tempfile.mkdtemp(prefix="incident-workflow-"))
+        (self.root / "files").mkdir()
+        (self.root / "files" / "a.txt").write_text("transcript a\n", "utf-8")
+        (self.root / "files" / "b.txt").write_text("transcript b\n", "utf-8")
+        (self.root / "files" / "folder").mkdir()
+        self.clock = FixedClock(dt.datetime(2026, 1, 10, 9, 0, tzinfo=dt.UTC))
+        self.now = self.clock.now()
+        self.desk = api.desk(self.root / "incidents", policies=self.repo / "policies", evals=self.repo / "evals",
+                             clock=self.clock, notifier={"kind": "outbox", "path": str(self.root / "outbox")})
+        # the copy never changes: read the playbook and the project once (a second apiece), not per example
+        if "desk" not in _COPY:
+            _COPY["desk"] = api.desk(policies=self.repo / "policies", evals=self.repo / "evals")
+        for name in ("playbook", "references", "known_lessons"):
+            self.desk.__dict__[name] = getattr(_COPY["desk"], name)
+        self.id = ""
+        self.expect: Expect | None = None
+        self.checked = -1
+
+    def teardown(self) -> None:
+        for folder in self.root.rglob("*"):  # the vault's files are read-only
+            if folder.is_dir():
+                folder.chmod(0o755)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+
+    def tick(self, minutes: int) -> None:
+        self.clock.advance(dt.timedelta(minutes=minutes))
+        self.now = self.clock.now()
+
+    def moment(self, data: st.DataObject, side_effects: bool = False) -> tuple[dt.datetime | None, bool]:
+        """A random ``at``: none (now), between the previous event and now, before the previous event, or in
+        the future; and whether it is acceptable."""
+        assert self.expect is not None
+        kinds = ["now", "between", "last", "before", "future"]
+        kind = data.draw(st.sampled_from(kinds), label="at")
+        if kind == "now":
+            return None, True
+        if kind == "last":
+            return self.expect.last, True
+        if kind == "between":
+            return self.expect.last + (self.now - self.expect.last) * data.draw(st.floats(0, 1), label="f"), True
+        if kind == "before":
+            return self.expect.last - dt.timedelta(minutes=data.draw(st.integers(1, 600), label="early")), False
+        return self.now + dt.timedelta(minutes=data.draw(st.integers(1, 600), label="late")), False
+
+    def run(self, ok: bool, events: int, call: Any) -> Any:
+        """Call the command; refused exactly when ``ok`` is False (nothing changed), else ``events`` more lines."""
+        assert self.expect is not None
+        before = _tree(self.root)
+        try:
+            result = call()
+        except InputError as exc:
+            assert not ok, f"refused, expected it to land: {exc}"
+            assert _tree(self.root) == before, f"refused ({exc}) but files changed"
+            return None
+        assert ok, f"landed ({'; '.join(result.said)}), expected a refusal in {self.expect.stage}"
+        incident = result.incident
+        assert len(incident.events) == self.expect.count + events
+        self.expect.count += events
+        self.expect.last = incident.events[-1].at
+        return result
+
+    def settle(self, result: Any, stage: str | None = None) -> None:
+        assert self.expect is not None
+        if result is not None and stage is not None and ORDER.index(stage) > ORDER.index(self.expect.stage):
+            self.expect.stage = stage
+        if result is not None:
+            assert result.incident.state.label == self.expect.stage
+
+    # -- the commands ----------------------------------------------------------------------------------------
+
+    @initialize(severity=st.sampled_from(["sev1", "sev2", "sev3"]), days=st.integers(0, 40),
+                data=st.data())
+    def open(self, severity: str, days: int, data: st.DataObject) -> None:
+        detected = self.now - dt.timedelta(days=days, minutes=data.draw(st.integers(1, 600), label="minutes"))
+        result = self.api.open_incident(self.desk, title="PII echoed in answers", severity=severity,
+                                        model="acme-support-assistant", model_version="0.9.2",
+                                        by="ai-oncall@example.com", at=detected, summary="an answer showed an"
+                                        " e-mail address", category="privacy", endpoint="/v1/chat")
+        self.id = result.incident.id
+        self.expect = Expect(severity, detected, _lessons(self.repo, self.id))
+        escalated = severity == "sev1"  # the playbook's escalate_on_open
+        assert len(result.incident.events) == int(escalated)
+        self.expect.count = int(escalated)
+        if escalated:
+            self.expect.sent.add(("escalation", None))
+
+    @rule(severity=st.sampled_from(["sev7", "SEV1", ""]), late=st.booleans())
+    def open_refused(self, severity: str, late: bool) -> None:
+        """An unknown severity or a detection in the future: no record, no id used."""
+        before = _tree(self.root)
+        good = "sev2" if late else severity
+        with pytest.raises(InputError, match="unknown severity" if not late else "in the future"):
+            self.api.open_incident(self.desk, title="t", severity=good, model="m", model_version="1", by="x@y",
+                                   at=self.now + dt.timedelta(hours=2) if late else None)
+        assert _tree(self.root) == before
+
+    @rule(minutes=STEP_MINUTES, data=st.data(), severity=st.sampled_from([None, "sev1", "sev2", "sev3", "sev9"]),
+          flags=st.lists(st.sampled_from(["personal_data", "no-personal_data", "serious_incident", "Bad Flag"]),
+                         max_size=2),
+          reason=st.sampled_from(["fewer people affected", "", "  "]))
+    def classify(self, minutes: int, data: st.DataObject, severity: str | None, flags: list[str],
+                 reason: str) -> None:
+        assert self.expect is not None
+        self.tick(minutes)
+        at, timely = self.moment(data)
+        ok = (timely and (severity is not None or bool(flags)) and bool(reason.strip()) and "Bad Flag" not in flags
+              and severity != "sev9" and self.expect.stage != "closed")
+        result = self.run(ok, 1, lambda: self.api.classify(self.desk, self.id, severity=severity, reason=reason,
+                                                          by="ai-oncall@example.com", at=at, flags=flags))
+        if result is not None:
+            self.expect.severity = severity or self.expect.severity
+            for flag in flags:
+                self.expect.flags[flag.removeprefix("no-")] = not flag.startswith("no-")
+        self.settle(result)
+        if result is not None:
+            assert result.incident.severity == self.expect.severity
+            assert dict(result.incident.flags) == self.expect.flags
+
+    @rule(minutes=STEP_MINUTES, data=st.data(), action=st.sampled_from([*ACTIONS, "reboot-universe"]))
+    def contain(self, minutes: int, data: st.DataObject, action: str) -> None:
+        assert self.expect is not None
+        self.tick(minutes)
+        stops, works, told = ACTIONS.get(action, (False, False, 0))
+        at, timely = self.moment(data, side_effects=action == "rate-limit")
+        ok = timely and action in ACTIONS and self.expect.stage != "closed"
+        result = self.run(ok, 1 + told, lambda: self.api.contain(self.desk, self.id, action=action,
+                                                                 by="ai-oncall@example.com", at=at))
+        if result is not None:
+            assert result.ok is works
+            outcome = result.incident.of_type("contained")[-1]
+            assert (outcome.get("action"), outcome.get("outcome")) == (action, "done" if works else "failed")
+            if told:
+                self.expect.sent.add(("escalation", None))
+        self.settle(result, "contained" if stops and works else None)
+
+    @rule(minutes=STEP_MINUTES, data=st.data(),
+          files=st.lists(st.sampled_from(["a.txt", "b.txt", "missing.txt", "folder"]), max_size=3))
+    def evidence(self, minutes: int, data: st.DataObject, files: list[str]) -> None:
+        assert self.expect is not None
+        self.tick(minutes)
+        at, timely = self.moment(data, side_effects=True)
+        ok = timely and bool(files) and set(files) <= {"a.txt", "b.txt"} and self.expect.stage != "closed"
+        paths = [self.root / "files" / name for name in files]
+        result = self.run(ok, len(set(files)), lambda: self.api.add_evidence(self.desk, self.id, paths,
+                                                                             by="ai-oncall@example.com", at=at))
+        self.settle(result)
+
+    @rule(minutes=STEP_MINUTES, data=st.data(), audience=st.sampled_from(AUDIENCES),
+          clock=st.sampled_from(NOTICE_CLOCKS), breach=st.booleans())
+    def notify(self, minutes: int, data: st.DataObject, audience: str, clock: str | None, breach: bool) -> None:
+        assert self.expect is not None
+        self.tick(minutes)
+        at, timely = self.moment(data, side_effects=True)
+        renders, answers = self.expect.notice_clock(audience, clock, breach)
+        waits = audience in ("customers", "partners") and not self.expect.at_least("contained")
+        ok = timely and renders and not waits and self.expect.stage != "closed"
+        result = self.run(ok, 1, lambda: self.api.notify(self.desk, self.id, audience=audience, by="pr@example.com",
+                                                         at=at, clock_id=clock, fields=BREACH if breach else None))
+        if result is not None:
+            notice = result.incident.events[-1]
+            assert (notice.get("audience"), notice.get("clock"), notice.get("outcome")) == (audience, answers, "sent")
+            self.expect.sent.add((audience, answers))
+        self.settle(result)
+
+    @rule(minutes=STEP_MINUTES, data=st.data(), cause=st.sampled_from([*CAUSES, "gremlins"]),
+          deadline=st.sampled_from(["2026-03-16", "2026-02-30", "next week"]), blank=st.booleans())
+    def rca(self, minutes: int, data: st.DataObject, cause: str, deadline: str, blank: bool) -> None:
+        assert self.expect is not None
+        self.tick(minutes)
+        at, timely = self.moment(data)
+        ok = (timely and cause in CAUSES and deadline == "2026-03-16" and not blank
+              and self.expect.at_least("contained") and self.expect.stage != "closed")
+        result = self.run(ok, 1, lambda: self.api.record_rca(
+            self.desk, self.id, trigger="a tool returned whole records", root_cause_type=cause,
+            corrective_action="filter the fields", preventive_action=" " if blank else "a contract test",
+            owner="sre@example.com", deadline=deadline, by="ai-oncall@example.com", at=at))
+        self.settle(result, "analysed")
+
+    @rule(minutes=STEP_MINUTES, data=st.data(), add=st.booleans(), owner=st.booleans(),
+          due=st.sampled_from([None, "2026-05-01", "2026-13-01"]), done=st.integers(0, 4), drop=st.integers(0, 4),
+          reason=st.sampled_from([None, "", "covered by a policy"]), resolved=st.booleans())
+    def remediate(self, minutes: int, data: st.DataObject, add: bool, owner: bool, due: str | None, done: int,
+                  drop: int, reason: str | None, resolved: bool) -> None:
+        """0: no follow-up; n: FU-n (which may not exist, or be the one added by this very command)."""
+        assert self.expect is not None
+        self.tick(minutes)
+        at, timely = self.moment(data)
+        done_id, drop_id = (f"FU-{n}" if n else None for n in (done, drop))
+        ok = (timely and bool(add or done_id or drop_id or resolved) and (not add or (owner and due is not None))
+              and due != "2026-13-01" and (not drop_id or bool(reason and reason.strip())))
+        ups = dict(self.expect.ups)
+        if ok and (add or done_id or drop_id):
+            ok = self.expect.at_least("analysed") and self.expect.stage != "closed"
+        if ok and add:
+            ups[f"FU-{len(ups) + 1}"] = "open"
+        for ident, action in ((done_id, "done"), (drop_id, "dropped")):
+            if ok and ident:
+                ok = ups.get(ident) == "open"
+                ups[ident] = action
+        if ok and resolved:
+            ok = self.expect.stage == "analysed"
+        events = int(add) + int(bool(done_id)) + int(bool(drop_id)) + int(resolved)
+        result = self.run(ok, events, lambda: self.api.remediate(
+            self.desk, self.id, by="ai-oncall@example.com", at=at, add="refresh the filters" if add else None,
+            owner="sre@example.com" if owner else None, due=due, done=done_id, drop=drop_id, reason=reason,
+            resolved=resolved))
+        if result is not None:
+            self.expect.ups = ups
+            assert {k: v.status for k, v in result.incident.follow_ups.items()} == ups
+        self.settle(result, "resolved" if resolved else None)
+
+    @rule(minutes=STEP_MINUTES, data=st.data(), lessons=st.booleans().map(operator.not_),
+          participants=st.booleans().map(operator.not_),
+          policies=st.sampled_from([[], ["privacy.no-pii"], ["privacy.no-such-rule"]]),
+          evals=st.sampled_from([[], ["inc-2026-0001-pii-echo"], ["no-such-suite"]]))
+    def review(self, minutes: int, data: st.DataObject, lessons: bool, participants: bool, policies: list[str],
+               evals: list[str]) -> None:
+        assert self.expect is not None
+        self.tick(minutes)
+        at, timely = self.moment(data)
+        ok = (timely and lessons and participants and "privacy.no-such-rule" not in policies
+              and "no-such-suite" not in evals and self.expect.stage in ("resolved", "reviewed"))
+        result = self.run(ok, 1, lambda: self.api.review(
+            self.desk, self.id, lessons=["check what tools return"] if lessons else [],
+            participants=["governance-lead@example.com"] if participants else [], by="ai-oncall@example.com", at=at,
+            policies=policies, evals=evals))
+        if result is not None:
+            self.expect.signed = False  # a new review needs a new sign-off
+        self.settle(result, "reviewed")
+
+    @rule(minutes=STEP_MINUTES, data=st.data(), role=st.sampled_from([*ROLES, "cto"]),
+          by=st.sampled_from([*ROLES.values(), "Governance-Lead@Example.com ", "mallory@example.com"]))
+    def sign_off(self, minutes: int, data: st.DataObject, role: str, by: str) -> None:
+        assert self.expect is not None
+        self.tick(minutes)
+        at, timely = self.moment(data)
+        ok = (timely and role in ROLES and by.strip().lower() == ROLES[role] and self.expect.stage == "reviewed")
+        result = self.run(ok, 1, lambda: self.api.sign_off(self.desk, self.id, role=role, by=by, at=at))
+        if result is not None:
+            self.expect.signed = True
+        self.settle(result)
+
+    @rule(minutes=STEP_MINUTES, data=st.data())
+    def close(self, minutes: int, data: st.DataObject) -> None:
+        assert self.expect is not None
+        self.tick(minutes)
+        at, timely = self.moment(data)
+        ok = timely and self.expect.may_close()
+        result = self.run(ok, 1, lambda: self.api.close(self.desk, self.id, by="governance-lead@example.com", at=at))
+        self.settle(result, "closed")
+
+    @rule(minutes=STEP_MINUTES, data=st.data(), reason=st.sampled_from(["it happened again", "", " "]))
+    def reopen(self, minutes: int, data: st.DataObject, reason: str) -> None:
+        assert self.expect is not None
+        self.tick(minutes)
+        at, timely = self.moment(data)
+        ok = timely and bool(reason.strip()) and self.expect.stage == "closed"
+        result = self.run(ok, 1, lambda: self.api.reopen(self.desk, self.id, reason=reason, by="x@example.com",
+                                                        at=at))
+        if result is not None:
+            self.expect.stage, self.expect.signed = "resolved", False
+        self.settle(result)
+
+    @rule(data=st.data())
+    def advance(self, data: st.DataObject) -> None:
+        """A few commands the incident waits for, with valid inputs: walks incidents up to closing and reopening.
+        (One argument: hypothesis tries the rules with fewer arguments first.)"""
+        for _ in range(data.draw(st.integers(1, 4), label="steps")):
+            self.forward(data.draw(STEP_MINUTES, label="minutes"), data)
+
+    def forward(self, minutes: int, data: st.DataObject) -> None:
+        assert self.expect is not None
+        stage, owed, ups = self.expect.stage, self.expect.owed(), self.expect.open_ups()
+        if stage == "open":
+            self.contain(minutes, data, "disable-endpoint")
+        elif stage == "contained":
+            self.rca(minutes, data, "infra", "2026-03-16", False)
+        elif stage == "analysed":
+            self.remediate(minutes, data, True, True, "2026-05-01", 0, 0, None, True)
+        elif stage == "resolved":
+            self.review(minutes, data, True, True, ["privacy.no-pii"], [])
+        elif stage == "closed":
+            self.reopen(minutes, data, "it happened again")
+        elif self.expect.severity in ("sev1", "sev2") and not self.expect.signed:
+            self.sign_off(minutes, data, "governance_lead", ROLES["governance_lead"])
+        elif self.expect.severity in ("sev1", "sev2") and ups:
+            self.remediate(minutes, data, False, False, None, int(ups[0][3:]), 0, None, False)
+        elif self.expect.severity in ("sev1", "sev2") and owed:
+            audience = "internal" if owed[0] == "internal" else "regulators"
+            self.notify(minutes, data, audience, owed[0], True)
+        else:
+            self.close(minutes, data)
+
+    # -- after every step ------------------------------------------------------------------------------------
+
+    @invariant()
+    def files_are_valid(self) -> None:
+        """Every line of the events file and the record validate against their schemas; the store reads them."""
+        import yaml
+
+        if self.expect is None:
+            return
+        if self.checked == self.expect.count:
+            return  # nothing was written since the last check (a refusal changed no byte: checked in run)
+        store = self.desk.store
+        record = yaml.safe_load(store.record_path(self.id).read_text("utf-8"))
+        assert not list(validator("incident").iter_errors(record))
+        path = store.events_path(self.id)
+        lines = path.read_text("utf-8").splitlines() if path.exists() else []
+        assert len(lines) == self.expect.count
+        check = validator("incident-event")
+        for number, line in enumerate(lines, 1):
+            event = json.loads(line)
+            assert not list(check.iter_errors(event)), line
+            assert event["seq"] == number
+        loaded = store.load(self.id)
+        assert loaded.state.label == self.expect.stage
+        assert loaded.severity == self.expect.severity
+        assert bool(loaded.signoffs) is self.expect.signed
+        self.checked = self.expect.count
+
+
+WorkflowSteps.TestCase.settings = settings(max_examples=30, stateful_step_count=20, deadline=None,
+                                           suppress_health_check=[HealthCheck.too_slow])
+test_random_commands_keep_the_incident_valid = WorkflowSteps.TestCase
+
+
+@pytest.mark.parametrize("command", ["notify", "evidence"])
+def test_a_future_at_is_refused_before_anything_is_sent_or_copied(tmp_path: Path, command: str) -> None:
+    from harness.api import incidents as api
+
+    repo = _repository_copy()
+    clock = FixedClock(dt.datetime(2026, 1, 10, 9, 0, tzinfo=dt.UTC))
+    desk = api.desk(tmp_path / "incidents", policies=repo / "policies", evals=repo / "evals", clock=clock,
+                    notifier={"kind": "outbox", "path": str(tmp_path / "outbox")})
+    opened = api.open_incident(desk, title="t", severity="sev3", model="m", model_version="1", by="x@example.com")
+    source = tmp_path / "log.txt"
+    source.write_text("log\n", "utf-8")
+    before = _tree(tmp_path)
+    future = clock.now() + dt.timedelta(hours=1)
+    with pytest.raises(InputError, match="in the future"):
+        if command == "notify":
+            api.notify(desk, opened.incident.id, audience="legal", by="x@example.com", at=future)
+        else:
+            api.add_evidence(desk, opened.incident.id, [source], by="x@example.com", at=future)
+    assert _tree(tmp_path) == before  # nothing delivered to the outbox, nothing copied into the vault

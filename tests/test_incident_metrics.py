@@ -37,7 +37,8 @@ import pytest
 from harness.clock import FixedClock, parse_timestamp
 from harness.errors import InputError
 from harness.incidents import Incident, IncidentStore
-from harness.incidents.metrics import compute_metrics, find_repeat, render_metrics
+from harness.incidents.metrics import compute_metrics, find_repeat
+from harness.incidents.metrics_render import render_metrics
 from harness.project import read_playbook
 from harness.project.signoff import sign
 

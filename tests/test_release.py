@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from harness.cli import main
+from harness.incidents import IncidentStore
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "acme-support-assistant"
@@ -86,12 +87,23 @@ def test_rollback_plan_is_the_default_and_changes_nothing(workdir, capsys):
 
 def test_manual_rollback_with_an_incident(workdir, capsys):
     promote_two_then_serve_the_bad_one()
-    assert main(["rollback", *DAY, "--model", MODEL, "--incident", "INC-2026-0001",
+    assert main(["incident", "open", "--title", "PII in answers", "--severity", "sev1", "--model", MODEL,
+                 "--model-version", "1.2.0", "--incidents", "inc"]) == 0
+    incident = IncidentStore("inc").ids()[-1]
+    written = Path(f"inc/{incident}.yaml").read_bytes()
+    # a sev1 incident without evidence: evidence comes before change
+    assert main(["rollback", *DAY, "--model", MODEL, "--incident", incident, "--incidents", "inc",
+                 "--reason", "PII in answers"]) == 4
+    assert "has no evidence" in capsys.readouterr().err
+    assert registry()["aliases"]["champion"] == "1.2.0"
+    assert main(["rollback", *DAY, "--model", MODEL, "--incident", incident, "--incidents", "inc", "--no-evidence",
                  "--reason", "PII in answers"]) == 0
     assert registry()["aliases"]["champion"] == "1.1.0"
-    record = yaml.safe_load(Path("incidents/INC-2026-0001.yaml").read_text())
-    assert record["events"][-1]["kind"] == "rollback"
-    assert "1.2.0 to 1.1.0" in record["events"][-1]["summary"]
+    events = [json.loads(line) for line in Path(f"inc/{incident}.events.jsonl").read_text().splitlines()]
+    rollback = [e for e in events if e["type"] == "rollback"][-1]
+    assert (rollback["from"], rollback["to"], rollback["outcome"]) == ("1.2.0", "1.1.0", "done")
+    assert rollback["no_evidence_reason"] == "PII in answers"
+    assert Path(f"inc/{incident}.yaml").read_bytes() == written  # what people wrote is never rewritten
 
 
 def test_no_last_known_good_is_a_clear_error_and_changes_nothing(workdir, capsys):

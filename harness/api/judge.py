@@ -166,13 +166,19 @@ class Validation:
 
 
 def validate(policies: PathLike = "policies", evals: PathLike | None = "evals", *, today: dt.date | None = None,
-             backdate: bool = False, clock: Clock = SYSTEM_CLOCK) -> Validation:
+             backdate: bool = False, clock: Clock = SYSTEM_CLOCK, incidents: PathLike | None = None) -> Validation:
     """Check the playbook, every policy, suite and waiver, and run every policy's examples.
 
     Lists every problem at once: a file with a duplicate key, a schema error, an unknown
     check and a duplicate id reports all four. Waivers that do not apply on ``today`` are problems
     too, and so is a waiver approved after the clock's today, whatever ``today`` says.
+
+    The incidents (``incidents``, default: ``incidents/`` beside the policies folder) are checked when the
+    folder exists: records, events in lifecycle and time order, and the references both ways.
     """
+    from ..incidents import IncidentStore
+    from ..incidents.validation import check_incidents, incidents_directory
+
     judged_on, _ = judging_date(today, clock, backdate=backdate)
     project, errors = inspect_project(policies, evals)
     problems: list[InputError] = list(errors)
@@ -180,6 +186,8 @@ def validate(policies: PathLike = "policies", evals: PathLike | None = "evals", 
     problems += future_approvals(project.waivers, real)  # whatever the date judged against
     problems += expired_waivers([w for w in project.waivers if w.approved <= real], judged_on)
     problems += example_errors(project.policies)
+    folder = Path(incidents) if incidents is not None else incidents_directory(Path(policies))
+    problems += check_incidents(IncidentStore(folder, clock=clock), project)
     examples = sum(len(p.examples) for p in project.policies)
     return Validation(tuple(_sorted(InputErrors(problems).errors)), project, examples)  # each error once
 

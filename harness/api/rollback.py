@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import HarnessError, InputError
 from ..evaluation import evaluate
 from ..gate import Decision, decide
-from ..incidents import append_event, check_incident
+from ..incidents import append_event
 from ..model import ReleaseSettings
 from ..outputs import load_outputs
 from ..project import Project
@@ -36,21 +37,37 @@ def rollback_context(project: Project, settings: ReleaseSettings, *, registry: R
                      actor: str | None = None, restored_outputs: PathLike | None = None,
                      incidents_dir: PathLike = "incidents", trigger_policies: frozenset[str] = frozenset(),
                      today: dt.date | None = None, backdate: bool = False,
-                     clock: Clock = SYSTEM_CLOCK) -> procedure.Context:
+                     clock: Clock = SYSTEM_CLOCK, no_evidence_reason: str | None = None) -> procedure.Context:
     """Everything the procedure needs, judged with ``project``'s policies as of ``today``.
 
     A ``today`` before the clock's needs ``backdate`` (expired waivers would apply again); the
     decision log's ``rollback`` entry records the date and whether it was backdated. A waiver
     approved after the clock's today is an ``InputError``, as in the gate.
+
+    A named incident must exist and be open; a sev1 or sev2 one must hold evidence (evidence comes
+    before change) unless ``no_evidence_reason`` says why there is none, which is recorded.
     """
+    from ..incidents import IncidentStore
+    from .incidents import rollback_refusal
+
+    store = IncidentStore(incidents_dir, clock=clock)
+
+    def check(incident: str) -> None:
+        problem = rollback_refusal(store, incident, no_evidence_reason=no_evidence_reason)
+        if problem:
+            raise InputError(problem)
+
+    def record(incident: str, event: Mapping[str, Any]) -> str:
+        return append_event(Path(incidents_dir), incident, {**event, "no_evidence_reason": no_evidence_reason},
+                            clock=clock, by=actor or "harness")
+
     judged_on, backdated = judging_date(today, clock, backdate=backdate)
     refuse_future_approvals(project, clock)  # the verify step must not pass a target on a waiver not yet approved
     actor = current_actor(actor)
     return procedure.Context(
         settings=settings, registry=registry or connect(settings, clock=clock), actor=actor, clock=clock,
         judge=_judge(project, judged_on), restored_outputs=str(restored_outputs) if restored_outputs else None,
-        check_incident=lambda incident: check_incident(Path(incidents_dir), incident),
-        record_incident=lambda incident, event: append_event(Path(incidents_dir), incident, event, clock=clock),
+        check_incident=check, record_incident=record,
         trigger_policies=trigger_policies,
         log=DecisionLog(settings.decision_log, actor=actor, policies_dir=project.policies_dir, clock=clock),
         base=Path.cwd(), judged_on=judged_on.isoformat(), backdated=backdated)
@@ -116,8 +133,8 @@ class RollbackResponse:
 def respond_to_rollback(result: GateResult, recorded: RecordedRelease, *, settings: ReleaseSettings,
                         execute: bool, registry: Registry | None = None, actor: str | None = None,
                         incidents_dir: PathLike = "incidents", today: dt.date | None = None,
-                        clock: Clock = SYSTEM_CLOCK,
-                        on_wait: Callable[[], None] | None = None) -> RollbackResponse | None:
+                        clock: Clock = SYSTEM_CLOCK, on_wait: Callable[[], None] | None = None,
+                        incident: str | None = None) -> RollbackResponse | None:
     """When the gate judged the serving version and said rollback: plan it, or run it with ``execute``.
 
     ``None`` when no rollback is needed. A failure is returned, not raised: the verdict stands.
@@ -130,8 +147,9 @@ def respond_to_rollback(result: GateResult, recorded: RecordedRelease, *, settin
     reason = f"gate verdict rollback on {result.outputs.path}"
     try:
         if not execute:
-            return RollbackResponse(plan=plan_rollback(context, recorded.model, reason=reason))
-        return RollbackResponse(outcome=run_rollback(context, recorded.model, reason=reason, on_wait=on_wait))
+            return RollbackResponse(plan=plan_rollback(context, recorded.model, reason=reason, incident=incident))
+        return RollbackResponse(outcome=run_rollback(context, recorded.model, reason=reason, on_wait=on_wait,
+                                                     incident=incident))
     except HarnessError as exc:
         return RollbackResponse(error=exc)
 
@@ -148,7 +166,7 @@ def release_verdict(result: GateResult, *, settings: ReleaseSettings, registry: 
                     model: str | None = None, version: str | None = None, promote: bool = False,
                     on_rollback: str = "plan", create_version: bool | None = None, actor: str | None = None,
                     incidents_dir: PathLike = "incidents", today: dt.date | None = None, clock: Clock = SYSTEM_CLOCK,
-                    on_wait: Callable[[], None] | None = None) -> ReleaseOutcome:
+                    on_wait: Callable[[], None] | None = None, incident: str | None = None) -> ReleaseOutcome:
     """After a gate: record the verdict (and promote), then plan or execute a rollback it calls for.
 
     ``on_rollback`` is ``plan`` (say what would happen) or ``execute`` (run the procedure).
@@ -160,5 +178,5 @@ def release_verdict(result: GateResult, *, settings: ReleaseSettings, registry: 
                               promote=promote, actor=actor, create_version=create_version, clock=clock)
     response = respond_to_rollback(result, recorded, settings=settings, execute=on_rollback == "execute",
                                    registry=registry, actor=actor, incidents_dir=incidents_dir, today=today,
-                                   clock=clock, on_wait=on_wait)
+                                   clock=clock, on_wait=on_wait, incident=incident)
     return ReleaseOutcome(recorded, response)

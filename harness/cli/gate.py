@@ -43,6 +43,10 @@ def _judging_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=common.positive, metavar="N",
                         help="processes judging large runs (50,000 outputs and up) in parallel"
                              " (default and maximum: the CPUs available)")
+    parser.add_argument("--open-incident", action="store_true",
+                        help="open an incident from this run when the verdict is rollback (scan: when a sev1 or"
+                             " sev2 policy has findings), its failing results as evidence; a rollback the gate runs"
+                             " is recorded in it")
     common.repository_options(parser)
     common.color_option(parser)
 
@@ -80,6 +84,10 @@ def register(commands: Any) -> None:
     _judging_options(scan)
     scan.add_argument("--fail-on-findings", action="store_true",
                       help="exit 1 when any policy fails or any result is not a pass")
+    scan.add_argument("--incidents", type=Path, default=Path("incidents"), metavar="DIR",
+                      help="incident records, for --open-incident (default: incidents)")
+    scan.add_argument("--by", type=common.actor_arg, metavar="ACTOR",
+                      help="who opens the incident (default: $GITHUB_ACTOR, git user.email, login)")
     scan.set_defaults(func=lambda args: judge(args, "scan"))
 
 
@@ -125,10 +133,35 @@ def judge(args: argparse.Namespace, kind: str) -> int:
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         _append_summary(args, result, summary, records)
+    args.opened_incident = _open_incident(args, result, kind) if args.open_incident else None
     code = _record_verdict(args, result, settings, registry, actor) if releasing else int(result.exit_code)
     if args.output is not None:  # after recording: a report that cannot be written never stops a rollback
         code = _write_report(args, result, records, color=color, code=code)
     return code
+
+
+def _open_incident(args: argparse.Namespace, result: Any, kind: str) -> str | None:
+    """``--open-incident``: an incident drafted from the run when it calls for one; its id.
+
+    A gate opens one on a rollback verdict; a scan when a sev1 or sev2 policy has findings. A failure to open
+    it is said and does not change the verdict (exit 6 unless the verdict is worse).
+    """
+    from ..api import incidents
+    from ..release.provenance import current_actor
+
+    report = result.report
+    if kind == "gate":
+        wanted = report.verdict.value == "rollback"
+    else:
+        wanted = any(p.status in ("fail", "error") and p.severity in ("sev1", "sev2") for p in report.policies)
+    if not wanted:
+        common.say("no incident opened: " + ("the verdict is not rollback" if kind == "gate"
+                                              else "no sev1 or sev2 policy has findings"))
+        return None
+    desk = incidents.desk(args.incidents, policies=args.policies, evals=args.evals, clock=args.clock)
+    step = incidents.open_from(desk, report, path=None, sha256=None, by=current_actor(args.by))
+    common.say(*step.said)
+    return step.incident.id
 
 
 def _append_summary(args: argparse.Namespace, result: Any, summary: str, records: Any) -> None:
@@ -195,6 +228,7 @@ def _record(args: argparse.Namespace, result: Any, settings: Any, registry: Any,
         result, settings=settings, registry=registry, model=args.model, version=args.model_version,
         promote=args.promote, on_rollback=args.on_rollback or "plan", create_version=args.create_version or None,
         actor=actor, incidents_dir=args.incidents, today=args.today, clock=args.clock,
+        incident=getattr(args, "opened_incident", None),
         on_wait=lambda: common.say(f"waiting for the lock on {model_hint}: another rollback or gate is running"))
     recorded, response = released.recorded, released.rollback
     alias, model, version = recorded.alias, recorded.model, recorded.version

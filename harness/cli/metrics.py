@@ -41,7 +41,8 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..incidents.metrics import metrics_for, render_metrics
+    from ..incidents.metrics import metrics_for
+    from ..incidents.metrics_render import render_metrics
 
     metrics = metrics_for(args.incidents, args.policies, args.evals, since=args.since, clock=args.clock)
     text = render_metrics(metrics, args.format)

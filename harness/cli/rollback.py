@@ -25,11 +25,22 @@ def register(commands: Any) -> None:
                     " the hooks, notify stakeholders, validate health, document. A failed step stops it; running the"
                     " same command again resumes from the first step that did not succeed.",
         exit_codes=EXIT_CODES)
-    parser.add_argument("--model", required=True, help="registered model name")
+    rollback_options(parser)
+    parser.set_defaults(func=run)
+
+
+def rollback_options(parser: argparse.ArgumentParser, *, incident: bool = True) -> None:
+    """The options of ``harness rollback`` (``harness incident rollback`` takes the incident as its argument)."""
+    parser.add_argument("--model", required=incident, help="registered model name"
+                        + ("" if incident else " (default: the incident's model)"))
+    if incident:
+        parser.add_argument("--incident", metavar="INC-YYYY-NNNN", help="record the rollback in this incident")
+    parser.add_argument("--no-evidence", action="store_true",
+                        help="roll back although the sev1/sev2 incident holds no evidence yet (needs --reason;"
+                             " recorded in the incident)")
     parser.add_argument("--to", metavar="VERSION", help="force this version instead of the last-known-good")
     parser.add_argument("--force", action="store_true",
                         help="with --to: accept a version tagged blocked (needs --reason; both are recorded)")
-    parser.add_argument("--incident", metavar="INC-YYYY-NNNN", help="record the rollback in this incident")
     parser.add_argument("--reason", default="", help="why (shown to stakeholders and in the log)")
     parser.add_argument("--restored-outputs", metavar="FILE",
                         help="outputs of the restored version: gated in step 4")
@@ -39,7 +50,6 @@ def register(commands: Any) -> None:
     common.recording_options(parser)
     common.procedure_options(parser)
     common.repository_options(parser)
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,11 +58,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.force and args.to is None:
         raise InputError("--force applies to --to VERSION only: name the blocked version to roll back to")
+    if args.no_evidence and not (args.incident and args.reason.strip()):
+        raise InputError("--no-evidence needs --incident and --reason (why no evidence was captured first)")
     project = api.load(args.policies, args.evals)
     settings = api.release_settings(project.playbook, **common.overrides(args))
     context = api.rollback_context(project, settings, actor=args.by, restored_outputs=args.restored_outputs,
                                    incidents_dir=args.incidents, today=args.today,
-                                   backdate=getattr(args, "backdate", False), clock=args.clock)
+                                   backdate=getattr(args, "backdate", False), clock=args.clock,
+                                   no_evidence_reason=args.reason if args.no_evidence else None)
     if args.dry_run:
         plan = api.plan_rollback(context, args.model, to=args.to, reason=args.reason, incident=args.incident,
                                  force=args.force)

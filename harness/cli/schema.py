@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import ExitCode
 from . import common
 
-NAMES = ("policy", "eval", "playbook", "waivers", "output", "report")
+NAMES = ("policy", "eval", "playbook", "waivers", "output", "report", "incident", "incident-event")
 
 
 def register(commands: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from . import common
@@ -22,6 +23,8 @@ def register(commands: Any) -> None:
                     " example must fail the policy, each `pass` example pass it). Lists every error at once.",
         exit_codes=EXIT_CODES)
     common.repository_options(parser)
+    parser.add_argument("--incidents", type=Path, default=Path("incidents"), metavar="DIR",
+                        help="incident records, checked when the folder exists (default: incidents)")
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="text: one error a line on standard error; json: a document on standard output"
                              " (default: text)")
@@ -32,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import api
 
     result = api.validate(args.policies, args.evals, today=args.today, backdate=args.backdate,
-                          clock=args.clock)
+                          clock=args.clock, incidents=args.incidents)
     project = result.project
     if args.format == "json":
         print(json.dumps({

@@ -123,7 +123,7 @@ class Facts:
     signed_off: bool = False
     #: follow-ups neither done nor dropped
     open_follow_ups: tuple[str, ...] = ()
-    #: notices due and not sent (their clock names)
+    #: notices owed and not sent, due yet or not (their clock names)
     unsent_notices: tuple[str, ...] = ()
     #: whether a policy or eval suite of the repository references the incident (``None``: not known here)
     referenced: bool | None = None
@@ -146,7 +146,7 @@ def refusal(state: State, event: str, facts: Facts = Facts()) -> str | None:
         if facts.open_follow_ups:
             missing.append(f"follow-ups done or dropped ({', '.join(facts.open_follow_ups)})")
         if facts.unsent_notices:
-            missing.append(f"the notices that fell due sent ({', '.join(facts.unsent_notices)})")
+            missing.append(f"every notice it owes sent ({', '.join(facts.unsent_notices)})")
         if facts.referenced is False:
             missing.append("a policy (lessons_from) or eval suite (from_incident) in the repository that"
                            " references the incident")

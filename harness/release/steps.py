@@ -141,8 +141,8 @@ def document(ctx: Context, state: State, progress: Progress = _nothing_to_keep) 
         if ctx.record_incident is None:
             return False, f"incident {state.incident} is named but this rollback cannot write incident records"
         done.append(ctx.record_incident(state.incident, {
-            "kind": "rollback", "rollback": state.id,
-            "summary": f"{state.model} rolled back from {state.from_version} to {state.to_version}"}))
+            "rollback": state.id, "model": state.model, "from": state.from_version or "none",
+            "to": state.to_version, "outcome": "done", "by": ctx.actor}))
     if ctx.log is not None:
         done.append("the rollback entry of the decision log follows")
     return True, "; ".join(done) or "nothing to document"
