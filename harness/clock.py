@@ -26,7 +26,10 @@ def parse_timestamp(text: str) -> dt.datetime:
     moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
     if moment.tzinfo is None:
         raise ValueError(f"timestamp {text!r} has no time zone")
-    return moment.astimezone(dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError(f"timestamp {text!r} is out of range") from None
 
 
 def _aware(moment: dt.datetime | str) -> dt.datetime:

@@ -27,15 +27,43 @@ def t(minutes: float) -> str:
 
 @pytest.fixture
 def clock() -> FixedClock:
-    return FixedClock("2026-12-10T09:00:00Z")
+    return FixedClock(T0)
 
 
 @pytest.fixture
 def run(workdir, clock):
+    """``harness`` as of a fixed clock that a command's ``--at`` moves forward: the command runs at that moment
+    (so a hook runs and a notice goes out live), as a person would run it then."""
+
     def harness(*argv: str) -> int:
+        if "--at" in argv:
+            try:
+                at = parse_timestamp(argv[argv.index("--at") + 1])
+            except (ValueError, IndexError):
+                at = None
+            if at is not None and at > clock.now():
+                clock.set(at + dt.timedelta(seconds=1))
         return main(list(argv), clock=clock)
 
     return harness
+
+
+def gate(clock, version: str, *extra: str) -> int:
+    return main(["gate", "--outputs", f"examples/outputs/acme-support-{version}.jsonl", "--baseline",
+                 "examples/outputs/acme-support-1.0.0.jsonl", "--model", MODEL, "--model-version", version,
+                 *DAY, "--color", "never", *extra], clock=clock)
+
+
+def champion() -> str:
+    return json.loads(Path("audit/registry.json").read_text())["models"][MODEL]["aliases"]["champion"]
+
+
+def serve_the_bad_one(clock) -> None:
+    """1.0.0 and 1.1.0 promoted through the gate, then 1.2.0 set serving by hand."""
+    assert gate(clock, "1.0.0", "--promote") == 0
+    assert gate(clock, "1.1.0", "--promote") == 0
+    assert main(["registry", "alias", "--model", MODEL, "--version", "1.2.0", "--create", "--reason", "hotfix"],
+                clock=clock) == 0
 
 
 def events(incident: str = "INC-2026-0001") -> list[dict]:
@@ -90,12 +118,12 @@ def test_times_must_follow_the_previous_event_and_not_lie_in_the_future(run, cap
     capsys.readouterr()
     assert run("incident", "classify", incident, "--severity", "sev1", "--reason", "r", "--at", t(29), *ME) == 4
     assert "before the incident's previous event" in capsys.readouterr().err
-    assert run("incident", "classify", incident, "--severity", "sev1", "--reason", "r", "--at",
-               "2026-12-11T00:00:00Z", *ME) == 4
+    assert main(["incident", "classify", incident, "--severity", "sev1", "--reason", "r", "--at",
+                 "2026-12-11T00:00:00Z", *ME], clock=FixedClock(t(31))) == 4
     assert "in the future" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:  # no zone: a usage error
         run("incident", "classify", incident, "--severity", "sev1", "--reason", "r", "--at", "2026-12-03T10:00:00", *ME)
-    assert exc.value.code == 4 and "has no time zone" in capsys.readouterr().err
+    assert exc.value.code == 4 and "with its zone" in capsys.readouterr().err
     assert len(events(incident)) == 1
 
 
@@ -169,7 +197,7 @@ def test_customers_hear_only_after_containment(run, capsys):
     assert "only after containment" in capsys.readouterr().err
     assert run("incident", "contain", incident, "--action", "redirect-traffic", "--at", t(10), *ME) == 0
     assert run("incident", "notify", incident, "--audience", "customers", "--at", t(11), *ME) == 0
-    outbox = sorted(Path("audit/outbox").glob("*customers*.json"))
+    outbox = sorted(Path("audit/statements").glob("*customers*.json"))  # the customers' channel: statement
     assert len(outbox) == 1 and incident in json.loads(outbox[0].read_text())["subject"]
 
 
@@ -203,14 +231,21 @@ def test_the_whole_lifecycle_and_the_conditions_of_closing_a_sev2(run, capsys):
     capsys.readouterr()
     assert run("incident", "close", incident, "--at", t(301), *ME) == 4
     err = capsys.readouterr().err
-    assert "sign-off" in err and "FU-1" in err and "every notice it owes sent (internal:internal)" in err
+    assert "sign-off" in err and "FU-1, FU-2" in err and "every notice it owes sent (internal:internal)" in err
+    training = api.desk("inc").store.load(incident).follow_ups["FU-2"]  # every review adds the playbook's items
+    assert "Refresh the training materials" in training.text and training.owner == "governance-lead@example.com"
+    assert training.due == "2026-12-17"  # 14 days after the review
     assert "references the incident" in err  # no policy or suite names INC-2026-0001 in this repository copy
     assert run("incident", "review", incident, "--sign-off", "governance_lead", "--by", "someone@example.com",
                "--incidents", "inc", "--at", t(302)) == 4
     assert "is not the governance_lead" in capsys.readouterr().err
     assert run("incident", "review", incident, "--sign-off", "governance_lead", "--by",
                "governance-lead@example.com", "--incidents", "inc", "--at", t(302)) == 0
+    assert run("incident", "remediate", incident, "--done", "FU-9", "--at", t(303), *ME) == 4
+    assert "--done FU-9: INC-2026-0001 has no such follow-up (it has: FU-1, FU-2)" in capsys.readouterr().err
     assert run("incident", "remediate", incident, "--done", "FU-1", "--at", t(303), *ME) == 0
+    assert run("incident", "remediate", incident, "--drop", "FU-2", "--reason", "materials rewritten in FU-1",
+               "--at", t(303), *ME) == 0
     assert run("incident", "notify", incident, "--audience", "internal", "--at", t(304), *ME) == 0
     suite = Path("evals/fairness/inc-2026-0001-parity.yaml")
     suite.write_text(yaml.safe_dump({"suite": "inc-2026-0001-parity", "from_incident": incident, "cases": [
@@ -232,39 +267,59 @@ def test_a_sev3_closes_after_its_review_without_the_sev1_conditions(run):
     assert run("incident", "close", incident, "--at", t(201), *ME) == 0
 
 
-def test_a_rollback_of_a_sev1_needs_evidence_and_is_refused_on_a_closed_incident(run, capsys):
-    from tests.test_release import promote_two_then_serve_the_bad_one, registry
-
-    promote_two_then_serve_the_bad_one()
+def test_a_rollback_of_a_sev1_needs_evidence_and_is_refused_on_a_closed_incident(run, clock, capsys):
+    serve_the_bad_one(clock)
     incident = open_sev(run, "sev1")
     capsys.readouterr()
     assert run("incident", "rollback", incident, *DAY, "--incidents", "inc", "--reason", "PII") == 4
     assert "has no evidence" in capsys.readouterr().err
-    assert registry()["aliases"]["champion"] == "1.2.0"
+    assert champion() == "1.2.0"
     Path("answers.txt").write_text("masked answers\n")
     assert run("incident", "evidence", "add", incident, "answers.txt", *ME) == 0
     assert run("incident", "rollback", incident, *DAY, "--incidents", "inc", "--reason", "PII") == 0
-    assert registry()["aliases"]["champion"] == "1.1.0"
+    assert champion() == "1.1.0"
     rolled = [e for e in events(incident) if e["type"] == "rollback"]
     assert (rolled[0]["from"], rolled[0]["to"], rolled[0]["outcome"]) == ("1.2.0", "1.1.0", "done")
     assert api.desk("inc").store.load(incident).contained_at is not None  # a rollback contains
+    # closed: a rollback recorded in it is refused before anything moves
+    second = open_sev(run, "sev3").replace("0001", "0002")
+    for step in (["contain", second, "--action", "rate-limit"],
+                 ["rca", second, "--trigger", "t", "--type", "model", "--corrective", "c", "--preventive", "p",
+                  "--owner", "o@example.com", "--deadline", "2026-12-10"],
+                 ["remediate", second, "--resolved"],
+                 ["review", second, "--lesson", "l", "--participant", "p"], ["close", second]):
+        assert run("incident", *step, *ME) == 0
+    assert main(["registry", "alias", "--model", MODEL, "--version", "1.2.0", "--reason", "again"],
+                clock=clock) == 0
+    capsys.readouterr()
+    assert run("incident", "rollback", second, *DAY, "--incidents", "inc", "--reason", "again") == 4
+    assert "closed (reopen it first" in capsys.readouterr().err
+    assert champion() == "1.2.0"
 
 
-def test_gate_open_incident_opens_one_and_records_its_rollback_in_it(workdir, capsys):
-    from tests.test_release import gate, promote_two_then_serve_the_bad_one, registry
-
-    promote_two_then_serve_the_bad_one()
-    assert gate("1.2.0", "--on-rollback", "execute", "--open-incident", "--incidents", "inc") == 3
-    assert registry()["aliases"]["champion"] == "1.1.0"
-    incident = api.desk("inc").store.load("INC-" + str(dt.datetime.now(dt.UTC).year) + "-0001")
+def test_gate_open_incident_opens_one_and_records_its_rollback_in_it(workdir, clock, capsys):
+    serve_the_bad_one(clock)
+    assert gate(clock, "1.2.0", "--on-rollback", "execute", "--open-incident", "--incidents", "inc") == 3
+    assert champion() == "1.1.0"
+    incident = api.desk("inc").store.load("INC-2026-0001")
     assert incident.severity == "sev1" and incident.record.model_version == "1.2.0"
     assert "privacy.no-pii" in incident.record.failing_policies
     kinds = [e.type for e in incident.events]
     assert kinds.count("evidence") == 2 and "rollback" in kinds and incident.contained_at is not None
+    run_id = incident.record.get("source")["run_id"]
+    assert [e.get("source") for e in incident.of_type("evidence")] == [f"gate run {run_id}"] * 2
     stored = Path("inc/evidence") / incident.id / incident.of_type("evidence")[0].get("sha256")
     text = stored.read_text()
     assert "privacy.no-pii" in text and "@" in text
     assert "jane.doe@gmail.com" not in text  # evidence drafted from the report is masked as the report is
+
+
+def test_a_failure_to_open_the_incident_never_stops_the_gates_rollback(workdir, clock, capsys):
+    serve_the_bad_one(clock)
+    Path("inc").write_text("a file where the incidents folder should be")
+    assert gate(clock, "1.2.0", "--on-rollback", "execute", "--open-incident", "--incidents", "inc") == 3
+    assert champion() == "1.1.0"  # production was rolled back all the same
+    assert "no incident opened" in capsys.readouterr().err
 
 
 def test_scan_opens_an_incident_only_for_sev1_or_sev2_findings(workdir, capsys):
@@ -291,8 +346,9 @@ def test_open_from_a_report_file(run, capsys):
     assert "not a harness JSON report" in capsys.readouterr().err
 
 
-def test_show_list_and_clocks_as_json(run, capsys):
+def test_show_list_and_clocks_as_json(run, clock, capsys):
     incident = open_sev(run, "sev1")
+    clock.set("2026-12-10T09:00:00Z")  # a week later: every clock overdue
     capsys.readouterr()
     assert run("incident", "show", incident, "--incidents", "inc", "--format", "json") == 0
     shown = json.loads(capsys.readouterr().out)
@@ -325,3 +381,130 @@ def test_a_broken_events_line_is_named_by_its_line(run, capsys):
     capsys.readouterr()
     assert run("incident", "show", incident, "--incidents", "inc") == 4
     assert f"{incident}.events.jsonl:2" in capsys.readouterr().err
+
+
+def test_a_notice_goes_through_every_channel_of_its_audience(run):
+    incident = open_sev(run)
+    assert run("incident", "notify", incident, "--audience", "internal", "--at", t(5), *ME) == 0
+    told = [e for e in events(incident) if e["type"] == "notice"]
+    assert [(e["channel"], e["outcome"]) for e in told] == [("ticket", "sent"), ("email", "sent")]
+    assert told[0]["answer"].startswith("audit/tickets/") and told[1]["answer"].startswith("audit/outbox/")
+    assert Path(told[0]["answer"]).is_file()  # the answer is the outbox file, relative to where the command ran
+
+
+def test_escalation_reaches_the_incidents_own_role_holders(run):
+    incident = open_sev(run)
+    path = Path(f"inc/{incident}.yaml")
+    path.write_text(path.read_text() + "roles:\n  security_officer: deputy-so@example.com\n")
+    assert run("incident", "contain", incident, "--action", "escalate", "--at", t(5), *ME) == 0
+    told = [e for e in events(incident) if e["type"] == "notice"][-1]
+    assert told["audience"] == "escalation"
+    assert told["recipients"] == ["governance-lead@example.com", "deputy-so@example.com"]
+    # escalating does not contain
+    assert api.desk("inc").store.load(incident).contained_at is None
+
+
+def test_a_step_the_harness_performs_is_recorded_when_it_ran_unless_done_by_hand(run, clock, capsys):
+    incident = open_sev(run, "sev1", "--flag", "personal_data")
+    clock.set(t(60 * 24 * 5))  # five days later, someone back-fills
+    path = Path(f"inc/{incident}.yaml")
+    path.write_text(path.read_text() + BREACH)
+    outbox = set(Path("audit").rglob("*.json"))
+    capsys.readouterr()
+    assert run("incident", "notify", incident, "--audience", "regulators", "--at", t(60 * 20), *ME) == 4
+    assert "--by-hand" in capsys.readouterr().err  # a late notice cannot be dated on time by a sender
+    assert run("incident", "contain", incident, "--action", "disable-endpoint", "--at", t(30), *ME) == 4
+    assert set(Path("audit").rglob("*.json")) == outbox and not Path("audit/containment.jsonl").exists()
+    assert main(["incident", "contain", incident, "--action", "disable-endpoint", "--at", t(30), "--by-hand", *ME],
+                clock=clock) == 0
+    assert main(["incident", "notify", incident, "--audience", "regulators", "--at", t(60 * 20), "--by-hand", *ME],
+                clock=clock) == 0
+    assert set(Path("audit").rglob("*.json")) == outbox and not Path("audit/containment.jsonl").exists()
+    contained, told = events(incident)[-2:]
+    assert contained["by_hand"] is True and "done by hand" in contained["detail"]
+    assert (told["by_hand"], told["channel"], told["outcome"]) == (True, "by-hand", "sent")
+    shown = api.view(api.desk("inc", clock=clock), incident)
+    assert {c.name: c.status(clock.now()) for c in shown.clocks}["notice:gdpr-art33"] == "met"
+
+
+BREACH = """breach:
+  nature: Answers read back other customers' e-mail addresses.
+  data_subjects: {categories: [customers], approximate_number: 12}
+  records: {categories: [e-mail addresses], approximate_number: 12}
+  contact: dpo@example.com
+  consequences: Unwanted contact.
+  measures: Rolled back within the hour.
+"""
+
+
+def test_a_downgrade_after_the_review_does_not_lift_the_strict_rules(run, capsys):
+    incident = open_sev(run, "sev1")
+    walk_to_resolved(run, incident)
+    assert run("incident", "review", incident, "--lesson", "l", "--participant", "p", "--at", t(200), *ME) == 0
+    assert run("incident", "classify", incident, "--severity", "sev3", "--reason", "meh", "--at", t(201), *ME) == 0
+    capsys.readouterr()
+    assert run("incident", "close", incident, "--at", t(202), *ME) == 4
+    assert "a sev1 incident closes only with the review's sign-off" in capsys.readouterr().err
+
+
+def test_a_record_with_a_severity_the_playbook_lacks_is_refused(run, capsys):
+    incident = open_sev(run)
+    path = Path(f"inc/{incident}.yaml")
+    path.write_text(path.read_text().replace("severity: sev2", "severity: sevl"))
+    capsys.readouterr()
+    assert run("incident", "contain", incident, "--action", "rate-limit", *ME) == 4
+    assert "severity 'sevl' is not one of the playbook's" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["incident", "list", "--incidents", "no-such-folder"], "no incidents folder no-such-folder"),
+    (["incident", "clocks", "--fail-on-breach", "--incidents", "no-such-folder"], "no incidents folder"),
+    (["incident", "open", "--title", "bad \udcff bytes", "--severity", "sev3", "--model", "m", "--model-version", "1",
+      "--incidents", "inc"], "--title: not valid UTF-8 text"),
+    (["incident", "open", "--from-report", "/dev/zero", "--incidents", "inc"], "not a regular file"),
+])
+def test_hostile_arguments_are_input_errors(run, capsys, argv, message):
+    assert run(*argv) == 4
+    assert message in capsys.readouterr().err
+
+
+def test_an_events_file_that_is_a_link_or_a_fifo_is_refused_not_followed(run, capsys):
+    import os
+
+    incident = open_sev(run, "sev3")
+    events_file = Path(f"inc/{incident}.events.jsonl")
+    events_file.unlink(missing_ok=True)
+    events_file.symlink_to("/dev/null")
+    capsys.readouterr()
+    assert run("incident", "contain", incident, "--action", "rate-limit", *ME) == 4
+    assert "symbolic link or not a regular file" in capsys.readouterr().err
+    events_file.unlink()
+    os.mkfifo(events_file)
+    assert run("incident", "show", incident, "--incidents", "inc") == 4  # never blocks on the FIFO
+
+
+def test_text_is_bounded_and_the_events_file_never_outgrows_what_is_read(run, capsys, monkeypatch):
+    from harness.incidents import store
+
+    incident = open_sev(run)
+    assert run("incident", "contain", incident, "--action", "rate-limit", "--at", t(5), *ME) == 0
+    capsys.readouterr()
+    assert run("incident", "classify", incident, "--severity", "sev1", "--reason", "A" * 20001, *ME) == 4
+    assert "reason: longer than 20000 characters" in capsys.readouterr().err
+    size = Path(f"inc/{incident}.events.jsonl").stat().st_size
+    monkeypatch.setattr(store, "MAX_EVENTS_BYTES", size + 100)
+    assert run("incident", "classify", incident, "--severity", "sev1", "--reason", "B" * 200, *ME) == 4
+    assert "would grow past" in capsys.readouterr().err
+    assert Path(f"inc/{incident}.events.jsonl").stat().st_size == size
+    assert run("incident", "show", incident, "--incidents", "inc") == 0  # still readable
+
+
+def test_a_regulators_notice_goes_to_the_authority_the_playbook_names(run, capsys):
+    incident = open_sev(run, "sev1", "--flag", "personal_data")
+    path = Path(f"inc/{incident}.yaml")
+    path.write_text(path.read_text() + BREACH)
+    capsys.readouterr()
+    assert run("incident", "notify", incident, "--audience", "regulators", "--to", "me@example.com", *ME) == 4
+    assert "--to is not taken for regulators" in capsys.readouterr().err
+    assert run("incident", "notify", incident, "--audience", "regulators", *ME) == 0
+    assert events(incident)[-1]["recipients"] == ["breach-notifications@dpa.example.org"]

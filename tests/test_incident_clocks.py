@@ -116,3 +116,24 @@ def test_a_severity_raised_by_classify_brings_its_clocks(tmp_path, playbook):
     raised = ("classified", dt.timedelta(minutes=20), {"severity": "sev1", "reason": "customer data involved"})
     found = clocks(playbook, incident(tmp_path, "sev3", raised))
     assert {"contain", "rca"} <= set(found) and "fix" not in found
+
+
+def test_a_back_dated_downgrade_or_clear_takes_back_no_deadline_that_had_passed(tmp_path, playbook):
+    """Recorded 400 days on (the store's clock), dated ten minutes after detection: the sev2 RCA clock, the
+    internal notice and the GDPR notice had all fallen due by the time the change was written."""
+    down = ("classified", dt.timedelta(minutes=10), {"severity": "sev3", "reason": "meh",
+                                                     "flags": {"personal_data": False}})
+    found = clocks(playbook, incident(tmp_path, "sev2", down, flags={"personal_data": True}))
+    assert {"rca", "notice:internal:internal", "notice:gdpr-art33", "fix"} <= set(found)
+    assert found["rca"].due_at == DETECTED + dt.timedelta(hours=24)
+
+
+def test_a_downgrade_recorded_in_time_lifts_the_deadlines_still_ahead(tmp_path, playbook):
+    store = IncidentStore(tmp_path / "incidents", clock=FixedClock(DETECTED + dt.timedelta(minutes=11)))
+    created = store.create({"title": "t", "severity": "sev2", "detected": "2026-03-09T15:00:00Z", "model": "m",
+                            "model_version": "1", "flags": {"personal_data": True}})
+    with store.transaction(created.id) as tx:
+        tx.append(tx.event("classified", by="oncall@example.com", at=DETECTED + dt.timedelta(minutes=10),
+                           severity="sev3", reason="a formatting defect after all", flags={"personal_data": False}))
+    found = clocks(playbook, store.load(created.id))
+    assert set(found) == {"fix"}  # set by mistake and corrected within minutes: nothing else is owed

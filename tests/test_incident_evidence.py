@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import stat
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +16,7 @@ import pytest
 from harness.clock import FixedClock
 from harness.errors import EnvError, InputError, InputErrors
 from harness.incidents import IncidentStore, evidence
-from harness.incidents.evidence import capture, check_sources, verify
+from harness.incidents.evidence import capture, check_sources, strays, verify, writable
 from harness.incidents.model import Incident
 
 LOG = b"2026-03-09T15:40:00Z user=42 prompt='who ordered this?' answer='jane@example.com'\n"
@@ -302,7 +305,7 @@ def test_verify_finds_a_deleted_file(tmp_path: Path, store: IncidentStore, incid
                         " vault"]
 
 
-def test_verify_finds_a_file_made_writable_or_truncated(tmp_path: Path, store: IncidentStore,
+def test_verify_finds_a_truncated_file_and_lists_writable_ones_apart(tmp_path: Path, store: IncidentStore,
                                                         incident: Incident) -> None:
     (tmp_path / "a.log").write_bytes(LOG)
     (tmp_path / "b.log").write_bytes(b"second file\n")
@@ -314,12 +317,15 @@ def test_verify_finds_a_file_made_writable_or_truncated(tmp_path: Path, store: I
     (vault / sha(b"second file\n")).write_bytes(b"")
 
     problems = verify(store.load(incident.id), vault)
+    notes = writable(store.load(incident.id), vault)
 
     assert [p.split(f"{vault}/")[1] for p in problems] == [
+        f"{sha(b'second file' + bytes([10]))}: is 0 bytes; the event records 12"]
+    assert "evidence event 2 (b.log)" in problems[0]
+    # intact but writable (as every git clone has it): a note, not a problem of its content
+    assert [n.split(f"{vault}/")[1] for n in notes] == [
         f"{sha(LOG)}: is writable (mode 644); stored evidence is read-only (444)",
-        f"{sha(b'second file' + bytes([10]))}: is 0 bytes; the event records 12",
-    ]
-    assert "evidence event 1 (a.log)" in problems[0] and "evidence event 2 (b.log)" in problems[1]
+        f"{sha(b'second file' + bytes([10]))}: is writable (mode 644); stored evidence is read-only (444)"]
 
 
 def test_verify_finds_a_symbolic_link_planted_in_place_of_a_file(tmp_path: Path, store: IncidentStore,
@@ -333,3 +339,82 @@ def test_verify_finds_a_symbolic_link_planted_in_place_of_a_file(tmp_path: Path,
     [problem] = verify(store.load(incident.id), store.vault(incident.id))
 
     assert problem.endswith(f"{stored}: not a regular file (the vault holds only plain files)")
+
+
+# -- links and strays ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("linked", ["evidence", "vault"])
+def test_capture_refuses_a_vault_that_is_a_symbolic_link(tmp_path: Path, store: IncidentStore, incident: Incident,
+                                                         linked: str) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    vault = store.vault(incident.id)
+    link = vault.parent if linked == "evidence" else vault
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(outside, target_is_directory=True)
+    (tmp_path / "a.log").write_bytes(LOG)
+
+    with pytest.raises(EnvError) as caught:
+        capture(vault, [tmp_path / "a.log"])
+
+    assert caught.value.location.file == str(link)
+    assert caught.value.message.startswith(f"is a symbolic link (to {str(outside)!r}); the evidence vault must be"
+                                           " a real folder")
+    assert list(outside.iterdir()) == []  # nothing written where the link points
+
+
+def test_verify_refuses_a_vault_moved_out_and_linked_back(tmp_path: Path, store: IncidentStore,
+                                                          incident: Incident) -> None:
+    (tmp_path / "a.log").write_bytes(LOG)
+    record_evidence(store, incident.id, tmp_path / "a.log")
+    vault = store.vault(incident.id)
+    os.rename(vault, tmp_path / "elsewhere")  # every byte intact, but no longer in the repository
+    vault.symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    loaded = store.load(incident.id)
+
+    assert verify(loaded, vault) == [f"{vault}: is a symbolic link (to {str(tmp_path / 'elsewhere')!r}); the"
+                                     " evidence vault must be a real folder beside the incident records, never a"
+                                     " link (replace the link with the folder it points to); the vault was not"
+                                     " checked"]
+    assert writable(loaded, vault) == [] and strays(loaded, vault) == []
+    vault.unlink()
+    os.rename(tmp_path / "elsewhere", vault)
+    evidence_dir = vault.parent
+    os.rename(evidence_dir, tmp_path / "evidence-elsewhere")
+    evidence_dir.symlink_to(tmp_path / "evidence-elsewhere", target_is_directory=True)
+    [problem] = verify(loaded, vault)
+    assert problem.startswith(f"{evidence_dir}: is a symbolic link")
+
+
+_KILLED_DURING_ADD = """
+import os, signal, sys
+from pathlib import Path
+from harness.incidents import evidence
+os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)  # dies between writing the copy and naming it
+evidence.capture(Path(sys.argv[1]), [Path(sys.argv[2])])
+"""
+
+
+def test_strays_lists_a_copy_left_by_a_killed_add_and_planted_files(tmp_path: Path, store: IncidentStore,
+                                                                    incident: Incident) -> None:
+    (tmp_path / "a.log").write_bytes(LOG)
+    (tmp_path / "b.log").write_bytes(b"second file\n")
+    vault = store.vault(incident.id)
+    assert strays(incident, vault) == []  # no vault yet
+    record_evidence(store, incident.id, tmp_path / "a.log")
+    loaded = store.load(incident.id)
+    assert strays(loaded, vault) == []
+
+    killed = subprocess.run([sys.executable, "-c", _KILLED_DURING_ADD, str(vault), str(tmp_path / "b.log")],
+                            check=False, capture_output=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (vault / "planted.txt").write_bytes(b"not evidence\n")
+    [temp] = [name for name in os.listdir(vault) if name.startswith(".capture-")]
+
+    assert strays(loaded, vault) == [
+        f"{vault / temp}: a partial copy left by an interrupted evidence add (or one still running); no evidence"
+        " event names it, so it may be deleted",
+        f"{vault / 'planted.txt'}: no evidence event of {incident.id} names it; it is not evidence (add the"
+        " original with harness incident evidence add, or remove it)"]
+    assert verify(loaded, vault) == []  # the evidence itself is intact

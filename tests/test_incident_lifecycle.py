@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
@@ -554,8 +554,11 @@ class IncidentSteps(RuleBasedStateMachine):
         assert chain == sorted(chain)
 
 
+#: every phase but explain, which re-runs a failing example tracing each line (minutes here, past the timeout)
+QUICK_PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink)
 IncidentSteps.TestCase.settings = settings(max_examples=30, stateful_step_count=20, deadline=None,
-                                           suppress_health_check=[HealthCheck.too_slow])
+                                           suppress_health_check=[HealthCheck.too_slow],
+                                           phases=QUICK_PHASES)  # no explain phase: tracing every line is minutes
 test_random_steps_keep_the_incident_valid = IncidentSteps.TestCase
 
 
@@ -587,6 +590,7 @@ STEP_MINUTES = st.integers(1, 180)
 AUDIENCES = ["internal", "legal", "escalation", "customers", "partners", "regulators", "pr", "nobody", "Bad Name"]
 NOTICE_CLOCKS = [None, "internal", "gdpr-art33", "ai-act-art73-serious-incident"]
 FLAG_CLOCKS = {"personal_data": "gdpr-art33", "serious_incident": "ai-act-art73-serious-incident"}
+FLAG_DUE = {"personal_data": dt.timedelta(hours=72), "serious_incident": dt.timedelta(days=15)}
 BREACH = {k: "told by the DPO" for k in (
     "breach_nature", "breach_data_subjects_categories", "breach_data_subjects_number", "breach_records_categories",
     "breach_records_number", "breach_contact", "breach_consequences", "breach_measures")}
@@ -628,6 +632,9 @@ def _repository_copy() -> Path:
                                recipients={name: [f"{name}@example.com"] for name in
                                            ("internal", "legal", "customers", "partners", "regulators")})
     playbook["regulatory_clocks"] = [c for c in playbook["regulatory_clocks"] if c["id"] in FLAG_CLOCKS.values()]
+    playbook["channels"] = {}  # one delivery a notice, through release.notifier
+    playbook["notices"].pop("notifiers", None)
+    playbook["lifecycle"] = {"strict_severities": ["sev1", "sev2"], "review_follow_ups": []}
     playbook_path.write_text(yaml.safe_dump(playbook, sort_keys=False), "utf-8")
     _COPY["root"] = root
     return root
@@ -663,7 +670,12 @@ class Expect:
     def __init__(self, severity: str, detected: dt.datetime, referenced: bool) -> None:
         self.stage = "open"
         self.severity = severity
+        self.initial = severity
+        self.held = {severity}  # every severity it had: the strict rules follow it after a downgrade
+        self.detected = detected
         self.flags: dict[str, bool] = {}
+        self.changes: list[tuple[dt.datetime, dt.datetime, str, bool]] = []  # (at, recorded_at, flag, value)
+        self.sev_changes: list[tuple[dt.datetime, dt.datetime, str]] = []  # (at, recorded_at, severity)
         self.last = detected
         self.count = 0
         self.ups: dict[str, str] = {}
@@ -674,17 +686,41 @@ class Expect:
     def at_least(self, stage: str) -> bool:
         return ORDER.index(self.stage) >= ORDER.index(stage)
 
+    @property
+    def strict(self) -> bool:
+        return bool(self.held & {"sev1", "sev2"})
+
+    def severity_at(self, moment: dt.datetime) -> str:
+        """A raise counts from its ``at``, anything else from when it was recorded, if later."""
+        order = ["sev1", "sev2", "sev3"]
+        severity = self.initial
+        for at, recorded, new in self.sev_changes:
+            raised = order.index(new) < order.index(severity)
+            if (at if raised else max(at, recorded)) <= moment:
+                severity = new
+        return severity
+
+    def flag_at(self, flag: str, moment: dt.datetime) -> bool:
+        value = False
+        for at, recorded, name, set_to in self.changes:  # setting counts from at, clearing from when recorded
+            if name == flag and (at if set_to else max(at, recorded)) <= moment:
+                value = set_to
+        return value
+
     def owed(self) -> list[str]:
-        """The notices the playbook says this incident owes and that were not sent."""
-        due = [("regulators", clock) for flag, clock in FLAG_CLOCKS.items() if self.flags.get(flag)]
-        if self.severity in ("sev1", "sev2"):
+        """The notices the playbook says this incident owes and that were not sent: a regulatory clock whose
+        flag is set now, or was when the clock fell due."""
+        due = [("regulators", clock) for flag, clock in FLAG_CLOCKS.items()
+               if self.flags.get(flag) or self.flag_at(flag, self.detected + FLAG_DUE[flag])]
+        if self.severity in ("sev1", "sev2") or self.severity_at(self.detected + dt.timedelta(hours=1)) in (
+                "sev1", "sev2"):  # owed when it fell due under a severity that owes it
             due.append(("internal", "internal"))
         return [clock for audience, clock in due if (audience, clock) not in self.sent]
 
     def may_close(self) -> bool:
         if self.stage != "reviewed":
             return False
-        if self.severity not in ("sev1", "sev2"):
+        if not self.strict:
             return True
         return self.signed and not self.open_ups() and not self.owed() and self.referenced
 
@@ -750,16 +786,17 @@ class WorkflowSteps(RuleBasedStateMachine):
 
     def moment(self, data: st.DataObject, side_effects: bool = False) -> tuple[dt.datetime | None, bool]:
         """A random ``at``: none (now), between the previous event and now, before the previous event, or in
-        the future; and whether it is acceptable."""
+        the future; and whether it is acceptable. A step the harness performs (``side_effects``: a hook, a
+        delivery) is recorded when it runs: an ``at`` more than a minute back is refused."""
         assert self.expect is not None
         kinds = ["now", "between", "last", "before", "future"]
         kind = data.draw(st.sampled_from(kinds), label="at")
         if kind == "now":
             return None, True
-        if kind == "last":
-            return self.expect.last, True
-        if kind == "between":
-            return self.expect.last + (self.now - self.expect.last) * data.draw(st.floats(0, 1), label="f"), True
+        if kind in ("last", "between"):
+            at = self.expect.last if kind == "last" else \
+                self.expect.last + (self.now - self.expect.last) * data.draw(st.floats(0, 1), label="f")
+            return at, not (side_effects and at < self.now - dt.timedelta(minutes=1))
         if kind == "before":
             return self.expect.last - dt.timedelta(minutes=data.draw(st.integers(1, 600), label="early")), False
         return self.now + dt.timedelta(minutes=data.draw(st.integers(1, 600), label="late")), False
@@ -800,7 +837,8 @@ class WorkflowSteps(RuleBasedStateMachine):
                                         " e-mail address", category="privacy", endpoint="/v1/chat")
         self.id = result.incident.id
         self.expect = Expect(severity, detected, _lessons(self.repo, self.id))
-        escalated = severity == "sev1"  # the playbook's escalate_on_open
+        # the playbook's escalate_on_open, unless opened back-filled (over a minute ago): then nobody is told now
+        escalated = severity == "sev1" and detected >= self.now - dt.timedelta(minutes=1)
         assert len(result.incident.events) == int(escalated)
         self.expect.count = int(escalated)
         if escalated:
@@ -831,8 +869,13 @@ class WorkflowSteps(RuleBasedStateMachine):
                                                           by="ai-oncall@example.com", at=at, flags=flags))
         if result is not None:
             self.expect.severity = severity or self.expect.severity
+            self.expect.held.add(self.expect.severity)
+            last = result.incident.events[-1]
+            self.expect.sev_changes.append((last.at, result.incident.recorded(last), self.expect.severity))
             for flag in flags:
                 self.expect.flags[flag.removeprefix("no-")] = not flag.startswith("no-")
+                self.expect.changes.append((last.at, result.incident.recorded(last), flag.removeprefix("no-"),
+                                            not flag.startswith("no-")))
         self.settle(result)
         if result is not None:
             assert result.incident.severity == self.expect.severity
@@ -843,7 +886,7 @@ class WorkflowSteps(RuleBasedStateMachine):
         assert self.expect is not None
         self.tick(minutes)
         stops, works, told = ACTIONS.get(action, (False, False, 0))
-        at, timely = self.moment(data, side_effects=action == "rate-limit")
+        at, timely = self.moment(data, side_effects=True)
         ok = timely and action in ACTIONS and self.expect.stage != "closed"
         result = self.run(ok, 1 + told, lambda: self.api.contain(self.desk, self.id, action=action,
                                                                  by="ai-oncall@example.com", at=at))
@@ -860,7 +903,7 @@ class WorkflowSteps(RuleBasedStateMachine):
     def evidence(self, minutes: int, data: st.DataObject, files: list[str]) -> None:
         assert self.expect is not None
         self.tick(minutes)
-        at, timely = self.moment(data, side_effects=True)
+        at, timely = self.moment(data)
         ok = timely and bool(files) and set(files) <= {"a.txt", "b.txt"} and self.expect.stage != "closed"
         paths = [self.root / "files" / name for name in files]
         result = self.run(ok, len(set(files)), lambda: self.api.add_evidence(self.desk, self.id, paths,
@@ -1003,11 +1046,11 @@ class WorkflowSteps(RuleBasedStateMachine):
             self.review(minutes, data, True, True, ["privacy.no-pii"], [])
         elif stage == "closed":
             self.reopen(minutes, data, "it happened again")
-        elif self.expect.severity in ("sev1", "sev2") and not self.expect.signed:
+        elif self.expect.strict and not self.expect.signed:
             self.sign_off(minutes, data, "governance_lead", ROLES["governance_lead"])
-        elif self.expect.severity in ("sev1", "sev2") and ups:
+        elif self.expect.strict and ups:
             self.remediate(minutes, data, False, False, None, int(ups[0][3:]), 0, None, False)
-        elif self.expect.severity in ("sev1", "sev2") and owed:
+        elif self.expect.strict and owed:
             audience = "internal" if owed[0] == "internal" else "regulators"
             self.notify(minutes, data, audience, owed[0], True)
         else:
@@ -1043,7 +1086,8 @@ class WorkflowSteps(RuleBasedStateMachine):
 
 
 WorkflowSteps.TestCase.settings = settings(max_examples=30, stateful_step_count=20, deadline=None,
-                                           suppress_health_check=[HealthCheck.too_slow])
+                                           suppress_health_check=[HealthCheck.too_slow],
+                                           phases=QUICK_PHASES)  # no explain phase: tracing every line is minutes
 test_random_commands_keep_the_incident_valid = WorkflowSteps.TestCase
 
 

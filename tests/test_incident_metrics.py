@@ -167,6 +167,10 @@ def build_repository(root: Path, *, with_git: bool = True) -> None:
         git(root, "init", "-q")
         git(root, "add", "-A")
         git(root, "commit", "-q", "-m", "policy, before the review", when="2026-01-05T09:00:00+00:00")
+    write(policy, "id: privacy.no-pii\nversion: 1.0.1\n")  # after the review, but not the lesson yet
+    if with_git:
+        git(root, "add", "-A")
+        git(root, "commit", "-q", "-m", "typo", when="2026-01-14T09:00:00+00:00")
     write(policy, "id: privacy.no-pii\nversion: 1.1.0\nlessons_from: [INC-2026-0001]\n")
     if with_git:
         git(root, "add", "-A")
@@ -250,7 +254,8 @@ def test_policy_update_lag_from_git_history(fixture: tuple[Path, IncidentStore])
     rows = metrics.rows.set_index("id")
     days = dt.timedelta(days=1)
 
-    # 0001 reviewed 01-13 10:00; its policy was committed 01-05 (before: does not count) and 01-16 10:00: 3 days
+    # 0001 reviewed 01-13 10:00; its policy was committed 01-05 (before: does not count), 01-14 (after, but not
+    # naming the incident yet: does not count) and 01-16 10:00 with the lesson: 3 days
     assert rows.loc["INC-2026-0001", "policy_update_lag"] == 3 * days
     assert rows.loc["INC-2026-0001", "policy_update_at"] == at("2026-01-16T10:00:00Z")
     # 0002 reviewed 02-10 00:00, its suite committed 02-20 00:00: 10 days
@@ -276,6 +281,18 @@ def test_policy_update_lag_without_git_is_not_measured_and_says_so(tmp_path: Pat
     assert metrics.policy_update_lag.count == 0
     assert any("INC-2026-0001 not measured" in note for note in metrics.notes)
     assert "not measured" in render_metrics(metrics, "text")
+
+
+def test_a_shallow_clone_does_not_pass_a_cut_off_history_for_a_measurement(tmp_path: Path) -> None:
+    full = tmp_path / "full"
+    build_repository(full)
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{full}", str(shallow))
+    metrics = metrics_of(shallow, build_fixture(shallow))
+
+    statuses = metrics.rows.set_index("id")["policy_update_status"]
+    assert (statuses["INC-2026-0001"], statuses["INC-2026-0002"]) == ("not_measured", "not_measured")
+    assert any("shallow" in note for note in metrics.notes)
 
 
 def test_success_indicators_and_the_playbook_signoff(fixture: tuple[Path, IncidentStore]) -> None:

@@ -9,6 +9,7 @@ import email.policy
 import hashlib
 import os
 import socket
+import string
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -533,3 +534,119 @@ def test_notice_fields_are_a_valid_notice_event() -> None:
     assert not list(validator("incident-event").iter_errors(event))
     with pytest.raises(InputError, match="channel 'Web Hook'"):
         notice_fields(rendered, "sent", "", "Web Hook")
+
+
+# -- bounds and links (hostile templates) -------------------------------------------------------------------
+
+
+def test_a_template_that_repeats_a_long_value_is_refused_before_it_is_rendered(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """300 x a 4 KB summary is 1.2 MB: refused by the estimate, before ``substitute`` builds anything."""
+    policies = templates(tmp_path, legal="Subject: $incident_id\n\n" + "$summary\n" * 300)
+    record = incident(summary="s" * 4096)
+    real_substitute = string.Template.substitute
+
+    def substitute(self: Any, *args: Any, **kwargs: Any) -> str:
+        assert len(self.template) < 100, "a body over the limit was substituted"
+        return real_substitute(self, *args, **kwargs)
+
+    monkeypatch.setattr("string.Template.substitute", substitute)
+    with pytest.raises(InputError) as caught:
+        render_notice(record, playbook(), policies, "legal")
+    assert caught.value.location.file == str(policies / "templates" / "notices" / "legal.md")
+    assert caught.value.message.startswith("the rendered body would be about 1231")
+    assert "a notice body is limited to 1048576 (largest: $summary (300 x 4096 characters))" in caught.value.message
+    monkeypatch.undo()
+    fine = templates(tmp_path / "ok", legal="Subject: $incident_id\n\n" + "$summary\n" * 200)
+    assert len(render_notice(record, playbook(), fine, "legal").body) == 200 * 4097
+
+
+def test_a_subject_is_bounded_too(tmp_path: Path) -> None:
+    policies = templates(tmp_path, legal="Subject: [$tag] $title\n\nbody\n")
+    with pytest.raises(InputError, match=r"the rendered subject would be about \d+ characters; a notice subject is"
+                                         r" limited to 1000 \(largest: \$tag \(1 x 1000 characters\)") as caught:
+        render_notice(incident(), playbook(), policies, "legal", fields={"tag": "t" * 1000})
+    assert caught.value.location.line == 1
+    rendered = render_notice(incident(), playbook(), policies, "legal", fields={"tag": "t" * 100})
+    assert rendered.subject.startswith("[" + "t" * 100 + "] Support assistant")
+
+
+SECRET = "root:x:0:0:secret-first-line:/root:/bin/bash\n"
+
+
+def test_a_template_that_is_a_symbolic_link_is_refused_unread(tmp_path: Path) -> None:
+    policies = templates(tmp_path)
+    secret = tmp_path / "passwd"
+    secret.write_text(SECRET, encoding="utf-8")
+    link = policies / "templates" / "notices" / "legal.md"
+    link.symlink_to(secret)
+    with pytest.raises(InputError) as caught:
+        render_notice(incident(), playbook(), policies, "legal")
+    assert caught.value.location.file == str(link)
+    assert caught.value.message.startswith("is a symbolic link; expected a notice template that is a file")
+    assert "secret-first-line" not in str(caught.value)
+    # a link inside the policies folder is no better, and a dangling one is no "missing template"
+    (policies / "real.md").write_text("Subject: s\n\nbody\n", encoding="utf-8")
+    link.unlink()
+    link.symlink_to(policies / "real.md")
+    with pytest.raises(InputError, match="is a symbolic link"):
+        render_notice(incident(), playbook(), policies, "legal")
+    link.unlink()
+    link.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(InputError, match="is a symbolic link"):
+        render_notice(incident(), playbook(), policies, "legal")
+
+
+def test_a_template_folder_linked_outside_the_policies_folder_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "etc"
+    outside.mkdir()
+    (outside / "legal.md").write_text(SECRET, encoding="utf-8")
+    policies = tmp_path / "policies"
+    (policies / "templates").mkdir(parents=True)
+    (policies / "templates" / "notices").symlink_to(outside)
+    with pytest.raises(InputError) as caught:
+        render_notice(incident(), playbook(), policies, "legal")
+    assert caught.value.message == (f"lies outside the policies folder {policies} (its folders are links);"
+                                    " expected a notice template inside it")
+    assert "secret-first-line" not in str(caught.value)
+
+
+# -- regulatory clocks and flag history ---------------------------------------------------------------------
+
+
+def _classify(seq: int, at: str, **flags: bool) -> dict[str, Any]:
+    return {"seq": seq, "type": "classified", "at": at, "recorded_at": at, "by": "oncall@example.com",
+            "severity": "sev1", "reason": "reclassified", "flags": flags}
+
+
+def _regulatory(record: Incident) -> list[str]:
+    return [d.clock for d in applicable_notices(record, playbook()) if d.audience == "regulators"]
+
+
+def test_clearing_a_flag_after_its_clock_fell_due_keeps_the_obligation() -> None:
+    """GDPR: aware 2026-03-09T16:10Z, due 72h later (2026-03-12T16:10Z); the flag is cleared on the 13th."""
+    cleared = incident((CONTAINED, _classify(2, "2026-03-13T09:00:00Z", personal_data=False)))
+    assert cleared.flags["personal_data"] is False
+    assert _regulatory(cleared) == ["gdpr-art33"]
+    assert [(d.audience, d.clock) for d in unsent(cleared, playbook())][-1] == ("regulators", "gdpr-art33")
+    rendered = render_notice(cleared, playbook(), POLICIES, "regulators")  # the overdue notice can still be sent
+    assert rendered.clock == "gdpr-art33"
+    # cleared exactly at the deadline: it had not fallen due yet
+    assert _regulatory(incident((CONTAINED, _classify(2, "2026-03-12T16:10:00Z", personal_data=False)))) == []
+
+
+def test_a_flag_set_by_mistake_and_cleared_before_the_deadline_removes_the_clock() -> None:
+    cleared = incident((CONTAINED, _classify(2, "2026-03-09T17:00:00Z", personal_data=False)))
+    assert _regulatory(cleared) == []
+    with pytest.raises(InputError, match="none applies"):
+        render_notice(cleared, playbook(), POLICIES, "regulators")
+    # set by classify (not in the record), then cleared: before the deadline gone, after it kept
+    set_then = _classify(2, "2026-03-09T17:00:00Z", serious_incident=True)
+    early = incident((CONTAINED, set_then, _classify(3, "2026-03-10T09:00:00Z", serious_incident=False)), flags={})
+    late = incident((CONTAINED, set_then, _classify(3, "2026-03-25T09:00:00Z", serious_incident=False)), flags={})
+    assert _regulatory(early) == []
+    assert _regulatory(late) == ["ai-act-art73-serious-incident"]
+    # set again after a mistaken clear: the clock is back while the flag is set
+    again = incident((CONTAINED, _classify(2, "2026-03-09T17:00:00Z", personal_data=False),
+                      _classify(3, "2026-03-20T09:00:00Z", personal_data=True)))
+    assert _regulatory(again) == ["gdpr-art33"]

@@ -259,7 +259,7 @@ def _append_until_the_file_size_limit(directory: str, limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
     store = IncidentStore(directory, clock=FixedClock(NOW))
     with store.transaction(INCIDENT) as tx:
-        tx.append(tx.event("classified", by="killed", severity="sev2", reason="never lands", note="x" * 65536))
+        tx.append(tx.event("classified", by="killed", severity="sev2", reason="r" * 20000, note="x" * 20000))
 
 
 def test_a_process_killed_inside_the_write_itself_leaves_the_previous_events_whole(store: IncidentStore) -> None:
@@ -269,7 +269,7 @@ def test_a_process_killed_inside_the_write_itself_leaves_the_previous_events_who
     before = events.read_bytes()
     ctx = multiprocessing.get_context("fork")
     proc = ctx.Process(target=_append_until_the_file_size_limit,
-                       args=(str(store.directory), len(before) + 32768))  # half-way through the new event
+                       args=(str(store.directory), len(before) + 20000))  # half-way through the new event
     proc.start()
     proc.join(60)
     assert proc.exitcode == -signal.SIGXFSZ

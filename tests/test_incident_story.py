@@ -99,6 +99,7 @@ def test_the_readme_story_runs_from_gate_to_close(scratch: Path, monkeypatch: py
     assert incident.of_type("signed_off")[0].by == "governance-lead@example.com"
     assert {e.by for e in incident.of_type("contained")} == {"ai-oncall@example.com"}  # $GITHUB_ACTOR
     assert [f.status for f in incident.follow_ups.values()] == ["done", "done"]
+    assert "training materials" in incident.follow_ups["FU-2"].text  # added by the review, from the playbook
     assert api.view(desk, incident).referenced_by == ("eval:inc-2026-0008-hotfix-pii",)
 
     record = (scratch / "incidents" / f"{INCIDENT}.yaml").read_text(encoding="utf-8")
@@ -107,8 +108,13 @@ def test_the_readme_story_runs_from_gate_to_close(scratch: Path, monkeypatch: py
     vault = scratch / "incidents" / "evidence" / INCIDENT
     stored = {e.get("sha256") for e in incident.of_type("evidence")}
     assert {p.name for p in vault.iterdir()} == stored and len(stored) == 3
-    notices = [json.loads(p.read_text()) for p in (scratch / "audit" / "outbox").glob("*.json")]
-    assert {"escalation", "internal", "regulators"} <= {n["audience"] for n in notices}
+    # each channel of the playbook: escalation through release.notifier, internal by ticket and e-mail, the
+    # regulator by official notice
+    folders = ("outbox", "tickets", "official-notices", "statements")
+    where = {(json.loads(p.read_text())["audience"], folder)
+             for folder in folders for p in (scratch / "audit" / folder).glob("*.json")}
+    assert {("escalation", "outbox"), ("internal", "tickets"), ("internal", "outbox"),
+            ("regulators", "official-notices")} <= where
     assert (scratch / "evals" / "privacy" / "inc-2026-0008-hotfix-pii.yaml").is_file()
 
     show = next(out for argv, out in reversed(ran) if argv[:2] == ["incident", "show"])
@@ -116,7 +122,7 @@ def test_the_readme_story_runs_from_gate_to_close(scratch: Path, monkeypatch: py
     clocks = next(out for argv, out in ran if argv[:2] == ["incident", "clocks"])
     assert "INC-2026-0007  review" in clocks and INCIDENT not in clocks  # only open incidents' clocks
     verify = next(out for argv, out in ran if argv[:2] == ["incident", "verify"])
-    assert "3 evidence file(s), each intact and read-only" in verify
+    assert "3 evidence file(s), each intact" in verify
     metrics = next(out for argv, out in ran if argv[:1] == ["metrics"])
     assert "repeats: INC-2026-0007 repeats INC-2026-0005" in metrics
     assert "8 incident(s)" in metrics

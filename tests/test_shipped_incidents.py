@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import stat
 from pathlib import Path
 
 import pytest
@@ -100,14 +99,13 @@ def test_the_evidence_is_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     shutil.copytree(ROOT / "incidents", tmp_path / "incidents")
     for name in ("policies", "evals"):
         shutil.copytree(ROOT / name, tmp_path / name)
-    # git keeps no read-only bit: a fresh clone has the vault writable, which verify reports; seal it as stored
-    for stored in (tmp_path / "incidents" / "evidence").rglob("*"):
+    for stored in (tmp_path / "incidents" / "evidence").rglob("*"):  # as a fresh clone has them: writable
         if stored.is_file():
-            os.chmod(stored, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            os.chmod(stored, 0o644)
     monkeypatch.chdir(tmp_path)
-    assert main(["incident", "verify", ident], clock=NOW) == 0
+    assert main(["incident", "verify", ident], clock=NOW) == 0  # git keeps no read-only bit: a note, not a failure
     out = capsys.readouterr().out
-    assert "each intact and read-only" in out
+    assert "intact" in out
     events = [json.loads(line) for line in (tmp_path / "incidents" / f"{ident}.events.jsonl").read_text().splitlines()]
     assert all(e["size"] < 4096 for e in events if e["type"] == "evidence")  # small, masked excerpts only
 
@@ -122,3 +120,12 @@ def test_the_record_files_validate_against_their_schemas(ident: str) -> None:
         event = json.loads(line)
         assert [e.message for e in events.iter_errors(event)] == [], f"{ident}.events.jsonl:{number}"
         assert event["seq"] == number
+
+
+def test_the_shipped_playbook_carries_a_valid_governance_lead_signoff() -> None:
+    """An edit of policies/playbook.yaml needs a new sign-off: `harness signoff policies/playbook.yaml --by
+    governance_lead:governance-lead@example.com` (the metrics' success indicator reads it)."""
+    from harness.project.signoff import valid_signoff
+
+    entry = valid_signoff(ROOT / "policies", ROOT / "policies" / "playbook.yaml", "governance_lead")
+    assert entry is not None and entry.by == "governance-lead@example.com"

@@ -187,7 +187,7 @@ def validate(policies: PathLike = "policies", evals: PathLike | None = "evals", 
     problems += expired_waivers([w for w in project.waivers if w.approved <= real], judged_on)
     problems += example_errors(project.policies)
     folder = Path(incidents) if incidents is not None else incidents_directory(Path(policies))
-    problems += check_incidents(IncidentStore(folder, clock=clock), project)
+    problems += check_incidents(IncidentStore(folder, clock=clock), project, now=clock.now())
     examples = sum(len(p.examples) for p in project.policies)
     return Validation(tuple(_sorted(InputErrors(problems).errors)), project, examples)  # each error once
 

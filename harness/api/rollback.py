@@ -53,7 +53,8 @@ def rollback_context(project: Project, settings: ReleaseSettings, *, registry: R
     store = IncidentStore(incidents_dir, clock=clock)
 
     def check(incident: str) -> None:
-        problem = rollback_refusal(store, incident, no_evidence_reason=no_evidence_reason)
+        problem = rollback_refusal(store, incident, strict=project.playbook.lifecycle.strict_severities,
+                                   no_evidence_reason=no_evidence_reason)
         if problem:
             raise InputError(problem)
 

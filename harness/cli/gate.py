@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EnvError, ExitCode, HarnessError, InputError
+from ..text.normalize import one_line
 from . import common
 
 GATE_EXIT_CODES = common.exit_codes(
@@ -133,35 +134,48 @@ def judge(args: argparse.Namespace, kind: str) -> int:
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         _append_summary(args, result, summary, records)
-    args.opened_incident = _open_incident(args, result, kind) if args.open_incident else None
+    args.opened_incident, failed = _open_incident(args, result, kind) if args.open_incident else (None, 0)
     code = _record_verdict(args, result, settings, registry, actor) if releasing else int(result.exit_code)
+    if failed and code in (ExitCode.PROMOTE, ExitCode.BLOCK):  # a verdict that calls for more keeps its code
+        code = failed
     if args.output is not None:  # after recording: a report that cannot be written never stops a rollback
         code = _write_report(args, result, records, color=color, code=code)
     return code
 
 
-def _open_incident(args: argparse.Namespace, result: Any, kind: str) -> str | None:
-    """``--open-incident``: an incident drafted from the run when it calls for one; its id.
+def _open_incident(args: argparse.Namespace, result: Any, kind: str) -> tuple[str | None, int]:
+    """``--open-incident``: an incident drafted from the run when it calls for one; its id, and the exit code of a
+    failure to open it (0 when none).
 
-    A gate opens one on a rollback verdict; a scan when a sev1 or sev2 policy has findings. A failure to open
-    it is said and does not change the verdict (exit 6 unless the verdict is worse).
+    A gate opens one on a rollback verdict; a scan when a policy of a strict severity (``lifecycle`` of the
+    playbook: sev1, sev2) has findings. A failure to open it is said and never stops what the verdict calls
+    for: the gate's rollback still runs (without an incident to record it in).
     """
     from ..api import incidents
-    from ..release.provenance import current_actor
 
     report = result.report
     if kind == "gate":
         wanted = report.verdict.value == "rollback"
     else:
-        wanted = any(p.status in ("fail", "error") and p.severity in ("sev1", "sev2") for p in report.policies)
+        strict = result.project.playbook.lifecycle.strict_severities
+        wanted = any(p.status in ("fail", "error") and p.severity in strict for p in report.policies)
     if not wanted:
         common.say("no incident opened: " + ("the verdict is not rollback" if kind == "gate"
-                                              else "no sev1 or sev2 policy has findings"))
-        return None
-    desk = incidents.desk(args.incidents, policies=args.policies, evals=args.evals, clock=args.clock)
-    step = incidents.open_from(desk, report, path=None, sha256=None, by=current_actor(args.by))
-    common.say(*step.said)
-    return step.incident.id
+                                              else "no policy of a strict severity (sev1, sev2) has findings"))
+        return None, 0
+    try:
+        from ..release.provenance import current_actor
+
+        desk = incidents.desk(args.incidents, policies=args.policies, evals=args.evals, clock=args.clock)
+        step = incidents.open_from(desk, report, path=None, sha256=None, by=current_actor(args.by))
+    except HarnessError as exc:
+        common.say(*(f"harness: no incident opened: {line}" for line in common.error_lines(exc)))
+        return None, int(exc.exit_code)
+    except OSError as exc:
+        common.say(f"harness: no incident opened: cannot write: {exc.strerror or exc} ({exc.filename or ''})")
+        return None, int(ExitCode.ENVIRONMENT)
+    common.say(*(one_line(line) for line in step.said))
+    return step.incident.id, 0
 
 
 def _append_summary(args: argparse.Namespace, result: Any, summary: str, records: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +42,23 @@ STEPS_HELP = {
 }
 
 
+_AT = re.compile(r"\A(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
+                 r"(Z|[+-][0-9]{2}:[0-9]{2})\Z")
+
+
 def at_arg(value: str) -> dt.datetime:
-    """``--at``: an ISO 8601 time with its zone (``2026-03-09T15:42Z``, ``...+01:00``); naive times are refused."""
+    """``--at``: an ISO 8601 time with its zone (``2026-03-09T15:42Z``, ``...+01:00``), years 1900 to 2099;
+    naive times, week dates and ordinal dates are refused."""
     from ..clock import parse_timestamp
 
-    try:
-        return parse_timestamp(value.strip())
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{exc}; expected a time like 2026-03-09T15:42:00Z") from None
+    text = value.strip()
+    problem = None if _AT.match(text) else "not a time like 2026-03-09T15:42:00Z (with its zone)"
+    if problem is None:
+        try:
+            return parse_timestamp(text)
+        except ValueError as exc:
+            problem = str(exc)
+    raise argparse.ArgumentTypeError(f"{value!r}: {problem}; expected a time like 2026-03-09T15:42:00Z")
 
 
 def _common(parser: argparse.ArgumentParser, *, acting: bool = True) -> None:
@@ -101,6 +111,8 @@ def register(commands: Any) -> None:
                           " widespread_infringement, critical_infrastructure (repeatable)")
     sub.add_argument("--became-aware", type=at_arg, metavar="TIME",
                      help="when the team became aware (regulatory clocks start here; default: --at)")
+    sub.add_argument("--failing-policy", action="append", default=[], metavar="ID",
+                     help="a policy whose failure revealed it (the repeat rule compares them; repeatable)")
     sub.add_argument("--evidence", action="append", default=[], type=Path, metavar="FILE",
                      help="capture this file as evidence at once (repeatable)")
     _common(sub)
@@ -116,6 +128,8 @@ def register(commands: Any) -> None:
     sub = action("contain")
     _id(sub)
     sub.add_argument("--action", required=True, help="a containment action of the playbook")
+    sub.add_argument("--by-hand", action="store_true",
+                     help="the action was taken outside the harness (at --at): record it, run no hook")
     sub.add_argument("--note", help="a remark kept with the event")
     _common(sub)
 
@@ -144,6 +158,8 @@ def register(commands: Any) -> None:
                      help="a value for the template (repeatable)")
     sub.add_argument("--to", action="append", metavar="ADDRESS", help="recipients instead of the playbook's")
     sub.add_argument("--notifier", metavar="SPEC", help="outbox:DIR, webhook:URL or smtp:HOST:PORT:FROM")
+    sub.add_argument("--by-hand", action="store_true",
+                     help="the notice went out by other means (at --at): record it, send nothing")
     _common(sub)
 
     sub = action("rca", "Record the root-cause analysis: trigger, root-cause type, corrective and preventive"
@@ -250,12 +266,32 @@ def _fields(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+_ADDRESS = re.compile(r"\A[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+
+
+def _check_text(args: argparse.Namespace) -> None:
+    """Every text option is valid UTF-8 (no lone surrogates from undecodable bytes) and every --to an address."""
+    for name, value in vars(args).items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise InputError(f"--{name.replace('_', '-')}: not valid UTF-8 text") from None
+    for address in getattr(args, "to", None) or ():
+        if not _ADDRESS.match(address) or not address.isprintable():
+            raise InputError(f"--to {address!r}: expected an e-mail address like legal@example.com")
+    if getattr(args, "by", None) is not None and not args.by.strip():
+        raise InputError("--by is empty: name who acts, or leave --by out")
+
+
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..api import incidents
 
     command = args.incident_command
     if command is None:
         return common.missing_action(parser)
+    _check_text(args)
     if command in ("show", "list", "clocks", "verify"):
         return _read(args, command)
     if command == "rollback":
@@ -274,17 +310,20 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             step = incidents.open_incident(desk, title=args.title, severity=args.severity, model=args.model,
                                            model_version=args.model_version, by=by, at=at, summary=args.summary,
                                            category=args.category, endpoint=args.endpoint, flags=args.flag,
-                                           became_aware=args.became_aware, evidence=args.evidence)
+                                           became_aware=args.became_aware, evidence=args.evidence,
+                                           failing_policies=args.failing_policy)
     elif command == "classify":
         step = incidents.classify(desk, args.id, severity=args.severity, reason=args.reason, by=by, at=at,
                                   flags=args.flag)
     elif command == "contain":
-        step = incidents.contain(desk, args.id, action=args.action, by=by, at=at, note=args.note)
+        step = incidents.contain(desk, args.id, action=args.action, by=by, at=at, note=args.note,
+                                 by_hand=args.by_hand)
     elif command == "evidence":
         step = incidents.add_evidence(desk, args.id, args.files, by=by, at=at, note=args.note)
     elif command == "notify":
         step = incidents.notify(desk, args.id, audience=args.audience, clock_id=args.clock_id,
-                                fields=_fields(args.field), recipients=args.to, by=by, at=at)
+                                fields=_fields(args.field), recipients=args.to, by=by, at=at,
+                                by_hand=args.by_hand)
     elif command == "rca":
         step = incidents.record_rca(desk, args.id, trigger=args.trigger, root_cause_type=args.root_cause_type,
                                     corrective_action=args.corrective, preventive_action=args.preventive,
@@ -301,17 +340,17 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             step = incidents.review(desk, args.id, lessons=args.lesson, participants=args.participant, by=by, at=at,
                                     policies=args.policy, evals=args.evals_linked)
             if args.sign_off:
-                signed = incidents.sign_off(desk, args.id, role=args.sign_off, by=by, at=at)
-                step = incidents.StepResult(signed.incident, (*step.said, *signed.said))
+                step = step.then(incidents.sign_off(desk, args.id, role=args.sign_off, by=by, at=at))
     elif command == "close":
         step = incidents.close(desk, args.id, by=by, at=at, note=args.note)
     else:
         step = incidents.reopen(desk, args.id, reason=args.reason, by=by, at=at)
+    said = [one_line(line) for line in step.said]  # a title or an answer cannot fake a line of ours
     if args.format == "json":
         print(json.dumps(incidents.view(desk, step.incident).to_json(), indent=2, ensure_ascii=True))
-        common.say(*step.said)
+        common.say(*said)
     else:
-        common.say(*step.said, err=False)
+        common.say(*said, err=False)
     return int(ExitCode.PROMOTE if step.ok else ExitCode.BLOCK)
 
 
@@ -331,15 +370,19 @@ def _read(args: argparse.Namespace, command: str) -> int:
 
     desk = _desk(args)
     if command == "verify":
-        problems = incidents.verify_evidence(desk, args.id)
+        problems, notes = incidents.verify_evidence(desk, args.id)
         count = len(desk.store.load(args.id).of_type("evidence"))
         if args.format == "json":
-            print(json.dumps({"incident": args.id, "evidence": count, "problems": problems}, indent=2,
-                             ensure_ascii=True))
+            print(json.dumps({"incident": args.id, "evidence": count, "problems": problems, "notes": notes},
+                             indent=2, ensure_ascii=True))
         elif problems:
             common.say(*(f"{args.id}: {p}" for p in problems), err=False)
         else:
-            common.say(f"{args.id}: {count} evidence file(s), each intact and read-only", err=False)
+            common.say(f"{args.id}: {count} evidence file(s), each intact (sha256 and size as recorded)", err=False)
+        if notes and args.format != "json":
+            common.say(*(one_line(f"harness: note: {n}") for n in notes))
+            if any("is writable" in n for n in notes):
+                common.say(f"harness: note: git keeps no read-only bit: chmod a-w {desk.store.vault(args.id)}/*")
         return int(ExitCode.BLOCK if problems else ExitCode.PROMOTE)
     if command == "show":
         view = incidents.view(desk, args.id)

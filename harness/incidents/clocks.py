@@ -96,13 +96,22 @@ def incident_clocks(incident: Incident, playbook: Playbook, *, referenced: bool 
     from .notices import applicable_notices
 
     clocks: list[IncidentClock] = []
-    severity = playbook.severities.get(incident.severity)
     stops = {"contain": incident.contained_at, "rca": incident.rca_completed_at, "fix": incident.resolved_at}
-    for name, allowed in (severity.sla.items() if severity else ()):
-        if name in SLA_CLOCKS:
-            clocks.append(IncidentClock(incident.id, name, f"{incident.severity}: {SLA_CLOCKS[name]} within"
-                                        f" {format_duration(allowed)} of detection", incident.detected,
-                                        incident.detected + allowed, stops[name]))
+    sla: dict[str, IncidentClock] = {}
+    # the current severity's SLAs, and those of a severity held when its deadline came (a later downgrade does not
+    # take a deadline back); of two with one name, the earlier deadline
+    order = list(playbook.severities)
+    for held in incident.severities_held:
+        severity = playbook.severities.get(held)
+        for name, allowed in (severity.sla.items() if severity else ()):
+            deadline = incident.detected + allowed
+            if name not in SLA_CLOCKS or (held != incident.severity and incident.severity_at(deadline, order) != held):
+                continue
+            if name not in sla or deadline < sla[name].due_at:
+                sla[name] = IncidentClock(incident.id, name, f"{held}: {SLA_CLOCKS[name]} within"
+                                          f" {format_duration(allowed)} of detection", incident.detected,
+                                          deadline, stops[name])
+    clocks.extend(sla.values())
     if playbook.review_within is not None and incident.resolved_at is not None:
         clocks.append(IncidentClock(incident.id, "review", f"post-incident review within"
                                     f" {format_duration(playbook.review_within)} of resolution", incident.resolved_at,

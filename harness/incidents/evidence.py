@@ -7,7 +7,9 @@ before anything is copied, so a missing or unreadable file leaves the vault as i
 copy is hashed while it is written to a temporary file in the vault, flushed to disk and
 then linked to its sha256 name: a name in the vault always holds whole content, and the
 same content added twice is stored once. The originals are only read (not even their
-access time changes where the system allows it). :func:`verify` re-hashes what was stored.
+access time changes where the system allows it). :func:`verify` re-hashes what was stored,
+:func:`strays` lists what no event accounts for. The vault and the ``evidence`` folder above it
+are never symbolic links: one is refused, not followed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EnvError, InputError, InputErrors, Location
+from ..io.files import sync_directory
 from .model import Incident
 
 #: the largest file ``evidence add`` copies (logs and output files; a model's weights are not evidence here)
@@ -113,8 +116,24 @@ def capture(vault: Path, paths: Iterable[Path | str]) -> list[dict[str, Any]]:
     sources = check_sources(paths, vault=vault)
     if not sources:
         return []
+    link = _linked(vault)
+    if link:
+        raise EnvError(link[1], Location(str(link[0])))
     _make_vault(vault)
     return [_store(vault, source) for source in sources]
+
+
+def _linked(vault: Path) -> tuple[Path, str] | None:
+    """The vault folder, or the ``evidence`` folder holding it, that is a symbolic link, and why that is refused."""
+    for folder in (vault.parent, vault):
+        if folder.is_symlink():
+            try:
+                target = os.readlink(folder)
+            except OSError:
+                target = "?"
+            return folder, (f"is a symbolic link (to {target!r}); the evidence vault must be a real folder beside"
+                            " the incident records, never a link (replace the link with the folder it points to)")
+    return None
 
 
 def _make_vault(vault: Path) -> None:
@@ -166,7 +185,7 @@ def _store(vault: Path, source: Path) -> dict[str, Any]:
     finally:
         if tmp:
             Path(tmp).unlink(missing_ok=True)
-    _sync_directory(vault)
+    sync_directory(vault)
     return {"name": source.name, "sha256": sha256, "size": size, "source": str(source)}
 
 
@@ -189,20 +208,6 @@ def _link_into_place(tmp: Path, target: Path, sha256: str, size: int) -> None:
                        " incident verify)", Location(str(target)))
     if stat.S_IMODE(target.stat().st_mode) & 0o222:
         os.chmod(target, STORED_MODE)
-
-
-def _sync_directory(folder: Path) -> None:
-    """Flush a folder's entries (the new name) to disk, where the system allows it."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _stored_problem(path: Path, sha256: str, size: int) -> str | None:
@@ -231,25 +236,74 @@ def _stored_problem(path: Path, sha256: str, size: int) -> str | None:
 def verify(incident: Incident, vault: Path) -> list[str]:
     """Re-check every ``evidence`` event of ``incident`` against ``vault``: one line per problem, ``[]`` when intact.
 
-    A stored file must exist under its sha256, be a plain file with the recorded size and
-    sha256, and be read-only (no write permission for anyone). Each line names the event
-    (its number and, when known, its line in the events file), the file captured and the
-    stored path.
+    A stored file must exist under its sha256 and be a plain file with the recorded size and
+    sha256. Each line names the event (its number and, when known, its line in the events file),
+    the file captured and the stored path. A file that is intact but writable is no problem of its
+    content (git does not keep the read-only bit, so every clone has them): :func:`writable` lists them.
     """
+    link = _linked(Path(vault))
+    if link:
+        return [f"{link[0]}: {link[1]}; the vault was not checked"]
     problems = []
-    for event in incident.of_type("evidence"):
-        sha256, size = str(event.get("sha256")), int(event.get("size"))
-        stored = Path(vault) / sha256
-        where = f"{incident.events_path}:{event.line}: " if incident.events_path and event.line else ""
-        label = f"{where}evidence event {event.seq} ({event.get('name')}): {stored}"
-        problem = _stored_problem(stored, sha256, size)
+    for event, label, stored in _stored(incident, vault):
+        problem = _stored_problem(stored, str(event.get("sha256")), int(event.get("size")))
         if problem:
             problems.append(f"{label}: {problem}")
-            continue
-        mode = stat.S_IMODE(stored.lstat().st_mode)
-        if mode & 0o222:
-            problems.append(f"{label}: is writable (mode {mode:o}); stored evidence is read-only ({STORED_MODE:o})")
     return problems
+
+
+def writable(incident: Incident, vault: Path) -> list[str]:
+    """The stored evidence files anyone may write (``chmod a-w`` them), one line each."""
+    found: list[str] = []
+    if _linked(Path(vault)):
+        return found  # verify reports the link
+    for _, label, stored in _stored(incident, vault):
+        try:
+            mode = stat.S_IMODE(stored.lstat().st_mode)
+        except OSError:
+            continue
+        if mode & 0o222:
+            found.append(f"{label}: is writable (mode {mode:o}); stored evidence is read-only ({STORED_MODE:o})")
+    return found
+
+
+def strays(incident: Incident, vault: Path) -> list[str]:
+    """The entries of ``vault`` that no ``evidence`` event of ``incident`` names, one line each, sorted.
+
+    A ``.capture-*.tmp`` file is the copy of an ``evidence add`` that was killed (or is running): the
+    line says so. Anything else was put there by hand. Neither is evidence; none is deleted here.
+    ``[]`` when the vault does not exist, or is a link (:func:`verify` reports that).
+    """
+    vault = Path(vault)
+    if _linked(vault):
+        return []
+    try:
+        names = sorted(os.listdir(vault))
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        return [f"{vault}: cannot be listed ({_reason(exc)})"]
+    named = {str(event.get("sha256")) for event in incident.of_type("evidence")}
+    lines = []
+    for name in names:
+        if name in named:
+            continue
+        if name.startswith(_TEMP_PREFIX) and name.endswith(".tmp"):
+            lines.append(f"{vault / name}: a partial copy left by an interrupted evidence add (or one still"
+                         " running); no evidence event names it, so it may be deleted")
+        else:
+            lines.append(f"{vault / name}: no evidence event of {incident.id} names it; it is not evidence"
+                         " (add the original with harness incident evidence add, or remove it)")
+    return lines
+
+
+def _stored(incident: Incident, vault: Path) -> list[tuple[Any, str, Path]]:
+    out = []
+    for event in incident.of_type("evidence"):
+        stored = Path(vault) / str(event.get("sha256"))
+        where = f"{incident.events_path}:{event.line}: " if incident.events_path and event.line else ""
+        out.append((event, f"{where}evidence event {event.seq} ({event.get('name')}): {stored}", stored))
+    return out
 
 
 def _reason(exc: OSError) -> str:

@@ -111,7 +111,8 @@ class Targets:
         contain, rca = {}, {}
         for name, severity in playbook.severities.items():
             contain[name] = _strictest(severity.sla.get("contain"), sev1_contain if name == TOP_SEVERITY else None)
-            rca[name] = _strictest(severity.sla.get("rca"), rca_completion)
+            # judged only where the severity has an RCA clock (the sev3 clock is the fix): as `incident clocks`
+            rca[name] = _strictest(severity.sla["rca"], rca_completion) if "rca" in severity.sla else None
         repeat, completion = metrics.get("repeat_incident_rate"), metrics.get("follow_up_completion")
         return cls(contain, rca, None if repeat is None else float(repeat), _duration(playbook, "policy_update_lag"),
                    None if completion is None else float(completion), float(metrics.get("rca_within_sla", 1.0)))
@@ -288,30 +289,46 @@ _MOMENTS = ("detected", "contained_at", "rca_completed_at", "resolved_at", "revi
 _DURATIONS = ("time_to_contain", "contain_target", "rca_time", "rca_target", "policy_update_lag")
 
 
-def commit_times(repo_dir: Path, files: Sequence[Path]) -> list[dt.datetime] | None:
-    """The committer times of every commit that touched ``files``, oldest first; ``None`` without git history.
-
-    ``None`` when git is not installed or ``repo_dir`` is not in a git work tree that holds the files.
-    """
-    if not files:
-        return []
-    argv = ["git", "--literal-pathspecs", "-c", "log.showSignature=false", "-C", str(repo_dir), "log",
-            "--format=%H%x09%cI", "--reverse", "--", *(str(Path(f).resolve()) for f in files)]
+def _git(repo_dir: Path, *args: str) -> subprocess.CompletedProcess[str] | None:
+    argv = ["git", "--literal-pathspecs", "-c", "log.showSignature=false", "-C", str(repo_dir), *args]
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=GIT_TIMEOUT_S, check=False,
+        return subprocess.run(argv, capture_output=True, text=True, timeout=GIT_TIMEOUT_S, check=False,
                               stdin=subprocess.DEVNULL)
     except FileNotFoundError:
         return None
     except subprocess.TimeoutExpired:
-        raise EnvError(f"git log in {repo_dir} took longer than {GIT_TIMEOUT_S:g} s") from None
-    if done.returncode != 0:
-        return None
-    times = []
-    for line in done.stdout.splitlines():
-        _, _, when = line.partition("\t")
-        if when:
-            times.append(parse_timestamp(when.strip()))
-    return times
+        raise EnvError(f"git {args[0]} in {repo_dir} took longer than {GIT_TIMEOUT_S:g} s") from None
+
+
+def lesson_commit(repo_dir: Path, files: Sequence[Path], incident: str,
+                  since: dt.datetime) -> tuple[bool, dt.datetime | None]:
+    """The time of the first commit at or after ``since`` that added or changed one of ``files`` such that the
+    file, as committed, references ``incident``; ``(False, None)`` without git history of the files.
+
+    A commit that touched a file for another reason before the file named the incident does not count.
+    """
+    if not files:
+        return True, None
+    paths = [str(Path(f).resolve()) for f in files]
+    shallow = _git(repo_dir, "rev-parse", "--is-shallow-repository")
+    if shallow is not None and shallow.stdout.strip() == "true":  # a CI checkout with --depth: history cut off
+        return False, None
+    done = _git(repo_dir, "log", "--format=%x00%H%x09%cI", "--name-only", "--reverse", "--", *paths)
+    if done is None or done.returncode != 0:
+        return False, None
+    top = _git(repo_dir, "rev-parse", "--show-toplevel")
+    root = Path(top.stdout.strip()) if top is not None and top.returncode == 0 else Path(repo_dir)
+    for block in done.stdout.split("\x00")[1:]:
+        header, _, names = block.partition("\n")
+        commit, _, when = header.partition("\t")
+        moment = parse_timestamp(when.strip())
+        if moment < since:
+            continue
+        for name in filter(None, (n.strip() for n in names.splitlines())):
+            shown = _git(root, "show", f"{commit}:{name}")
+            if shown is not None and shown.returncode == 0 and incident in shown.stdout:
+                return True, moment
+    return True, None
 
 
 def _row(incident: Incident, others: Sequence[Incident], targets: Targets, lessons: Lessons,
@@ -361,18 +378,14 @@ def _policy_update(incident: Incident, lessons: Lessons, target: dt.timedelta | 
     review = incident.review_completed_at
     if review is None:
         return None, None, "not_reviewed"
-    files = lessons.files
-    if not files:
-        times: list[dt.datetime] | None = []
-    else:
-        times = commit_times(repo_dir, files) if repo_dir is not None else None
-    if times is None:
+    known, first = lesson_commit(repo_dir, lessons.files, incident.id, review) if repo_dir is not None \
+        else (False, None)
+    if not known:
         notes.append(f"policy update lag of {incident.id} not measured: {repo_dir or 'no repository given'} has"
-                     " no git history of the files that reference it")
+                     " no (or only a shallow) git history of the files that reference it; fetch it whole"
+                     " (git fetch --unshallow)")
         return None, None, "not_measured"
-    after = [t for t in times if t >= review]
-    if after:
-        first = min(after)
+    if first is not None:
         return first, first - review, "measured"
     return None, None, "overdue" if target is not None and now - review > target else "pending"
 

@@ -158,6 +158,39 @@ class Incident:
         return review
 
     @property
+    def severities_held(self) -> tuple[str, ...]:
+        """Every severity the incident has had, in order (the strict rules follow it after a downgrade)."""
+        held = [self.record.severity, *(str(e.get("severity")) for e in self.of_type("classified"))]
+        return tuple(dict.fromkeys(held))
+
+    @staticmethod
+    def recorded(event: Event) -> dt.datetime:
+        """When ``event`` was written (its ``at`` when the line does not say)."""
+        raw = event.get("recorded_at")
+        try:
+            return parse_timestamp(raw) if isinstance(raw, str) else event.at
+        except ValueError:
+            return event.at
+
+    def severity_at(self, moment: dt.datetime, order: Sequence[str] = ()) -> str:
+        """The severity at ``moment``. A raise counts from its ``at``; any other change (``order``: the severities,
+        most severe first) from when it was recorded, if later: a downgrade back-dated to before a deadline that
+        had passed does not lift that deadline."""
+        severity = self.record.severity
+        rank = {name: i for i, name in enumerate(order)}
+        for event in self.of_type("classified"):
+            new = str(event.get("severity"))
+            raised = new in rank and severity in rank and rank[new] < rank[severity]
+            if (event.at if raised else max(event.at, self.recorded(event))) <= moment:
+                severity = new
+        return severity
+
+    def strictest(self, strict: tuple[str, ...] | list[str]) -> str:
+        """The first of ``strict`` the incident ever held, else its severity now."""
+        held = self.severities_held
+        return next((s for s in strict if s in held), self.severity)
+
+    @property
     def last_at(self) -> dt.datetime:
         """The time of the latest event (detection when there is none)."""
         return max([self.detected, *(e.at for e in self.events)])

@@ -32,6 +32,10 @@ from .model import Incident
 
 #: the largest template read
 TEMPLATE_LIMIT = 1024 * 1024
+#: the longest rendered body, in characters, estimated before anything is substituted
+BODY_LIMIT = 1024 * 1024
+#: the longest rendered subject, in characters, estimated the same way
+SUBJECT_LIMIT = 1000
 #: the most characters of a channel's answer kept in the notice event
 ANSWER_LIMIT = 2048
 REGULATORS = "regulators"
@@ -161,20 +165,55 @@ def _clock_start(incident: Incident, clock: RegulatoryClock) -> dt.datetime:
     return incident.detected if clock.start == "detected" else incident.became_aware
 
 
+def flag_at(incident: Incident, flag: str, moment: dt.datetime) -> bool:
+    """Whether ``flag`` was set at ``moment``: the record's ``flags`` hold from detection, and each
+    ``classified`` event that names the flag changes it (a change at ``moment`` counts). Setting a flag counts
+    from its ``at``; clearing it only from when it was recorded, if later: a clear back-dated to before a
+    deadline that had already passed cannot take back the obligation."""
+    value = incident.record.flags.get(flag) is True
+    for event in incident.of_type("classified"):
+        flags = event.get("flags") or {}
+        if flag not in flags:
+            continue
+        sets = flags[flag] is True
+        effective = event.at if sets else max(event.at, incident.recorded(event))
+        if effective <= moment:
+            value = sets
+    return value
+
+
+def _clock_applies(incident: Incident, clock: RegulatoryClock) -> bool:
+    """A clock applies while its flag is set, and stays once it fell due with the flag set.
+
+    Clearing the flag (``classify --flag no-NAME``) before the deadline removes the clock (it was set by
+    mistake); clearing it after leaves the obligation, overdue or answered, where it was.
+    """
+    if incident.flags.get(clock.when) is True:
+        return True
+    return flag_at(incident, clock.when, _clock_start(incident, clock) + clock.due_after)
+
+
 def _applicable_clocks(incident: Incident, playbook: Playbook) -> list[RegulatoryClock]:
-    return [c for c in playbook.regulatory_clocks if incident.flags.get(c.when) is True]
+    return [c for c in playbook.regulatory_clocks if _clock_applies(incident, c)]
 
 
 def _internal_applies(incident: Incident, playbook: Playbook) -> bool:
+    """The internal notice is owed for a severity of ``notices.internal.severities`` now, or held when it fell due
+    (a downgrade after the deadline does not take it back)."""
     notices = playbook.notices
-    return notices.internal_within is not None and incident.severity in notices.internal_severities
+    if notices.internal_within is None:
+        return False
+    due = incident.detected + notices.internal_within
+    return incident.severity in notices.internal_severities or \
+        incident.severity_at(due, list(playbook.severities)) in notices.internal_severities
 
 
 def applicable_notices(incident: Incident, playbook: Playbook) -> list[DueNotice]:
     """Every notice the incident owes, soonest first.
 
-    One to ``regulators`` per regulatory clock whose ``when`` flag the incident carries, due ``due_after``
-    from awareness (or detection, per the clock's ``from``); and, when the playbook sets ``notices.internal``
+    One to ``regulators`` per regulatory clock whose ``when`` flag the incident carries, or carried when the
+    clock fell due (:func:`flag_at`), due ``due_after`` from awareness (or detection, per the clock's
+    ``from``); and, when the playbook sets ``notices.internal``
     and the incident's severity is listed there, one per internal audience due that long after detection.
     """
     due = [DueNotice(REGULATORS, c.id, c.regime, _clock_start(incident, c), _clock_start(incident, c) + c.due_after)
@@ -210,7 +249,8 @@ def _resolve_clock(incident: Incident, playbook: Playbook, audience: str,
         chosen = next((c for c in applicable if c.id == clock_id), None)
         if chosen is None:
             raise InputError(f"regulatory clock {clock_id!r} does not apply to {incident.id}"
-                             f" (applicable: {listed}; a clock applies when the incident's flag it names is true)")
+                             f" (applicable: {listed}; a clock applies when the incident's flag it names is true,"
+                             " or was when the clock fell due)")
         start = _clock_start(incident, chosen)
         return chosen.id, chosen.regime, start + chosen.due_after
     within = playbook.notices.internal_within
@@ -229,23 +269,47 @@ def _resolve_clock(incident: Incident, playbook: Playbook, audience: str,
 
 
 def template_path(policies_dir: Path | str, playbook: Playbook, audience: str, clock_id: str | None = None) -> Path:
-    """The template of a notice: ``<audience>-<clock>.md`` when it exists for that clock, else ``<audience>.md``."""
+    """The template of a notice: ``<audience>-<clock>.md`` when it exists for that clock, else ``<audience>.md``.
+
+    ``InputError`` for a template that is a symbolic link or lies outside the policies folder (once its
+    folders' links are resolved): a template is a file of the policy repository, and what it points at
+    is never read nor quoted.
+    """
     folder = Path(policies_dir) / playbook.notices.templates
     names = [f"{_check_name(audience, 'audience')}.md"]
     if clock_id:
         names.insert(0, f"{audience}-{_check_name(clock_id, 'clock')}.md")
     for name in names:
-        if (folder / name).exists():
-            return folder / name
+        if os.path.lexists(folder / name):
+            return _inside(folder / name, Path(policies_dir))
     tried = " or ".join(str(folder / n) for n in names)
     raise InputError(f"no notice template for audience {audience!r}: expected {tried}")
 
 
-def read_template(path: Path) -> tuple[str, bytes]:
-    """A template's text and its bytes: a UTF-8 regular file of at most :data:`TEMPLATE_LIMIT` bytes."""
+def _inside(path: Path, policies_dir: Path) -> Path:
+    """``path``, a template that is no symbolic link and lies inside ``policies_dir``; else ``InputError``."""
     where = Location(str(path))
-    try:  # O_NONBLOCK: opening a FIFO planted where a template should be must not hang
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    if path.is_symlink():
+        raise InputError("is a symbolic link; expected a notice template that is a file of the policies folder"
+                         " (links are not followed)", where)
+    real, root = os.path.realpath(path), os.path.realpath(policies_dir)
+    if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
+        raise InputError(f"lies outside the policies folder {policies_dir} (its folders are links); expected"
+                         " a notice template inside it", where)
+    return path
+
+
+def read_template(path: Path) -> tuple[str, bytes]:
+    """A template's text and its bytes: a UTF-8 regular file of at most :data:`TEMPLATE_LIMIT` bytes.
+
+    A symbolic link is refused, never followed.
+    """
+    where = Location(str(path))
+    if os.path.islink(path):
+        raise InputError("is a symbolic link; expected a notice template that is a file of the policies folder"
+                         " (links are not followed)", where)
+    try:  # O_NONBLOCK: opening a FIFO planted where a template should be must not hang; O_NOFOLLOW: nor a link
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except OSError as exc:
         raise InputError(f"cannot read notice template: {exc.strerror or exc}", where) from None
     with os.fdopen(fd, "rb") as handle:
@@ -393,6 +457,26 @@ def _body_text(text: str) -> str:
                    if c in "\n\t" or unicodedata.category(c) != "Cc")
 
 
+def _check_size(template: str, values: Mapping[str, str], limit: int, part: str, where: Location) -> None:
+    """``InputError`` when ``template`` filled with ``values`` could be longer than ``limit`` characters.
+
+    Estimated before substituting (the template's length plus each placeholder's value length once per
+    occurrence), so a template that repeats a long value is refused without building the text.
+    """
+    size = len(template)
+    counts: dict[str, int] = {}
+    for match in string.Template.pattern.finditer(template):
+        name = match.group("named") or match.group("braced")
+        if name:
+            counts[name] = counts.get(name, 0) + 1
+    size += sum(count * len(values.get(name, "")) for name, count in counts.items())
+    if size > limit:
+        biggest = sorted(counts, key=lambda n: -counts[n] * len(values.get(n, "")))[:3]
+        shown = ", ".join(f"${n} ({counts[n]} x {len(values.get(n, ''))} characters)" for n in biggest)
+        raise InputError(f"the rendered {part} would be about {size} characters; a notice {part} is limited to"
+                         f" {limit} (largest: {shown}); shorten the template or the values", where)
+
+
 def render_notice(incident: Incident, playbook: Playbook, policies_dir: Path | str, audience: str, *,
                   clock_id: str | None = None, fields: Mapping[str, str] | None = None) -> RenderedNotice:
     """The notice to ``audience`` rendered from its template; ``InputError`` before anything is sent.
@@ -426,6 +510,8 @@ def render_notice(incident: Incident, playbook: Playbook, policies_dir: Path | s
         gdpr = "gdpr" in (clock or "") or "GDPR" in (regime or "")
         raise InputError(_missing_message(missing, incident, gdpr), Location(str(path), used[missing[0]]))
     filled = {k: v for k, v in values.items() if v is not None}
+    _check_size(subject_template, filled, SUBJECT_LIMIT, "subject", Location(str(path), 1))
+    _check_size(body_template, filled, BODY_LIMIT, "body", Location(str(path), 3))
     subject = _one_line(string.Template(subject_template).substitute(filled))
     if not subject:
         raise InputError("the rendered subject is empty", Location(str(path), 1))

@@ -16,18 +16,19 @@ import datetime as dt
 import json
 import os
 import re
+import stat
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..clock import SYSTEM_CLOCK, Clock, format_timestamp, parse_timestamp
-from ..errors import InputError, InputErrors, Location, LockTimeout
+from ..errors import InputError, InputErrors, Location
 from ..io.files import _umask, write_atomic
 from ..io.schema import schema_errors, validator
 from ..io.yaml import YamlDocument, load_yaml
 from .model import Event, Incident, Record, event_from_json, fold
 
-INCIDENT_ID = re.compile(r"^INC-[0-9]{4}-[0-9]{4}$")
+INCIDENT_ID = re.compile(r"\AINC-[0-9]{4}-[0-9]{4}\Z")  # \Z: no trailing newline slips through
 EVENTS_SUFFIX = ".events.jsonl"
 #: how long a command waits for another one writing the same incident
 LOCK_TIMEOUT_S = 30.0
@@ -57,6 +58,7 @@ def check_incident(directory: Path, incident: str) -> Path:
 
 def read_record(path: Path) -> Record:
     """The human-written record, schema-checked; its id must be its file name's."""
+    _regular(path)
     document = load_yaml(path)
     InputErrors.raise_if_any([*document.problems, *schema_errors(document, "incident")])
     InputErrors.raise_if_any(_time_errors(document))
@@ -84,13 +86,35 @@ def _time_errors(document: YamlDocument) -> list[InputError]:
     return found
 
 
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"the key {key!r} appears twice")
+        out[key] = value
+    return out
+
+
+def _regular(path: Path) -> bool:
+    """Whether ``path`` exists; ``InputError`` when it is a symbolic link or not a regular file (a FIFO would block
+    a reader, a link to /dev/null would swallow every write)."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return False
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISREG(info.st_mode):
+        raise InputError("a symbolic link or not a regular file; an incident's files are plain files",
+                         Location(str(path)))
+    return True
+
+
 def read_events(path: Path) -> list[Event]:
     """The events of one incident, each line schema-checked; an absent file is no events."""
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_EVENTS_BYTES + 1)
-    except FileNotFoundError:
+    if not _regular(path):
         return []
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        raw = handle.read(MAX_EVENTS_BYTES + 1)
     if len(raw) > MAX_EVENTS_BYTES:
         raise InputError(f"larger than {MAX_EVENTS_BYTES} bytes; expected an events file", Location(str(path)))
     try:
@@ -103,9 +127,10 @@ def read_events(path: Path) -> list[Event]:
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
-        except ValueError as exc:
-            problems.append(InputError(f"not a JSON object: {exc}", Location(str(path), number)))
+            data = json.loads(line, object_pairs_hook=_unique)
+        except (ValueError, RecursionError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            problems.append(InputError(f"not a JSON object: {reason}", Location(str(path), number)))
             continue
         errors = sorted(check.iter_errors(data), key=lambda e: list(e.absolute_path)) if isinstance(data, dict) \
             else None
@@ -160,7 +185,14 @@ class IncidentStore:
         return fold(record, read_events(events_path), events_path)
 
     def load_all(self) -> tuple[list[Incident], list[InputError]]:
-        """Every incident that reads cleanly, and the problems of the others."""
+        """Every incident that reads cleanly, and the problems of the others.
+
+        ``InputError`` when the folder does not exist: a mistyped ``--incidents`` must not read as "no incidents"
+        (a scheduled ``clocks --fail-on-breach`` would pass).
+        """
+        if not self.directory.is_dir():
+            raise InputError(f"no incidents folder {self.directory} (a folder of INC-YYYY-NNNN.yaml records);"
+                             " check --incidents")
         found: list[Incident] = []
         problems: list[InputError] = []
         for incident in self.ids():
@@ -172,17 +204,10 @@ class IncidentStore:
                 problems.append(exc)
         return found, problems
 
-    @contextlib.contextmanager
-    def _locked(self, name: str) -> Iterator[None]:
-        import filelock
+    def _locked(self, name: str, wait_s: float = LOCK_TIMEOUT_S) -> contextlib.AbstractContextManager[None]:
+        from ..io.locks import held
 
-        self.directory.mkdir(parents=True, exist_ok=True)
-        lock = filelock.FileLock(str(self.directory / f".{name}.lock"), timeout=LOCK_TIMEOUT_S)
-        try:
-            with lock:
-                yield
-        except filelock.Timeout:
-            raise LockTimeout(f"{name} is being written by another command (waited {LOCK_TIMEOUT_S:g} s)") from None
+        return held(self.directory / f".{name}.lock", name, timeout_s=wait_s)
 
     def create(self, data: Mapping[str, Any], *, header: str = "") -> Incident:
         """Write a new record with the next free ``INC-<year of detection>-NNNN``; the new incident.
@@ -202,6 +227,8 @@ class IncidentStore:
             taken = [int(i[9:]) for i in self.ids() if i[4:8] == year]
             number = max(taken, default=0) + 1
             while True:
+                if number > 9999:
+                    raise InputError(f"no incident id left for {year}: INC-{year}-9999 is taken")
                 incident = f"INC-{year}-{number:04d}"
                 path = self.record_path(incident)
                 text = header + _dump_record({"id": incident, **{k: v for k, v in data.items() if k != "id"}})
@@ -214,10 +241,14 @@ class IncidentStore:
                 return self.load(incident)
 
     @contextlib.contextmanager
-    def transaction(self, incident: str) -> Iterator[Transaction]:
-        """The incident under its lock, to check a step against and append its events."""
+    def transaction(self, incident: str, *, wait_s: float = LOCK_TIMEOUT_S) -> Iterator[Transaction]:
+        """The incident under its lock, to check a step against and append its events.
+
+        ``wait_s``: how long to wait for another command on the same incident (a step that runs a hook holds
+        the lock while it runs, so a caller waits at least as long as the longest hook may take).
+        """
         self.load(incident)  # an unknown id or a broken record: refused before any lock file is made
-        with self._locked(check_id(incident)):
+        with self._locked(check_id(incident), wait_s):
             yield Transaction(self, self.load(incident))
 
 
@@ -251,17 +282,26 @@ class Transaction:
             data = {**raw, "seq": seq}
             errors = list(check.iter_errors(data))
             if errors:
-                raise InputError(f"{data['type']} event: {errors[0].message}", Location(str(path)))
+                error = errors[0]
+                where = ".".join(str(p) for p in error.absolute_path) or "the event"
+                message = (f"{where}: longer than {error.validator_value} characters" if error.validator == "maxLength"
+                           else f"{where}: {error.message[:300]}")
+                raise InputError(f"{data['type']} event: {message}", Location(str(path)))
             try:
                 new.append(event_from_json(data, 0))
             except ValueError as exc:
                 raise InputError(f"{data['type']} event: {exc}", Location(str(path), None, None, "$.at")) from None
             lines.append(json.dumps(data, ensure_ascii=False, sort_keys=False))
         incident = fold(self.incident.record, [*self.incident.events, *new], path)
-        existing = path.read_bytes() if path.exists() else b""
+        existing = path.read_bytes() if _regular(path) else b""
         if existing and not existing.endswith(b"\n"):
             existing += b"\n"
-        write_atomic(path, existing + ("\n".join(lines) + "\n").encode("utf-8"))
+        added = ("\n".join(lines) + "\n").encode("utf-8")
+        if len(existing) + len(added) > MAX_EVENTS_BYTES:
+            raise InputError(f"{self.incident.id}: the events file would grow past {MAX_EVENTS_BYTES >> 20} MiB, the"
+                             " most an incident is read with; nothing recorded (keep long text in evidence files)",
+                             Location(str(path)))
+        write_atomic(path, existing + added)
         self.incident = incident
         return incident
 

@@ -160,3 +160,17 @@ def sha256_file(path: Path | str) -> str:
     """The sha256 of a file's bytes, read in blocks."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def sync_directory(folder: Path) -> None:
+    """Flush a folder's entries (a new or renamed name) to disk, where the system allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -190,6 +190,8 @@ class NoticeSettings:
     internal_audiences: tuple[str, ...] = ("internal",)
     after_containment: tuple[str, ...] = ("customers", "partners")
     recipients: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: channel name (``ticket``, ``email``...) to the notifier delivering through it
+    notifiers: Mapping[str, NotifierSpec] = field(default_factory=dict)
 
     @classmethod
     def from_data(cls, raw: Mapping[str, Any]) -> NoticeSettings:
@@ -203,7 +205,34 @@ class NoticeSettings:
             internal_audiences=tuple(internal.get("audiences", cls.internal_audiences)),
             after_containment=tuple(raw.get("after_containment", cls.after_containment)),
             recipients=MappingProxyType({k: tuple(v) for k, v in raw.get("recipients", {}).items()}),
+            notifiers=MappingProxyType({
+                name: NotifierSpec(spec["kind"], MappingProxyType({k: v for k, v in spec.items() if k != "kind"}))
+                for name, spec in raw.get("notifiers", {}).items()}),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewFollowUp:
+    """A follow-up every review adds (``lifecycle.review_follow_ups``), owned by a role."""
+
+    text: str
+    owner_role: str
+    due_after: dt.timedelta
+
+
+@dataclass(frozen=True)
+class LifecycleRules:
+    """The ``lifecycle`` section: which severities are held to the strict rules, what every review adds."""
+
+    #: evidence before a rollback; closing needs sign-off, lesson, follow-ups, notices; scan --open-incident opens
+    strict_severities: tuple[str, ...] = ("sev1", "sev2")
+    review_follow_ups: tuple[ReviewFollowUp, ...] = ()
+
+    @classmethod
+    def from_data(cls, raw: Mapping[str, Any]) -> LifecycleRules:
+        return cls(tuple(raw.get("strict_severities", cls.strict_severities)),
+                   tuple(ReviewFollowUp(f["text"], f["owner"], parse_duration(f["due_after"]))
+                         for f in raw.get("review_follow_ups", ())))
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +285,7 @@ class Playbook:
     #: containment actions by name (``harness incident contain --action``)
     containment: Mapping[str, ContainmentAction] = field(default_factory=dict)
     notices: NoticeSettings = NoticeSettings()
+    lifecycle: LifecycleRules = LifecycleRules()
     #: importable modules holding checks that live in the policy repository
     plugins: tuple[str, ...] = ()
     version: str | None = None
@@ -295,6 +325,7 @@ class Playbook:
                                         tuple(raw.get("notify_roles", ())))
                 for name, raw in data.get("containment", {}).items()}),
             notices=NoticeSettings.from_data(data.get("notices", {})),
+            lifecycle=LifecycleRules.from_data(data.get("lifecycle", {})),
             plugins=tuple(data.get("plugins", ())),
             version=data.get("version"),
             owner=data.get("owner"),

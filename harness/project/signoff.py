@@ -15,13 +15,12 @@ import datetime as dt
 import os
 import re
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..clock import SYSTEM_CLOCK, Clock, format_timestamp, parse_timestamp
-from ..errors import InputError, InputErrors, Location, LockTimeout
+from ..errors import InputError, InputErrors, Location
 from ..io.files import display_path, sha256_file, write_atomic
 from ..io.yaml import YamlDocument, load_yaml, parse_yaml
 
@@ -193,16 +192,10 @@ def holder_problem(roles: Any, role: str, by: str) -> str | None:
     return None
 
 
-@contextlib.contextmanager
-def _locked(policies_dir: Path) -> Iterator[None]:
-    import filelock
+def _locked(policies_dir: Path) -> contextlib.AbstractContextManager[None]:
+    from ..io.locks import held
 
-    lock = filelock.FileLock(str(policies_dir / f".{SIGNOFFS}.lock"), timeout=LOCK_TIMEOUT_S)
-    try:
-        with lock:
-            yield
-    except filelock.Timeout:
-        raise LockTimeout(f"{SIGNOFFS} is being written by another command (waited {LOCK_TIMEOUT_S:g} s)") from None
+    return held(policies_dir / f".{SIGNOFFS}.lock", SIGNOFFS, timeout_s=LOCK_TIMEOUT_S)
 
 
 def sign(policies_dir: Path | str, file: Path | str, role: str, by: str, clock: Clock = SYSTEM_CLOCK) -> SignOff:

@@ -25,7 +25,7 @@ import filelock
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import EnvError, InputError, Location, LockTimeout
-from ..io.files import write_atomic, write_refusal
+from ..io.files import sync_directory, write_atomic, write_refusal
 
 #: the ``prev`` of the first entry
 GENESIS = "0" * 64
@@ -358,23 +358,10 @@ def _append_locked(path: Path, entry: Mapping[str, Any], clock: Clock) -> dict[s
         handle.flush()
         os.fsync(handle.fileno())
     if created:
-        _fsync_dir(path.parent)
+        sync_directory(path.parent)
     try:
         write_atomic(head_path(path), json.dumps({"seq": full["seq"], "hash": full["hash"]}) + "\n")
     except OSError as exc:
         raise DecisionLogError(f"entry {full['seq']} was appended but its head record could not be updated:"
                                f" {exc.strerror or exc}", Location(file=str(head_path(path)))) from None
     return full
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
