@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -42,8 +42,19 @@ STEPS_HELP = {
 }
 
 
-_AT = re.compile(r"\A(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
-                 r"(Z|[+-][0-9]{2}:[0-9]{2})\Z")
+_AT = (r"\A(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
+       r"(Z|[+-][0-9]{2}:[0-9]{2})\Z")
+
+
+@functools.cache
+def _pattern(text: str) -> re.Pattern[str]:
+    return re.compile(text)  # compiled on first use: `harness --help` pays nothing
+
+
+def _json() -> Any:
+    import json
+
+    return json
 
 
 def at_arg(value: str) -> dt.datetime:
@@ -52,7 +63,7 @@ def at_arg(value: str) -> dt.datetime:
     from ..clock import parse_timestamp
 
     text = value.strip()
-    problem = None if _AT.match(text) else "not a time like 2026-03-09T15:42:00Z (with its zone)"
+    problem = None if _pattern(_AT).match(text) else "not a time like 2026-03-09T15:42:00Z (with its zone)"
     if problem is None:
         try:
             return parse_timestamp(text)
@@ -266,7 +277,7 @@ def _fields(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-_ADDRESS = re.compile(r"\A[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+_ADDRESS = r"\A[^@\s]+@[^@\s]+\.[^@\s]+\Z"
 
 
 def _check_text(args: argparse.Namespace) -> None:
@@ -279,7 +290,7 @@ def _check_text(args: argparse.Namespace) -> None:
                 except UnicodeEncodeError:
                     raise InputError(f"--{name.replace('_', '-')}: not valid UTF-8 text") from None
     for address in getattr(args, "to", None) or ():
-        if not _ADDRESS.match(address) or not address.isprintable():
+        if not _pattern(_ADDRESS).match(address) or not address.isprintable():
             raise InputError(f"--to {address!r}: expected an e-mail address like legal@example.com")
     if getattr(args, "by", None) is not None and not args.by.strip():
         raise InputError("--by is empty: name who acts, or leave --by out")
@@ -347,7 +358,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         step = incidents.reopen(desk, args.id, reason=args.reason, by=by, at=at)
     said = [one_line(line) for line in step.said]  # a title or an answer cannot fake a line of ours
     if args.format == "json":
-        print(json.dumps(incidents.view(desk, step.incident).to_json(), indent=2, ensure_ascii=True))
+        print(_json().dumps(incidents.view(desk, step.incident).to_json(), indent=2, ensure_ascii=True))
         common.say(*said)
     else:
         common.say(*said, err=False)
@@ -373,7 +384,7 @@ def _read(args: argparse.Namespace, command: str) -> int:
         problems, notes = incidents.verify_evidence(desk, args.id)
         count = len(desk.store.load(args.id).of_type("evidence"))
         if args.format == "json":
-            print(json.dumps({"incident": args.id, "evidence": count, "problems": problems, "notes": notes},
+            print(_json().dumps({"incident": args.id, "evidence": count, "problems": problems, "notes": notes},
                              indent=2, ensure_ascii=True))
         elif problems:
             common.say(*(f"{args.id}: {p}" for p in problems), err=False)
@@ -387,14 +398,14 @@ def _read(args: argparse.Namespace, command: str) -> int:
     if command == "show":
         view = incidents.view(desk, args.id)
         if args.format == "json":
-            print(json.dumps(view.to_json(), indent=2, ensure_ascii=True))
+            print(_json().dumps(view.to_json(), indent=2, ensure_ascii=True))
         else:
             common.say(*show_lines(view), err=False)
         return int(ExitCode.PROMOTE)
     if command == "list":
         views = incidents.list_incidents(desk, open_only=args.open, severity=args.severity)
         if args.format == "json":
-            print(json.dumps([_summary(v) for v in views], indent=2, ensure_ascii=True))
+            print(_json().dumps([_summary(v) for v in views], indent=2, ensure_ascii=True))
         else:
             common.say(*(one_line(f"{v.incident.id}  {v.incident.severity:<5} {v.incident.state.label:<10}"
                                   f" {v.incident.record.title}") for v in views), err=False)
@@ -405,7 +416,7 @@ def _read(args: argparse.Namespace, command: str) -> int:
     now = desk.clock.now()
     overdue = [c for _, c in running if c.status(now) == "overdue"]
     if args.format == "json":
-        print(json.dumps([c.to_json(now) for _, c in running], indent=2, ensure_ascii=True))
+        print(_json().dumps([c.to_json(now) for _, c in running], indent=2, ensure_ascii=True))
     else:
         from ..incidents.clocks import describe_left
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import re
@@ -108,6 +109,25 @@ def _regular(path: Path) -> bool:
     return True
 
 
+@functools.cache
+def _fast_event_check() -> Any:
+    """fastjsonschema's twin of the event schema (the quick yes of every line read); jsonschema explains a no."""
+    from ..checks.builtin.json_schema import _fast_validator
+    from ..io.schema import load_schema
+
+    return _fast_validator({k: v for k, v in load_schema("incident-event").items() if k not in ("$id", "$schema")})
+
+
+def _passes(fast: Any, data: Any) -> bool:
+    if fast is None:
+        return False
+    try:
+        fast(data)
+    except Exception:  # fastjsonschema's JsonSchemaException: let jsonschema say what is wrong
+        return False
+    return True
+
+
 def read_events(path: Path) -> list[Event]:
     """The events of one incident, each line schema-checked; an absent file is no events."""
     if not _regular(path):
@@ -123,6 +143,7 @@ def read_events(path: Path) -> list[Event]:
         raise InputError(f"not valid UTF-8 at byte {exc.start}", Location(str(path))) from None
     events, problems = [], []
     check = validator("incident-event")
+    fast = _fast_event_check()
     for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
@@ -132,8 +153,8 @@ def read_events(path: Path) -> list[Event]:
             reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
             problems.append(InputError(f"not a JSON object: {reason}", Location(str(path), number)))
             continue
-        errors = sorted(check.iter_errors(data), key=lambda e: list(e.absolute_path)) if isinstance(data, dict) \
-            else None
+        errors = [] if isinstance(data, dict) and _passes(fast, data) else \
+            sorted(check.iter_errors(data), key=lambda e: list(e.absolute_path)) if isinstance(data, dict) else None
         if errors is None:
             problems.append(InputError("expected a JSON object", Location(str(path), number)))
         elif errors:
@@ -247,7 +268,8 @@ class IncidentStore:
         ``wait_s``: how long to wait for another command on the same incident (a step that runs a hook holds
         the lock while it runs, so a caller waits at least as long as the longest hook may take).
         """
-        self.load(incident)  # an unknown id or a broken record: refused before any lock file is made
+        if not self.record_path(incident).is_file():
+            self.load(incident)  # an unknown id: refused (naming the known ones) before any lock file is made
         with self._locked(check_id(incident), wait_s):
             yield Transaction(self, self.load(incident))
 
