@@ -162,3 +162,36 @@ def http_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackServer]:
     server = LoopbackServer()
     yield server
     server.close()
+
+
+class SmtpCollector:
+    """An aiosmtpd handler that keeps every envelope it accepts."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+
+def _unused_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[SmtpCollector, int]]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1: its collector of envelopes, and its port."""
+    from aiosmtpd.controller import Controller
+
+    handler = SmtpCollector()
+    controller = Controller(handler, hostname="127.0.0.1", port=_unused_port(), ready_timeout=10)
+    controller.start()
+    try:
+        yield handler, controller.port
+    finally:
+        controller.stop()

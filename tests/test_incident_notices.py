@@ -10,12 +10,11 @@ import hashlib
 import os
 import socket
 import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from harness.clock import FixedClock, format_timestamp, parse_timestamp
 from harness.errors import InputError
@@ -400,31 +399,10 @@ def test_escalation_on_open() -> None:
 # -- delivery and the notice event --------------------------------------------------------------------------
 
 
-class Collector:
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[Collector, int]]:
-    handler = Collector()
-    port = _free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, ready_timeout=10)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
 
 
 class HttpServer(Protocol):
@@ -432,7 +410,7 @@ class HttpServer(Protocol):
     received: list[dict[str, Any]]
 
 
-def test_gdpr_notice_sent_over_smtp(smtp_server: tuple[Collector, int]) -> None:
+def test_gdpr_notice_sent_over_smtp(smtp_server: tuple[Any, int]) -> None:
     handler, port = smtp_server
     smtp = SmtpNotifier("127.0.0.1", port, "incidents@example.com", timeout_s=5)
     rendered = render_notice(incident(), playbook(), POLICIES, "regulators")
@@ -447,7 +425,7 @@ def test_gdpr_notice_sent_over_smtp(smtp_server: tuple[Collector, int]) -> None:
     assert body is not None and body.get_content().replace("\r\n", "\n") == rendered.body
 
 
-def test_a_title_cannot_add_a_recipient_to_an_email(smtp_server: tuple[Collector, int]) -> None:
+def test_a_title_cannot_add_a_recipient_to_an_email(smtp_server: tuple[Any, int]) -> None:
     handler, port = smtp_server
     rendered = render_notice(incident(title="Leak\r\nBcc: attacker@example.com"), playbook(), POLICIES, "internal")
     outcome, _ = deliver(rendered, SmtpNotifier("127.0.0.1", port, "incidents@example.com", timeout_s=5))

@@ -9,12 +9,10 @@ import json
 import re
 import socket
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from harness.errors import HarnessError, InputError
 from harness.release.notify import (
@@ -135,30 +133,7 @@ def test_webhook_unreachable() -> None:
 # -- smtp --------------------------------------------------------------------------------
 
 
-class Collector:
-    """An aiosmtpd handler that keeps every message it receives."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[Collector, int]]:
-    handler = Collector()
-    port = _free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, ready_timeout=10)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
-
-
-def test_smtp_delivers_email(smtp_server: tuple[Collector, int], tmp_path: Path) -> None:
+def test_smtp_delivers_email(smtp_server: tuple[Any, int], tmp_path: Path) -> None:
     handler, port = smtp_server
     config = {"kind": "smtp", "host": "127.0.0.1", "port": port, "from": "harness@example.com", "timeout_s": 5}
     notifier = notifier_from_config(config, base=tmp_path)
@@ -216,7 +191,7 @@ def test_an_smtp_server_that_trickles_its_replies_is_cut_off_at_the_deadline(pha
         listener.close()
 
 
-def test_smtp_needs_recipients(smtp_server: tuple[Collector, int]) -> None:
+def test_smtp_needs_recipients(smtp_server: tuple[Any, int]) -> None:
     _, port = smtp_server
     with pytest.raises(NotifyError, match="no recipients"):
         SmtpNotifier("127.0.0.1", port, "harness@example.com").send(Notice("Risk", (), "s", "b", {}))
