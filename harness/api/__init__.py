@@ -11,33 +11,83 @@ functions. Nothing here prints or exits; results are typed records, failures are
 
 from __future__ import annotations
 
-from .judge import GateResult, Progress, Validation, load, run_gate, run_scan, schema, validate
-from .release import (
-    AuditTrail,
-    DecisionLog,
-    ManualMove,
-    RecordedRelease,
-    RegistryView,
-    connect,
-    move_alias,
-    read_decision_log,
-    record_release,
-    registry_view,
-    release_settings,
-    verify_audit_trail,
-    verify_decision_log,
-)
-from .reports import append_summary, check_report_path, write_report
-from .rollback import (
-    ReleaseOutcome,
-    RollbackPlan,
-    RollbackResponse,
-    plan_rollback,
-    release_verdict,
-    respond_to_rollback,
-    rollback_context,
-    run_rollback,
-)
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .judge import GateResult, Progress, Validation, load, run_gate, run_scan, schema, validate
+    from .release import (
+        AuditTrail,
+        DecisionLog,
+        ManualMove,
+        RecordedRelease,
+        RegistryView,
+        connect,
+        move_alias,
+        read_decision_log,
+        record_release,
+        registry_view,
+        release_settings,
+        verify_audit_trail,
+        verify_decision_log,
+    )
+    from .reports import append_summary, check_report_path, write_report
+    from .rollback import (
+        ReleaseOutcome,
+        RollbackPlan,
+        RollbackResponse,
+        plan_rollback,
+        release_verdict,
+        respond_to_rollback,
+        rollback_context,
+        run_rollback,
+    )
+
+#: public name -> the module of this package that defines it; imported on first use, so that
+#: ``from harness.api import incidents`` (the incident commands) does not load the gate's engine
+_HOMES = {
+    'AuditTrail': 'release',
+    'DecisionLog': 'release',
+    'GateResult': 'judge',
+    'ManualMove': 'release',
+    'Progress': 'judge',
+    'RecordedRelease': 'release',
+    'RegistryView': 'release',
+    'ReleaseOutcome': 'rollback',
+    'RollbackPlan': 'rollback',
+    'RollbackResponse': 'rollback',
+    'Validation': 'judge',
+    'append_summary': 'reports',
+    'check_report_path': 'reports',
+    'connect': 'release',
+    'load': 'judge',
+    'move_alias': 'release',
+    'plan_rollback': 'rollback',
+    'read_decision_log': 'release',
+    'record_release': 'release',
+    'registry_view': 'release',
+    'release_settings': 'release',
+    'release_verdict': 'rollback',
+    'respond_to_rollback': 'rollback',
+    'rollback_context': 'rollback',
+    'run_gate': 'judge',
+    'run_rollback': 'rollback',
+    'run_scan': 'judge',
+    'schema': 'judge',
+    'validate': 'judge',
+    'verify_audit_trail': 'release',
+    'verify_decision_log': 'release',
+    'write_report': 'reports',
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{home}", __name__), name)
+
 
 __all__ = [
     "AuditTrail",

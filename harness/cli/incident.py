@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -49,12 +50,6 @@ _AT = (r"\A(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]
 @functools.cache
 def _pattern(text: str) -> re.Pattern[str]:
     return re.compile(text)  # compiled on first use: `harness --help` pays nothing
-
-
-def _json() -> Any:
-    import json
-
-    return json
 
 
 def at_arg(value: str) -> dt.datetime:
@@ -358,7 +353,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         step = incidents.reopen(desk, args.id, reason=args.reason, by=by, at=at)
     said = [one_line(line) for line in step.said]  # a title or an answer cannot fake a line of ours
     if args.format == "json":
-        print(_json().dumps(incidents.view(desk, step.incident).to_json(), indent=2, ensure_ascii=True))
+        print(json.dumps(incidents.view(desk, step.incident).to_json(), indent=2, ensure_ascii=True))
         common.say(*said)
     else:
         common.say(*said, err=False)
@@ -384,7 +379,7 @@ def _read(args: argparse.Namespace, command: str) -> int:
         problems, notes = incidents.verify_evidence(desk, args.id)
         count = len(desk.store.load(args.id).of_type("evidence"))
         if args.format == "json":
-            print(_json().dumps({"incident": args.id, "evidence": count, "problems": problems, "notes": notes},
+            print(json.dumps({"incident": args.id, "evidence": count, "problems": problems, "notes": notes},
                              indent=2, ensure_ascii=True))
         elif problems:
             common.say(*(f"{args.id}: {p}" for p in problems), err=False)
@@ -398,14 +393,14 @@ def _read(args: argparse.Namespace, command: str) -> int:
     if command == "show":
         view = incidents.view(desk, args.id)
         if args.format == "json":
-            print(_json().dumps(view.to_json(), indent=2, ensure_ascii=True))
+            print(json.dumps(view.to_json(), indent=2, ensure_ascii=True))
         else:
             common.say(*show_lines(view), err=False)
         return int(ExitCode.PROMOTE)
     if command == "list":
         views = incidents.list_incidents(desk, open_only=args.open, severity=args.severity)
         if args.format == "json":
-            print(_json().dumps([_summary(v) for v in views], indent=2, ensure_ascii=True))
+            print(json.dumps([_summary(v) for v in views], indent=2, ensure_ascii=True))
         else:
             common.say(*(one_line(f"{v.incident.id}  {v.incident.severity:<5} {v.incident.state.label:<10}"
                                   f" {v.incident.record.title}") for v in views), err=False)
@@ -416,7 +411,7 @@ def _read(args: argparse.Namespace, command: str) -> int:
     now = desk.clock.now()
     overdue = [c for _, c in running if c.status(now) == "overdue"]
     if args.format == "json":
-        print(_json().dumps([c.to_json(now) for _, c in running], indent=2, ensure_ascii=True))
+        print(json.dumps([c.to_json(now) for _, c in running], indent=2, ensure_ascii=True))
     else:
         from ..incidents.clocks import describe_left
 

@@ -18,7 +18,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -112,10 +112,10 @@ def _regular(path: Path) -> bool:
 @functools.cache
 def _fast_event_check() -> Any:
     """fastjsonschema's twin of the event schema (the quick yes of every line read); jsonschema explains a no."""
-    from ..checks.builtin.json_schema import _fast_validator
+    from ..io.json_schema import fast_validator
     from ..io.schema import load_schema
 
-    return _fast_validator({k: v for k, v in load_schema("incident-event").items() if k not in ("$id", "$schema")})
+    return fast_validator({k: v for k, v in load_schema("incident-event").items() if k not in ("$id", "$schema")})
 
 
 def _passes(fast: Any, data: Any) -> bool:
@@ -370,5 +370,3 @@ def append_event(directory: Path, incident: str, event: Mapping[str, Any], *, cl
                            **{k: v for k, v in event.items() if k not in ("kind", "summary", "by")}))
     return f"rollback recorded in {store.events_path(incident)}"
 
-
-ChangeBuilder = Callable[[Transaction], None]

@@ -49,15 +49,13 @@ class Desk:
 
     @cached_property
     def references(self) -> Mapping[str, tuple[str, ...]]:
-        """Incident id -> the policies (``lessons_from``) and eval suites (``from_incident``) naming it."""
-        found: dict[str, list[str]] = {}
-        for policy in self.project.policies:
-            for incident in policy.lessons_from:
-                found.setdefault(incident, []).append(policy.id)
-        for suite in self.project.suites:
-            if suite.from_incident:
-                found.setdefault(suite.from_incident, []).append(suite.policy_id)
-        return {k: tuple(v) for k, v in found.items()}
+        """Incident id -> the policies (``lessons_from``) and eval suites (``from_incident``, as ``eval:NAME``) naming
+        it, read from their YAML alone (as ``harness metrics`` and the register read them): ``show``, ``list``,
+        ``clocks`` and ``close`` need no policy compiled."""
+        from ...incidents.register import lesson_references
+
+        return {incident: (*lessons.policies, *(f"eval:{suite}" for suite in lessons.suites))
+                for incident, lessons in lesson_references(self.policies_dir, self.evals_dir).items()}
 
     @property
     def known_lessons(self) -> tuple[frozenset[str], frozenset[str]]:

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from ...incidents.clocks import IncidentClock, incident_clocks
+from ...incidents.clocks import IncidentClock, incident_clocks, next_due
 from ...incidents.lifecycle import State
 from ...incidents.model import Incident
 from .desk import Desk
@@ -23,8 +23,7 @@ class IncidentView:
 
     @property
     def next_due(self) -> IncidentClock | None:
-        running = [c for c in self.clocks if c.running]
-        return min(running, key=lambda c: c.due_at) if running else None
+        return next_due(list(self.clocks))
 
     def to_json(self) -> dict[str, Any]:
         nxt = self.next_due

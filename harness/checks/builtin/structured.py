@@ -10,10 +10,10 @@ from typing import Any
 import re2
 
 from ...errors import InputError
+from ...io.json_schema import json_schema_validators
 from ...model import EvalCase, Finding, OutputRecord
 from ...text.regex import Pattern, compile_pattern
 from ..base import check
-from .json_schema import json_schema_validators
 
 NO_FINDINGS: tuple[Finding, ...] = ()
 #: the schema of an option naming a field of an output record

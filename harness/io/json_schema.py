@@ -13,8 +13,8 @@ import functools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ...errors import InputError
-from ...text.regex import Pattern, compile_pattern
+from ..errors import InputError
+from ..text.regex import Pattern, compile_pattern
 
 
 def json_schema_validators(schema: Mapping[str, Any]) -> tuple[Any, Any | None]:
@@ -36,7 +36,7 @@ def json_schema_validators(schema: Mapping[str, Any]) -> tuple[Any, Any | None]:
         raise InputError("`schema` is nested too deeply to be checked; expected fewer levels (use `$defs` and"
                          " `$ref` for repeated parts)") from None
     validator = _re2_validator()(plain, registry=Registry())  # empty: a `$ref` is never fetched
-    return validator, _fast_validator(_unshared(schema))
+    return validator, fast_validator(_unshared(schema))
 
 
 #: Keywords newer than draft 7, which fastjsonschema would silently ignore.
@@ -52,7 +52,7 @@ def _keywords(schema: Any) -> set[str]:
     return set()
 
 
-def _fast_validator(schema: Mapping[str, Any]) -> Any | None:
+def fast_validator(schema: Mapping[str, Any]) -> Any | None:
     """fastjsonschema (about 20x faster than jsonschema) where it means the same; else None.
 
     Its patterns are swapped for RE2 ones (it compiles them with Python's backtracking ``re``);
