@@ -141,6 +141,8 @@ class Example:
     text: str
     expect: Literal["pass", "fail"]
     location: Location = field(default_factory=Location)
+    #: the record's other fields when the example is written as an output record (``latency_ms``, ``model``...)
+    fields: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 def mask_mode(rule: Rule, *, private: bool) -> str:

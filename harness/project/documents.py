@@ -20,6 +20,14 @@ def _severity(data: Mapping[str, Any], playbook: Playbook, problems: Problems, d
     return str(severity)
 
 
+def _example(raw: Any, expect: Any, location: Any) -> Example:
+    """An example written as a text, or as an output record (its ``output`` and the metadata rules read)."""
+    if isinstance(raw, Mapping):
+        return Example(raw["output"], expect, location,
+                       MappingProxyType({k: v for k, v in raw.items() if k != "output"}))
+    return Example(raw, expect, location)
+
+
 def build_policy(problems: Problems, playbook: Playbook, checks: Mapping[str, Any]) -> Policy | None:
     """The policy of a document; ``None`` when it has any problem (all of them recorded)."""
     doc, data = problems.document, problems.document.data
@@ -42,8 +50,8 @@ def build_policy(problems: Problems, playbook: Playbook, checks: Mapping[str, An
         description=data.get("description", ""), lessons_from=tuple(data.get("lessons_from", ())),
         scope=Scope(frozenset(scope.get("tags", ())), frozenset(scope.get("suites", ()))),
         max_failures=limit,
-        examples=tuple(Example(text, expect, doc.locate(("examples", expect, i)))
-                       for expect in ("pass", "fail") for i, text in enumerate(examples.get(expect, ()))),
+        examples=tuple(_example(raw, expect, doc.locate(("examples", expect, i)))
+                       for expect in ("pass", "fail") for i, raw in enumerate(examples.get(expect, ()))),
     )
 
 
