@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ExitCode, InputError, InputErrors
@@ -15,6 +16,7 @@ from ..gate import Decision, decide, scan_exit_code
 from ..model import Outputs, Verdict
 from ..outputs import load_outputs
 from ..project import Project, example_errors, expired_waivers, inspect_project, load_project
+from ..project.selection import Selection, select_project
 from ..project.waivers import future_approvals
 from ..report import Report, build_report
 
@@ -42,6 +44,21 @@ class GateResult:
     project: Project
     outputs: Outputs
     baseline: Outputs | None = None
+    #: only these policies and suites ran (``--select``/``--deselect``); ``None``: all of them
+    selection: Selection | None = None
+    #: examples of the judging policies that do not behave as their policy says (``harness validate``'s errors)
+    example_problems: tuple[InputError, ...] = ()
+
+    @property
+    def partial(self) -> bool:
+        """Whether only some policies or suites ran: such a gate never promotes."""
+        return self.selection is not None
+
+
+def example_warnings(problems: Sequence[InputError]) -> list[str]:
+    """The report's warning for each misbehaving policy example: the gate must not pass it in silence."""
+    return [f"{p.message} ({p.location}): its verdicts may be wrong (harness validate lists these; --strict"
+            " refuses to judge with it)" for p in problems]
 
 
 def _outputs(source: PathLike | Outputs, progress: Progress | None) -> Outputs:
@@ -59,14 +76,22 @@ def _outputs(source: PathLike | Outputs, progress: Progress | None) -> Outputs:
 def _judge(kind: str, outputs: PathLike | Outputs, *, policies: PathLike, evals: PathLike | None,
            baseline: PathLike | Outputs | None, project: Project | None, model: str | None,
            model_version: str | None, today: dt.date | None, backdate: bool, clock: Clock, workers: int | None,
-           progress: Progress | None, allow_unmatched: bool = False,
-           ) -> tuple[Report, Evaluation, Decision, Project, Outputs, Outputs | None]:
+           progress: Progress | None, allow_unmatched: bool = False, select: Sequence[str] = (),
+           deselect: Sequence[str] = (), strict: bool = False) -> GateResult:
+    """Judge; the result's exit code is the verdict's (a scan decides its own)."""
     started = clock.timestamp()
     judged_on, backdated = judging_date(today, clock, backdate=backdate)
     project = project or load_project(policies, evals)
     refuse_future_approvals(project, clock)
     if not project.policies and not project.suites:
         raise InputError(f"no policies in {project.policies_dir} and no eval suites: nothing to judge")
+    project, selection = select_project(project, _patterns(select, "select"), _patterns(deselect, "deselect"))
+    problems = tuple(InputError(f"policy {policy.id}: {problem.message}", problem.location)
+                     for policy in project.policies if policy.status != "deprecated"
+                     for problem in example_errors([policy]))
+    if strict:
+        InputErrors.raise_if_any([InputError(f"{p.message} (--strict: a policy whose examples misbehave is not"
+                                             " judged with)", p.location) for p in problems])
     run_outputs = _outputs(outputs, progress)
     base = None if baseline is None else _outputs(baseline, None)
     on_records = (lambda done, total: progress.judging(done, total)) if progress is not None else None
@@ -76,8 +101,17 @@ def _judge(kind: str, outputs: PathLike | Outputs, *, policies: PathLike, evals:
     decision = decide(evaluation.outcomes)
     report = build_report(project, run_outputs, evaluation, decision, kind=kind, started_at=started,
                           finished_at=clock.timestamp(), judged_on=judged_on, model=model,
-                          model_version=model_version, baseline=base, backdated=backdated)
-    return report, evaluation, decision, project, run_outputs, base
+                          model_version=model_version, baseline=base, backdated=backdated, selection=selection,
+                          warnings=example_warnings(problems))
+    return GateResult(kind, decision.verdict, decision.exit_code, report, evaluation, decision, project,
+                      run_outputs, base, selection, problems)
+
+
+def _patterns(value: Sequence[str] | str, name: str) -> tuple[str, ...]:
+    """Patterns as given; a lone string is refused (it would be read as one pattern per character)."""
+    if isinstance(value, str):
+        raise InputError(f"{name}: expected a list of patterns, got the string {value!r}")
+    return tuple(value)
 
 
 def judging_date(today: dt.date | None, clock: Clock, *, backdate: bool = False) -> tuple[dt.date, bool]:
@@ -109,7 +143,8 @@ def run_gate(outputs: PathLike | Outputs, *, policies: PathLike = "policies", ev
              baseline: PathLike | Outputs | None = None, project: Project | None = None, model: str | None = None,
              model_version: str | None = None, today: dt.date | None = None, backdate: bool = False,
              clock: Clock = SYSTEM_CLOCK, workers: int | None = 1, progress: Progress | None = None,
-             allow_unmatched: bool = False) -> GateResult:
+             allow_unmatched: bool = False, select: Sequence[str] = (), deselect: Sequence[str] = (),
+             strict: bool = False) -> GateResult:
     """Judge a candidate's outputs with every policy and eval suite; the verdict decides the exit code.
 
     ``outputs`` and ``baseline`` are JSONL paths or loaded :class:`~harness.model.Outputs`;
@@ -121,40 +156,52 @@ def run_gate(outputs: PathLike | Outputs, *, policies: PathLike = "policies", ev
     (then the policies and run-level rules judge it too, and a warning counts them). Raises
     ``InputError`` (exit 4) for invalid input, a waiver approved after the clock's today included;
     nothing is judged then.
+
+    ``select`` and ``deselect`` are globs over policy ids and eval suite ids (see
+    :mod:`harness.project.selection`): only what they leave runs, the report records it (``run.selection``)
+    and the result is ``partial``, which never promotes. The policies' own examples run first: one that
+    misbehaves is a warning in the report, or with ``strict`` an ``InputErrors`` (exit 4) before judging.
     """
-    report, evaluation, decision, project, loaded, base = _judge(
-        "gate", outputs, policies=policies, evals=evals, baseline=baseline, project=project, model=model,
-        model_version=model_version, today=today, backdate=backdate, clock=clock, workers=workers,
-        progress=progress, allow_unmatched=allow_unmatched)
-    return GateResult("gate", decision.verdict, decision.exit_code, report, evaluation, decision, project, loaded,
-                      base)
+    return _judge("gate", outputs, policies=policies, evals=evals, baseline=baseline, project=project, model=model,
+                  model_version=model_version, today=today, backdate=backdate, clock=clock, workers=workers,
+                  progress=progress, allow_unmatched=allow_unmatched, select=select, deselect=deselect,
+                  strict=strict)
 
 
 def run_scan(outputs: PathLike | Outputs, *, policies: PathLike = "policies", evals: PathLike | None = "evals",
              baseline: PathLike | Outputs | None = None, project: Project | None = None, model: str | None = None,
              model_version: str | None = None, today: dt.date | None = None, backdate: bool = False,
              clock: Clock = SYSTEM_CLOCK, workers: int | None = 1, progress: Progress | None = None,
-             fail_on_findings: bool = False) -> GateResult:
+             fail_on_findings: bool = False, select: Sequence[str] = (), deselect: Sequence[str] = (),
+             strict: bool = False) -> GateResult:
     """Evaluate any outputs (production logs after an incident) and report every finding.
 
     Suites judge only the cases present. The exit code is 0, or 1 with ``fail_on_findings``
-    when anything did not pass; the verdict says what a gate would have decided.
+    when anything did not pass; the verdict says what a gate would have decided. ``select``,
+    ``deselect`` and ``strict`` as for :func:`run_gate`.
     """
-    report, evaluation, decision, project, loaded, base = _judge(
-        "scan", outputs, policies=policies, evals=evals, baseline=baseline, project=project, model=model,
-        model_version=model_version, today=today, backdate=backdate, clock=clock, workers=workers,
-        progress=progress)
-    code = scan_exit_code(evaluation, fail_on_findings=fail_on_findings)
-    return GateResult("scan", decision.verdict, code, report, evaluation, decision, project, loaded, base)
+    result = _judge("scan", outputs, policies=policies, evals=evals, baseline=baseline, project=project,
+                    model=model, model_version=model_version, today=today, backdate=backdate, clock=clock,
+                    workers=workers, progress=progress, select=select, deselect=deselect, strict=strict)
+    return dataclasses.replace(result, exit_code=scan_exit_code(result.evaluation,
+                                                                 fail_on_findings=fail_on_findings))
+
+
+if TYPE_CHECKING:
+    from ..governance import SinceCheck
 
 
 @dataclass(frozen=True)
 class Validation:
-    """The result of checking a policy repository: every problem, and what loaded."""
+    """The result of checking a policy repository: every problem, and what loaded.
+
+    ``since`` is the comparison with a git revision (``validate(since=REV)``), its errors among ``errors``.
+    """
 
     errors: tuple[InputError, ...]
     project: Project
     examples: int  # policy examples run
+    since: SinceCheck | None = None
 
     @property
     def ok(self) -> bool:
@@ -166,7 +213,8 @@ class Validation:
 
 
 def validate(policies: PathLike = "policies", evals: PathLike | None = "evals", *, today: dt.date | None = None,
-             backdate: bool = False, clock: Clock = SYSTEM_CLOCK, incidents: PathLike | None = None) -> Validation:
+             backdate: bool = False, clock: Clock = SYSTEM_CLOCK, incidents: PathLike | None = None,
+             since: str | None = None) -> Validation:
     """Check the playbook, every policy, suite and waiver, and run every policy's examples.
 
     Lists every problem at once: a file with a duplicate key, a schema error, an unknown
@@ -175,7 +223,15 @@ def validate(policies: PathLike = "policies", evals: PathLike | None = "evals", 
 
     The incidents (``incidents``, default: ``incidents/`` beside the policies folder) are checked when the
     folder exists: records, events in lifecycle and time order, and the references both ways.
+
+    Every sign-off (``signoffs.yaml``) that a later edit of its file made stale is an error. With
+    ``since`` (a git revision), each policy is compared with the one of the same id there: a change
+    without a version bump, a version that went down, a policy deleted before it was deprecated and a
+    sev1 or sev2 policy loosened without its owner's sign-off are errors (see
+    :func:`harness.governance.check_since`); a revision that does not exist, or a policy that does not
+    parse there, raises ``InputError``.
     """
+    from ..governance import check_since, stale_signoff_errors
     from ..incidents import IncidentStore
     from ..incidents.validation import check_incidents, incidents_directory
 
@@ -188,8 +244,12 @@ def validate(policies: PathLike = "policies", evals: PathLike | None = "evals", 
     problems += example_errors(project.policies)
     folder = Path(incidents) if incidents is not None else incidents_directory(Path(policies))
     problems += check_incidents(IncidentStore(folder, clock=clock), project, now=clock.now())
+    problems += stale_signoff_errors(policies)
+    governed = None if since is None else check_since(policies, since)
+    if governed is not None:
+        problems += governed.errors  # the files that do not parse are reported above
     examples = sum(len(p.examples) for p in project.policies)
-    return Validation(tuple(_sorted(InputErrors(problems).errors)), project, examples)  # each error once
+    return Validation(tuple(_sorted(InputErrors(problems).errors)), project, examples, governed)  # each error once
 
 
 def load(policies: PathLike = "policies", evals: PathLike | None = "evals") -> Project:
