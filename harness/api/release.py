@@ -11,7 +11,7 @@ from typing import Any
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import InputError, Location
 from ..model import Playbook, ReleaseSettings, Verdict
-from ..release import decision_log, trail
+from ..release import decision_log, signing, trail
 from ..release.provenance import current_actor, policy_commit
 from ..release.record import GatePlan, GateTags, apply_gate, is_blocked, plan_gate
 from ..release.registry import (
@@ -88,15 +88,30 @@ class RecordedRelease:
 
 
 class DecisionLog:
-    """Appends entries with the actor and the policy repository's commit filled in."""
+    """Appends entries with the actor and the policy repository's commit filled in, signed when a key is configured.
 
-    def __init__(self, path: Path, *, actor: str, policies_dir: Path, clock: Clock = SYSTEM_CLOCK) -> None:
+    The signing key (``$HARNESS_SIGNING_KEY`` or ``$HARNESS_SIGNING_KEY_FILE``) is read and checked
+    against the policy repository's release key here, before anything is recorded: a key that is
+    malformed, inside the repository or not the release key is a ``SigningKeyError`` (exit 4). Without
+    a key, a log whose last entry is signed is refused here too (``UnsignedAfterSigned``, exit 4).
+    """
+
+    def __init__(self, path: Path, *, actor: str, policies_dir: Path, clock: Clock = SYSTEM_CLOCK,
+                 environ: Mapping[str, str] | None = None) -> None:
         self.path, self.actor, self.clock = path, actor, clock
+        self.signer = signing.configured_signer(Path(policies_dir), environ=environ)
+        if self.signer is None:
+            decision_log.check_unsigned_append(path)
         self.commit = policy_commit(policies_dir)
+
+    @property
+    def signed(self) -> bool:
+        """Whether the entries appended carry the release key's signature."""
+        return self.signer is not None
 
     def __call__(self, entry: Mapping[str, Any]) -> dict[str, Any]:
         return decision_log.append_entry(self.path, {"actor": self.actor, "policy_commit": self.commit, **entry},
-                                         clock=self.clock)
+                                         clock=self.clock, signer=self.signer)
 
 
 def record_release(result: GateResult, *, settings: ReleaseSettings, registry: Registry | None = None,
@@ -111,19 +126,23 @@ def record_release(result: GateResult, *, settings: ReleaseSettings, registry: R
     is in the decision log before the registry changes, and the move's outcome after. A log
     that cannot be appended to stops the recording with the registry untouched.
     """
+    if promote and result.report.run.selection is not None:
+        raise InputError("a partial gate cannot promote: it ran only the selected policies and suites"
+                         " (--select/--deselect); run the whole gate to promote")
     model, version = _model_and_version(result, model, version)
     registry = registry or connect(settings, clock=clock)
     _same_model(result, registry, model, version)
     actor = current_actor(actor)
+    log = DecisionLog(settings.decision_log, actor=actor, policies_dir=result.project.policies_dir, clock=clock)
     stored = store_report(result.report, settings.reports_dir)
     baseline = result.baseline.path if result.baseline is not None else None
-    log = DecisionLog(settings.decision_log, actor=actor, policies_dir=result.project.policies_dir, clock=clock)
     with registry.lock(model):
         trail.resolve_pending(settings.decision_log, log, registry, model)
         plan = plan_gate(registry, alias=settings.alias, model=model, version=version, verdict=result.verdict,
                          report_sha256=stored.sha256, outputs_path=result.outputs.path,
                          outputs_sha256=result.outputs.sha256, promote=promote, baseline_path=baseline,
-                         create_version=create_version, clock=clock)
+                         create_version=create_version, partial=result.report.run.selection is not None,
+                         clock=clock)
         entries = _decision_entries(result, log, model=model, version=plan.version, report=stored)
         tags = _apply_logged(registry, log, plan, entries, model=model, alias=settings.alias, actor=actor,
                              judged=_judged(result))
@@ -158,7 +177,12 @@ def _model_and_version(result: GateResult, model: str | None, version: str | Non
 
 def _judged(result: GateResult) -> dict[str, Any]:
     """The date waivers were judged against, and whether it was before the day the gate ran."""
-    return {"judged_on": result.report.run.judged_on, "backdated": result.report.run.backdated}
+    judged: dict[str, Any] = {"judged_on": result.report.run.judged_on, "backdated": result.report.run.backdated}
+    selection = result.report.run.selection
+    if selection is not None:  # a partial gate says so wherever it is recorded
+        judged["selection"] = {"select": list(selection.select), "deselect": list(selection.deselect),
+                               "policies": list(selection.policies), "suites": list(selection.suites)}
+    return judged
 
 
 def _decision_entries(result: GateResult, log: DecisionLog, *, model: str, version: str,
@@ -296,34 +320,87 @@ def registry_view(model: str, *, settings: ReleaseSettings, clock: Clock = SYSTE
                         versions, tuple(registry.alias_history(model, settings.alias)))
 
 
-def verify_decision_log(path: PathLike) -> int:
-    """Check the whole hash chain; the number of entries. ``LogTampered`` names the first bad line."""
-    return decision_log.verify_log(Path(path))
+def verify_decision_log(path: PathLike, *, policies_dir: PathLike | None = None, public_key: PathLike | None = None,
+                        require_signed: bool = False) -> int:
+    """Check the whole hash chain; the number of entries. ``LogTampered`` names the first bad line.
+
+    Given the policy repository (``policies_dir``) or the release key's public half (``public_key``),
+    the signatures are checked too (see :func:`verify_decision_log_signatures`, which says what signs it).
+    """
+    if policies_dir is None and public_key is None and not require_signed:
+        return decision_log.verify_log(Path(path))
+    return verify_decision_log_signatures(path, policies_dir=policies_dir or "policies", public_key=public_key,
+                                          require_signed=require_signed).entries
+
+
+def verify_decision_log_signatures(path: PathLike, *, policies_dir: PathLike = "policies",
+                                   public_key: PathLike | None = None,
+                                   require_signed: bool = False) -> signing.LogVerification:
+    """Check the hash chain and every signature against the policy repository's release key.
+
+    The result says how many entries are signed and unsigned, by which key, and from which entry
+    on (``status``: ``signed``, ``unsigned``, ``mixed`` or ``empty``). An unsigned entry after a signed
+    one, a bad signature, a signature by another key, a signed entry with no public key to check it
+    and (``require_signed``) any unsigned entry are an ``InputError`` naming the line (exit 4).
+
+    The release key's own standing is looked at too (``provenance``): whether it is the one committed
+    at HEAD and carries a valid sign-off; a key swapped in the working tree re-signs anything, so its
+    ``warnings()`` say so, and ``require_signed`` makes them an error.
+    """
+    keys = signing.release_keys(Path(policies_dir), Path(public_key) if public_key is not None else None)
+    checked = signing.verify_signatures(Path(path), keys, require_signed=require_signed)
+    if keys.current is None:
+        return checked
+    checked = dataclasses.replace(checked, provenance=signing.key_provenance(Path(policies_dir),
+                                                                             Path(keys.current.path)))
+    if require_signed and checked.warnings():
+        raise signing.SigningKeyError(f"--require-signed: the release key {signing.shown(keys.current.fingerprint)}"
+                                      f" is not one the policy repository approved: {'; '.join(checked.warnings())}",
+                                      Location(file=keys.current.path))
+    return checked
 
 
 @dataclass(frozen=True)
 class AuditTrail:
-    """The decision log's hash chain checked, and the registry's alias moves compared with it."""
+    """The decision log's hash chain and signatures checked, and the registry's alias moves compared with it."""
 
     entries: int
     check: trail.CrossCheck | None  # None: the registry was not consulted
+    #: what signs the log; None when the signatures were not checked (no policy repository given)
+    signatures: signing.LogVerification | None = None
 
     @property
     def ok(self) -> bool:
         return self.check is None or self.check.ok
 
+    def to_json(self) -> dict[str, Any]:
+        check = None if self.check is None else {
+            "ok": self.check.ok, "moves": self.check.moves, "problems": list(self.check.problems),
+            "notes": list(self.check.notes)}
+        return {"ok": self.ok, "entries": self.entries, "chain": "intact",
+                "signatures": None if self.signatures is None else self.signatures.to_json(), "registry": check}
+
 
 def verify_audit_trail(settings: ReleaseSettings, *, registry: Registry | None = None, chain_only: bool = False,
-                       lock_timeout: float = 60.0, clock: Clock = SYSTEM_CLOCK) -> AuditTrail:
+                       lock_timeout: float = 60.0, clock: Clock = SYSTEM_CLOCK, policies_dir: PathLike | None = None,
+                       public_key: PathLike | None = None, require_signed: bool = False) -> AuditTrail:
     """Check the log's chain, then that every alias move in the registry has a completed entry in the log.
 
+    With ``policies_dir`` (or ``public_key``) the signatures are checked after the chain (see
+    :func:`verify_decision_log_signatures`) and the result's ``signatures`` says what signs the log.
     The models checked are those the log names (and, for a file registry, every model in it),
     each under the aliases the log names and the configured one. A model found wanting is
     checked again under its lock, so a gate that is moving an alias right now is not reported.
     """
-    count = decision_log.verify_log(settings.decision_log)
+    signatures = None
+    if policies_dir is None and public_key is None and not require_signed:
+        count = decision_log.verify_log(settings.decision_log)
+    else:
+        signatures = verify_decision_log_signatures(settings.decision_log, policies_dir=policies_dir or "policies",
+                                                    public_key=public_key, require_signed=require_signed)
+        count = signatures.entries
     if chain_only:
-        return AuditTrail(count, None)
+        return AuditTrail(count, None, signatures)
     entries = decision_log.read_log(settings.decision_log)
     registry = registry or connect(settings, clock=clock)
     models = {str(e["model"]) for e in entries if e.get("model")}
@@ -333,7 +410,7 @@ def verify_audit_trail(settings: ReleaseSettings, *, registry: Registry | None =
     checks = [_cross_check_model(settings, registry, model, lock_timeout) for model in sorted(models)]
     merged = trail.CrossCheck(sum(c.moves for c in checks), tuple(p for c in checks for p in c.problems),
                               tuple(n for c in checks for n in c.notes))
-    return AuditTrail(count, merged)
+    return AuditTrail(count, merged, signatures)
 
 
 def _cross_check_model(settings: ReleaseSettings, registry: Registry, model: str,

@@ -9,6 +9,11 @@ exactly the canonical JSON of its entry, so a duplicate key (``"verdict":"block"
 "promote"``), a re-ordered key or an added space is an edit even when it parses to the same
 entry. Logs written before this check was added hold only canonical lines and still verify.
 Appends are serialised with a lock file next to the log.
+
+An entry may carry a ``sig`` (an Ed25519 signature of its ``hash``, see :mod:`.signing`). The
+``hash`` covers every field but ``hash`` and ``sig``; the next entry's ``prev`` covers the whole
+line, signature included, so removing or replacing a signature breaks the chain after it. Logs
+without signatures hash exactly as before.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +30,7 @@ import filelock
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import EnvError, InputError, Location, LockTimeout
-from ..io.files import sync_directory, write_atomic, write_refusal
+from ..io.files import read_regular, sync_directory, write_atomic, write_refusal
 
 #: the ``prev`` of the first entry
 GENESIS = "0" * 64
@@ -34,7 +39,9 @@ KINDS = ("gate", "promotion", "waiver", "rollback_step", "rollback", "manual_ali
 #: how long an append waits for another writer before giving up
 LOCK_TIMEOUT_S = 60.0
 #: fields the log itself sets; values a caller passes for them are replaced
-_CHAIN_FIELDS = ("seq", "prev", "hash")
+_CHAIN_FIELDS = ("seq", "prev", "hash", "sig")
+#: the fields an entry's ``hash`` does not cover: itself, and the signature of it
+_UNHASHED = ("hash", "sig")
 #: a head record's seq at or above this is not a count of entries (an overflowing ``.head``)
 MAX_SEQ = 2**53
 
@@ -61,8 +68,8 @@ def _sha256(text: str) -> str:
 
 
 def entry_hash(entry: Mapping[str, Any]) -> str:
-    """The sha256 of the canonical JSON of ``entry`` without its ``hash`` field."""
-    return _sha256(canonical({k: v for k, v in entry.items() if k != "hash"}))
+    """The sha256 of the canonical JSON of ``entry`` without its ``hash`` and ``sig`` fields."""
+    return _sha256(canonical({k: v for k, v in entry.items() if k not in _UNHASHED}))
 
 
 def sha256_line(entry: Mapping[str, Any]) -> str:
@@ -139,7 +146,7 @@ def _check_line(raw: bytes, *, lineno: int, expected_seq: int, expected_prev: st
 def _iter_checked(path: Path) -> list[dict[str, Any]]:
     """Every entry of the log, checked in order; InputError at the first bad line."""
     try:
-        data = path.read_bytes()
+        data = read_regular(path)
     except FileNotFoundError:
         raise DecisionLogError("decision log not found (nothing has been recorded here yet, or it was removed)",
                                Location(file=str(path))) from None
@@ -206,6 +213,11 @@ def verify_log(path: Path) -> int:
     A chain alone cannot show that its last entries were cut off, so every append also
     records the newest entry in ``<log>.head``; a log shorter than that record is an error.
     """
+    return len(verified_entries(path))
+
+
+def verified_entries(path: Path) -> list[dict[str, Any]]:
+    """The entries of the log once :func:`verify_log`'s checks pass (chain and head record), oldest first."""
     entries = _iter_checked(path)
     head = read_head(path)
     if head is not None:
@@ -217,7 +229,7 @@ def verify_log(path: Path) -> int:
         if seq == len(entries) and entries and entries[-1].get("hash") != digest:
             raise LogTampered(f"the last entry was replaced (it does not match {name})",
                               Location(file=str(path), line=seq))
-    return len(entries)
+    return entries
 
 
 def read_log(path: Path, *, model: str | None = None) -> list[dict[str, Any]]:
@@ -264,18 +276,29 @@ def _count_lines(path: Path) -> int:
     return count + (0 if last == b"\n" else 1)
 
 
-def append_entry(path: Path, entry: Mapping[str, Any], *, clock: Clock = SYSTEM_CLOCK) -> dict[str, Any]:
+#: signs an entry's ``hash``: the ``sig`` field to record with it
+Signer = Callable[[str], Mapping[str, Any]]
+
+
+class UnsignedAfterSigned(InputError):
+    """An unsigned entry would follow a signed one: the log would read as tampered with (exit 4)."""
+
+
+def append_entry(path: Path, entry: Mapping[str, Any], *, clock: Clock = SYSTEM_CLOCK,
+                 signer: Signer | None = None) -> dict[str, Any]:
     """Append ``entry`` to the log, chained to the last one; the full entry as written.
 
     The last entry is checked before appending: a corrupted tail is an error, never chained.
     A log that is a directory, or a file nobody may write to, is refused (``DecisionLogError``).
+    With a ``signer`` the entry carries its signature; without one, a log whose last entry is
+    signed is refused (``UnsignedAfterSigned``): an unsigned entry there is what a forger writes.
     """
     _check_writable(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = filelock.FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_S)
         with lock:
-            return _append_locked(path, entry, clock)
+            return _append_locked(path, entry, clock, signer)
     except filelock.Timeout:
         raise DecisionLogLockTimeout(f"another process held the decision log lock for {LOCK_TIMEOUT_S:g} s",
                                      Location(file=str(path))) from None
@@ -317,11 +340,40 @@ def _check_head(path: Path, last_seq: int) -> None:
                                " refusing to append (run `harness log verify`)", Location(file=str(path)))
 
 
-def _last_entry(path: Path) -> tuple[int, str]:
-    """The seq and the line hash the next entry chains to; a corrupted tail is refused."""
+def check_unsigned_append(path: Path) -> None:
+    """Refuse early what an unsigned append would refuse under the lock: the log's last entry is signed.
+
+    A log that is missing, unreadable or damaged at its end is left for the append to report.
+    """
+    try:
+        last, terminated = _tail(path)
+    except OSError:
+        return
+    if last is None or not terminated:
+        return
+    try:
+        obj = parse_line(last)
+    except MalformedLine:
+        return
+    if obj.get("sig") is not None:
+        seq = obj.get("seq")
+        refuse_unsigned(path, seq if isinstance(seq, int) else _count_lines(path), obj["sig"])
+
+
+def refuse_unsigned(path: Path, seq: int, sig: Any) -> None:
+    """``UnsignedAfterSigned``: entry ``seq`` (the last) is signed and no signing key is configured."""
+    key = sig.get("key") if isinstance(sig, Mapping) else None
+    raise UnsignedAfterSigned(
+        f"the decision log is signed (its last entry, {seq}, by the key sha256:{key}) and no signing key is"
+        " configured: an unsigned entry after it would read as a forgery, so nothing was recorded; set"
+        " HARNESS_SIGNING_KEY or HARNESS_SIGNING_KEY_FILE to the release key", Location(file=str(path), line=seq))
+
+
+def _last_entry(path: Path) -> tuple[int, str, Any]:
+    """The seq and the line hash the next entry chains to, and the last entry's ``sig``; a corrupted tail is refused."""
     last, terminated = _tail(path)
     if last is None:
-        return 1, GENESIS
+        return 1, GENESIS, None
     where = Location(file=str(path), line=_count_lines(path))
     if not terminated:
         raise DecisionLogError("last line is not terminated (truncated write); refusing to append", where)
@@ -331,13 +383,15 @@ def _last_entry(path: Path) -> tuple[int, str]:
         raise DecisionLogError(f"last entry is damaged ({exc}); refusing to append", where) from None
     if type(obj.get("seq")) is not int:
         raise DecisionLogError("last entry has no integer seq; refusing to append", where)
-    return obj["seq"] + 1, sha256_line(obj)
+    return obj["seq"] + 1, sha256_line(obj), obj.get("sig")
 
 
-def _append_locked(path: Path, entry: Mapping[str, Any], clock: Clock) -> dict[str, Any]:
+def _append_locked(path: Path, entry: Mapping[str, Any], clock: Clock, signer: Signer | None) -> dict[str, Any]:
     created = not path.exists()
-    seq, prev = (1, GENESIS) if created else _last_entry(path)
+    seq, prev, last_sig = (1, GENESIS, None) if created else _last_entry(path)
     _check_head(path, seq - 1)
+    if signer is None and last_sig is not None:
+        refuse_unsigned(path, seq - 1, last_sig)
     record: dict[str, Any] = {k: v for k, v in entry.items() if k not in _CHAIN_FIELDS}
     record.setdefault("time", clock.timestamp())
     record["seq"] = seq
@@ -349,6 +403,9 @@ def _append_locked(path: Path, entry: Mapping[str, Any], clock: Clock) -> dict[s
         if full["hash"] != entry_hash(full):
             # e.g. non-string keys that JSON turns into strings: hash what is read back
             full["hash"] = entry_hash(full)
+            line = canonical(full)
+        if signer is not None:
+            full["sig"] = dict(signer(full["hash"]))
             line = canonical(full)
         data = line.encode("utf-8") + b"\n"
     except (TypeError, ValueError) as exc:  # UnicodeEncodeError too: a lone surrogate from undecodable input

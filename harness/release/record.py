@@ -51,13 +51,17 @@ class GatePlan:
     @property
     def reason(self) -> str:
         """The reason recorded with the promotion's alias move."""
-        return f"promoted by the gate (report {self.tags[TAG_REPORT][:12]})"
+        return f"promoted by the gate (report {self.tags.get(TAG_REPORT, '')[:12]})"
 
 
 def plan_gate(registry: Registry, *, alias: str, model: str, version: str, verdict: Verdict, report_sha256: str,
               outputs_path: str, outputs_sha256: str, promote: bool, baseline_path: str | None = None,
-              create_version: bool | None = None, clock: Clock = SYSTEM_CLOCK) -> GatePlan:
+              create_version: bool | None = None, partial: bool = False, clock: Clock = SYSTEM_CLOCK) -> GatePlan:
     """The tags of the judged version and whether the alias moves, changing nothing yet.
+
+    A ``partial`` gate (``--select``/``--deselect``) that passed proves nothing about what it did not
+    run: it tags nothing (a version blocked by a whole gate stays blocked) and never moves the alias.
+    One that failed blocks the version as any gate does.
 
     A version the registry does not know is to be registered when ``create_version`` says so, or
     by default when the backend holds only names (the file registry). MLflow versions are
@@ -76,6 +80,8 @@ def plan_gate(registry: Registry, *, alias: str, model: str, version: str, verdi
         serving = registry.get_alias(model, alias)
     except UnknownModel:
         serving = None  # a model the gate registers now
+    if partial and verdict is Verdict.PROMOTE:
+        return GatePlan(version, register, serving, False, {})
     now = clock.timestamp()
     tags = {TAG_VERDICT: verdict.value, TAG_REPORT: report_sha256, TAG_OUTPUTS: outputs_path,
             TAG_OUTPUTS_SHA: outputs_sha256, TAG_GATED_AT: now,
@@ -97,7 +103,8 @@ def apply_gate(registry: Registry, plan: GatePlan, *, model: str, alias: str, ac
     move = None
     if plan.promote:
         move = registry.move_alias(model, alias, version, actor=actor, reason=move_reason or plan.reason)
-    registry.set_tags(model, version, plan.tags)
+    if plan.tags:
+        registry.set_tags(model, version, plan.tags)
     return GateTags(version, plan.promote, plan.tags, version if plan.promote else plan.serving,
                     plan.serving == version, plan.register, move)
 
