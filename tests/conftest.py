@@ -25,7 +25,7 @@ def _no_ci_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests run as they would on a laptop, even inside a CI job: nothing is appended to the job's real
     step summary (subprocesses inherit this environment too), and colour is decided by the terminal alone.
     A test that needs one of these sets it itself."""
-    for name in ("GITHUB_STEP_SUMMARY", "FORCE_COLOR", "NO_COLOR"):
+    for name in ("GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "FORCE_COLOR", "NO_COLOR"):
         monkeypatch.delenv(name, raising=False)
 
 

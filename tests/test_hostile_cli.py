@@ -231,7 +231,8 @@ def test_standard_output_on_a_full_disk_exits_6_without_a_traceback(workdir):
 
 
 @pytest.mark.parametrize(("summary", "warning"), [
-    ("/dev/full", "harness: warning: cannot append to $GITHUB_STEP_SUMMARY (/dev/full): No space left on device"),
+    ("/dev/full", "harness: warning: summary skipped: /dev/full: $GITHUB_STEP_SUMMARY is not a regular file (a FIFO,"
+                  " a device or a socket); expected the file the runner creates for each step"),
     ("a-directory", "harness: warning: summary skipped: $GITHUB_STEP_SUMMARY a-directory is a directory; name a file"),
 ])
 def test_a_step_summary_that_cannot_be_written_keeps_the_verdict(workdir, monkeypatch, capsys, summary, warning):
@@ -288,6 +289,21 @@ def test_a_step_summary_that_is_a_hard_link_to_a_record_is_skipped(workdir, monk
     assert ("harness: warning: summary skipped: summary_link.md: $GITHUB_STEP_SUMMARY has 2 hard links; expected a"
             " file of its own") in capsys.readouterr().err
     assert Path(record).read_bytes() == before
+
+
+def test_a_step_summary_that_is_a_fifo_is_skipped_never_waited_on(workdir, monkeypatch, capsys):
+    """A FIFO as $GITHUB_STEP_SUMMARY blocked the gate for ever once a reader stopped reading; a reader is
+    held open here so that a regression fails the test (the Markdown would go down the pipe) instead of hanging."""
+    os.mkfifo("summary.fifo")
+    reader = os.open("summary.fifo", os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        monkeypatch.setenv("GITHUB_STEP_SUMMARY", "summary.fifo")
+        assert gate() == 0
+        assert ("harness: warning: summary skipped: summary.fifo: $GITHUB_STEP_SUMMARY is not a regular file"
+                in capsys.readouterr().err)
+        assert os.read(reader, 1) == b""  # nothing was written down the pipe (no writer left: end of file)
+    finally:
+        os.close(reader)
 
 
 def test_a_step_summary_elsewhere_is_appended(workdir, monkeypatch, capsys):

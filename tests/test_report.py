@@ -39,8 +39,10 @@ from harness.report import (
     PolicyReport,
     Report,
     ResultReport,
+    RuleReport,
     RunInfo,
     ScopeReport,
+    SelectionReport,
     Summary,
     freeze,
     render,
@@ -103,18 +105,21 @@ RUN = st.builds(
     finished_at=TIMESTAMP, judged_on=st.dates().map(dt.date.isoformat), model=st.none() | TEXT,
     model_version=st.none() | TEXT, outputs=OUTPUTS_FILE, baseline=st.none() | OUTPUTS_FILE,
     playbook=st.none() | st.builds(FileRef, TEXT, SHA),
-    policies=st.lists(st.builds(PolicyFile, TEXT, TEXT, SHA, TEXT), max_size=3).map(tuple))
+    policies=st.lists(st.builds(PolicyFile, TEXT, TEXT, SHA, TEXT), max_size=3).map(tuple),
+    selection=st.none() | st.builds(SelectionReport, *(st.lists(TEXT, max_size=2).map(tuple) for _ in range(4))))
+LINE = st.none() | st.integers(min_value=1, max_value=10**6)
 POLICY = st.builds(
     PolicyReport, TEXT, TEXT, TEXT, st.sampled_from(POLICY_KINDS), TEXT, st.sampled_from(ON_FAIL),
     st.sampled_from(POLICY_STATUSES), st.sampled_from(OUTCOMES), COUNT, COUNT, COUNT, COUNT,
-    st.lists(TEXT, max_size=2).map(tuple))
+    st.lists(TEXT, max_size=2).map(tuple),
+    st.lists(st.builds(RuleReport, TEXT, TEXT, LINE, st.none() | TEXT), max_size=2).map(tuple))
 FINDING = st.builds(FindingReport, TEXT, st.none() | COUNT, st.none() | COUNT, st.none() | TEXT)
 RESULT = st.builds(  # case_id and policy are set from references
     ResultReport, st.just(""), st.just(""), TEXT, st.sampled_from(RESULT_STATUSES), TEXT,
-    st.none() | st.integers(), st.none() | TEXT, st.lists(FINDING, max_size=3).map(tuple))
+    st.none() | st.integers(), st.none() | TEXT, st.lists(FINDING, max_size=3).map(tuple), LINE)
 AGGREGATE = st.builds(  # policy and flipped are set from references
     AggregateReport, st.just(""), TEXT, TEXT, st.sampled_from(AGGREGATE_STATUSES), TEXT, NUMBER, NUMBER,
-    st.dictionaries(TEXT, JSON_VALUES, max_size=3).map(freeze), st.just(()), st.none() | TEXT)
+    st.dictionaries(TEXT, JSON_VALUES, max_size=3).map(freeze), st.just(()), st.none() | TEXT, LINE)
 SUMMARY = st.builds(Summary, COUNT, COUNT, COUNT, COUNT, COUNT, COUNT)
 
 
@@ -345,6 +350,28 @@ def test_any_report_renders_the_same_after_a_json_round_trip(report: Report) -> 
 def test_the_text_report_lets_no_control_character_through_to_the_terminal(report: Report) -> None:
     text = render(report, "text")
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", text), ascii(text)
+
+
+SARIF_SCHEMA = json.loads((ROOT / "tests" / "data" / "sarif-2.1.0.schema.json").read_text(encoding="utf-8"))
+
+
+@settings(max_examples=50, deadline=None)
+@given(report=reports())
+def test_every_line_of_the_github_format_is_one_workflow_command(report: Report) -> None:
+    lines = render(report, "github").split("\n")
+    assert lines[-1] == "" and lines[-2].startswith("::notice title=harness ")
+    for line in lines[:-1]:
+        assert re.fullmatch(r"::(error|warning|notice)( [^:\r\n]*)?::[^\r\n\x00-\x08\x0b-\x1f\x7f]*", line), ascii(line)
+
+
+@settings(max_examples=50, deadline=None)
+@given(report=reports())
+def test_any_report_renders_as_valid_sarif(report: Report) -> None:
+    import jsonschema
+
+    log = json.loads(render(report, "sarif"))
+    errors = [f"{e.json_path}: {e.message}" for e in jsonschema.Draft4Validator(SARIF_SCHEMA).iter_errors(log)]
+    assert not errors, errors[:3]
 
 
 def test_no_line_break_in_a_value_forges_a_line_of_the_text_report(rollback: GateResult) -> None:

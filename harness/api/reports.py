@@ -84,7 +84,8 @@ def append_summary(result: GateResult, path: PathLike, *, settings: ReleaseSetti
 
     The same paths as :func:`write_report` are refused (``InputError``): Markdown appended to the
     decision log would fail ``log verify`` for ever; so is a file with more than one hard link, which
-    may be a record under another name. A write that fails is an ``EnvError``.
+    may be a record under another name, and anything but a regular file (a FIFO would block the step for
+    ever). A write that fails is an ``EnvError``.
     """
     from ..report import render
 
@@ -92,20 +93,9 @@ def append_summary(result: GateResult, path: PathLike, *, settings: ReleaseSetti
                       baseline=result.baseline.path if result.baseline is not None else None,
                       policies=result.project.policies_dir, evals=evals, incidents=incidents,
                       option="$GITHUB_STEP_SUMMARY", appending=True)
-    try:
-        links = os.stat(path).st_nlink
-    except FileNotFoundError:
-        links = 1
-    except OSError as exc:
-        raise EnvError(str(exc.strerror or exc), Location(file=str(path))) from None
-    if links > 1:  # appending writes through every name: a second name may be a record under another path
-        raise InputError(f"$GITHUB_STEP_SUMMARY has {links} hard links; expected a file of its own (a job"
-                         " summary file is created fresh for each step)", Location(file=str(path)))
-    try:
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(render(result.report, "markdown"))
-    except OSError as exc:
-        raise EnvError(str(exc.strerror or exc), Location(file=str(path))) from None
+    from .github import append_step_file
+
+    append_step_file(path, render(result.report, "markdown"), option="$GITHUB_STEP_SUMMARY")
     return Path(path)
 
 

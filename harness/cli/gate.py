@@ -19,12 +19,14 @@ GATE_EXIT_CODES = common.exit_codes(
     "  1  block: a policy with on_fail: block failed",
     "  3  rollback required: a policy with on_fail: rollback failed (also when the rollback the gate ran failed,"
     " or recording or writing --output failed)",
-    "  4  invalid input: a schema, YAML, JSONL or usage error; nothing was judged",
+    "  4  invalid input: a schema, YAML, JSONL or usage error, a --select/--deselect pattern that matches nothing,"
+    " --promote with a selection, or (--strict) a policy whose examples misbehave; nothing was judged",
     common.EXIT_ENVIRONMENT + ", or --output could not be written; a verdict printed above stands")
 SCAN_EXIT_CODES = common.exit_codes(
     "  0  the scan ran (findings or not); with --fail-on-findings: nothing failed",
     "  1  with --fail-on-findings: a policy failed or a result is not a pass",
-    "  4  invalid input: a schema, YAML, JSONL or usage error; nothing was judged",
+    "  4  invalid input: a schema, YAML, JSONL or usage error, a --select/--deselect pattern that matches nothing,"
+    " or (--strict) a policy whose examples misbehave; nothing was judged",
     "  6  environment: the report could not be written to --output or standard output")
 
 
@@ -36,10 +38,19 @@ def _judging_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model name for the report (default: most common in the outputs)")
     parser.add_argument("--model-version", help="model version for the report (default: from the outputs)")
     parser.add_argument("--format", default="text", metavar="FORMAT",
-                        help="report format: text, json, junit, markdown, or an installed reporter plugin"
-                             " (default: text)")
+                        help="report format: text, json, junit, markdown, github (workflow-command annotations),"
+                             " sarif (SARIF 2.1.0), or an installed reporter plugin (default: text)")
     parser.add_argument("--output", type=Path, metavar="PATH",
                         help="write the report here (atomically) and print the text summary instead")
+    parser.add_argument("--select", action="extend", nargs="+", default=[], metavar="PATTERN",
+                        help="judge only the policies and eval suites whose id matches a glob (repeatable; a"
+                             " suite answers to 'name' and 'eval:name'); the report records it, and a gate with a"
+                             " selection cannot --promote")
+    parser.add_argument("--deselect", action="extend", nargs="+", default=[], metavar="PATTERN",
+                        help="leave out the policies and eval suites whose id matches a glob (repeatable)")
+    parser.add_argument("--strict", action="store_true",
+                        help="refuse to judge (exit 4) when a policy's own examples misbehave; without it, the"
+                             " report warns")
     parser.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     parser.add_argument("--workers", type=common.positive, metavar="N",
                         help="processes judging large runs (50,000 outputs and up) in parallel"
@@ -103,6 +114,9 @@ def judge(args: argparse.Namespace, kind: str) -> int:
     if args.format not in REPORTERS:
         raise InputError(f"--format {args.format!r}: expected one of {', '.join(REPORTERS.names())}")
     REPORTERS.get(args.format)  # a broken reporter plugin fails now, before anything is judged
+    if kind == "gate" and args.promote and (args.select or args.deselect):
+        raise InputError("a partial gate cannot promote: --promote with --select/--deselect; run every policy and"
+                         " eval suite to promote")
     project = api.load(args.policies, args.evals)
     records = api.release_settings(project.playbook, **common.overrides(args))  # protected even when not used
     if args.output is not None:
@@ -112,8 +126,10 @@ def judge(args: argparse.Namespace, kind: str) -> int:
     settings = registry = actor = None
     if releasing:  # the actor and the registry must answer before anything is judged
         from ..release.provenance import current_actor
+        from ..release.signing import configured_signer
 
         actor = current_actor(args.by)
+        configured_signer(project.policies_dir)  # a bad or foreign signing key stops us before anything is judged
         settings = records
         registry = api.connect(settings, model=args.model, version=args.model_version,
                                create_version=args.create_version or None, clock=args.clock)
@@ -121,6 +137,7 @@ def judge(args: argparse.Namespace, kind: str) -> int:
     run = api.run_gate if kind == "gate" else api.run_scan
     options: dict[str, Any] = ({"fail_on_findings": args.fail_on_findings} if kind == "scan"
                                else {"allow_unmatched": args.allow_unmatched})
+    options |= {"select": args.select, "deselect": args.deselect, "strict": args.strict}
     with bars if bars is not None else contextlib.nullcontext():
         result = run(args.outputs, project=project, policies=args.policies, evals=args.evals, baseline=args.baseline,
                      model=args.model, model_version=args.model_version, today=args.today, backdate=args.backdate,
@@ -131,6 +148,10 @@ def judge(args: argparse.Namespace, kind: str) -> int:
     if args.output is None or args.format != "text":
         shown = args.format if args.output is None else "text"  # with --output: the summary here, the report there
         sys.stdout.write(render(result.report, shown, color=color and shown == "text", width=width))
+    if result.example_problems and (args.output is not None or args.format != "text"):  # else said above
+        from ..api.judge import example_warnings
+
+        common.say(*(f"harness: warning: {one_line(w)}" for w in example_warnings(result.example_problems)))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         _append_summary(args, result, summary, records)
@@ -140,6 +161,9 @@ def judge(args: argparse.Namespace, kind: str) -> int:
         code = failed
     if args.output is not None:  # after recording: a report that cannot be written never stops a rollback
         code = _write_report(args, result, records, color=color, code=code)
+    step_outputs = os.environ.get("GITHUB_OUTPUT")
+    if step_outputs:
+        _append_step_outputs(args, result, step_outputs, records, code)
     return code
 
 
@@ -193,6 +217,19 @@ def _append_summary(args: argparse.Namespace, result: Any, summary: str, records
         common.say(*(f"harness: warning: summary skipped: {line}" for line in common.error_lines(exc)))
     except EnvError as exc:
         common.say(f"harness: warning: cannot append to $GITHUB_STEP_SUMMARY ({summary}): {exc.message}")
+
+
+def _append_step_outputs(args: argparse.Namespace, result: Any, path: str, records: Any, code: int) -> None:
+    """Append the verdict and counts to ``$GITHUB_OUTPUT``; like the summary, never worth the verdict."""
+    from ..api.github import write_step_outputs
+
+    try:
+        write_step_outputs(result, path, exit_code=code, settings=records, evals=args.evals,
+                           incidents=getattr(args, "incidents", None))
+    except InputError as exc:
+        common.say(*(f"harness: warning: step outputs skipped: {line}" for line in common.error_lines(exc)))
+    except EnvError as exc:
+        common.say(f"harness: warning: cannot append to $GITHUB_OUTPUT ({one_line(path)}): {exc.message}")
 
 
 def _record_verdict(args: argparse.Namespace, result: Any, settings: Any, registry: Any, actor: str | None) -> int:
@@ -249,6 +286,8 @@ def _record(args: argparse.Namespace, result: Any, settings: Any, registry: Any,
     common.say(f"recorded: report {recorded.report.path} (sha256 {recorded.report.sha256[:12]})")
     if recorded.promoted:
         common.say(f"promoted: {alias!r} -> {model} {version}")
+    elif result.verdict.value == "promote" and result.report.run.selection is not None:
+        common.say(f"a partial gate: logged only; the registry's tags of {model} {version} are unchanged")
     elif result.verdict.value != "promote" and not recorded.rollback_needed:
         serving = recorded.tags.serving or "nothing (the alias is not set)"
         common.say(f"{model} {version} tagged blocked; {alias!r} stays at {serving}")

@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
+from ..errors import InputError
 from ..evaluation import Evaluation
 from ..gate import Decision
-from ..model import Outputs, Source
+from ..model import Outputs, Policy, Source
 from ..project import Project
 from ..text.mask import mask_data, mask_many, mask_text
 from .model import (
@@ -29,11 +30,16 @@ from .model import (
     PolicyReport,
     Report,
     ResultReport,
+    RuleReport,
     RunInfo,
     ScopeReport,
+    SelectionReport,
     Summary,
     freeze,
 )
+
+if TYPE_CHECKING:
+    from ..project.selection import Selection
 
 
 def _number(value: float | None) -> float | None:
@@ -78,10 +84,49 @@ def run_id(kind: str, started_at: str, outputs: Outputs, baseline: Outputs | Non
     return digest.hexdigest()[:32]
 
 
+def _positions(source: Source) -> dict[str, int] | None:
+    """The line of every JSON path of a policy or suite file, read again; ``None`` when the file changed since."""
+    from ..io.yaml import json_path, load_yaml
+
+    try:
+        document = load_yaml(source.path)
+    except (InputError, OSError):
+        return None
+    if document.sha256 != source.sha256:  # not the bytes judged with: no line is better than a wrong one
+        return None
+    return {json_path(parts): line for parts, (line, _) in document.positions.items()}
+
+
+def source_lines(project: Project) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+    """Where each rule starts in its policy file, and each eval case in its suite file (1-based lines).
+
+    ``(policy id, rule id) -> line`` and ``(suite's report id, case id) -> line``; what cannot be located is
+    left out. Annotations (``--format github``, ``sarif``) point there.
+    """
+    rules: dict[tuple[str, str], int] = {}
+    cases: dict[tuple[str, str], int] = {}
+    for policy in project.policies:
+        lines = _positions(policy.source) or {}
+        rules.update(((policy.id, r.id), lines[r.json_path]) for r in policy.rules if r.json_path in lines)
+    for suite in project.suites:
+        lines = _positions(suite.source) or {}
+        cases.update(((suite.policy_id, case.id), lines[f"$.cases[{i}]"]) for i, case in enumerate(suite.cases)
+                     if f"$.cases[{i}]" in lines)
+    return rules, cases
+
+
+def _rules(policy: Policy, lines: Mapping[tuple[str, str], int]) -> tuple[RuleReport, ...]:
+    return tuple(RuleReport(r.id, r.check, lines.get((policy.id, r.id)), r.message) for r in policy.rules)
+
+
 def build_report(project: Project, outputs: Outputs, evaluation: Evaluation, decision: Decision, *,
                  kind: str, started_at: str, finished_at: str, judged_on: dt.date, model: str | None = None,
-                 model_version: str | None = None, baseline: Outputs | None = None, backdated: bool = False) -> Report:
-    """The report of one run; ``model`` and ``model_version`` default to the most common in the outputs."""
+                 model_version: str | None = None, baseline: Outputs | None = None, backdated: bool = False,
+                 selection: Selection | None = None, warnings: Sequence[str] = ()) -> Report:
+    """The report of one run; ``model`` and ``model_version`` default to the most common in the outputs.
+
+    ``selection``: only the selected policies and suites ran; ``warnings`` are said besides the engine's own.
+    """
     playbook = project.playbook.source
     sources = [src for _, _, src in project.sources] + ([playbook] if playbook else [])
     run = RunInfo(
@@ -93,8 +138,15 @@ def build_report(project: Project, outputs: Outputs, evaluation: Evaluation, dec
         playbook=None if playbook is None else FileRef(playbook.path, playbook.sha256),
         policies=tuple(PolicyFile(pid, version, src.sha256, src.path) for pid, version, src in project.sources),
         backdated=backdated,
+        selection=None if selection is None else SelectionReport(selection.select, selection.deselect,
+                                                                 selection.policies, selection.suites),
     )
     outcomes = evaluation.outcomes
+    rule_lines, case_lines = source_lines(project)
+    suites = {s.policy_id for s in project.suites}
+
+    def where(policy: str, rule: str, case_id: str) -> int | None:
+        return case_lines.get((policy, case_id)) if policy in suites else rule_lines.get((policy, rule))
     return Report(
         report_version=REPORT_VERSION,
         harness_version=__version__,
@@ -108,12 +160,12 @@ def build_report(project: Project, outputs: Outputs, evaluation: Evaluation, dec
         policies=tuple(
             PolicyReport(o.policy.id, o.policy.version, o.policy.title, o.policy.kind, o.policy.severity,
                          o.policy.on_fail.value, o.policy.status, o.status, o.checked, o.failed, o.waived,
-                         o.errors, o.run_failed)
+                         o.errors, o.run_failed, _rules(o.policy, rule_lines))
             for o in outcomes),
         results=tuple(
             ResultReport(case_id, r.policy, r.rule, r.status, mask_text(r.message), r.line, r.waiver,
                          tuple(FindingReport(f.kind, f.start, f.end, mask_text(f.masked) if f.masked else f.masked)
-                               for f in r.findings))
+                               for f in r.findings), where(r.policy, r.rule, r.case_id))
             for r, case_id in zip(evaluation.results, mask_many([r.case_id for r in evaluation.results]),
                                   strict=True)),
         aggregates=tuple(
@@ -121,8 +173,8 @@ def build_report(project: Project, outputs: Outputs, evaluation: Evaluation, dec
                             _number(a.outcome.value), _number(a.outcome.threshold),
                             freeze(mask_data(_plain(a.outcome.details))),
                             tuple(mask_many([case for case, _ in a.outcome.flipped])),
-                            a.waiver)
+                            a.waiver, rule_lines.get((a.policy, a.rule)))
             for a in evaluation.aggregates),
-        warnings=tuple(mask_text(w) for w in evaluation.warnings),
+        warnings=tuple(mask_text(w) for w in (*evaluation.warnings, *warnings)),
         scopes=tuple(ScopeReport(g.policies, tuple(mask_many(g.cases))) for g in evaluation.scopes),
     )

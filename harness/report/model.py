@@ -67,6 +67,19 @@ class PolicyFile:
 
 
 @dataclass(frozen=True, slots=True)
+class SelectionReport:
+    """A partial run (``--select``, ``--deselect``): the patterns given, and the policies and eval suites run.
+
+    A partial gate never promotes: what it did not run could fail.
+    """
+
+    select: tuple[str, ...]
+    deselect: tuple[str, ...]
+    policies: tuple[str, ...]
+    suites: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RunInfo:
     """What was run, on what, and when."""
 
@@ -83,6 +96,8 @@ class RunInfo:
     policies: tuple[PolicyFile, ...]
     #: the run was judged as of a date before the day it ran (``--today`` in the past, ``--backdate``)
     backdated: bool = False
+    #: only the policies and suites selected ran (``None``: all of them)
+    selection: SelectionReport | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +108,16 @@ class Summary:
     waived: int
     errors: int
     results: int
+
+
+@dataclass(frozen=True, slots=True)
+class RuleReport:
+    """A rule of a policy: its id, its check, the line it starts on in the policy file, and its message."""
+
+    id: str
+    check: str
+    line: int | None
+    message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +137,8 @@ class PolicyReport:
     waived: int
     errors: int
     run_failed: tuple[str, ...] = ()
+    #: the policy's rules (an eval suite's are its cases' expectations, not listed)
+    rules: tuple[RuleReport, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +161,8 @@ class ResultReport:
     line: int | None
     waiver: str | None
     findings: tuple[FindingReport, ...] = ()
+    #: the line in the policy file of the rule (in an eval suite's file: of the case) that judged it
+    source_line: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +179,8 @@ class AggregateReport:
     details: Mapping[str, Any]
     flipped: tuple[str, ...]
     waiver: str | None
+    #: the line of the rule in the policy file
+    source_line: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

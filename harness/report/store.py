@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EnvError, InputError, Location
-from ..io.files import write_atomic
+from ..io.files import read_regular, write_atomic
 from .model import Report
 
 
@@ -44,7 +44,7 @@ def load_report(directory: Path, sha256: str) -> Report:
     """A stored report by its sha256, checked against it."""
     path = directory / f"{sha256}.json"
     try:
-        data = path.read_bytes()
+        data = read_regular(path)
     except FileNotFoundError:
         raise InputError(f"no stored report {sha256}", Location(str(path))) from None
     except OSError as exc:

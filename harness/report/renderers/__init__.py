@@ -3,7 +3,8 @@
 A renderer is ``fn(report, *, color=False, width=None) -> str``: ``color`` asks for ANSI
 colour, ``width`` is the terminal's width (``None``: not a terminal, do not wrap). Formats
 are plugins of the ``harness.reporters`` entry point group; the built-ins are ``text``,
-``json``, ``junit`` and ``markdown``. Adding a format touches one new module.
+``json``, ``junit``, ``markdown``, ``github`` (workflow-command annotations) and ``sarif``
+(SARIF 2.1.0). Adding a format touches one new module.
 """
 
 from __future__ import annotations
@@ -26,17 +27,17 @@ def _validate(name: str, obj: Any) -> Renderer:
 
 
 def _builtins() -> Iterable[tuple[str, Any]]:
-    from . import json, junit, markdown, terminal
+    from . import github, json, junit, markdown, sarif, terminal
 
     return (("text", terminal.render), ("json", json.render), ("junit", junit.render),
-            ("markdown", markdown.render))
+            ("markdown", markdown.render), ("github", github.render), ("sarif", sarif.render))
 
 
 #: every report format by name (``--format``)
 REPORTERS: PluginRegistry[Renderer] = PluginRegistry("reporter", "harness.reporters", validate=_validate,
                                                      builtins=_builtins)
 #: the formats that ship with the harness
-BUILTIN_FORMATS = ("text", "json", "junit", "markdown")
+BUILTIN_FORMATS = ("text", "json", "junit", "markdown", "github", "sarif")
 
 
 def render(report: Report, fmt: str, *, color: bool = False, width: int | None = None) -> str:

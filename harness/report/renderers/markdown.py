@@ -11,6 +11,7 @@ from typing import Any
 
 from ...text.normalize import printable
 from ..model import PolicyReport, Report
+from .terminal import selection_line
 
 MAX_ROWS = 50
 ICONS = {"promote": "✅", "block": "⛔", "rollback": "⏪", "pass": "✅", "fail": "❌", "waived": "⚠️",
@@ -56,6 +57,8 @@ def render(report: Report, *, color: bool = False, width: int | None = None) -> 
     ]
     if run.backdated:
         lines += [f"**Backdated:** judged as of {escape(run.judged_on)} (`--backdate`), not the day it ran.", ""]
+    if run.selection is not None:
+        lines += [f"**Partial:** {escape(selection_line(run.selection))}.", ""]
     if report.reasons:
         lines += ["**Decided by:**", *[f"- {escape(r)}" for r in report.reasons], ""]
     lines += ["| policy | version | severity | on fail | status | checked | failed | waived |",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from ...text.normalize import one_line
-from ..model import Report, ResultReport
+from ..model import Report, ResultReport, SelectionReport
 
 MAX_RESULTS = 25
 STYLES = {"promote": "bold green", "block": "bold red", "rollback": "bold magenta", "pass": "green",
@@ -17,7 +17,18 @@ UNWRAPPED = 100_000
 def _escape(text: object) -> str:
     from rich.markup import escape as escape_markup
 
-    return escape_markup(one_line(text))  # no line break in a value can forge a line ("Verdict: PROMOTE")
+    # no line break in a value can forge a line ("Verdict: PROMOTE"); the "]" makes a trailing "[/" of this value
+    # escaped too, which would otherwise open a tag with the markup that follows it
+    escaped = escape_markup(one_line(text) + "]")[:-1]
+    return escaped + "\\" if escaped.endswith("\\") and not escaped.endswith("\\\\") else escaped
+
+
+def selection_line(selection: SelectionReport) -> str:
+    """A partial run in words: the patterns, what ran, and that it cannot promote."""
+    asked = " ".join([*(f"--select {p}" for p in selection.select), *(f"--deselect {p}" for p in selection.deselect)])
+    ran = [*selection.policies, *(f"eval:{s}" for s in selection.suites)]
+    return (f"only {len(ran)} of the policies and suites ran ({asked}): {', '.join(ran)}; a partial gate cannot"
+            " promote")
 
 
 def _findings(result: ResultReport) -> str:
@@ -52,6 +63,8 @@ def render(report: Report, *, color: bool = False, width: int | None = None) -> 
     if run.backdated:
         console.print(f"[bold yellow]backdated:[/] judged as of {_escape(run.judged_on)} (--backdate),"
                       " not the day it ran")
+    if run.selection is not None:
+        console.print(f"[bold yellow]partial:[/] {_escape(selection_line(run.selection))}")
     for a in report.aggregates:
         console.print(f"  [{STYLES[a.status]}]{a.status:>6}[/] {_escape(a.policy)} / {_escape(a.rule)}:"
                       f" {_escape(a.message)}")
