@@ -14,7 +14,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .audit import build_audit_report, check_audit_path, render_audit, write_audit
+    from .github import step_outputs, write_step_outputs
+    from .governance import check_since, policy_diff, policy_history
     from .judge import GateResult, Progress, Validation, load, run_gate, run_scan, schema, validate
+    from .policy_tests import PolicyTestReport, run_policy_tests
     from .release import (
         AuditTrail,
         DecisionLog,
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
         release_settings,
         verify_audit_trail,
         verify_decision_log,
+        verify_decision_log_signatures,
     )
     from .reports import append_summary, check_report_path, write_report
     from .rollback import (
@@ -49,6 +54,7 @@ _HOMES = {
     'DecisionLog': 'release',
     'GateResult': 'judge',
     'ManualMove': 'release',
+    'PolicyTestReport': 'policy_tests',
     'Progress': 'judge',
     'RecordedRelease': 'release',
     'RegistryView': 'release',
@@ -57,26 +63,37 @@ _HOMES = {
     'RollbackResponse': 'rollback',
     'Validation': 'judge',
     'append_summary': 'reports',
+    'build_audit_report': 'audit',
+    'check_audit_path': 'audit',
     'check_report_path': 'reports',
+    'check_since': 'governance',
     'connect': 'release',
     'load': 'judge',
     'move_alias': 'release',
     'plan_rollback': 'rollback',
+    'policy_diff': 'governance',
+    'policy_history': 'governance',
     'read_decision_log': 'release',
     'record_release': 'release',
     'registry_view': 'release',
     'release_settings': 'release',
     'release_verdict': 'rollback',
+    'render_audit': 'audit',
     'respond_to_rollback': 'rollback',
     'rollback_context': 'rollback',
     'run_gate': 'judge',
+    'run_policy_tests': 'policy_tests',
     'run_rollback': 'rollback',
     'run_scan': 'judge',
     'schema': 'judge',
+    'step_outputs': 'github',
     'validate': 'judge',
     'verify_audit_trail': 'release',
     'verify_decision_log': 'release',
+    'verify_decision_log_signatures': 'release',
+    'write_audit': 'audit',
     'write_report': 'reports',
+    'write_step_outputs': 'github',
 }
 
 
@@ -94,6 +111,7 @@ __all__ = [
     "DecisionLog",
     "GateResult",
     "ManualMove",
+    "PolicyTestReport",
     "Progress",
     "RecordedRelease",
     "RegistryView",
@@ -102,24 +120,35 @@ __all__ = [
     "RollbackResponse",
     "Validation",
     "append_summary",
+    "build_audit_report",
+    "check_audit_path",
     "check_report_path",
+    "check_since",
     "connect",
     "load",
     "move_alias",
     "plan_rollback",
+    "policy_diff",
+    "policy_history",
     "read_decision_log",
     "record_release",
     "registry_view",
     "release_settings",
     "release_verdict",
+    "render_audit",
     "respond_to_rollback",
     "rollback_context",
     "run_gate",
+    "run_policy_tests",
     "run_rollback",
     "run_scan",
     "schema",
+    "step_outputs",
     "validate",
     "verify_audit_trail",
     "verify_decision_log",
+    "verify_decision_log_signatures",
+    "write_audit",
     "write_report",
+    "write_step_outputs",
 ]

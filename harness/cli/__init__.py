@@ -15,7 +15,22 @@ from collections.abc import Sequence
 from .. import __version__
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import EnvError, ExitCode, HarnessError, InputError
-from . import common, gate, incident, log, metrics, register, registry, rollback, schema, signoff, validate
+from . import (
+    audit,
+    common,
+    gate,
+    incident,
+    log,
+    metrics,
+    new,
+    policy,
+    register,
+    registry,
+    rollback,
+    schema,
+    signoff,
+    validate,
+)
 
 EXIT_CODES = common.exit_codes(
     "  0  promote: every gating policy passed (warn-only failures allowed); other commands: done",
@@ -24,7 +39,7 @@ EXIT_CODES = common.exit_codes(
     "  4  invalid input: schema, parse or usage error (for gate and scan: nothing was judged)",
     common.EXIT_ENVIRONMENT) + "\nEach command's --help lists its own exit codes."
 
-COMMANDS = (gate, validate, rollback, incident, metrics, register, signoff, registry, log, schema)
+COMMANDS = (gate, validate, policy, new, rollback, incident, metrics, register, signoff, audit, registry, log, schema)
 
 
 def build_parser() -> argparse.ArgumentParser:
