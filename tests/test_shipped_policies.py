@@ -36,3 +36,31 @@ def test_every_incident_named_by_a_policy_or_suite_has_a_record():
     named |= {s.from_incident for s in PROJECT.suites if s.from_incident}
     missing = [i for i in sorted(named) if not (ROOT / "incidents" / f"{i}.yaml").exists()]
     assert missing == []
+
+
+def _base_revision() -> str | None:
+    """What CI compares with: the merge base with ``origin/main`` when this is a branch of it, else the parent."""
+    import subprocess
+
+    def git(*args: str) -> str | None:
+        done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False)
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    head = git("rev-parse", "HEAD")
+    base = git("merge-base", "HEAD", "origin/main")
+    return base if base and base != head else git("rev-parse", "--verify", "-q", "HEAD~1^{commit}")
+
+
+def test_the_shipped_policies_are_governed_since_the_base_revision():
+    """This repository's own governed-versions check (the workflow runs it against the merge base): no policy
+    changed without a version bump, went down a version, vanished undeprecated or was loosened unsigned."""
+    from harness import api
+    from harness.clock import FixedClock
+
+    base = _base_revision()
+    if base is None:
+        pytest.skip("no git history to compare with (an export of the repository)")
+    check = api.validate(ROOT / "policies", ROOT / "evals", since=base,
+                         clock=FixedClock("2026-12-03T12:00:00Z"))  # the shipped waiver's expiry is not the point
+    assert check.ok, [str(e) for e in check.errors]
+    assert check.since is not None
