@@ -374,15 +374,17 @@ def _last_entry(path: Path) -> tuple[int, str, Any]:
     last, terminated = _tail(path)
     if last is None:
         return 1, GENESIS, None
-    where = Location(file=str(path), line=_count_lines(path))
+    def where() -> Location:  # counting the lines reads the whole log: only for an error
+        return Location(file=str(path), line=_count_lines(path))
+
     if not terminated:
-        raise DecisionLogError("last line is not terminated (truncated write); refusing to append", where)
+        raise DecisionLogError("last line is not terminated (truncated write); refusing to append", where())
     try:
         obj = parse_line(last)
     except MalformedLine as exc:
-        raise DecisionLogError(f"last entry is damaged ({exc}); refusing to append", where) from None
+        raise DecisionLogError(f"last entry is damaged ({exc}); refusing to append", where()) from None
     if type(obj.get("seq")) is not int:
-        raise DecisionLogError("last entry has no integer seq; refusing to append", where)
+        raise DecisionLogError("last entry has no integer seq; refusing to append", where())
     return obj["seq"] + 1, sha256_line(obj), obj.get("sig")
 
 
