@@ -8,6 +8,7 @@ from the DOM, and model output, policy messages and incident summaries planted w
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,16 +67,21 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    # The profile, chromium's temporary files (its singleton socket folder) and its caches stay in the
+    # test's folder: nothing is left in /tmp or the home folder.
+    scratch = tmp_path_factory.mktemp("chromium")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1400,1000"):
+                     "--window-size=1400,1000", f"--user-data-dir={scratch / 'profile'}"):
         options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    env = {**os.environ, "TMPDIR": str(scratch), "HOME": str(scratch / "home"),
+           "XDG_CACHE_HOME": str(scratch / "cache"), "XDG_CONFIG_HOME": str(scratch / "config")}
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER), env=env), options=options)
     yield driver
     driver.quit()
 

@@ -4,7 +4,8 @@ The workflow's ``run:`` steps run here in order, as the runner would run them, i
 this repository's working tree that has an ``origin/main``; only ``uses:`` steps (checkout,
 setup-python, the SARIF upload) and the ``pip install`` (this venv has the package) are left out.
 The hooks run through ``pre-commit try-repo``, which builds its own virtualenv and pip-installs the
-hooks repository (about 40 s; both runs share one module fixture and run side by side).
+hooks repository (a virtualenv each: try-repo keeps its store in a temporary folder of its own, so two
+calls cannot share one; both runs share one module fixture and run side by side).
 """
 
 from __future__ import annotations
@@ -371,7 +372,8 @@ def try_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Try
     """``pre-commit try-repo HOOKS_REPO --all-files`` in a valid consumer and in one with a broken pattern.
 
     The hooks repository is this working tree committed in a fresh git repository (try-repo installs
-    what is committed). Each try-repo builds its own virtualenv; the two run side by side.
+    what is committed). Each try-repo builds its own virtualenv in a store of its own (``PRE_COMMIT_HOME`` is
+    not used by try-repo), so the two cannot share one build; they run side by side.
     """
     base = tmp_path_factory.mktemp("pre-commit")
     hooks_repo = new_repository(base / "hooks")
@@ -387,7 +389,10 @@ def try_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Try
     env = environment(TMPDIR=str(scratch), PRE_COMMIT_HOME=str(scratch / "pre-commit"),
                       XDG_CACHE_HOME=str(scratch / "cache"), XDG_DATA_HOME=str(scratch / "data"),
                       VIRTUALENV_OVERRIDE_APP_DATA=str(scratch / "virtualenv"), PRE_COMMIT_COLOR="never",
-                      NO_COLOR="1")
+                      NO_COLOR="1",
+                      # pip byte-compiles every installed module (pandas, numpy: most of a build's time);
+                      # the hooks compile the few modules they import when they run
+                      PIP_NO_COMPILE="1")
     logs = {name: scratch / f"{name}.log" for name in consumers}
     started = {}
     for name, consumer in consumers.items():
@@ -404,7 +409,7 @@ def try_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Try
                 process.wait()
 
 
-@pytest.mark.timeout(900)  # two virtualenvs built by pre-commit: about 40 s each, side by side
+@pytest.mark.timeout(900)  # two virtualenvs built by pre-commit, side by side
 def test_the_hooks_pass_on_a_valid_policy_repository(try_repo):
     run = try_repo["valid"]
     assert run.returncode == 0, run.output

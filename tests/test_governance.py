@@ -12,6 +12,8 @@ quality.order-api-format: sev3) and the shipped playbook. Its history:
     c5  its payload limit loosened without a version bump
     c6  the order-api policy deprecated (bumped)
     c7  the order-api policy moved, with a commit message carrying terminal escapes
+
+and one test commits c8 on a copy: the sev1 privacy.no-pii loosened (bumped) without a sign-off.
 """
 
 from __future__ import annotations
@@ -394,6 +396,16 @@ def test_the_committed_history_is_governed(repo):
     assert validate("c4") == []  # the loosening of c5 is of a sev3 policy, and c6 bumped past it
 
 
+def test_the_commit_that_changed_content_without_a_bump_is_caught_at_that_commit(repo):
+    repo.git("checkout", "-q", "c5")  # the working tree as it was right after "Loosen the payload limit without a bump"
+    assert validate("c4") == [
+        "policies/quality/format.yaml:3:10: $.version: policy quality.order-api-format changed since c4 (rule"
+        " compact-payload: max) but its version is still 2.1.1; bump the version (to 2.1.2 or higher)"]
+    assert validate("c3") == [  # c4 only reformatted the file: compared with c3, the finding is the same
+        "policies/quality/format.yaml:3:10: $.version: policy quality.order-api-format changed since c3 (rule"
+        " compact-payload: max) but its version is still 2.1.1; bump the version (to 2.1.2 or higher)"]
+
+
 def test_content_changed_without_a_version_bump_is_an_error(repo):
     repo.edit(MOVED, ("max: 1800", "max: 1900"), ("title: The order-api", "title: The order API"))
     assert validate("c7") == [
@@ -442,6 +454,17 @@ def test_a_sev1_policy_loosened_needs_its_owner_s_sign_off(repo, capsys):
                 clock=FixedClock(CLOCK)) == 0
     assert validate("c7") == []
     assert validate() == []
+
+
+def test_a_committed_sev1_loosening_without_a_sign_off_is_caught_and_its_diff_says_what_loosened(repo):
+    loosen_pii(repo)
+    repo.commit("c8", "Allow five failures and the help address")
+    assert lines("c7", "c8") == [heading(repo, "c7", "c8"),
+                                 "privacy.no-pii: version 1.2.0 → 1.3.0",
+                                 "privacy.no-pii: max_failures 0 → 5",
+                                 "privacy.no-pii: rule no-personal-data: allow added 'help@acme\\.example'"]
+    assert validate("c7") == [PII_LOOSENED]
+    assert validate() == []  # without --since there is nothing to compare with: only --since sees the loosening
 
 
 def test_a_later_edit_makes_the_sign_off_stale_and_validate_says_so(repo):

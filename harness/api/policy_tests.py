@@ -210,7 +210,7 @@ class PolicyTestReport:
                 "totals": self.totals(), "policies": [p.to_dict() for p in self.policies]}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=True) + "\n"
 
 
 class _Place(tuple[Path, Path]):

@@ -20,21 +20,26 @@ from .judge import GateResult, PathLike
 def check_report_path(path: PathLike, *, settings: ReleaseSettings | None = None, outputs: PathLike | None = None,
                       baseline: PathLike | None = None, policies: PathLike | None = None,
                       evals: PathLike | None = None, incidents: PathLike | None = None, option: str = "--output",
-                      appending: bool = False) -> None:
+                      appending: bool = False, written: str = "the report") -> None:
     """Refuse (``InputError``, exit 4) a report path that is an input of the run or a record of the release.
 
-    Refused: the outputs and baseline files; anything inside the policies, evals and incidents
-    folders, the rollback state folder and the stored reports folder; the decision log and the
-    files named after it (``<log>.head``, ``<log>.lock``); the registry's file or database and
-    the files named after it (its lock files). A symbolic link is judged by where it points.
-    ``option`` names the path in the messages; ``appending``: the report is appended to it, not written over it.
+    Refused: the outputs and baseline files; the release signing key's file (``$HARNESS_SIGNING_KEY_FILE``);
+    anything inside the policies, evals and incidents folders, the rollback state folder and the stored
+    reports folder; the decision log and the files named after it (``<log>.head``, ``<log>.lock``); the
+    registry's file or database and the files named after it (its lock files). A symbolic link is judged by
+    where it points.
+    ``option`` names the path in the messages; ``appending``: the report is appended to it, not written over it;
+    ``written``: what is written, as the messages say it (``the report``, ``the policy``...).
     """
     output = Path(path)
     named = f"{option} {output}"
     harm = "be appended to" if appending else "replace"
     if output.is_dir():
         raise InputError(f"{named} is a directory; name a file")
-    files: dict[str, Path | None] = {"the --outputs file": _path(outputs), "the --baseline file": _path(baseline)}
+    files: dict[str, Path | None] = {"the --outputs file": _path(outputs), "the --baseline file": _path(baseline),
+                                     # written over, the release key would be lost (and the report signs nothing)
+                                     "the release signing key ($HARNESS_SIGNING_KEY_FILE)":
+                                         _path(os.environ.get("HARNESS_SIGNING_KEY_FILE", "").strip() or None)}
     folders: dict[str, Path | None] = {"--policies": _path(policies), "--evals": _path(evals),
                                        "--incidents": _path(incidents)}
     records: dict[str, Path | None] = {}
@@ -43,16 +48,16 @@ def check_report_path(path: PathLike, *, settings: ReleaseSettings | None = None
         folders |= {"rollback state": settings.state_dir, "stored reports": settings.reports_dir}
     for what, file in files.items():
         if file is not None and _same_file(output, file):
-            raise InputError(f"{named} is {what}: the report would {harm} it; name another file")
+            raise InputError(f"{named} is {what}: {written} would {harm} it; name another file")
     for what, record in records.items():
         if record is not None and _same_file(output, record):
-            raise InputError(f"{named} is the {what}: the report would {harm} it; name another file")
+            raise InputError(f"{named} is the {what}: {written} would {harm} it; name another file")
         if record is not None and _companion(output, record):
             raise InputError(f"{named} is a file of the {what} {record} (its head record or a lock):"
-                             f" the report would {harm} it; name another file")
+                             f" {written} would {harm} it; name another file")
     for what, folder in folders.items():
         if folder is not None and _inside(output, folder):
-            raise InputError(f"{named} is inside the {what} directory {folder}: the report could {harm}"
+            raise InputError(f"{named} is inside the {what} directory {folder}: {written} could {harm}"
                              " a record or be read as one; write it elsewhere")
 
 

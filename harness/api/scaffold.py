@@ -29,6 +29,7 @@ from .scaffold_common import (
     _index,
     _inside,
     _modeline,
+    _refuse_records,
     _write_new,
     comment,
     dump,
@@ -81,6 +82,9 @@ def new_policy(policy_id: str, *, policies: PathLike = "policies", severity: str
     if policy_id in taken:
         raise InputError(f"policy id {policy_id!r} is taken: {taken[policy_id]} defines it; expected a new id")
     path = Path(output) if output is not None else policy_path(policy_id, policies, area)
+    if output is not None:
+        _refuse_records(path, "policy", policies=policies, evals=policies.parent / "evals",
+                        incidents=policies.parent / "incidents")
     data: dict[str, Any] = {
         "id": policy_id, "version": "0.1.0", "title": title or "TODO: what this policy guarantees, in one line",
         "description": "TODO: why this policy exists, and what a failure means for the people the model serves.",
@@ -148,6 +152,8 @@ def new_suite(suite: str, *, evals: PathLike = "evals", policies: PathLike = "po
         raise InputError(f"suite {suite!r} is taken: {known['suite'][suite]} defines it; expected a new name")
     case_id = next(f"{suite}-{n:03d}" for n in range(1, 10_000) if f"{suite}-{n:03d}" not in known["cases"])
     path = Path(output) if output is not None else evals / f"{suite}.yaml"
+    if output is not None:
+        _refuse_records(path, "suite", policies=policies, evals=evals, incidents=Path(incidents))
     owner = owner or _governance_lead(policies)
     head: dict[str, Any] = {"suite": suite, "version": "0.1.0",
                             "description": "TODO: what went wrong, and what every answer in this suite must do."}

@@ -93,8 +93,8 @@ def _outputs(report: Any, report_path: Path) -> tuple[dict[int, dict[str, Any]],
     candidates = [written] if written.is_absolute() else [written, report_path.parent / written]
     found = next((p for p in candidates if os.path.lexists(p)), None)
     if found is None:
-        return {}, f"the outputs file {one_line(report.run.outputs.path)} is not there any more"
-    shown = _displayed(found)
+        return {}, f"the outputs file {_masked_id(report.run.outputs.path)} is not there any more"
+    shown = _masked_id(_displayed(found))
     try:
         fd = os.open(found, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
@@ -454,7 +454,7 @@ def _write_cases(parsed: Any, report_path: Path, per_case: Mapping[str, list[Map
     notes = [f"the inputs are unknown: {unreadable}"] if unreadable else []
     notes += [other] if other else []
     versions = {p.id: p.version for p in parsed.run.policies}
-    notes += [f"{p.id} is at version {p.version} now; the report judged {versions[p.id]}"
+    notes += [f"{p.id} is at version {p.version} now; the report judged {_masked_id(versions[p.id])}"
               for p in (*project.policies, *(s.as_policy() for s in project.suites))
               if p.id in draft.policies and p.id in versions and versions[p.id] != p.version]
     if draft.over:

@@ -213,6 +213,18 @@ def _write_new(path: Path, text: str) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
+def _refuse_records(path: Path, kind: str, *, policies: Path, evals: Path | None, incidents: Path | None) -> None:
+    """Refuse (``InputError``) an ``--output`` where the file would be read as another kind of record and break
+    it: a policy among the eval suites or the incidents, a suite among the policies, either in the rollback state
+    or the stored reports, or named as the decision log, the registry file or one of their companions."""
+    from ..project import read_playbook
+    from .reports import check_report_path
+
+    check_report_path(path, settings=read_playbook(policies).release,
+                      policies=None if kind == "policy" else policies, evals=None if kind == "suite" else evals,
+                      incidents=incidents, written=f"the {kind}")
+
+
 def _modeline(path: Path, policies: Path, schema: str) -> str:
     """The schema comment of the shipped files: the path from ``path`` to the repository's ``harness/schemas``."""
     target = policies.resolve().parent / "harness" / "schemas" / f"{schema}.schema.json"

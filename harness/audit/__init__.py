@@ -26,8 +26,9 @@ The JSON document (``audit_version`` 1) has these keys, in reading order:
 - ``waivers``: ``policy``, ``rule``, ``cases``, ``ticket``, ``approver``, ``approved``, ``expires``,
   ``status`` (active, expired, not yet in force), ``reason``;
 - ``history``: ``chain`` (``path``, ``status``: intact, broken or missing, ``entries``,
-  ``broken_at``, ``problem``, ``signature``: signed, mixed, unsigned, empty, invalid or not checked,
-  ``signature_detail``), ``counts`` per entry kind, ``entries`` (gate decisions, promotions,
+  ``broken_at``, ``problem``, ``signature``: signed, mixed, unsigned, empty, invalid (only the entries
+  before the first bad signature are listed), unapproved key (the release key is not committed or not
+  signed off) or not checked, ``signature_detail``), ``counts`` per entry kind, ``entries`` (gate decisions, promotions,
   rollbacks and manual alias moves: ``seq``, ``time``, ``kind``, ``actor``, ``model``,
   ``model_version``, ``verdict``, ``what``, ``policy_commit``, ``report_sha256``, and for a decision
   that did not promote ``failed``, ``results`` and ``report_note`` from the kept report);

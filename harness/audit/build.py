@@ -193,8 +193,10 @@ class ChainCheck:
     yet). ``signature`` (``harness log verify``'s check against the release key in the policies
     folder): ``signed`` (every entry, by the release key), ``mixed`` (unsigned entries, then signed
     ones), ``unsigned`` (an intact chain, no signature), ``empty``, ``invalid`` (a signature does not
-    verify, or is missing after signed entries) or ``not checked`` (the chain is broken, or there is
-    no public key to check with); ``signature_detail`` says it in one line.
+    verify, or is missing after signed entries: only the entries before it are kept), ``unapproved key``
+    (signed by a release key the repository did not approve: not committed as at HEAD, or not signed off)
+    or ``not checked`` (the chain is broken, or there is no public key to check with); ``signature_detail``
+    says it in one line.
     """
 
     path: str
@@ -436,8 +438,12 @@ def read_chain(path: Path, policies_dir: Path) -> tuple[ChainCheck, list[dict[st
         entries = _prefix(path, line - 1)
         return ChainCheck(shown, "broken", len(entries), line, _text(exc.message), "not checked",
                           "the chain is broken: signatures were not checked"), entries
-    signature, detail = _signature(path, policies_dir)
-    return ChainCheck(shown, "intact", len(entries), None, None, signature, detail), entries
+    signature, detail, bad = _signature(path, policies_dir)
+    total = len(entries)
+    if bad is not None:  # a forged or unsigned entry after signed ones: it and what follows vouch for nothing
+        entries = entries[:bad - 1]
+        detail = f"{detail}; only the {len(entries)} entries before entry {bad} are shown"
+    return ChainCheck(shown, "intact", total, None, None, signature, detail), entries
 
 
 def _prefix(path: Path, count: int) -> list[dict[str, Any]]:
@@ -453,18 +459,30 @@ def _prefix(path: Path, count: int) -> list[dict[str, Any]]:
     return entries
 
 
-def _signature(path: Path, policies_dir: Path) -> tuple[str, str | None]:
-    """Who signed the entries (``harness log verify``'s signature check): the status and its one-line account."""
+def _signature(path: Path, policies_dir: Path) -> tuple[str, str | None, int | None]:
+    """Who signed the entries (``harness log verify``'s signature check): the status, its one-line account and
+    the first entry whose signature fails (``None`` when none does).
+
+    Signatures by a release key that the policy repository did not approve (swapped in the working tree, not
+    committed, or with no valid sign-off: whoever holds it can re-sign the whole log) are ``unapproved key``.
+    """
+    import dataclasses
+
     from ..release import decision_log
-    from ..release.signing import SigningKeyError, release_keys, verify_signatures
+    from ..release.signing import SigningKeyError, key_provenance, release_keys, verify_signatures
 
     try:
-        checked = verify_signatures(path, release_keys(policies_dir))
+        keys = release_keys(policies_dir)
+        checked = verify_signatures(path, keys)
     except decision_log.LogTampered as exc:
-        return "invalid", _text(exc)
+        return "invalid", _text(exc), exc.location.line or 1
     except SigningKeyError as exc:
-        return "not checked", _text(exc)
-    return checked.status, _text(checked.describe())
+        return "not checked", _text(exc), None
+    if keys.current is not None and checked.signed:
+        checked = dataclasses.replace(checked, provenance=key_provenance(policies_dir, Path(keys.current.path)))
+        if checked.warnings():
+            return "unapproved key", _text(f"{checked.describe()}; but {'; '.join(checked.warnings())}"), None
+    return checked.status, _text(checked.describe()), None
 
 
 def _counts(entries: Sequence[Mapping[str, Any]]) -> dict[str, int]:
@@ -725,6 +743,7 @@ SECTIONS = (
 
 _SIGNATURES = {"signed": "signed by the release key", "mixed": "partly signed", "unsigned": "unsigned",
                "empty": "no entries", "invalid": "a signature does NOT verify",
+               "unapproved key": "signed by a release key the repository did not approve",
                "not checked": "signatures not checked"}
 
 

@@ -36,7 +36,7 @@ dl.summary dt { color: #59636e; } dl.summary dd { margin: 0; font-weight: 600; }
 """
 
 _GOOD = {"valid", "intact", "signed", "promote", "active", "no changes", "closed"}
-_BAD = {"stale", "broken", "invalid", "block", "rollback", "expired", "changes"}
+_BAD = {"stale", "broken", "invalid", "unapproved key", "block", "rollback", "expired", "changes"}
 
 
 def e(value: Any) -> str:
@@ -173,6 +173,8 @@ def _history(report: AuditReport) -> str:
     history = report.history
     chain = history.chain
     css = {"intact": "ok", "broken": "bad"}.get(chain.status, "warn")
+    if chain.signature in _BAD:  # an intact chain whose signatures cannot be trusted is no good news
+        css = "bad"
     out = [f'<p id="chain" class="{css}" data-status="{e(chain.status)}"'
            f' data-signature="{e(chain.signature)}">{e(chain_sentence(chain))}</p>']
     if history.counts:

@@ -59,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
     if chain.status == "broken":
         common.say(f"harness: warning: the decision log's hash chain is broken at line {chain.broken_at}"
                    f" ({chain.path}); the report says so")
+    elif chain.signature in ("invalid", "unapproved key"):
+        common.say(f"harness: warning: the decision log's signatures cannot be trusted ({chain.path}):"
+                   f" {chain.signature_detail}; the report says so")
     if args.output is None:
         sys.stdout.write(render_audit(report, args.format))
         return int(ExitCode.PROMOTE)

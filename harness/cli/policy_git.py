@@ -14,7 +14,8 @@ from . import common
 HISTORY_EXIT_CODES = common.exit_codes(
     "  0  the history was shown",
     "  4  invalid input: an unknown policy id (the known ones are listed), a folder outside a git repository or a"
-    " repository with no commits, a decision log whose hash chain is broken",
+    " repository with no commits, a decision log whose hash chain is broken or whose signatures do not verify"
+    " (a forged entry, an unsigned one after signed ones: the line is named)",
     "  6  environment: git is missing or failed (a damaged clone), or the decision log cannot be read")
 DIFF_EXIT_CODES = common.exit_codes(
     "  0  the diff was shown (no changes included)",

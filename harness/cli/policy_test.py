@@ -13,8 +13,8 @@ EXIT_CODES = common.exit_codes(
     "  0  every example behaved (uncovered rules are reported, not counted, without --require-coverage)",
     "  1  an example failed or crashed a rule, or (--require-coverage) a per-output rule no fail example triggers",
     "  4  invalid input: a selected policy (or the playbook) does not parse or validate (file:line), a PATH that"
-    " does not exist or lies outside --policies, --output inside the policies folder or naming a record of the"
-    " release (the decision log, the registry file)",
+    " does not exist or lies outside --policies, --output inside the policies, evals or incidents folder or naming"
+    " a record of the release (the decision log, the registry file, the signing key's file)",
     "  6  environment: the report could not be written to --output")
 
 DESCRIPTION = """\
@@ -57,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
         from ..api.reports import check_report_path
         from ..project import read_playbook
 
-        check_report_path(args.output, settings=read_playbook(args.policies).release, policies=args.policies)
+        root = Path(args.policies).parent  # the repository's other records: its eval suites and incidents
+        check_report_path(args.output, settings=read_playbook(args.policies).release, policies=args.policies,
+                          evals=root / "evals", incidents=root / "incidents")
     report = run_policy_tests(args.paths or None, policies_dir=args.policies, require_coverage=args.require_coverage)
     if args.output is not None:
         from ..errors import EnvError, Location

@@ -172,14 +172,24 @@ def _worktree_state(policies_dir: Path, repository: Repository, policy_id: str,
     return None
 
 
-def _decisions(path: Path | None) -> tuple[dict[str, list[Decision]], bool]:
-    """Gate decisions by the sha256 of each policy file they judged with; whether the log exists."""
-    from ..release.decision_log import read_log
+def _decisions(path: Path | None, policies_dir: Path) -> tuple[dict[str, list[Decision]], bool]:
+    """Gate decisions by the sha256 of each policy file they judged with; whether the log exists.
+
+    The log is checked as ``harness log verify`` checks it (the hash chain, the head record, and every
+    signature against the release key): anyone who can write it can append a decision with a recomputed
+    hash, so a forged or unsigned entry after signed ones is an ``InputError`` naming its line, never a
+    decision shown.
+    """
+    from ..release.signing import release_keys, verify_signatures
 
     if path is None or not path.exists():
         return {}, False
+    from ..release.decision_log import verified_entries
+
+    entries = verified_entries(path)
+    verify_signatures(path, release_keys(policies_dir))
     used: dict[str, list[Decision]] = {}
-    for entry in read_log(path):
+    for entry in entries:
         hashes = entry.get("policy_sha256")
         if entry.get("kind") != "gate" or not isinstance(hashes, Mapping):
             continue
@@ -232,7 +242,7 @@ def policy_history(policies_dir: Path | str, policy_id: str, *, decision_log: Pa
 
         decision_log = read_playbook(folder).release.decision_log
     log_path = Path(decision_log) if decision_log is not None else None
-    used, found = _decisions(log_path)
+    used, found = _decisions(log_path, folder)
     versions: list[PolicyVersion] = []
     last: tuple[_State, str] | None = None  # the state and its bytes' sha256
     for commit, state in states:

@@ -64,7 +64,10 @@ def repository_root(policies_dir: Path | str) -> Path:
 def read_signoffs(policies_dir: Path | str) -> list[SignOff]:
     """Every sign-off recorded, in order; none when there is no signoffs.yaml. ``InputErrors`` at file:line."""
     path = signoffs_path(policies_dir)
-    if not (path.is_symlink() or path.exists()):
+    if path.is_symlink():  # git keeps the link, not what it leads to: sign-offs from elsewhere approve nothing
+        raise InputError(f"a symbolic link (to {os.readlink(path)}); git keeps the link, not the sign-offs it leads"
+                         " to: make it a regular file", Location(display_path(path)))
+    if not path.exists():
         return []
     return _entries(load_yaml(path, display_path(path)))
 
