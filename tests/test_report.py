@@ -345,6 +345,19 @@ def test_any_report_renders_the_same_after_a_json_round_trip(report: Report) -> 
         assert render(stored, fmt) == render(report, fmt), fmt
 
 
+@pytest.mark.parametrize(("policy", "rule"), [("[", "]"), ("[", ": ]"), ("x[/", "b]"), ("[red", "]")])
+def test_brackets_split_between_two_values_never_make_markup(rollback: GateResult, policy: str, rule: str) -> None:
+    """Hypothesis found it in CI: a policy id ending in "[" and a rule starting with "]" printed as
+    "[/]", a closing tag with nothing to close, and the text report crashed (exit 5)."""
+    from harness.report.renderers import terminal
+
+    report = rollback.report
+    ok = dataclasses.replace(report.results[0], status="fail", policy="id-0", rule="r", case_id="c")
+    hostile = dataclasses.replace(ok, policy=policy, rule=rule)
+    text = terminal.render(dataclasses.replace(report, results=(ok, hostile)), color=False, width=200)
+    assert f"{policy}/{rule}" in text
+
+
 @settings(max_examples=50, deadline=None)
 @given(report=reports())
 def test_the_text_report_lets_no_control_character_through_to_the_terminal(report: Report) -> None:

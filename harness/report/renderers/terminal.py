@@ -17,9 +17,9 @@ UNWRAPPED = 100_000
 def _escape(text: object) -> str:
     from rich.markup import escape as escape_markup
 
-    # no line break in a value can forge a line ("Verdict: PROMOTE"); the "]" makes a trailing "[/" of this value
-    # escaped too, which would otherwise open a tag with the markup that follows it
-    escaped = escape_markup(one_line(text) + "]")[:-1]
+    # no line break in a value can forge a line ("Verdict: PROMOTE"); the "a]" makes a trailing "[" or "[/" of this
+    # value escaped too, which would otherwise make a tag with what follows it ("[" then "/" + "]": "[/]")
+    escaped = escape_markup(one_line(text) + "a]")[:-2]
     return escaped + "\\" if escaped.endswith("\\") and not escaped.endswith("\\\\") else escaped
 
 
