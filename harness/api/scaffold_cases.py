@@ -18,6 +18,7 @@ from typing import Any
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import InputError, Location
+from ..io.files import FileTooLarge, NotRegularFile, read_regular
 from ..text.mask import mask_data, mask_text
 from ..text.normalize import one_line
 from .scaffold_common import (
@@ -44,22 +45,18 @@ from .scaffold_common import (
 
 def read_report(path: PathLike) -> Any:
     """A gate or scan report from its JSON file; ``InputError`` naming the file for anything else."""
-    import stat
-
     from ..report.model import Report
     from .incidents.opening import MAX_REPORT_BYTES
 
     path, shown = Path(path), _displayed(Path(path))
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise InputError(f"--from-report {shown}: not a regular file (a FIFO, a device or a folder)")
-            raw = handle.read(MAX_REPORT_BYTES + 1)
+        raw = read_regular(path, limit=MAX_REPORT_BYTES)
     except OSError as exc:
+        if isinstance(exc, FileTooLarge):
+            raise InputError(f"--from-report {shown}: larger than {MAX_REPORT_BYTES >> 20} MiB") from None
+        if isinstance(exc, NotRegularFile | IsADirectoryError):
+            raise InputError(f"--from-report {shown}: not a regular file (a FIFO, a device or a folder)") from None
         raise InputError(f"--from-report {shown}: cannot read: {exc.strerror}") from None
-    if len(raw) > MAX_REPORT_BYTES:
-        raise InputError(f"--from-report {shown}: larger than {MAX_REPORT_BYTES >> 20} MiB")
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError) as exc:
@@ -87,8 +84,6 @@ def _outputs(report: Any, report_path: Path) -> tuple[dict[int, dict[str, Any]],
     too large, or changed since). Opened once without blocking (a FIFO or a device put in its place never hangs
     the command), hashed and read from that one open file."""
     import hashlib
-    import stat
-
     written = Path(report.run.outputs.path)
     candidates = [written] if written.is_absolute() else [written, report_path.parent / written]
     found = next((p for p in candidates if os.path.lexists(p)), None)
@@ -96,27 +91,17 @@ def _outputs(report: Any, report_path: Path) -> tuple[dict[int, dict[str, Any]],
         return {}, f"the outputs file {_masked_id(report.run.outputs.path)} is not there any more"
     shown = _masked_id(_displayed(found))
     try:
-        fd = os.open(found, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        data = read_regular(found, limit=MAX_OUTPUTS_BYTES)
     except OSError as exc:
+        if isinstance(exc, FileTooLarge):
+            return {}, f"the outputs file {shown} is larger than {MAX_OUTPUTS_BYTES >> 20} MiB"
+        if isinstance(exc, NotRegularFile | IsADirectoryError):
+            return {}, f"the outputs file {shown} is not a regular file (a FIFO, a device or a folder)"
         return {}, f"the outputs file {shown} cannot be read ({exc.strerror})"
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_OUTPUTS_BYTES:
-        os.close(fd)
-        return {}, (f"the outputs file {shown} is not a regular file (a FIFO, a device or a folder)"
-                    if not stat.S_ISREG(info.st_mode) else
-                    f"the outputs file {shown} is larger than {MAX_OUTPUTS_BYTES >> 20} MiB")
-    with os.fdopen(fd, "rb") as handle:
-        digest, lines = hashlib.sha256(), []
-        try:
-            for line in handle:
-                digest.update(line)
-                lines.append(line)
-        except OSError as exc:
-            return {}, f"the outputs file {shown} cannot be read ({exc.strerror})"
-    if digest.hexdigest() != report.run.outputs.sha256:
+    if hashlib.sha256(data).hexdigest() != report.run.outputs.sha256:
         return {}, f"the outputs file {shown} changed since the run (its sha256 differs)"
     records: dict[int, dict[str, Any]] = {}
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(data.splitlines(keepends=True), start=1):
         try:
             record = json.loads(line)
         except ValueError:

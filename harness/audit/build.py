@@ -24,7 +24,7 @@ from typing import Any
 
 from ..clock import Clock, format_timestamp
 from ..errors import EnvError, HarnessError, InputError, InputErrors, Location
-from ..io.files import read_regular
+from ..io.files import NotRegularFile, read_regular
 from ..text.normalize import one_line
 
 #: the version of the JSON document; bumped when a key changes meaning or goes away
@@ -646,7 +646,7 @@ def _read_kept(folder: Path, sha256: str) -> Any:
     except FileNotFoundError:
         raise InputError(f"no stored report {sha256}", where) from None
     except OSError as exc:
-        if isinstance(exc, IsADirectoryError) or "not a regular file" in (exc.strerror or ""):
+        if isinstance(exc, NotRegularFile | IsADirectoryError):
             raise EnvError("the stored report is not a regular file (a FIFO, a device or a directory)",
                            where) from None
         raise EnvError(f"cannot read the stored report: {exc.strerror or exc}", where) from None

@@ -176,12 +176,21 @@ def sync_directory(folder: Path) -> None:
         os.close(fd)
 
 
+class NotRegularFile(OSError):
+    """A FIFO, a device or a socket where a file was expected (a folder is ``IsADirectoryError``)."""
+
+
+class FileTooLarge(OSError):
+    """A file larger than the reader's limit."""
+
+
 def read_regular(path: Path | str, *, limit: int | None = None) -> bytes:
     """The bytes of a regular file, without ever blocking on a FIFO or reading a device without end.
 
-    Raises ``FileNotFoundError``/``IsADirectoryError`` as ``open`` would, and an ``OSError`` whose
-    ``strerror`` says what is wrong for anything else that is not a regular file, or a file larger than
-    ``limit`` bytes. A NUL in the path (a name taken from a record) is an ``OSError`` too, not a crash.
+    Raises ``FileNotFoundError``/``IsADirectoryError`` as ``open`` would, ``NotRegularFile`` for anything
+    else that is not a regular file, ``FileTooLarge`` beyond ``limit`` bytes (each an ``OSError`` whose
+    ``strerror`` says what is wrong). A NUL in the path (a name taken from a record) is an ``OSError``
+    too, not a crash.
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
@@ -192,11 +201,10 @@ def read_regular(path: Path | str, *, limit: int | None = None) -> bytes:
         if stat.S_ISDIR(info.st_mode):
             raise IsADirectoryError(errno.EISDIR, "is a directory; expected a file", str(path))
         if not stat.S_ISREG(info.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file (a FIFO, a device or a socket)", str(path))
-        too_large = OSError(errno.EFBIG, f"larger than {limit:,} bytes", str(path)) if limit is not None else None
-        if too_large is not None and limit is not None and info.st_size > limit:
-            raise too_large
-        data = handle.read() if limit is None else handle.read(limit + 1)
-        if too_large is not None and limit is not None and len(data) > limit:
-            raise too_large
+            raise NotRegularFile(errno.EINVAL, "not a regular file (a FIFO, a device or a socket)", str(path))
+        if limit is None:
+            return handle.read()
+        data = b"" if info.st_size > limit else handle.read(limit + 1)  # a file may grow while it is read
+        if info.st_size > limit or len(data) > limit:
+            raise FileTooLarge(errno.EFBIG, f"larger than {limit:,} bytes", str(path))
         return data
