@@ -438,7 +438,7 @@ def read_chain(path: Path, policies_dir: Path) -> tuple[ChainCheck, list[dict[st
         entries = _prefix(path, line - 1)
         return ChainCheck(shown, "broken", len(entries), line, _text(exc.message), "not checked",
                           "the chain is broken: signatures were not checked"), entries
-    signature, detail, bad = _signature(path, policies_dir)
+    signature, detail, bad = _signature(path, policies_dir, entries)
     total = len(entries)
     if bad is not None:  # a forged or unsigned entry after signed ones: it and what follows vouch for nothing
         entries = entries[:bad - 1]
@@ -459,7 +459,8 @@ def _prefix(path: Path, count: int) -> list[dict[str, Any]]:
     return entries
 
 
-def _signature(path: Path, policies_dir: Path) -> tuple[str, str | None, int | None]:
+def _signature(path: Path, policies_dir: Path,
+               entries: Sequence[Mapping[str, Any]]) -> tuple[str, str | None, int | None]:
     """Who signed the entries (``harness log verify``'s signature check): the status, its one-line account and
     the first entry whose signature fails (``None`` when none does).
 
@@ -473,7 +474,7 @@ def _signature(path: Path, policies_dir: Path) -> tuple[str, str | None, int | N
 
     try:
         keys = release_keys(policies_dir)
-        checked = verify_signatures(path, keys)
+        checked = verify_signatures(path, keys, entries=entries)  # the chain was checked once, above
     except decision_log.LogTampered as exc:
         return "invalid", _text(exc), exc.location.line or 1
     except SigningKeyError as exc:

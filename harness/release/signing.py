@@ -27,7 +27,7 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -464,8 +464,12 @@ def _signature(sig: Any, where: Location) -> tuple[str, bytes]:
     return sig["key"], value
 
 
-def verify_signatures(path: Path, keys: ReleaseKeys, *, require_signed: bool = False) -> LogVerification:
+def verify_signatures(path: Path, keys: ReleaseKeys, *, require_signed: bool = False,
+                      entries: Sequence[Mapping[str, Any]] | None = None) -> LogVerification:
     """Check the chain, then every signature; a ``LogVerification``, or an ``InputError`` naming the line.
+
+    ``entries``: what ``decision_log.verified_entries(path)`` already returned (the chain is then not read
+    and checked a second time).
 
     Once an entry is signed every later one must be, by the release key (a retired key only before the
     release key's first entry). A signature that does not verify, a key that is not the release key, a
@@ -474,7 +478,8 @@ def verify_signatures(path: Path, keys: ReleaseKeys, *, require_signed: bool = F
     """
     from cryptography.exceptions import InvalidSignature
 
-    entries = decision_log.verified_entries(path)
+    if entries is None:
+        entries = decision_log.verified_entries(path)
     first_signed: int | None = None
     current_from: int | None = None
     last_key: str | None = None
