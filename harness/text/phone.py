@@ -58,6 +58,14 @@ _NANP = compile_pattern(
 _PLUS = compile_pattern(r"\+[0-9](?:[ .\-]?\(?[0-9]{1,5}\)?){2,8}" + _EXTENSION)
 
 
+@functools.lru_cache(maxsize=4096)
+def _matches(text: str, region: str, leniency: int) -> tuple[tuple[int, int, str], ...]:
+    """libphonenumber's matches in `text` as (start, end, raw string): a pure function of its arguments, kept
+    for the texts seen last (an assistant's answers repeat a help line, a template, a customer's number)."""
+    matcher = phonenumbers.PhoneNumberMatcher(text, region, leniency=leniency)
+    return tuple((m.start, m.end, m.raw_string) for m in matcher)
+
+
 def _near(pattern: Regex, t: str, s: int, before: int) -> bool:
     return pattern.test(t[max(0, s - before):s])
 
@@ -109,9 +117,8 @@ def _windows(t: str, claimed: Spans) -> list[tuple[int, int]]:
     """
     windows: list[tuple[int, int]] = []
     taken = _Taken(claimed)
-    for g in _GATE.finditer(t):
-        s, e = g.span()
-        if DATE.fullmatch(g.group()) or taken.holds(s, e):
+    for s, e in _GATE.spans(t):
+        if DATE.whole(t[s:e]) or taken.holds(s, e):
             continue
         ws, we = max(0, s - _WINDOW_MARGIN), min(len(t), e + _WINDOW_MARGIN)
         if windows and ws <= windows[-1][1]:
@@ -145,12 +152,15 @@ def _formatted(t: str, region: str, blocked: Spans) -> Spans:
             ends[s] = e
             bisect.insort(starts, s)
 
-    for m in _NANP.finditer(t):
-        if _free(t, *m.span()):
-            add(*m.span())
-    for m in itertools.islice((m for m in _PLUS.finditer(t) if _free(t, *m.span())), CONTEXT_BUDGET):
-        for hit in phonenumbers.PhoneNumberMatcher(m.group(), region, leniency=_POSSIBLE):
-            add(m.start() + hit.start, m.start() + hit.end)
+    for s, e in _NANP.spans(t):
+        if _free(t, s, e):
+            add(s, e)
+    for s, e in itertools.islice(((s, e) for s, e in _PLUS.spans(t) if _free(t, s, e)), CONTEXT_BUDGET):
+        i = bisect.bisect_right(starts, s)
+        if taken.holds(s, e) or (i and ends[starts[i - 1]] >= e):
+            continue  # a span found holds it: `add` would refuse every (non-empty) match inside
+        for hs, he, _ in _matches(t[s:e], region, _POSSIBLE):
+            add(s + hs, s + he)
     return out
 
 
@@ -158,9 +168,8 @@ def _with_context(t: str, region: str, blocked: Spans, strict: bool) -> Spans:
     """Phone-shaped numbers next to a phone word, tried in other common numbering plans (with `strict`,
     only numbers valid in one of them)."""
     taken, budget, out = _Taken(blocked), CONTEXT_BUDGET, Spans()
-    for c in _CANDIDATE.finditer(t):
-        s, e = c.start(), c.end()
-        if taken.overlaps(s, e) or DATE.fullmatch(c.group()) or not _context(t, s, e):
+    for s, e in _CANDIDATE.spans(t):
+        if taken.overlaps(s, e) or DATE.whole(t[s:e]) or not _context(t, s, e):
             continue  # overlaps a span already found, a date, or no phone word nearby
         if (budget := budget - 1) < 0:
             break
@@ -168,9 +177,9 @@ def _with_context(t: str, region: str, blocked: Spans, strict: bool) -> Spans:
         # '+country' numbers are region-independent: other plans would only match a part
         tries = _context_tries(region, strict) if t[ws] != "+" else ((region, _VALID if strict else _POSSIBLE),)
         for rg, leniency in tries:
-            hits = list(phonenumbers.PhoneNumberMatcher(t[ws:e], rg, leniency=leniency))
+            hits = _matches(t[ws:e], rg, leniency)
             if hits:
-                out.extend((ws + h.start, ws + h.end) for h in hits)
+                out.extend((ws + hs, ws + he) for hs, he, _ in hits)
                 break
     return out
 
@@ -188,8 +197,8 @@ def find_phones(t: str, region: str, claimed: Spans, *, strict: bool = False) ->
         return []  # no run of 7+ digits but dates and spans other kinds claimed
     out: Spans = []
     for ws, we in windows:
-        out += [(ws + m.start, ws + m.end) for m in phonenumbers.PhoneNumberMatcher(t[ws:we], region, leniency=_VALID)
-                if not DATE.fullmatch(m.raw_string) and not _in_code(t, ws + m.start, ws + m.end)]
+        out += [(ws + ms, ws + me) for ms, me, raw in _matches(t[ws:we], region, _VALID)
+                if not DATE.whole(raw) and not _in_code(t, ws + ms, ws + me)]
     if not strict:
         out += _formatted(t, region, out + claimed)
     if _WORD.test(t) or _LABEL.test(t) or _LEAD_ANYWHERE.test(t):

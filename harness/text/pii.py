@@ -28,7 +28,7 @@ from stdnum.us import ssn as _ssn
 
 from .normalize import Folded, fold_views
 from .phone import CONTEXT_BUDGET, CONTEXT_REGIONS, PUNCT, find_phones
-from .regex import Regex, compile_pattern
+from .regex import SET_MAX_CHARS, PatternSet, Regex, compile_pattern
 
 __all__ = ["CONTEXT_BUDGET", "CONTEXT_REGIONS", "KINDS", "PiiMatch", "canonical_email", "find_pii",
            "prefilter_pattern"]
@@ -80,6 +80,8 @@ _PREFILTER = {
 HARMLESS = "\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u00a0\u2009\u202f\u20ac\u00a3"
 _UNFOLDED = "[^\\x00-\\x7f" + "".join(f"\\x{{{ord(c):04X}}}" for c in HARMLESS) + "]"
 _KIND_RE = {k: _re(p) for k, p in _PREFILTER.items()}
+#: the kinds' prefilters in one pass over a text (`_kinds_present`)
+_KIND_SET = PatternSet([_PREFILTER[k] for k in KINDS])
 
 # --- Detection patterns (run on folded text) ---------------------------------------------
 _EMAIL = _re(r"[\pL\pN_%+\-][\pL\pN._%+\-]{0,63}@(?:[\pL\pN](?:[\pL\pN\-]{0,61}[\pL\pN])?\.)+\pL{2,63}")
@@ -160,10 +162,10 @@ def _near(pattern: Regex, t: str, s: int, before: int) -> bool:
 
 def _emails(t: str) -> Spans:
     out = []
-    for m in _EMAIL.finditer(t):
-        nxt = t[m.end():m.end() + 1]
-        if not (nxt in ("-", "@") or nxt.isalnum()) and m.group().rsplit(".", 1)[1].lower() not in _NOT_TLD:
-            out.append((m.start(), m.end()))
+    for s, e in _EMAIL.spans(t):
+        nxt = t[e:e + 1]
+        if not (nxt in ("-", "@") or nxt.isalnum()) and t[s:e].rsplit(".", 1)[1].lower() not in _NOT_TLD:
+            out.append((s, e))
     if _SPELLED.test(t):
         out += _spelled_emails(t)
     return out
@@ -199,11 +201,10 @@ def _spelled_emails(t: str) -> Spans:
     out: Spans = []
     pos, budget = 0, CONTEXT_BUDGET
     while budget > 0:  # a search from `pos` reads the text from its start (RE2's binding): one per failure
-        for m in _SPELLED_EMAIL.finditer(t, pos):
-            s, e = m.span()
-            if not _spelled_ok(m.group(), t[s - 1:s], t[e:e + 1]):
-                spaced = _SPACED_TLD.search(m.group())  # a sentence after the address: the address alone
-                if spaced and _spelled_ok(m.group()[:spaced.start()], t[s - 1:s], " "):
+        for s, e in _SPELLED_EMAIL.spans(t, pos):
+            if not _spelled_ok(t[s:e], t[s - 1:s], t[e:e + 1]):
+                spaced = _SPACED_TLD.search(t[s:e])  # a sentence after the address: the address alone
+                if spaced and _spelled_ok(t[s:s + spaced.start()], t[s - 1:s], " "):
                     out.append((s, s + spaced.start()))
                     continue
                 pos, budget = s + 1, budget - 1
@@ -295,10 +296,10 @@ def _cards(t: str) -> Spans:
     that no odd separator breaks; then the layouts of a disguise (`_odd_cards`) in the whole chain."""
     out: Spans = []
     worded: bool | None = None  # whether the text has a card word anywhere (asked once, when needed)
-    for m in _CARD.finditer(t):
-        base, chain = m.start(), m.group()
+    for base, end in _CARD.spans(t):
+        chain = t[base:end]
         groups = [(base + g.start(), base + g.end()) for g in _DIGIT_RUNS.finditer(chain)]
-        free, odd, before = _free(t, m.start(), m.end(), "-.,/_"), _ODD_CHAIN.search(chain) is not None, len(out)
+        free, odd, before = _free(t, base, end, "-.,/_"), _ODD_CHAIN.search(chain) is not None, len(out)
         first = 0
         for k in range(1, len(groups) + 1):
             if k == len(groups) or (odd and _ODD_SEP.intersection(t[groups[k - 1][1]:groups[k][0]])):
@@ -343,8 +344,8 @@ def _ssns(t: str) -> Spans:
     a mix of them; after an SSN word also bare 9 digits, a partial grouping (NNNNN-NNNN, NNN-NNNNNN), ':' or
     three or four spaces or tabs between the groups (which elsewhere are a ZIP+4 code, a ratio, table columns)."""
     out = []
-    for m in _SSN.finditer(t):
-        s, e, v = m.start(), m.end(), m.group()
+    for s, e in _SSN.spans(t):
+        v = t[s:e]
         digits = [i for i, c in enumerate(v) if c.isdigit()]
         gaps = (v[digits[2] + 1:digits[3]], v[digits[4] + 1:digits[5]])
         ok = all(g in _SSN_GAPS for g in gaps) or _near(_SSN_WORD, t, s, 40)
@@ -359,15 +360,14 @@ def _iban_case_ok(v: str) -> bool:
     """Each run of letters in one case or capitalised ('GB82 West ...', 'Gb82WEST...'), as a person writes an
     IBAN; not the mixed case of a random token ('gB82wEsT...')."""
     return v.isupper() or v.islower() or all(
-        w.isupper() or w.islower() or w.istitle() for w in (x.group() for x in _LETTERS.finditer(v)))
+        w.isupper() or w.islower() or w.istitle() for w in (v[a:b] for a, b in _LETTERS.spans(v)))
 
 
 def _ibans(t: str) -> Spans:
     """IBANs (mod-97 and the country's format), in groups of four joined by ' ', two spaces, a tab, '.', '-' or
     '_', or not grouped; in upper, lower or mixed case (`_iban_case_ok`)."""
     out = []
-    for m in _IBAN.finditer(t):
-        s, e = m.start(), m.end()
+    for s, e in _IBAN.spans(t):
         if s > 0 and t[s - 1].isalnum():
             continue
         # the pattern may swallow a short trailing word: retry ending at each inner separator
@@ -399,15 +399,15 @@ def _ip_ok(v: str) -> bool:
 
 def _ips(t: str) -> Spans:
     """IPv4 (minus unspecified, loopback, reserved, multicast, version strings; dots may be written out) and IPv6."""
-    out = [(m.start(), m.end()) for m in _IPV4.finditer(t) if _free(t, m.start(), m.end(), ".")
-           and not _near(_VERSION_WORD, t, m.start(), 12) and _ip_ok(_ipv4(m.group().split(".")))]
+    out = [(s, e) for s, e in _IPV4.spans(t) if _free(t, s, e, ".")
+           and not _near(_VERSION_WORD, t, s, 12) and _ip_ok(_ipv4(t[s:e].split(".")))]
     # written out: '203 . 0 . 113 . 42', '203[.]0[.]113[.]42', '203 dot 0 dot 113 dot 42'
-    out += [(m.start(), m.end()) for m in _IPV4_WRITTEN.finditer(t) if not _IPV4.fullmatch(m.group())
-            and _free(t, m.start(), m.end(), ".") and not _near(_VERSION_WORD, t, m.start(), 12)
-            and _ip_ok(_ipv4(octets := [g.group() for g in _DIGITS.finditer(m.group())]))
+    out += [(s, e) for s, e in _IPV4_WRITTEN.spans(t) if not _IPV4.whole(t[s:e])
+            and _free(t, s, e, ".") and not _near(_VERSION_WORD, t, s, 12)
+            and _ip_ok(_ipv4(octets := [t[a:b] for a, b in _DIGITS.spans(t, s, e)]))
             and any(len(o) > 1 for o in octets)]  # not 'steps 1 . 2 . 3 . 4'
-    for m in _IPV6.finditer(t) if ":" in t else ():
-        s, e, v = m.start(), m.end(), m.group()
+    for s, e in _IPV6.spans(t) if ":" in t else ():
+        v = t[s:e]
         glued = (s > 0 and (t[s - 1].isalnum() or t[s - 1] in ":.")) or (e < len(t) and (t[e].isalnum() or t[e] == ":"))
         if not glued and sum(1 for g in v.split(":") if g) >= 2 and _ip_ok(v):
             out.append((s, e))
@@ -426,8 +426,8 @@ def _aws_key_ok(t: str, s: int, v: str) -> bool:
 def _secrets(t: str) -> Spans:
     """API keys and private keys; an AWS key may be glued after '_' ('key_AKIA...') and split (`_aws_key_ok`)."""
     out = []
-    for m in _SECRET.finditer(t):
-        s, e, v = m.start(), m.end(), m.group()
+    for s, e in _SECRET.spans(t):
+        v = t[s:e]
         aws = v.startswith(("AKIA", "ASIA"))
         if s > 0 and t[s - 1] in _WORD_CHARS and not (aws and t[s - 1] == "_"):
             continue
@@ -459,13 +459,25 @@ def _check_kinds(kinds: Collection[str]) -> frozenset[str]:
 Found = list[tuple[int, int, int, str, int, int]]  # (priority, start, end, kind, folded start, folded end)
 
 
+def _kinds_present(t: str) -> frozenset[str]:
+    """The kinds whose prefilter occurs in `t`: `_KIND_RE[k].test(t)` for every kind, in one pass.
+
+    re2.Set answers "none" when its DFA runs out of memory, so "none" (or a text too long for a set) is
+    asked again one kind at a time, as `Regex.test` does; any other answer is complete."""
+    found = _KIND_SET.matches(t) if len(t) <= SET_MAX_CHARS else []
+    if found:
+        return frozenset(KINDS[i] for i in found)
+    return frozenset(k for k in KINDS if _KIND_RE[k].test(t))
+
+
 def _find_in(view: Folded, wanted: frozenset[str], region: str, strict: bool, skip: bool) -> Found:
     """Every candidate of the wanted kinds in one folded view, as original spans (overlaps not resolved)."""
     t = view.text
+    present = _kinds_present(t) if skip else frozenset(KINDS)
     # every kind that can claim a phone-shaped span must run whenever phone is wanted
-    run = {k for k in (set(KINDS) - {"phone"} if "phone" in wanted else wanted) if not skip or _KIND_RE[k].test(t)}
+    run = (set(KINDS) - {"phone"} if "phone" in wanted else wanted) & present
     spans = [(_PRIORITY[k], s, e, k) for k in run for s, e in _DETECTORS[k](t)]
-    if "phone" in wanted and (not skip or _KIND_RE["phone"].test(t)):
+    if "phone" in wanted and "phone" in present:
         claimed = [(s, e) for _, s, e, _ in spans]
         spans += [(_PRIORITY["phone"], s, e, "phone") for s, e in find_phones(t, region, claimed, strict=strict)]
     return [(p, *view.span(s, e), k, s, e) for p, s, e, k in spans]
@@ -476,6 +488,8 @@ def _find(text: str, wanted: frozenset[str], region: str, skip: bool = True, str
     """Non-overlapping (start, end, kind, normalized); `skip` omits detectors whose own prefilter is absent."""
     views = fold_views(text)
     found = [(*f, v) for v in views for f in _find_in(v, wanted, region, strict, skip)]
+    if len(found) < 2:  # nothing to resolve
+        return [(s, e, kind, view.text[fs:fe]) for _, s, e, kind, fs, fe, view in found if kind in wanted]
     found.sort(key=lambda f: f[:3])
     taken: list[tuple[int, int, str, str]] = []  # disjoint, sorted by start
     # one kind at a time, most specific first: each candidate against the kinds before it, then against its
@@ -509,7 +523,12 @@ def find_pii(text: str, kinds: Collection[str] = KINDS, *, region: str = "US",
     if not text or not _prefilter_re(wanted).test(text):
         return []
     return [PiiMatch(k, s, e, text[s:e], n) for s, e, k, n in _find(text, wanted, region, strict=strict)
-            if not any(p.fullmatch(text[s:e]) or p.fullmatch(n) for p in allow)]
+            if not any(_whole(p, text[s:e]) or _whole(p, n) for p in allow)]
+
+
+def _whole(pattern: Regex, value: str) -> bool:
+    """Whether `pattern` fullmatches `value` (`Regex.whole`, or any pattern object with ``fullmatch``)."""
+    return pattern.whole(value) if isinstance(pattern, Regex) else pattern.fullmatch(value) is not None
 
 
 def prefilter_pattern(kinds: Collection[str] = KINDS) -> str:

@@ -24,13 +24,16 @@ class Regex:
 
     ``test`` answers only whether the pattern occurs, through a one-pattern ``re2.Set``:
     about eight times faster than ``search`` on short texts, which matters a million times over.
+    ``spans``, ``first`` and ``whole`` answer with offsets and booleans only, and read an ASCII text as bytes
+    (see ``_ascii_regex``): a few times cheaper than ``finditer``, ``search`` and ``fullmatch``, same answers.
     """
 
-    __slots__ = ("_compiled", "_set", "pattern")
+    __slots__ = ("_ascii", "_compiled", "_set", "pattern")
 
     def __init__(self, pattern: str, compiled: Any) -> None:
         self.pattern = pattern
         self._compiled = compiled
+        self._ascii: Any = None  # compiled on first use (`_ascii_regex`)
         self._set: Any = re2.Set.SearchSet(_options())
         try:
             self._set.Add(pattern)
@@ -45,6 +48,30 @@ class Regex:
 
     def search(self, text: str, *span: int) -> Any:
         return self._compiled.search(text, *span)
+
+    def _for(self, text: str) -> tuple[Any, Any]:
+        """The compiled pattern and the text to give it: an ASCII text as bytes (offsets unchanged)."""
+        if text.isascii():
+            if self._ascii is None:
+                self._ascii = _ascii_regex(self.pattern)
+            return self._ascii, text.encode("ascii")
+        return self._compiled, text
+
+    def spans(self, text: str, pos: int = 0, endpos: int | None = None) -> list[tuple[int, int]]:
+        """The spans of ``finditer(text, pos, endpos)``."""
+        compiled, data = self._for(text)
+        return [m.span() for m in compiled.finditer(data, pos, endpos)]
+
+    def first(self, text: str, pos: int = 0, endpos: int | None = None) -> tuple[int, int] | None:
+        """The span of ``search(text, pos, endpos)``, or None."""
+        compiled, data = self._for(text)
+        m = compiled.search(data, pos, endpos)
+        return None if m is None else m.span()
+
+    def whole(self, text: str) -> bool:
+        """Whether ``fullmatch(text)`` matches."""
+        compiled, data = self._for(text)
+        return compiled.fullmatch(data) is not None
 
     def fullmatch(self, text: str, *span: int) -> Any:
         return self._compiled.fullmatch(text, *span)
@@ -77,6 +104,26 @@ def _options() -> Any:
     options = re2.Options()
     options.log_errors = False  # RE2 would print parse errors to stderr
     return options
+
+
+def _ascii_regex(pattern: str) -> Any:
+    """`pattern` compiled for ASCII texts given as bytes, with the same matches at the same offsets.
+
+    In Latin-1 mode when it compiles so (an ASCII pattern without escapes beyond U+00FF): there a Unicode
+    class such as ``\\pL`` is one set of bytes, not a UTF-8 automaton, so a pattern that repeats it
+    (``[\\pL\\pN]{0,61}``) is a program a hundred times smaller that RE2's DFA can run, where in UTF-8 mode
+    the DFA runs out of memory and the slow NFA matches. On an ASCII text both modes see the same
+    characters, and every class, case-folded letter, ``\\b`` and ``\\s`` accepts the same ASCII ones.
+    Otherwise in UTF-8 mode, where the bytes of an ASCII text are its characters.
+    """
+    if pattern.isascii():
+        options = _options()
+        options.encoding = re2.Options.Encoding.LATIN1
+        try:
+            return re2.compile(pattern.encode("ascii"), options=options)
+        except re2.error:
+            pass  # a character beyond Latin-1 (\x{2212}): UTF-8 it is
+    return re2.compile(pattern.encode("utf-8"), options=_options())
 
 
 def compile_pattern(
