@@ -1,6 +1,6 @@
-"""Load model outputs from JSON Lines: one record per line, every broken line reported.
+"""Read model outputs records strictly: the one line parser every input format goes through.
 
-The file can hold a million records, so the shape of each record is checked by hand
+The input can hold millions of records, so the shape of each record is checked by hand
 (``jsonschema`` manages about 23,000 objects a second; this runs well over a million),
 following ``harness/schemas/output.schema.json``. Repeated metadata values (model
 names, versions, slices) are shared between records to keep memory flat.
@@ -8,8 +8,9 @@ names, versions, slices) are shared between records to keep memory flat.
 Strict JSON only: ``NaN``, ``Infinity`` and numbers too large for a double (``1e999``) are
 refused, and so is an object holding a key twice (``{"output": "ok", "output": "leak"}``:
 a reader keeping the last value would judge another text than one keeping the first).
-A line may hold at most :data:`MAX_RECORD_BYTES` bytes; it is read with a bounded
-``readline``, so ``/dev/zero`` or a gigabyte without a newline fails at once.
+A line may hold at most :data:`MAX_RECORD_BYTES` bytes; the readers in
+:mod:`harness.outputs.sources` never hold more of a longer one, so ``/dev/zero`` behind gzip or a
+gigabyte without a newline fails at once.
 """
 
 from __future__ import annotations
@@ -17,17 +18,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 
 import orjson
 
-from ..errors import InputError, InputErrors, Location
+from ..errors import InputError, Location
 from ..model import OutputRecord, Outputs
 from ..text.mask import mask_text
 
@@ -37,6 +36,8 @@ MAX_RECORD_BYTES = 16 * 1024 * 1024
 _SHARED_STRINGS = ("model", "model_version")
 _STRING_FIELDS = ("model", "model_version", "input", "timestamp")
 _LARGEST = 1.7976931348623157e308  # the largest finite double
+_NO_TAGS: list[str] = []  # sentinels: never a record's own value
+_NO_SLICE: dict[str, Any] = {}
 #: the end of a key: its closing quote, any whitespace, the colon
 _KEY_END = re.compile(rb'"[ \t\r\n]*:')
 _SPACED_KEY_END = re.compile(rb'"[ \t\r\n]+:')
@@ -84,6 +85,14 @@ def shape_problem(obj: Any) -> tuple[str, str] | None:
         return "$.output", f"expected a string, got {_json_type(output)}"
     if len(obj) == 2:
         return None
+    # the usual record, checked in one expression (absent fields read as a value of their type)
+    get = obj.get
+    latency, tags = get("latency_ms", 0), get("tags", _NO_TAGS)
+    if (type(get("model", "")) is str and type(get("model_version", "")) is str and type(get("input", "")) is str
+            and type(get("timestamp", "")) is str and type(get("slice", _NO_SLICE)) is dict
+            and (type(latency) is float or type(latency) is int) and 0 <= latency <= _LARGEST
+            and (tags is _NO_TAGS or (type(tags) is list and _strings(tuple(tags))))):
+        return None
     # every optional field, when present, has its type: null is not a number, a list or an object
     if "latency_ms" in obj:
         latency = obj["latency_ms"]
@@ -118,69 +127,164 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def load_outputs(
-    path: Path | str, *, display: str | None = None, progress: Callable[[int], None] | None = None,
-    max_record_bytes: int = MAX_RECORD_BYTES,
-) -> Outputs:
-    """Read an outputs JSONL file. Raises ``InputErrors`` (with line numbers) for broken lines.
+class FieldSource(Protocol):
+    """Where the record fields come from when a log names them otherwise (``sources.FieldMap``)."""
 
-    ``progress`` is called with the number of bytes read so far, every few thousand lines.
-    A line longer than ``max_record_bytes`` (its newline excluded) is an error, found after
-    reading at most that many bytes of it.
+    def apply(self, obj: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[str, str] | None]: ...
+
+    def explain(self, problem: tuple[str, str]) -> tuple[str, str]: ...
+
+
+class RecordParser:
+    """The one reader of outputs records: lines (or rows parsed elsewhere) in, records and errors out.
+
+    Every format goes through it, so every format is as strict as JSON Lines: a record has the
+    shape of ``output.schema.json`` and finite numbers only, and a JSON line holds no key twice
+    and no ``NaN``. Errors name ``shown`` and the line (or row); after :data:`MAX_ERRORS` of them
+    :attr:`full` is true and the caller stops reading.
     """
-    shown = display or str(path)
-    digest = hashlib.sha256()
-    records: list[OutputRecord] = []
-    errors: list[InputError] = []
-    shared: dict[Any, Any] = {}
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed below; streamed to bound memory
-    except FileNotFoundError:
-        raise InputError("file not found", Location(shown)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", Location(shown)) from None
-    read = number = 0
-    repeated_keys = _RepeatedKeys(shown)
-    with handle, paused_gc():
-        readline, limit = handle.readline, max_record_bytes + 1
-        while line := readline(limit):  # bounded: the rest of an overlong line is never read (/dev/zero)
-            number += 1
-            if len(line) == limit and not line.endswith(b"\n"):
-                errors.append(InputError(f"record longer than {max_record_bytes} bytes; expected one JSON object"
-                                         f" per line of at most {max_record_bytes} bytes", Location(shown, number)))
-                break
-            digest.update(line)
-            read += len(line)
-            if progress is not None and number % 20000 == 0:
-                progress(read)
-            if not line.strip():
+
+    #: repeated metadata values kept shared, at most this many (a streaming reader must not grow)
+    SHARED_LIMIT = 100_000
+
+    def __init__(self, shown: str, *, fields: FieldSource | None = None, share: bool = True) -> None:
+        self.shown = shown
+        self.fields = fields
+        self.errors: list[InputError] = []
+        self._shared: dict[Any, Any] | None = {} if share else None
+
+    @property
+    def full(self) -> bool:
+        """Whether enough errors were found to stop reading."""
+        return len(self.errors) >= MAX_ERRORS
+
+    def error(self, message: str, line: int | None = None, json_path: str | None = None) -> None:
+        self.errors.append(InputError(message, Location(self.shown, line, None, json_path)))
+
+    def stop(self) -> None:
+        """Note that reading stopped at the error limit (call once :attr:`full` is true)."""
+        self.error(f"stopped after {MAX_ERRORS} broken lines")
+
+    def lines(self, lines: Sequence[bytes], first: int, text: bytes | None = None) -> list[OutputRecord]:
+        """The records of consecutive JSON lines (newlines removed), the first numbered ``first``.
+
+        ``text`` is the bytes of exactly these lines joined by newlines (with or without a final
+        one), when the caller holds it already: it spares a copy.
+        """
+        loads, decode_error = orjson.loads, orjson.JSONDecodeError
+        objs: list[Any] = []
+        numbers: list[int] = []
+        good: list[bytes] = []
+        failed = False
+        for number, line in enumerate(lines, first):
+            try:
+                obj = loads(line)
+            except decode_error as exc:
+                if line.strip():  # a blank line is no record, and no error
+                    failed = True
+                    self.error(_strict_problem(line) or f"invalid JSON: {exc}", number)
+                    if self.full:
+                        break
                 continue
-            obj, problem = _parse(line)
-            if problem is None:
-                errors += repeated_keys.add(number, line, obj)
-                records.append(_record(obj, number, shared))
-            else:
-                errors.append(InputError(problem[1], Location(shown, number, None, problem[0])))
-            if len(errors) >= MAX_ERRORS:
-                errors += repeated_keys.check()
-                errors.append(InputError(f"stopped after {MAX_ERRORS} broken lines", Location(shown)))
-                break
-    errors += repeated_keys.check()
-    InputErrors.raise_if_any(sorted(errors, key=lambda e: e.location.line or 0))
-    if not records:
-        raise InputError("no output records: an empty run is an error, never a pass", Location(shown))
-    return Outputs(shown, digest.hexdigest(), records)
+            objs.append(obj)
+            numbers.append(number)
+            good.append(line)
+        if failed or text is None:
+            text = b"\n".join(good)
+        repeated = _repeated_keys(objs, good, text)
+        if repeated:
+            for i in sorted(repeated, reverse=True):
+                self.error(repeated[i], numbers[i])
+                del objs[i], numbers[i]
+        return self.objects(objs, numbers, checked=True)
+
+    def objects(self, objs: Sequence[Any], numbers: Sequence[int], *, checked: bool = False) -> list[OutputRecord]:
+        """The records of parsed objects (``numbers``: their lines or rows); ``checked``: their numbers are
+        known finite (JSON read by orjson, which refuses the others)."""
+        records: list[OutputRecord] = []
+        fields, shared, full = self.fields, self._shared, MAX_ERRORS
+        if shared is not None and len(shared) > self.SHARED_LIMIT:
+            shared.clear()
+        for obj, number in zip(objs, numbers, strict=True):
+            if fields is not None and type(obj) is dict:
+                mapped, problem = fields.apply(obj)
+                if mapped is None:
+                    self.error(problem[1] if problem else "not mapped", number, problem[0] if problem else None)
+                    if len(self.errors) >= full:
+                        break
+                    continue
+                obj = mapped
+            problem = shape_problem(obj)
+            if problem is None and not checked:
+                try:
+                    problem = non_finite(obj, "$")
+                except RecursionError:
+                    problem = ("$", "nested too deeply; expected fewer levels")
+            if problem is not None:
+                if fields is not None:
+                    problem = fields.explain(problem)
+                self.error(problem[1], number, problem[0])
+                if len(self.errors) >= full:
+                    break
+                continue
+            records.append(_record(obj, number, shared) if shared is not None
+                           else OutputRecord(obj["case_id"], obj.pop("output"), number, obj))
+        return records
 
 
-def _parse(line: bytes) -> tuple[Any, tuple[str | None, str] | None]:
-    """One line as a record: (the object, None) or (None, (json path or None, what is wrong))."""
+def _repeated_keys(objs: list[Any], lines: list[bytes], text: bytes) -> dict[int, str]:
+    """The lines (by index) holding an object with a key twice, which orjson reads keeping the last value.
+
+    Every ``:`` of a JSON text either ends a key or stands in a string, and a string can also spell
+    it ``\\u003a``; orjson's own compact text of the parsed objects holds one ``:`` per key kept plus
+    those of the strings. So when the colons of ``text`` (plus the ``\\u003a`` spellings) equal those of
+    the re-encoded objects, no key was dropped: three C-speed passes over a batch instead of a check
+    per line. Otherwise each line is checked alike, and a suspect one read again by ``json`` with a
+    duplicate-key check, which names the key.
+    """
+    if not objs:
+        return {}
     try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        strict = _strict_problem(line)  # "NaN is not a JSON number" where orjson says "unexpected character"
-        return None, (None, strict or f"invalid JSON: {exc}")
-    problem = shape_problem(obj)
-    return (obj, None) if problem is None else (None, problem)
+        if _colons(orjson.dumps(objs), escapes=False) == _colons(text):  # orjson writes ':' as itself
+            return {}
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes (255 levels)
+        pass
+    found = {}
+    for i, (obj, line) in enumerate(zip(objs, lines, strict=True)):
+        try:
+            suspect = orjson.dumps(obj).count(b":") != _colons(line)
+        except orjson.JSONEncodeError:
+            suspect = _may_repeat_a_key(line, _keys(obj))
+        problem = _strict_problem(line, suspect=True) if suspect else None
+        if problem is not None:
+            found[i] = problem
+    return found
+
+
+def _colons(text: bytes, *, escapes: bool = True) -> int:
+    """The ``:`` of a JSON text, those written ``\\u003a`` included (a ``\\\\u003a`` too: counting more is safe)."""
+    if len(text) < 1 << 16:
+        count = text.count(b":")
+        if escapes and b"\\" in text:
+            count += text.count(b"\\u003a") + text.count(b"\\u003A")
+        return count
+    numpy = _numpy()  # three times as fast as bytes.count, and one pass finds every backslash
+    data = numpy.frombuffer(text, numpy.uint8)
+    count = int(numpy.count_nonzero(data == 58))
+    if not escapes:
+        return count
+    at = numpy.flatnonzero(data[:-5] == 92)  # a backslash with five bytes after it
+    if at.size:
+        count += int(numpy.count_nonzero((data[at + 1] == 117) & (data[at + 2] == 48) & (data[at + 3] == 48)
+                                         & (data[at + 4] == 51) & ((data[at + 5] | 32) == 97)))
+    return count
+
+
+@functools.cache
+def _numpy() -> Any:
+    import numpy  # a dependency of pandas, imported once it pays
+
+    return numpy
 
 
 def _keys(value: Any) -> int:
@@ -210,48 +314,6 @@ def _deep_keys(value: Any) -> int:
         elif type(item) is list:
             pending.extend(item)
     return count
-
-
-class _RepeatedKeys:
-    """Finds the lines holding an object with a key twice, which orjson reads keeping the last value silently.
-
-    A ``"`` that no backslash escapes, followed by a colon, always ends a key (a value is
-    followed by ``,``, ``}`` or ``]``): counting those ``":`` counts exactly the keys written
-    without whitespace before their colon, and each line holds at least as many keys as orjson
-    kept. So when, over a batch of lines without a ``"key" :``, that count equals the keys parsed,
-    no line lost a key: a few C-speed passes per batch instead of a check per line. Otherwise
-    each line of the batch is checked, and a suspect one parsed again by ``json`` with a
-    duplicate-key check, which names the key.
-    """
-
-    BATCH = 512
-
-    def __init__(self, shown: str) -> None:
-        self.shown = shown
-        self.lines: list[bytes] = []
-        self.numbers: list[int] = []
-        self.keys: list[int] = []
-
-    def add(self, number: int, line: bytes, obj: Any) -> list[InputError]:
-        """Note a parsed line (before its object is changed); errors of the batch once it is full."""
-        self.lines.append(line)
-        self.numbers.append(number)
-        self.keys.append(_keys(obj))
-        return self.check() if len(self.lines) >= self.BATCH else []
-
-    def check(self) -> list[InputError]:
-        """The errors of the lines noted since the last check (file:line: duplicate key ...)."""
-        errors = []
-        batch = b"".join(self.lines)
-        if _unescaped_key_ends(batch) != sum(self.keys) or _SPACED_KEY_END.search(batch) is not None:
-            for number, line, keys in zip(self.numbers, self.lines, self.keys, strict=True):
-                problem = _strict_problem(line, suspect=True) if _may_repeat_a_key(line, keys) else None
-                if problem is not None:
-                    errors.append(InputError(problem, Location(self.shown, number)))
-        self.lines.clear()
-        self.numbers.clear()
-        self.keys.clear()
-        return errors
 
 
 def _may_repeat_a_key(line: bytes, keys: int) -> bool:
@@ -314,6 +376,8 @@ def _finite(text: str) -> float:
 
 def _record(obj: dict[str, Any], number: int, shared: dict[Any, Any]) -> OutputRecord:
     output = obj.pop("output")
+    if len(obj) == 1:
+        return OutputRecord(obj["case_id"], output, number, obj)
     for key in _SHARED_STRINGS:
         value = obj.get(key)
         if value is not None:
@@ -327,13 +391,12 @@ def _record(obj: dict[str, Any], number: int, shared: dict[Any, Any]) -> OutputR
         obj["tags"] = shared.setdefault(tuple(tags), tags)
     return OutputRecord(obj["case_id"], output, number, obj)
 
-
 def records_from_dicts(items: Sequence[dict[str, Any]]) -> Outputs:
     """Outputs built in memory (tests, policy examples, library callers); numbers must be finite, as in a file."""
     records = []
     for i, obj in enumerate(items, start=1):
         try:
-            problem = shape_problem(obj) or _non_finite(obj, "$")
+            problem = shape_problem(obj) or non_finite(obj, "$")
         except RecursionError:
             problem = ("$", "nested too deeply; expected fewer levels")
         if problem is not None:
@@ -342,12 +405,12 @@ def records_from_dicts(items: Sequence[dict[str, Any]]) -> Outputs:
     return Outputs("<memory>", "", records)
 
 
-def _non_finite(value: Any, path: str) -> tuple[str, str] | None:
+def non_finite(value: Any, path: str) -> tuple[str, str] | None:
     """(json path, message) of the first number in ``value`` that JSON cannot hold (NaN, infinities), or None."""
     if type(value) is float and not math.isfinite(value):
         return path, f"expected a finite number, got {value!r}"
     if isinstance(value, dict):
-        return next((p for k, v in value.items() if (p := _non_finite(v, f"{path}.{k}")) is not None), None)
+        return next((p for k, v in value.items() if (p := non_finite(v, f"{path}.{k}")) is not None), None)
     if isinstance(value, list | tuple):
-        return next((p for i, v in enumerate(value) if (p := _non_finite(v, f"{path}[{i}]")) is not None), None)
+        return next((p for i, v in enumerate(value) if (p := non_finite(v, f"{path}[{i}]")) is not None), None)
     return None
