@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .audit import build_audit_report, check_audit_path, render_audit, write_audit
     from .github import step_outputs, write_step_outputs
     from .governance import check_since, policy_diff, policy_history
-    from .judge import GateResult, Progress, Validation, load, run_gate, run_scan, schema, validate
+    from .judge import MAX_RESULTS, GateResult, Progress, Validation, load, run_gate, run_scan, schema, validate
     from .policy_tests import PolicyTestReport, run_policy_tests
     from .release import (
         AuditTrail,
@@ -85,6 +85,7 @@ _HOMES = {
     'run_policy_tests': 'policy_tests',
     'run_rollback': 'rollback',
     'run_scan': 'judge',
+    'MAX_RESULTS': 'judge',
     'schema': 'judge',
     'step_outputs': 'github',
     'validate': 'judge',
@@ -107,6 +108,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "MAX_RESULTS",
     "AuditTrail",
     "DecisionLog",
     "GateResult",

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import orjson
+
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ExitCode, InputError, InputErrors
-from ..evaluation import Evaluation, evaluate
+from ..evaluation import MAX_RESULTS, Evaluation, Executor, InputFacts, evaluate
 from ..gate import Decision, decide, scan_exit_code
 from ..model import Outputs, Verdict
 from ..outputs import load_outputs
+from ..outputs.sources import FieldMap
 from ..project import Project, example_errors, expired_waivers, inspect_project, load_project
 from ..project.selection import Selection, select_project
 from ..project.waivers import future_approvals
@@ -42,7 +48,8 @@ class GateResult:
     evaluation: Evaluation
     decision: Decision
     project: Project
-    outputs: Outputs
+    #: the outputs judged: in memory (a gate, a library caller), or what a streamed scan learnt of them
+    outputs: Outputs | InputFacts
     baseline: Outputs | None = None
     #: only these policies and suites ran (``--select``/``--deselect``); ``None``: all of them
     selection: Selection | None = None
@@ -61,13 +68,13 @@ def example_warnings(problems: Sequence[InputError]) -> list[str]:
             " refuses to judge with it)" for p in problems]
 
 
-def _outputs(source: PathLike | Outputs, progress: Progress | None) -> Outputs:
+def _outputs(source: PathLike | Outputs, progress: Progress | None, fields: FieldMap | None = None) -> Outputs:
     if isinstance(source, Outputs):
         return source
     path = Path(source)
     total = path.stat().st_size if path.is_file() else 0
     on_bytes = (lambda done: progress.loading(done, total)) if progress is not None else None
-    loaded = load_outputs(path, display=str(source), progress=on_bytes)
+    loaded = load_outputs(source, display=str(source), progress=on_bytes, fields=fields)
     if progress is not None:
         progress.loading(total, total)
     return loaded
@@ -77,7 +84,9 @@ def _judge(kind: str, outputs: PathLike | Outputs, *, policies: PathLike, evals:
            baseline: PathLike | Outputs | None, project: Project | None, model: str | None,
            model_version: str | None, today: dt.date | None, backdate: bool, clock: Clock, workers: int | None,
            progress: Progress | None, allow_unmatched: bool = False, select: Sequence[str] = (),
-           deselect: Sequence[str] = (), strict: bool = False) -> GateResult:
+           deselect: Sequence[str] = (), strict: bool = False, field_map: FieldMap | str | None = None,
+           executor: Executor | str | None = None, scheduler: str | None = None, dask_workers: int = 2,
+           max_results: int | None = MAX_RESULTS, results_file: PathLike | None = None) -> GateResult:
     """Judge; the result's exit code is the verdict's (a scan decides its own)."""
     started = clock.timestamp()
     judged_on, backdated = judging_date(today, clock, backdate=backdate)
@@ -92,19 +101,131 @@ def _judge(kind: str, outputs: PathLike | Outputs, *, policies: PathLike, evals:
     if strict:
         InputErrors.raise_if_any([InputError(f"{p.message} (--strict: a policy whose examples misbehave is not"
                                              " judged with)", p.location) for p in problems])
-    run_outputs = _outputs(outputs, progress)
-    base = None if baseline is None else _outputs(baseline, None)
-    on_records = (lambda done, total: progress.judging(done, total)) if progress is not None else None
-    evaluation = evaluate(project, run_outputs, base, today=judged_on, progress=on_records,
-                          require_all_cases=kind == "gate", workers=workers,
-                          allow_unmatched=allow_unmatched or kind == "scan")
+    fields = FieldMap.parse(field_map) if isinstance(field_map, str) else field_map
+    base = None if baseline is None else _outputs(baseline, None, fields)
+    if kind == "scan" and not isinstance(outputs, Outputs):
+        evaluation = _stream(project, outputs, base, fields, today=judged_on, workers=workers, progress=progress,
+                             executor=executor, scheduler=scheduler, dask_workers=dask_workers, evals=evals,
+                             select=select, deselect=deselect,
+                             max_results=max_results, results_file=results_file)
+        run_outputs: Outputs | InputFacts = evaluation.facts  # type: ignore[assignment]
+    else:
+        run_outputs = _outputs(outputs, progress, fields)
+        on_records = (lambda done, total: progress.judging(done, total)) if progress is not None else None
+        with _results_file(results_file, project) as sink:
+            evaluation = evaluate(project, run_outputs, base, today=judged_on, progress=on_records,
+                                  require_all_cases=kind == "gate", workers=workers,
+                                  allow_unmatched=allow_unmatched or kind == "scan", max_results=max_results,
+                                  sink=sink)
     decision = decide(evaluation.outcomes)
     report = build_report(project, run_outputs, evaluation, decision, kind=kind, started_at=started,
                           finished_at=clock.timestamp(), judged_on=judged_on, model=model,
                           model_version=model_version, baseline=base, backdated=backdated, selection=selection,
-                          warnings=example_warnings(problems))
+                          warnings=example_warnings(problems),
+                          results_file=str(results_file) if results_file is not None else None)
     return GateResult(kind, decision.verdict, decision.exit_code, report, evaluation, decision, project,
                       run_outputs, base, selection, problems)
+
+
+#: plain JSON Lines files larger than this are judged in byte ranges of this size (in parallel, and so that a
+#: piece's results are merged and let go before the next)
+SPLIT_BYTES = 32 * 1024 * 1024
+
+
+def _stream(project: Project, source: PathLike, baseline: Outputs | None, fields: FieldMap | None, *,
+            today: dt.date, workers: int | None, progress: Progress | None, executor: Executor | str | None,
+            scheduler: str | None, dask_workers: int, evals: PathLike | None, select: Sequence[str],
+            deselect: Sequence[str], max_results: int | None, results_file: PathLike | None) -> Evaluation:
+    """Judge the files of ``source`` piece by piece: memory holds the failures kept, not the records."""
+    from ..evaluation import Merger, finish, prepare
+    from ..evaluation.executors import executor_for
+    from ..outputs.sources import combined_sha256, partitions
+
+    parts = partitions(source, split_bytes=SPLIT_BYTES)
+    index_of: dict[str, int] = {}
+    for part in parts:
+        index_of.setdefault(part.path, len(index_of))
+    files = {index: next(p.display for p in parts if p.path == path) for path, index in index_of.items()}
+    pieces = [(index_of[part.path], part) for part in parts]
+    judging = prepare(project, baseline, today=today)
+    runner: Any
+    if executor == "dask":
+        from ..evaluation.dask import DaskExecutor, snapshot
+
+        runner = DaskExecutor(scheduler, dask_workers,
+                              snapshot_of=lambda j: snapshot(j, evals, select=select, deselect=deselect, today=today))
+    elif executor in (None, "local"):
+        runner = executor_for(workers)
+    elif isinstance(executor, str):
+        raise InputError(f"executor {executor!r}: expected local or dask")
+    else:
+        runner = executor
+    split = {index_of[part.path]: part.path for part in parts if part.start or part.end is not None}
+    digests: dict[int, str] = {}
+    hashing = _hash_files(split, digests)
+    total = sum(part.size if part.end is None else part.end - part.start for part in parts)
+    by_partition = executor == "dask"
+    on_done = None
+    with _results_file(results_file, project) as sink:
+        merger = Merger(judging, max_results=max_results, sink=sink, files=[files[i] for i in sorted(files)])
+        scanning = getattr(progress, "scanning", None)
+        if scanning is not None:
+            on_done = ((lambda done: scanning(done, len(parts), merger.records, "partitions")) if by_partition
+                       else (lambda done: scanning(done, total, merger.records)))
+        elif progress is not None:
+            on_done = (lambda done: progress.judging(done, len(parts))) if by_partition else (
+                lambda done: progress.loading(done, total))
+        runner.judge_partitions(judging, pieces, fields, merger.add, on_done)
+        hashing.join()
+        digests.update({index: sha for index, sha in merger.sha256.items() if index not in split})
+        unread = [files[i] for i in sorted(files) if i not in digests]
+        if unread:
+            raise InputError(f"{unread[0]}: could not be read again for its sha256 (did it change or vanish during"
+                             " the run?); expected a file that stays in place while it is judged")
+        sha = combined_sha256([(files[i], digests[i]) for i in sorted(files)])
+        return finish(merger, InputFacts(str(source), sha, merger.records))
+
+
+def _hash_files(paths: dict[int, str], into: dict[int, str]) -> Any:
+    """A thread computing the sha256 of the files judged in byte ranges (no range reads a whole file)."""
+    import hashlib
+    import threading
+
+    def run() -> None:
+        for index, path in paths.items():
+            try:
+                with open(path, "rb") as handle:
+                    into[index] = hashlib.file_digest(handle, "sha256").hexdigest()
+            except OSError:
+                return  # said below: a file judged without its digest is not a report
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+@contextlib.contextmanager
+def _results_file(path: PathLike | None, project: Project) -> Iterator[Any]:
+    """A sink writing every result as a JSON line (masked, as the report shows it) to ``path``, atomically:
+    a temporary file beside it, renamed into place when the run completes; nothing when interrupted."""
+    if path is None:
+        yield None
+        return
+    from ..report.build import result_reporter
+    from ..report.model import as_data
+
+    reporter = result_reporter(project)
+    target = Path(path)
+    handle = tempfile.NamedTemporaryFile("wb", dir=target.parent or Path("."),  # noqa: SIM115 - renamed below
+                                         prefix=f".{target.name}.", suffix=".tmp", delete=False)
+    try:
+        with handle:
+            yield lambda result: handle.write(orjson.dumps(as_data(reporter(result))) + b"\n")
+        os.replace(handle.name, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(handle.name)
+        raise
 
 
 def _patterns(value: Sequence[str] | str, name: str) -> tuple[str, ...]:
@@ -144,7 +265,8 @@ def run_gate(outputs: PathLike | Outputs, *, policies: PathLike = "policies", ev
              model_version: str | None = None, today: dt.date | None = None, backdate: bool = False,
              clock: Clock = SYSTEM_CLOCK, workers: int | None = 1, progress: Progress | None = None,
              allow_unmatched: bool = False, select: Sequence[str] = (), deselect: Sequence[str] = (),
-             strict: bool = False) -> GateResult:
+             strict: bool = False, field_map: FieldMap | str | None = None, max_results: int | None = MAX_RESULTS,
+             results_file: PathLike | None = None) -> GateResult:
     """Judge a candidate's outputs with every policy and eval suite; the verdict decides the exit code.
 
     ``outputs`` and ``baseline`` are JSONL paths or loaded :class:`~harness.model.Outputs`;
@@ -165,7 +287,7 @@ def run_gate(outputs: PathLike | Outputs, *, policies: PathLike = "policies", ev
     return _judge("gate", outputs, policies=policies, evals=evals, baseline=baseline, project=project, model=model,
                   model_version=model_version, today=today, backdate=backdate, clock=clock, workers=workers,
                   progress=progress, allow_unmatched=allow_unmatched, select=select, deselect=deselect,
-                  strict=strict)
+                  strict=strict, field_map=field_map, max_results=max_results, results_file=results_file)
 
 
 def run_scan(outputs: PathLike | Outputs, *, policies: PathLike = "policies", evals: PathLike | None = "evals",
@@ -173,7 +295,9 @@ def run_scan(outputs: PathLike | Outputs, *, policies: PathLike = "policies", ev
              model_version: str | None = None, today: dt.date | None = None, backdate: bool = False,
              clock: Clock = SYSTEM_CLOCK, workers: int | None = 1, progress: Progress | None = None,
              fail_on_findings: bool = False, select: Sequence[str] = (), deselect: Sequence[str] = (),
-             strict: bool = False) -> GateResult:
+             strict: bool = False, field_map: FieldMap | str | None = None, executor: Executor | str | None = None,
+             scheduler: str | None = None, dask_workers: int = 2, max_results: int | None = MAX_RESULTS,
+             results_file: PathLike | None = None) -> GateResult:
     """Evaluate any outputs (production logs after an incident) and report every finding.
 
     Suites judge only the cases present. The exit code is 0, or 1 with ``fail_on_findings``
@@ -182,7 +306,9 @@ def run_scan(outputs: PathLike | Outputs, *, policies: PathLike = "policies", ev
     """
     result = _judge("scan", outputs, policies=policies, evals=evals, baseline=baseline, project=project,
                     model=model, model_version=model_version, today=today, backdate=backdate, clock=clock,
-                    workers=workers, progress=progress, select=select, deselect=deselect, strict=strict)
+                    workers=workers, progress=progress, select=select, deselect=deselect, strict=strict,
+                    field_map=field_map, executor=executor, scheduler=scheduler, dask_workers=dask_workers,
+                    max_results=max_results, results_file=results_file)
     return dataclasses.replace(result, exit_code=scan_exit_code(result.evaluation,
                                                                  fail_on_findings=fail_on_findings))
 

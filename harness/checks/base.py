@@ -9,7 +9,9 @@ when they make no sense; a NaN or an infinity anywhere in the options is refused
 it is called, for every check), and an optional ``prefilter``: an RE2 pattern whose absence
 from an output proves the check passes, so the engine can skip calling it.
 
-Per-output checks: ``fn(prepared, record, case) -> Sequence[Finding]`` (empty: a pass).
+Per-output checks: ``fn(prepared, record, case) -> Sequence[Finding]`` (empty: a pass). A check that
+runs on every output and does not read the case may add ``batch(prepared, records)``, giving the
+findings of many records in one call (the engine then calls ``fn`` only where ``batch`` raised).
 Run-level checks: ``fn(prepared, run: RunView) -> RunOutcome``. The engine adds the
 policy, the rule, the case and the location. Decorating registers nothing: a check
 reaches the engine through the registry (built-ins, the ``harness.checks`` entry point
@@ -135,6 +137,9 @@ class Check:
     #: compares with the case's ``reference`` unless the rule gives a ``value``
     uses_case: bool = False
     description: str = ""
+    #: ``batch(prepared, records) -> {index: findings}``: the findings ``fn`` gives each failing record of a list
+    #: (without the case: only for checks that do not read it), one call for many records; optional
+    batch: Callable[[Any, Sequence[OutputRecord]], Mapping[int, Sequence[Finding]]] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prepare", _finite_first(self.prepare))
@@ -197,6 +202,7 @@ def check(
     prepare: Prepare | None = None,
     prefilter: Callable[[Any], str | None] | None = None,
     uses_case: bool = False,
+    batch: Callable[[Any, Sequence[OutputRecord]], Mapping[int, Sequence[Finding]]] | None = None,
 ) -> Callable[[Callable[..., Any]], Check]:
     """Make ``fn`` the check ``name``, with the JSON Schema of its ``options``.
 
@@ -224,6 +230,6 @@ def check(
         if not callable(fn):
             raise TypeError(f"check {name!r}: expected a function, got {type(fn).__name__}")
         doc = (fn.__doc__ or "").strip().splitlines()
-        return Check(name, fn, level, schema, prepare or _keep, prefilter, uses_case, doc[0] if doc else "")
+        return Check(name, fn, level, schema, prepare or _keep, prefilter, uses_case, doc[0] if doc else "", batch)
 
     return wrap

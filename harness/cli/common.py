@@ -69,6 +69,16 @@ def actor_arg(value: str) -> str:
     return value
 
 
+def non_negative(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, got {value!r}")
+    return number
+
+
 def positive(value: str) -> int:
     try:
         number = int(value)
@@ -211,13 +221,29 @@ class ProgressBars:
     def judging(self, done: int, total: int) -> None:
         self._update("evaluating", done, total)
 
+    def scanning(self, done: int, total: int, records: int, unit: str = "bytes") -> None:
+        """One pass reading and judging (a streamed scan): ``done`` of ``total`` bytes (or partitions), with the
+        records judged so far and their rate."""
+        import time
 
-def wants_progress(path: Path, disabled: bool) -> bool:
+        now = time.monotonic()
+        self._started = getattr(self, "_started", now)
+        rate = records / (now - self._started) if now > self._started else 0.0
+        name = "judging outputs" if unit == "bytes" else "judging partitions"
+        if name not in self._tasks:
+            self._tasks[name] = self._bar.add_task(name, total=total)
+        self._bar.update(self._tasks[name], completed=done, total=total,
+                         description=f"{name} ({records:,} records, {rate:,.0f}/s)")
+
+
+def wants_progress(path: Path | str, disabled: bool) -> bool:
+    if disabled or not sys.stderr.isatty():
+        return False
     try:
-        size = path.stat().st_size
+        size = Path(path).stat().st_size if Path(path).is_file() else PROGRESS_MIN_BYTES
     except OSError:
         return False
-    return not disabled and sys.stderr.isatty() and size >= PROGRESS_MIN_BYTES
+    return size >= PROGRESS_MIN_BYTES
 
 
 def exit_codes(*lines: str) -> str:

@@ -31,10 +31,19 @@ SCAN_EXIT_CODES = common.exit_codes(
 
 
 def _judging_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--outputs", type=Path, required=True, metavar="FILE",
-                        help="model outputs, JSON Lines: one {case_id, output, ...} per line")
-    parser.add_argument("--baseline", type=Path, metavar="FILE",
-                        help="outputs of the last-known-good model, for baseline rules")
+    parser.add_argument("--outputs", required=True, metavar="PATH",
+                        help="model outputs: JSON Lines (one {case_id, output, ...} per line), gzip- or"
+                             " zstd-compressed JSON Lines, Parquet, or a directory or glob of such files")
+    parser.add_argument("--baseline", metavar="PATH",
+                        help="outputs of the last-known-good model, for baseline rules (the same formats)")
+    parser.add_argument("--map", dest="field_map", metavar="FIELD=PATH,...",
+                        help="where the record fields are in the input, for logs named otherwise:"
+                             " output=response.text,case_id=request_id (dotted paths into each line or row)")
+    parser.add_argument("--max-results", type=common.non_negative, default=None, metavar="N",
+                        help="list at most the first N results in the report (default 100000; 0: all of them);"
+                             " the counts stay exact")
+    parser.add_argument("--results-file", type=Path, metavar="PATH",
+                        help="write every result (masked, one JSON object per line) here, atomically")
     parser.add_argument("--model", help="model name for the report (default: most common in the outputs)")
     parser.add_argument("--model-version", help="model version for the report (default: from the outputs)")
     parser.add_argument("--format", default="text", metavar="FORMAT",
@@ -94,6 +103,14 @@ def register(commands: Any) -> None:
                     " --fail-on-findings is given.",
         exit_codes=SCAN_EXIT_CODES)
     _judging_options(scan)
+    scan.add_argument("--executor", choices=("local", "dask"), default="local",
+                      help="where the outputs are judged: local processes (--workers; the fastest on one machine)"
+                           " or a Dask cluster (default: local)")
+    scan.add_argument("--scheduler", metavar="ADDRESS",
+                      help="with --executor dask: an existing cluster's scheduler (tcp://host:8786); without it a"
+                           " local cluster is started for the run. Workers read the outputs at the same path")
+    scan.add_argument("--dask-workers", type=common.positive, default=2, metavar="N",
+                      help="workers of the local Dask cluster (default 2)")
     scan.add_argument("--fail-on-findings", action="store_true",
                       help="exit 1 when any policy fails or any result is not a pass")
     scan.add_argument("--incidents", type=Path, default=Path("incidents"), metavar="DIR",
@@ -137,7 +154,13 @@ def judge(args: argparse.Namespace, kind: str) -> int:
     run = api.run_gate if kind == "gate" else api.run_scan
     options: dict[str, Any] = ({"fail_on_findings": args.fail_on_findings} if kind == "scan"
                                else {"allow_unmatched": args.allow_unmatched})
-    options |= {"select": args.select, "deselect": args.deselect, "strict": args.strict}
+    options |= {"select": args.select, "deselect": args.deselect, "strict": args.strict,
+                "field_map": args.field_map, "results_file": args.results_file,
+                "max_results": api.MAX_RESULTS if args.max_results is None else (args.max_results or None)}
+    if kind == "scan":
+        if args.scheduler and args.executor != "dask":
+            raise InputError("--scheduler is for --executor dask")
+        options |= {"executor": args.executor, "scheduler": args.scheduler, "dask_workers": args.dask_workers}
     with bars if bars is not None else contextlib.nullcontext():
         result = run(args.outputs, project=project, policies=args.policies, evals=args.evals, baseline=args.baseline,
                      model=args.model, model_version=args.model_version, today=args.today, backdate=args.backdate,

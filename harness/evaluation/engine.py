@@ -1,43 +1,108 @@
 """The evaluation: every rule in scope over every output, then the run-level rules, then per-policy outcomes.
 
+The input is judged in pieces (a partition of the input, a chunk of records in memory), each
+into a :class:`~harness.evaluation.partial.Partial`; a :class:`Merger` folds them in input
+order as they arrive and keeps what the report needs: the first ``max_results`` results (all of
+them go to ``sink`` when one is given), exact counts, and a few small columns per record for
+the run-level rules. So memory grows with the failures kept, not with the records.
+
 An exception inside a check is an ``error`` result, which fails its policy (the gate
 fails closed). Waivers turn failures of the rules they cover into ``waived`` results.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from ..clock import SYSTEM_CLOCK
 from ..errors import InputError, InputErrors, Location
-from ..model import Finding, OutputRecord, Outputs, Policy, Rule
+from ..model import OutputRecord, Outputs, Policy, Rule
 from ..model.output import case_key
 from ..model.policy import mask_mode
 from ..model.waiver import parse_date
 from ..project import Project
 from ..text.mask import mask_text
-from .executors import executor_for
-from .results import Aggregate, Evaluation, PolicyOutcome, Result, ScopeGroup
-from .run_level import RunRule, run_level, waiver_for
-from .scanner import CheckCrashed, Scanner, Unit
+from .partial import SCOPE_CASES_CAP, Partial, PlanKey
+from .results import Aggregate, Evaluation, InputFacts, PolicyOutcome, Result, ScopeGroup
+from .run_level import RunRule, in_scope, judge_run_rule
+from .scanner import COUNTED_FIELDS, RunNeeds, Scanner, Unit, waiver_for
 
 Progress = Callable[[int, int], None]
 #: how many unmatched case ids a warning names
 SHOW_IDS = 5
 #: how many repeated case ids an error lists before it says how many more there are
 SHOW_REPEATS = 20
+#: how many results an evaluation keeps by default (every one of them goes to a ``sink`` when given)
+MAX_RESULTS = 100_000
+ResultSink = Callable[[Result], None]
 
 
-def _message(rule: Rule, findings: Sequence[Finding]) -> str:
-    if rule.message:
-        return rule.message
-    messages = list(dict.fromkeys(f.message for f in findings))
-    text = "; ".join(messages[:3])
-    return text + (f" (+{len(messages) - 3} more)" if len(messages) > 3 else "")
+class _CaseUnits(Mapping[str, list[Unit]]):
+    """The units of each eval case's own rules, built the first time a record of the case is judged."""
+
+    def __init__(self, project: Project, first_suite: int) -> None:
+        self.cases = project.cases
+        self.suites = {suite.suite: (first_suite + i, any(rule.check == "pii" for case in suite.cases
+                                                            for rule in case.expect))
+                       for i, suite in enumerate(project.suites)}
+        self.built: dict[str, list[Unit]] = {}
+
+    def __getitem__(self, case_id: str) -> list[Unit]:
+        units = self.built.get(case_id)
+        if units is None:
+            case = self.cases[case_id]
+            suite = self.suites.get(case.suite)  # None: its suite was not selected
+            units = self.built[case_id] = [] if suite is None else [
+                Unit(suite[0], rule, rule.impl, True, -1, mask_mode(rule, private=suite[1])) for rule in case.expect]
+        return units
+
+    def __contains__(self, case_id: object) -> bool:
+        return case_id in self.cases
+
+    def __iter__(self) -> Any:
+        return iter(self.cases)
+
+    def __len__(self) -> int:
+        return len(self.cases)
 
 
-def _units(project: Project, subjects: Sequence[Policy]) -> tuple[list[Unit], list[RunRule], dict[str, list[Unit]]]:
+@dataclass
+class Judging:
+    """Everything a pass over the outputs needs, prepared once: the subjects, the units, the scanner."""
+
+    project: Project
+    subjects: list[Policy]
+    run_rules: list[RunRule]
+    scanner: Scanner
+    waivers: list[Any]
+    warnings: list[str]
+    baseline: Outputs | None = None
+    baseline_partial: Partial | None = None
+    baseline_scanner: Scanner | None = None
+
+    def scan(self, records: Sequence[OutputRecord], begin: int = 0, end: int | None = None, *,
+             part: int = 0) -> Partial:
+        """Judge ``records[begin:end]`` into a new partial."""
+        return self.scanner.scan(records, Partial(part=part), begin=begin, end=end)
+
+
+def prepare(project: Project, baseline: Outputs | None = None, *, today: dt.date | str | None = None) -> Judging:
+    """The subjects (active and draft policies, then eval suites), their units and the waivers in force."""
+    if isinstance(today, str):
+        today = parse_date(today)
+    today = today or SYSTEM_CLOCK.today()
+    waivers = [w for w in project.waivers if w.in_force(today)]
+    warnings = [f"waiver for {w.policy} (ticket {w.ticket}) {w.lapse(today)} and was not applied"
+                for w in project.waivers if not w.in_force(today)]
+    subjects = [p for p in project.policies if p.status != "deprecated"]
+    subjects += [suite.as_policy() for suite in project.suites]
     units: list[Unit] = []
     run_rules: list[RunRule] = []
     for index, policy in enumerate(subjects):
@@ -50,23 +115,181 @@ def _units(project: Project, subjects: Sequence[Policy]) -> tuple[list[Unit], li
                 inner = Unit(index, rule.inner, rule.inner.impl, False, len(units), policy.mask_of(rule.inner))
                 units.append(inner)
             run_rules.append((index, rule, inner))
-    first_suite = len(subjects) - len(project.suites)
-    case_units: dict[str, list[Unit]] = {}
-    key = len(units)
-    for offset, suite in enumerate(project.suites):
-        private = any(rule.check == "pii" for case in suite.cases for rule in case.expect)
-        for case in suite.cases:
-            case_units[case.id] = [Unit(first_suite + offset, rule, rule.impl, True, key + i,
-                                        mask_mode(rule, private=private))
-                                   for i, rule in enumerate(case.expect)]
-            key += len(case.expect)
-    return units, run_rules, case_units
+    compare_cases = _compare_cases(baseline, run_rules)
+    needs = _needs(run_rules, compare_cases)
+    case_units = _CaseUnits(project, len(subjects) - len(project.suites))
+    scanner = Scanner(subjects, units, project.cases, case_units, waivers, needs)
+    judging = Judging(project, subjects, run_rules, scanner, waivers, warnings, baseline)
+    if baseline is not None and any(rule.check == "baseline" for _, rule, _ in run_rules):
+        inner_units = [u for _, rule, u in run_rules if rule.check == "baseline" and u is not None]
+        judging.baseline_scanner = Scanner(subjects, inner_units, project.cases, {}, (), None)
+        judging.baseline_partial = judging.baseline_scanner.scan(baseline.records, Partial(), with_cases=False)
+    return judging
+
+
+def _compare_cases(baseline: Outputs | None, run_rules: Sequence[RunRule]) -> frozenset[str]:
+    """The case ids of the baseline whose outputs a ``compare: json`` rule may compare with."""
+    if baseline is None or not any(rule.check == "baseline" and rule.prepared.get("compare") == "json"
+                                   for _, rule, _ in run_rules):
+        return frozenset()
+    return frozenset(record.case_id for record in baseline.records)
+
+
+def _needs(run_rules: Sequence[RunRule], compare_cases: frozenset[str]) -> RunNeeds:
+    from .columns import columnar
+
+    numbers: dict[int, list[str]] = {}
+    groups: dict[int, list[str]] = {}
+    kept: dict[int, list[int]] = {}
+    compare: dict[int, list[int]] = {}
+    for position, (subject, rule, _) in enumerate(run_rules):
+        options = rule.prepared
+        if columnar(rule.impl, options):
+            if rule.check == "quantile":
+                numbers.setdefault(subject, []).append(options.get("field", "latency_ms"))
+            elif rule.check == "disparity":
+                groups.setdefault(subject, []).append(options["by"])
+        elif rule.check == "baseline" and rule.impl.name == "baseline" and options.get("compare") == "json":
+            compare.setdefault(subject, []).append(position)
+        else:
+            kept.setdefault(subject, []).append(position)
+
+    def frozen(table: Mapping[int, list[Any]]) -> dict[int, tuple[Any, ...]]:
+        return {key: tuple(dict.fromkeys(items)) for key, items in table.items()}
+
+    return RunNeeds(frozen(numbers), frozen(groups), frozen(kept), frozen(compare), compare_cases)
+
+
+class Merger:
+    """Folds partials, in input order, into one evaluation; keeps the first ``max_results`` results."""
+
+    def __init__(self, judging: Judging, *, max_results: int | None = MAX_RESULTS, sink: ResultSink | None = None,
+                 files: Sequence[str] | None = None) -> None:
+        self.judging = judging
+        self.max_results, self.sink = max_results, sink
+        # without a sink, a piece need not keep more results than the run lists
+        judging.scanner.keep_results = max_results if sink is None else None
+        self.files = list(files) if files is not None and len(files) > 1 else None
+        self.records = 0
+        self.results: list[Result] = []
+        self.results_total = 0
+        self.failed: dict[int, list[np.ndarray]] = {}
+        self.waived: dict[int, list[np.ndarray]] = {}
+        self.errors: Counter[int] = Counter()
+        self.inner: dict[int, list[np.ndarray]] = {}
+        self.plan_ids: dict[PlanKey, int] = {}
+        self.plan_counts: list[int] = []
+        self.plan_cases: list[dict[str, None]] = []
+        self.cases_cut = False
+        self.columns: dict[str, list[np.ndarray]] = {"plans": [], "keys": [], "lines": []}
+        self.numbers: dict[str, list[np.ndarray]] = {}
+        self.group_labels: dict[str, dict[str, int]] = {}
+        self.groups: dict[str, list[np.ndarray]] = {}
+        self.kept: dict[int, list[OutputRecord]] = {}
+        self.outputs: dict[int, list[tuple[str, str]]] = {}
+        self.field_counts: dict[str, Counter[str]] = {name: Counter() for name in COUNTED_FIELDS}
+        self.lines_seen: dict[int, int] = {}  # per file: lines of its byte ranges merged so far
+        self.names: list[tuple[int, _Names]] = []  # (first position, case ids) to find a record's case id
+        self.sha256: dict[int, str] = {}
+
+    def add(self, partial: Partial) -> None:
+        base = self.records
+        shift = self.lines_seen.get(partial.part, 0) if partial.relative_lines else 0
+        self.lines_seen[partial.part] = self.lines_seen.get(partial.part, 0) + partial.lines
+        if partial.sha256 is not None:
+            self.sha256[partial.part] = partial.sha256
+        file = self.files[partial.part] if self.files is not None else None
+        for result in partial.results:
+            if shift or file is not None:
+                result = dataclasses.replace(result, line=None if result.line is None else result.line + shift,
+                                             file=file)
+            self._result(result)
+        for found, into in ((partial.failed, self.failed), (partial.waived, self.waived),
+                            (partial.inner_failed, self.inner)):
+            for subject, positions in found.items():
+                into.setdefault(subject, []).append(np.asarray(positions, dtype=np.int64) + base)
+        self.results_total += partial.results_dropped
+        self.errors.update(partial.errors)
+        remap = np.zeros(max(len(partial.plan_keys), 1), dtype=np.int32)
+        for local, key in enumerate(partial.plan_keys):
+            plan_id = self.plan_ids.get(key)
+            if plan_id is None:
+                plan_id = self.plan_ids[key] = len(self.plan_counts)
+                self.plan_counts.append(0)
+                self.plan_cases.append({})
+            remap[local] = plan_id
+            self.plan_counts[plan_id] += partial.plan_counts[local]
+            cases = self.plan_cases[plan_id]
+            for case_id in partial.plan_cases[local]:
+                if len(cases) >= SCOPE_CASES_CAP:
+                    self.cases_cut = True
+                    break
+                cases[case_id] = None
+        self.cases_cut |= partial.plan_cases_cut
+        if partial.records:
+            self.columns["plans"].append(remap[partial.plans])
+            self.columns["keys"].append(partial.keys)
+            self.columns["lines"].append(partial.line_numbers + shift)
+        for path in set(self.numbers) | set(partial.numbers):
+            column = partial.numbers.get(path)
+            self.numbers.setdefault(path, [np.full(base, np.nan)] if base else []).append(
+                column if column is not None else np.full(partial.records, np.nan))
+        for path in set(self.groups) | set(partial.groups):
+            codes, labels = partial.groups.get(path, (np.full(partial.records, -1, np.int32), []))
+            known = self.group_labels.setdefault(path, {})
+            recode = np.array([known.setdefault(label, len(known)) for label in labels] or [0], dtype=np.int32)
+            self.groups.setdefault(path, [np.full(base, -1, np.int32)] if base else []).append(
+                np.where(codes >= 0, recode[np.maximum(codes, 0)], -1).astype(np.int32))
+        for position, records in partial.kept.items():
+            self.kept.setdefault(position, []).extend(
+                [record._replace(line=record.line + shift) for record in records] if shift else records)
+        for position, outputs in partial.outputs.items():
+            self.outputs.setdefault(position, []).extend(outputs)
+        for name, counts in partial.field_counts.items():
+            self.field_counts.setdefault(name, Counter()).update(counts)
+        if partial.records:
+            self.names.append((base, _Names(partial.case_text, partial.case_ends)))
+        self.records += partial.records
+
+    def _result(self, result: Result) -> None:
+        self.results_total += 1
+        if self.sink is not None:
+            self.sink(result)
+        if self.max_results is None or len(self.results) < self.max_results:
+            self.results.append(result)
+
+    def case_id(self, position: int) -> str:
+        """The case id of the record at a position of the whole input."""
+        import bisect
+
+        index = bisect.bisect_right([base for base, _ in self.names], position) - 1
+        base, names = self.names[index]
+        return names(position - base)
+
+    def column(self, name: str) -> np.ndarray:
+        parts = self.columns[name]
+        dtype = {"plans": np.int32, "keys": np.uint64, "lines": np.int64}[name]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+
+class _Names:
+    """The case ids of one partial's records, by position (the text and ends of :class:`Partial`)."""
+
+    __slots__ = ("ends", "text")
+
+    def __init__(self, text: str, ends: np.ndarray) -> None:
+        self.text, self.ends = text, ends
+
+    def __call__(self, position: int) -> str:
+        start = int(self.ends[position - 1]) if position else 0
+        return self.text[start:int(self.ends[position])]
 
 
 def evaluate(project: Project, outputs: Outputs, baseline: Outputs | None = None, *,
              today: dt.date | str | None = None, progress: Progress | None = None,
              require_all_cases: bool = True, workers: int | None = 1,
-             allow_repeats: bool | None = None, allow_unmatched: bool | None = None) -> Evaluation:
+             allow_repeats: bool | None = None, allow_unmatched: bool | None = None,
+             max_results: int | None = None, sink: ResultSink | None = None) -> Evaluation:
     """Judge ``outputs`` with every active or draft policy and eval suite of ``project``.
 
     ``today`` is the date waivers are judged against (a date or ``YYYY-MM-DD``; default: today, UTC). With
@@ -80,7 +303,10 @@ def evaluate(project: Project, outputs: Outputs, baseline: Outputs | None = None
     A record whose case id matches no eval case (of ``outputs`` or ``baseline``, when the project has eval
     cases) is an ``InputError`` too unless ``allow_unmatched`` (default: as ``allow_repeats``): records
     beyond the suites would be judged by the policies and the run-level rules, and could dilute them.
+    ``max_results`` (default: all) caps the results kept; ``sink`` receives every result, in order.
     """
+    from .executors import executor_for
+
     if not (allow_repeats if allow_repeats is not None else not require_all_cases):
         for judged in (outputs, baseline):
             if judged is not None:
@@ -89,94 +315,137 @@ def evaluate(project: Project, outputs: Outputs, baseline: Outputs | None = None
         for judged in (outputs, baseline):
             if judged is not None:
                 _refuse_unmatched(judged, project.cases)
-    if isinstance(today, str):
-        today = parse_date(today)
-    today = today or SYSTEM_CLOCK.today()
-    waivers = [w for w in project.waivers if w.in_force(today)]
-    warnings = [f"waiver for {w.policy} (ticket {w.ticket}) {w.lapse(today)} and was not applied"
-                for w in project.waivers if not w.in_force(today)]
-    subjects = [p for p in project.policies if p.status != "deprecated"]
-    subjects += [suite.as_policy() for suite in project.suites]
-    suite_index = {s.suite: len(subjects) - len(project.suites) + i for i, s in enumerate(project.suites)}
-    units, run_rules, case_units = _units(project, subjects)
-
-    results: list[Result] = []
-    failed: list[set[int]] = [set() for _ in subjects]
-    waived: list[set[int]] = [set() for _ in subjects]
-    errors = [0] * len(subjects)
-    inner_failed: dict[int, set[int]] = {}
-
-    def on_result(unit: Unit, index: int, record: OutputRecord, outcome: Sequence[Finding] | CheckCrashed) -> None:
-        if not unit.counts:
-            inner_failed.setdefault(unit.key, set()).add(index)
-            if not isinstance(outcome, CheckCrashed):
-                return
-        policy = subjects[unit.subject]
-        if isinstance(outcome, CheckCrashed):
-            errors[unit.subject] += 1
-            results.append(Result(policy.id, unit.rule.id, record.case_id, "error",
-                                  f"check {unit.rule.check!r} crashed: {outcome}", line=record.line))
-            return
-        waiver = waiver_for(waivers, policy.id, unit.rule.id, record.case_id)
-        (waived if waiver else failed)[unit.subject].add(index)
-        results.append(Result(policy.id, unit.rule.id, record.case_id, "waived" if waiver else "fail",
-                              _message(unit.rule, outcome), tuple(outcome), record.line,
-                              waiver.ticket if waiver else None))
-
-    scanner = Scanner(subjects, units, project.cases, case_units)
+    judging = prepare(project, baseline, today=today)
+    merger = Merger(judging, max_results=max_results, sink=sink)
     total = len(outputs.records)
-    scope_ids = executor_for(workers).scan(scanner, outputs.records, on_result,
-                                           (lambda done: progress(done, total)) if progress else None)
+    executor_for(workers).judge_records(judging, outputs.records, merger.add,
+                                        (lambda done: progress(done, total)) if progress else None)
     if progress:
         progress(total, total)
-    plan_subjects = {plan.id: plan.subjects for plan in scanner.plans.values()}
-    per_plan = [0] * len(plan_subjects)
-    plan_cases: list[dict[str, None]] = [{} for _ in plan_subjects]
-    for record, plan_id in zip(outputs.records, scope_ids, strict=True):
-        per_plan[plan_id] += 1
-        plan_cases[plan_id][record.case_id] = None
+    return finish(merger, InputFacts(outputs.path, outputs.sha256, total),
+                  seen=[record.case_id for record in outputs.records] if require_all_cases else None,
+                  require_all_cases=require_all_cases)
+
+
+def finish(merger: Merger, facts: InputFacts, *, seen: Sequence[str] | None = None,
+           require_all_cases: bool = False) -> Evaluation:
+    """The evaluation of everything merged: per-policy outcomes, run-level rules, warnings.
+
+    ``seen``: every case id of the outputs, in order (the gate's missing and unmatched cases need them).
+    """
+    judging, project, subjects = merger.judging, merger.judging.project, merger.judging.subjects
+    plans = merger.column("plans")
+    keys = merger.column("keys")
+    lines = merger.column("lines")
+    plan_subjects = {plan_id: judging.scanner.plan(*key).subjects for key, plan_id in merger.plan_ids.items()}
     checked = [0] * len(subjects)
-    for plan_id, count in enumerate(per_plan):
+    for plan_id, count in enumerate(merger.plan_counts):
         for subject in plan_subjects[plan_id]:
             checked[subject] += count
+    failed = {s: np.unique(np.concatenate(parts)) for s, parts in merger.failed.items()}
+    waived = {s: np.unique(np.concatenate(parts)) for s, parts in merger.waived.items()}
+    inner = {k: np.unique(np.concatenate(parts)) for k, parts in merger.inner.items()}
+    repeats = _Repeats(keys, lines, merger)
 
     # cases of eval suites with no output at all
-    seen_cases = {record.case_id for record in outputs.records}
+    suite_index = {s.suite: len(subjects) - len(project.suites) + i for i, s in enumerate(project.suites)}
+    seen_cases = set(seen) if seen is not None else set()
     missing = [0] * len(subjects)
     missing_cases: dict[str, list[str]] = {}
     for suite in project.suites if require_all_cases else ():
         index = suite_index[suite.suite]
         for case in suite.cases:
             if case.id not in seen_cases:
-                waiver = waiver_for(waivers, suite.policy_id, "output", case.id)
+                waiver = waiver_for(judging.waivers, suite.policy_id, "output", case.id)
                 missing[index] += 0 if waiver else 1
                 missing_cases.setdefault(suite.policy_id, []).append(case.id)
-                results.append(Result(suite.policy_id, "output", case.id, "waived" if waiver else "fail",
+                merger._result(Result(suite.policy_id, "output", case.id, "waived" if waiver else "fail",
                                       "missing output: no record has this case_id",
                                       waiver=waiver.ticket if waiver else None))
 
-    aggregates = run_level(subjects, run_rules, outputs, baseline, scanner, scope_ids, inner_failed,
-                           waivers, results)
-    per_case = _per_case_counts(outputs, subjects, failed, plan_subjects, plan_cases) if outputs.repeats() else None
-    outcomes = [_outcome(policy, index, aggregates, checked[index] + missing[index],
-                         len(failed[index]) + missing[index], waived[index] - failed[index], errors[index],
-                         None if per_case is None else (per_case[index][0] + missing[index],
-                                                        per_case[index][1] + missing[index]))
-                for index, policy in enumerate(subjects)]
+    aggregates = []
+    for position, run_rule in enumerate(judging.run_rules):
+        aggregate, results = judge_run_rule(judging, merger, position, run_rule, plans, keys, plan_subjects, inner)
+        aggregates.append(aggregate)
+        for result in results:
+            merger._result(result)
+    per_case = _per_case_counts(keys, plans, subjects, failed, plan_subjects) if repeats.records else None
+    outcomes = []
+    for index, policy in enumerate(subjects):
+        fails = failed.get(index, np.zeros(0, np.int64))
+        waived_only = np.setdiff1d(waived.get(index, np.zeros(0, np.int64)), fails)
+        outcomes.append(_outcome(policy, aggregates, checked[index] + missing[index], len(fails) + missing[index],
+                                 len(waived_only), merger.errors.get(index, 0),
+                                 None if per_case is None else (per_case[index][0] + missing[index],
+                                                                per_case[index][1] + missing[index])))
+    warnings = list(judging.warnings)
     for outcome in outcomes:
         if outcome.checked == 0 and (require_all_cases or outcome.policy.kind == "policy"):
             warnings.append(f"{outcome.policy.id} applied to no outputs (check its applies_to)")
-    unmatched = [case for case in dict.fromkeys(r.case_id for r in outputs.records) if case not in project.cases]
-    if project.cases and unmatched and require_all_cases:
-        shown = ", ".join(unmatched[:SHOW_IDS]) + (f" and {len(unmatched) - SHOW_IDS} more"
-                                                    if len(unmatched) > SHOW_IDS else "")
-        warnings.append(f"{len(unmatched)} case id(s) in the outputs match no eval case: {shown}")
-    warnings += _repeat_warnings(outputs, "outputs") + (_repeat_warnings(baseline, "baseline") if baseline else [])
-    scopes = [ScopeGroup(tuple(subjects[i].id for i in plan_subjects[plan_id]), tuple(plan_cases[plan_id]))
+    if project.cases and require_all_cases and seen is not None:
+        unmatched = [case for case in dict.fromkeys(seen) if case not in project.cases]
+        if unmatched:
+            shown = ", ".join(unmatched[:SHOW_IDS]) + (f" and {len(unmatched) - SHOW_IDS} more"
+                                                        if len(unmatched) > SHOW_IDS else "")
+            warnings.append(f"{len(unmatched)} case id(s) in the outputs match no eval case: {shown}")
+    warnings += repeats.warnings("outputs")
+    if judging.baseline is not None:
+        warnings += _repeat_warnings(judging.baseline, "baseline")
+    if merger.max_results is not None and merger.results_total > len(merger.results):
+        warnings.append(f"{merger.results_total} results, the first {len(merger.results)} kept in the report"
+                        " (every one of them is in the results file when one is written)")
+    if merger.cases_cut:
+        warnings.append(f"scopes list at most {SCOPE_CASES_CAP} case ids per group of policies: the report's"
+                        " scopes (and JUnit's test cases) are cut there; results and counts are complete")
+    scopes = [ScopeGroup(tuple(subjects[i].id for i in plan_subjects[plan_id]), tuple(merger.plan_cases[plan_id]))
               for plan_id in sorted(plan_subjects)]
     scopes += [ScopeGroup((policy_id,), tuple(cases)) for policy_id, cases in missing_cases.items()]
-    return Evaluation(tuple(outcomes), tuple(results), tuple(aggregates), total,
-                      len(baseline.records) if baseline else None, tuple(warnings), tuple(scopes))
+    facts = dataclasses.replace(facts, records=merger.records, repeated_ids=repeats.ids,
+                                repeated_records=repeats.records,
+                                field_counts={k: dict(v) for k, v in merger.field_counts.items()})
+    return Evaluation(tuple(outcomes), tuple(merger.results), tuple(aggregates), merger.records,
+                      len(judging.baseline.records) if judging.baseline else None, tuple(warnings), tuple(scopes),
+                      merger.results_total, facts)
+
+
+class _Repeats:
+    """Case ids on more than one record, from the key and line columns: counts and the first repeat."""
+
+    def __init__(self, keys: np.ndarray, lines: np.ndarray, merger: Merger) -> None:
+        self.records = self.ids = 0
+        self.first: tuple[str, int, int] | None = None
+        if not len(keys):
+            return
+        unique, first, counts = np.unique(keys, return_index=True, return_counts=True)
+        self.records = len(keys) - len(unique)
+        if not self.records:
+            return
+        self.ids = int((counts > 1).sum())
+        is_first = np.zeros(len(keys), dtype=bool)
+        is_first[first] = True
+        position = int(np.argmin(is_first))  # the first record whose key came before
+        original = int(first[np.searchsorted(unique, keys[position])])
+        self.first = (merger.case_id(position), int(lines[original]), int(lines[position]))
+
+    def warnings(self, what: str) -> list[str]:
+        """What a report says of repeated case ids, where they are allowed (production logs)."""
+        if self.first is None:
+            return []
+        case_id, first_line, line = self.first
+        return [f"{self.ids} case id(s) of the {what} are on more than one record ({self.records} repeated"
+                f" record(s); {case_id} on lines {first_line} and {line}): run-level rules judged"
+                " each case id once, failing it when any of its records failed"]
+
+
+def _repeat_warnings(outputs: Outputs, what: str) -> list[str]:
+    """What a report says of repeated case ids of outputs in memory (the baseline)."""
+    repeats = outputs.repeats()
+    if not repeats:
+        return []
+    first = repeats[0]
+    return [f"{outputs.repeated_ids} case id(s) of the {what} are on more than one record ({len(repeats)} repeated"
+            f" record(s); {first.case_id} on lines {first.first_line} and {first.line}): run-level rules judged"
+            " each case id once, failing it when any of its records failed"]
 
 
 def _refuse_repeats(outputs: Outputs) -> None:
@@ -202,29 +471,15 @@ def _refuse(outputs: Outputs, bad: Sequence[tuple[int, str, str]], expected: str
     InputErrors.raise_if_any(errors)
 
 
-def _repeat_warnings(outputs: Outputs, what: str) -> list[str]:
-    """What a report says of repeated case ids, where they are allowed (production logs)."""
-    repeats = outputs.repeats()
-    if not repeats:
-        return []
-    first = repeats[0]
-    return [f"{outputs.repeated_ids} case id(s) of the {what} are on more than one record ({len(repeats)} repeated"
-            f" record(s); {first.case_id} on lines {first.first_line} and {first.line}): run-level rules judged"
-            " each case id once, failing it when any of its records failed"]
-
-
-def _per_case_counts(outputs: Outputs, subjects: Sequence[Policy], failed: Sequence[set[int]],
-                     plan_subjects: dict[int, tuple[int, ...]], plan_cases: Sequence[dict[str, None]]
+def _per_case_counts(keys: np.ndarray, plans: np.ndarray, subjects: Sequence[Policy],
+                     failed: Mapping[int, np.ndarray], plan_subjects: Mapping[int, tuple[int, ...]]
                      ) -> list[tuple[int, int]]:
     """Per subject: (cases failing any per-output rule, cases checked), each case once (``case_key``)."""
     counts = []
     for index in range(len(subjects)):
-        cases: set[str] = set()
-        for plan_id, members in plan_subjects.items():
-            if index in members:
-                cases.update(plan_cases[plan_id])
-        counts.append((len({case_key(outputs.records[i].case_id) for i in failed[index]}),
-                       len({case_key(case) for case in cases})))
+        scope = in_scope(plans, plan_subjects, index)
+        fails = failed.get(index, np.zeros(0, np.int64))
+        counts.append((len(np.unique(keys[fails])), len(np.unique(keys[scope]))))
     return counts
 
 
@@ -235,10 +490,10 @@ def _exceeded(policy: Policy, n_failed: int, checked: int, per_case: tuple[int, 
     return policy.max_failures.exceeded(n_failed, checked)
 
 
-def _outcome(policy: Policy, index: int, aggregates: Sequence[Aggregate], checked: int, n_failed: int,
-             waived: set[int], n_errors: int, per_case: tuple[int, int] | None = None) -> PolicyOutcome:
+def _outcome(policy: Policy, aggregates: Sequence[Aggregate], checked: int, n_failed: int,
+             n_waived_outputs: int, n_errors: int, per_case: tuple[int, int] | None = None) -> PolicyOutcome:
     own = [a for a in aggregates if a.policy == policy.id]
-    n_waived = len(waived) + sum(a.status == "waived" for a in own)
+    n_waived = n_waived_outputs + sum(a.status == "waived" for a in own)
     n_errors += sum(a.status == "error" for a in own)
     run_failed = tuple(a.rule for a in own if a.status == "fail")
     if n_errors:
@@ -250,3 +505,6 @@ def _outcome(policy: Policy, index: int, aggregates: Sequence[Aggregate], checke
     else:
         status = "pass"
     return PolicyOutcome(policy, status, checked, n_failed, n_waived, n_errors, run_failed)
+
+
+__all__ = ["MAX_RESULTS", "Judging", "Merger", "Rule", "case_key", "evaluate", "finish", "prepare"]

@@ -1,8 +1,10 @@
-"""Where the per-output pass runs: in this process, or in forked worker processes.
+"""Where the per-output pass runs: in this process, in forked worker processes, or on a Dask cluster.
 
-Both give the same results in the same order: workers judge chunks of the inherited
-records and the parent replays their findings in record order. A Dask executor for data
-larger than one machine comes next, behind the same ``scan`` method.
+Every executor judges pieces of the input into :class:`~harness.evaluation.partial.Partial`
+objects and hands them to ``on_partial`` in input order, so all of them give the same
+evaluation. Records already in memory are cut into chunks (workers inherit them when
+forked); files are cut into partitions (a file, or a byte range of a large JSON Lines file)
+that each worker reads itself. The Dask executor lives in :mod:`harness.evaluation.dask`.
 """
 
 from __future__ import annotations
@@ -10,87 +12,161 @@ from __future__ import annotations
 import gc
 import multiprocessing as mp
 import os
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..model import OutputRecord
 from ..outputs import paused_gc
-from .scanner import OnResult, Scanner
+from .partial import Partial
+
+if TYPE_CHECKING:
+    from ..outputs.sources import FieldMap, Partition
+    from .engine import Judging
 
 #: below this many records a fork pool costs more than it saves
 PARALLEL_MIN_RECORDS = 50_000
+#: records per partial: a partial holds its results until merged, so this bounds what is in flight
+CHUNK_RECORDS = 50_000
+OnPartial = Callable[[Partial], None]
 
 
 class Executor(Protocol):
-    def scan(self, scanner: Scanner, records: Sequence[OutputRecord], on_result: OnResult,
-             progress: Callable[[int], None] | None = None, with_cases: bool = True) -> list[int]:
-        """Run every unit over every record; the scope-plan id of every record."""
+    def judge_records(self, judging: Judging, records: Sequence[OutputRecord], on_partial: OnPartial,
+                      progress: Callable[[int], None] | None = None) -> None:
+        """Judge records in memory; every partial to ``on_partial`` in record order."""
         ...
+
+    def judge_partitions(self, judging: Judging, pieces: Sequence[Piece], fields: FieldMap | None,
+                         on_partial: OnPartial, progress: Callable[[int], None] | None = None) -> None:
+        """Judge the partitions of an input; every partial to ``on_partial`` in input order; ``progress``
+        gets the bytes read so far."""
+        ...
+
+
+#: a partition of the input and the index of its file among the input's files
+Piece = tuple[int, "Partition"]
+
+
+def scan_partition(judging: Judging, piece: Piece, fields: FieldMap | None,
+                   chunk_records: int = CHUNK_RECORDS) -> Iterator[Partial]:
+    """Read one partition and judge it, a partial per ``chunk_records`` records (the last carries the file's
+    sha256 when the partition is a whole file, and the lines read); a byte range numbers its lines from its
+    start, and the merger shifts them."""
+    from ..outputs.sources import PartitionReader
+
+    file, partition = piece
+    relative = partition.start > 0
+    reader = PartitionReader(partition, fields, absolute_lines=not relative)
+    partial = Partial(part=file, relative_lines=relative)
+    consumed = 0
+    for batch in reader:
+        judging.scanner.scan(batch, partial)
+        if partial.records >= chunk_records:
+            partial.consumed, consumed = reader.consumed - consumed, reader.consumed
+            yield partial
+            partial = Partial(part=file, relative_lines=relative)
+    partial.consumed = reader.consumed - consumed
+    partial.sha256 = reader.sha256
+    partial.lines = reader.lines
+    yield partial
 
 
 class SerialExecutor:
     """Everything in this process."""
 
-    def scan(self, scanner: Scanner, records: Sequence[OutputRecord], on_result: OnResult,
-             progress: Callable[[int], None] | None = None, with_cases: bool = True) -> list[int]:
-        scope_ids = [0] * len(records)
+    def judge_records(self, judging: Judging, records: Sequence[OutputRecord], on_partial: OnPartial,
+                      progress: Callable[[int], None] | None = None) -> None:
         with paused_gc():
-            scanner.scan_range(records, 0, len(records), scope_ids, on_result, progress, with_cases)
-        return scope_ids
+            for begin in range(0, len(records), CHUNK_RECORDS):
+                end = min(begin + CHUNK_RECORDS, len(records))
+                on_partial(judging.scan(records, begin, end))
+                if progress is not None:
+                    progress(end)
+
+    def judge_partitions(self, judging: Judging, pieces: Sequence[Piece], fields: FieldMap | None,
+                         on_partial: OnPartial, progress: Callable[[int], None] | None = None) -> None:
+        done = 0
+        with paused_gc():
+            for piece in pieces:
+                for partial in scan_partition(judging, piece, fields):
+                    on_partial(partial)
+                    done += partial.consumed
+                    if progress is not None:
+                        progress(done)
 
 
-_FORKED: tuple[Scanner, Sequence[OutputRecord], bool] | None = None
+_FORKED: tuple[Any, Any, Any] | None = None
 
 
-def _scan_chunk(chunk: tuple[int, int]) -> tuple[int, list[int], dict[int, tuple[str | None, frozenset[str]]],
-                                                 list[tuple[int, int, Any]]]:
-    """In a forked worker: judge one chunk of the inherited records, return what was found."""
+def _chunk(chunk: tuple[int, int]) -> Partial:
+    """In a forked worker: judge one chunk of the inherited records."""
     assert _FORKED is not None
-    scanner, records, with_cases = _FORKED
-    begin, end = chunk
+    judging, records, _ = _FORKED
     gc.disable()  # this worker process only builds acyclic results (see outputs.paused_gc)
-    events: list[tuple[int, int, Any]] = []
-    local_ids = [0] * (end - begin)
-    scanner.scan_range(records, begin, end, local_ids,
-                       lambda unit, index, record, outcome: events.append((unit.key, index, outcome)),
-                       None, with_cases)
-    return begin, local_ids, {plan.id: key for key, plan in scanner.plans.items()}, events
+    return judging.scan(records, *chunk)
+
+
+def _partition(piece: Piece) -> list[Partial]:
+    """In a forked worker: read and judge one partition."""
+    assert _FORKED is not None
+    judging, _, fields = _FORKED
+    gc.disable()
+    return list(scan_partition(judging, piece, fields))
 
 
 class ForkExecutor:
-    """Chunks of records judged in ``workers`` forked processes (POSIX); the records are inherited, not copied.
-
-    Runs smaller than :data:`PARALLEL_MIN_RECORDS`, or on systems without ``fork``, stay serial.
-    """
+    """Pieces judged in ``workers`` forked processes (POSIX); the prepared rules (and records in memory) are
+    inherited, not sent. Fewer than :data:`PARALLEL_MIN_RECORDS` records in memory, a single partition, or a
+    system without ``fork``: serial."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
 
-    def scan(self, scanner: Scanner, records: Sequence[OutputRecord], on_result: OnResult,
-             progress: Callable[[int], None] | None = None, with_cases: bool = True) -> list[int]:
-        if self.workers < 2 or len(records) < PARALLEL_MIN_RECORDS or "fork" not in mp.get_all_start_methods():
-            return SerialExecutor().scan(scanner, records, on_result, progress, with_cases)
+    def _pool(self, judging: Judging, records: Any, fields: Any) -> Any:
         global _FORKED
-        size = max(1000, -(-len(records) // (self.workers * 8)))
-        chunks = [(begin, min(begin + size, len(records))) for begin in range(0, len(records), size)]
-        units = scanner.all_units()
-        scope_ids = [0] * len(records)
-        _FORKED = (scanner, records, with_cases)
+        _FORKED = (judging, records, fields)
         gc.collect()
-        gc.freeze()  # keep the collector from touching (and so copying) the inherited records
+        gc.freeze()  # keep the collector from touching (and so copying) what the workers inherit
+        return mp.get_context("fork").Pool(self.workers)
+
+    @staticmethod
+    def _done() -> None:
+        global _FORKED
+        _FORKED = None
+        gc.unfreeze()
+
+    def judge_records(self, judging: Judging, records: Sequence[OutputRecord], on_partial: OnPartial,
+                      progress: Callable[[int], None] | None = None) -> None:
+        if self.workers < 2 or len(records) < PARALLEL_MIN_RECORDS or "fork" not in mp.get_all_start_methods():
+            SerialExecutor().judge_records(judging, records, on_partial, progress)
+            return
+        size = max(1000, min(CHUNK_RECORDS, -(-len(records) // (self.workers * 8))))
+        chunks = [(begin, min(begin + size, len(records))) for begin in range(0, len(records), size)]
         try:
-            with mp.get_context("fork").Pool(self.workers) as pool:
-                for begin, local_ids, local_plans, events in pool.imap(_scan_chunk, chunks):
-                    ids = {plan_id: scanner.plan(*key).id for plan_id, key in local_plans.items()}
-                    scope_ids[begin:begin + len(local_ids)] = [ids[i] for i in local_ids]
-                    for key, index, outcome in events:
-                        on_result(units[key], index, records[index], outcome)
+            with self._pool(judging, records, None) as pool:
+                for (_, end), partial in zip(chunks, pool.imap(_chunk, chunks), strict=True):
+                    on_partial(partial)
                     if progress is not None:
-                        progress(begin + len(local_ids))
+                        progress(end)
         finally:
-            _FORKED = None
-            gc.unfreeze()
-        return scope_ids
+            self._done()
+
+    def judge_partitions(self, judging: Judging, pieces: Sequence[Piece], fields: FieldMap | None,
+                         on_partial: OnPartial, progress: Callable[[int], None] | None = None) -> None:
+        if self.workers < 2 or len(pieces) < 2 or "fork" not in mp.get_all_start_methods():
+            SerialExecutor().judge_partitions(judging, pieces, fields, on_partial, progress)
+            return
+        done = 0
+        try:
+            with self._pool(judging, None, fields) as pool:
+                for partials in pool.imap(_partition, pieces):
+                    for partial in partials:
+                        on_partial(partial)
+                        done += partial.consumed
+                    if progress is not None:
+                        progress(done)
+        finally:
+            self._done()
 
 
 def available_cpus() -> int:

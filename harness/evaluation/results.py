@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from ..checks import RunOutcome
 from ..model import Finding, Policy
@@ -20,6 +21,8 @@ class Result:
     findings: tuple[Finding, ...] = ()
     line: int | None = None
     waiver: str | None = None
+    #: the file of the input holding the output, when the input is several files (a directory, a glob)
+    file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,27 @@ class ScopeGroup:
 
 
 @dataclass(frozen=True)
+class InputFacts:
+    """What a report says of the outputs judged: where, their sha256, how many records, repeated case ids,
+    and how many records named each model and version."""
+
+    path: str
+    sha256: str
+    records: int
+    repeated_ids: int = 0
+    repeated_records: int = 0
+    field_counts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+    def most_common(self, name: str) -> str | None:
+        """The most frequent value of a counted field (``model``, ``model_version``); ties: the first seen."""
+        counts = self.field_counts.get(name) or {}
+        return max(counts, key=counts.__getitem__) if counts else None
+
+    def values(self, name: str) -> set[str]:
+        return set(self.field_counts.get(name) or {})
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """Everything the engine found; the gate and the report read it, nothing changes it."""
 
@@ -75,6 +99,14 @@ class Evaluation:
     warnings: tuple[str, ...] = ()
     #: which cases each policy checked, grouped so that every case id is listed once per group
     scopes: tuple[ScopeGroup, ...] = ()
+    #: every result found, when ``results`` keeps only the first of them (``--max-results``)
+    results_total: int | None = None
+    facts: InputFacts | None = None
+
+    @property
+    def results_cut(self) -> bool:
+        """Whether results were left out (they are counted in ``results_total``)."""
+        return self.results_total is not None and self.results_total > len(self.results)
 
     def cases_in_scope(self, policy_id: str) -> list[str]:
         """Case ids of the outputs a policy checked, in order of first appearance."""

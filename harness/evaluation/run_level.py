@@ -1,95 +1,128 @@
 """Run-level rules: each sees the records in its policy's scope and where its inner rule failed.
 
-A figure that is not a finite number (an overflow, NaN from a plugin) makes the rule an
-``error``: nothing can be concluded from it, and the report holds strict JSON only.
+The built-in ones judge columns (:mod:`harness.evaluation.columns`); a run-level check from a
+plugin sees the records of its scope, kept for it. A figure that is not a finite number (an
+overflow, NaN from a plugin) makes the rule an ``error``: nothing can be concluded from it,
+and the report holds strict JSON only.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from ..checks import RunOutcome, RunView
-from ..model import OutputRecord, Outputs, Policy, Rule, Waiver
+from ..model import OutputRecord, Rule
 from ..model.output import case_key
-from .executors import SerialExecutor
 from .results import Aggregate, Result
-from .scanner import Scanner, Unit
+from .scanner import Unit, waiver_for
+
+if TYPE_CHECKING:
+    from .engine import Judging, Merger
 
 RunRule = tuple[int, Rule, "Unit | None"]  # (subject index, the run-level rule, its inner unit)
 
 
-def waiver_for(waivers: Sequence[Waiver], policy: str, rule: str, case_id: str) -> Waiver | None:
-    return next((w for w in waivers if w.covers(policy, rule, case_id)), None)
+def in_scope(plans: np.ndarray, plan_subjects: Mapping[int, tuple[int, ...]], subject: int) -> np.ndarray:
+    """Positions of the records whose scope plan includes ``subject``, in input order."""
+    members = [plan_id for plan_id, subjects in plan_subjects.items() if subject in subjects]
+    if not members:
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(np.isin(plans, members))
 
 
-def _baseline_failures(subjects: Sequence[Policy], run_rules: Sequence[RunRule], scanner: Scanner,
-                       baseline: Outputs) -> tuple[list[int], dict[int, set[int]], dict[int, set[int]]]:
-    """Scan the baseline with the inner rules of ``baseline`` checks: scope ids, plan subjects, failures."""
-    inner_units = [u for _, rule, u in run_rules if rule.check == "baseline" and u is not None]
-    failed: dict[int, set[int]] = {}
 
-    def on_base(unit: Unit, index: int, record: OutputRecord, outcome: Any) -> None:
-        failed.setdefault(unit.key, set()).add(index)
+def _view(judging: Judging, merger: Merger, position: int, subject: int, rule: Rule, inner: Unit | None,
+          plans: np.ndarray, keys: np.ndarray, plan_subjects: Mapping[int, tuple[int, ...]],
+          inner_failed: Mapping[int, np.ndarray]) -> tuple[Any, Any]:
+    """What a run-level rule judges (columns, or a RunView of records) and the function that judges it."""
+    from .columns import COLUMNAR, RunColumns, columnar
 
-    base_scanner = Scanner(subjects, inner_units, scanner.cases, {})
-    scope = SerialExecutor().scan(base_scanner, baseline.records, on_base, with_cases=False)
-    plans = {plan.id: set(plan.subjects) for plan in base_scanner.plans.values()}
-    return scope, plans, failed
+    scope = in_scope(plans, plan_subjects, subject)
+    fails = inner_failed.get(inner.key, _NONE) if inner else _NONE
+    failed = np.isin(scope, fails)
+    if columnar(rule.impl, rule.prepared):
+        base = None
+        if judging.baseline_partial is not None and rule.check == "baseline":
+            partial = judging.baseline_partial
+            base_plans = {plan_id: judging.baseline_scanner.plan(*key).subjects  # type: ignore[union-attr]
+                          for plan_id, key in enumerate(partial.plan_keys)}
+            base_scope = in_scope(partial.plans, base_plans, subject)
+            base_fails = np.asarray(partial.inner_failed.get(inner.key, ()) if inner else (), dtype=np.int64)
+            base = RunColumns(np.isin(base_scope, base_fails), partial.keys[base_scope], {}, {}, partial.case_id)
+        numbers = {path: np.concatenate(parts)[scope] for path, parts in merger.numbers.items()}
+        groups = {path: (np.concatenate(parts)[scope], list(merger.group_labels[path]))
+                  for path, parts in merger.groups.items()}
+        columns = RunColumns(failed, keys[scope], numbers, groups, lambda i: merger.case_id(int(scope[i])), base)
+        return columns, COLUMNAR[rule.impl.name]
+    flags = failed.tolist()
+    if position in merger.outputs or (rule.check == "baseline" and rule.prepared.get("compare") == "json"):
+        records = [OutputRecord(case_id, output, 0, {}) for case_id, output in merger.outputs.get(position, ())]
+        base_view = None
+        if judging.baseline is not None:
+            base_records = [r for r in judging.baseline.records if subject in _plan_of(judging, r)]
+            base_view = RunView(base_records)
+        if not len(scope):
+            return RunView([]), rule.impl.fn
+        return RunView(records, frozenset(), base_view), _compare_json
+    records = merger.kept.get(position, [])
+    return RunView(records, frozenset(i for i, bad in enumerate(flags) if bad), None,
+                   [case_key(r.case_id) for r in records] if _repeated(keys) else None), rule.impl.fn
 
 
-def run_level(subjects: Sequence[Policy], run_rules: Sequence[RunRule], outputs: Outputs,
-              baseline: Outputs | None, scanner: Scanner, scope_ids: list[int],
-              inner_failed: Mapping[int, set[int]], waivers: Sequence[Waiver],
-              results: list[Result]) -> list[Aggregate]:
-    """Judge every run-level rule; flipped cases and errors are appended to ``results``."""
-    if not run_rules:
-        return []
-    plan_subjects = {plan.id: set(plan.subjects) for plan in scanner.plans.values()}
-    base_scope: list[int] = []
-    base_plans: dict[int, set[int]] = {}
-    base_failed: dict[int, set[int]] = {}
-    if baseline is not None and any(rule.check == "baseline" for _, rule, _ in run_rules):
-        base_scope, base_plans, base_failed = _baseline_failures(subjects, run_rules, scanner, baseline)
-    base_views: dict[int, tuple[list[OutputRecord], list[int]]] = {}
+_NONE = np.zeros(0, dtype=np.int64)
 
-    aggregates = []
-    for subject, rule, inner in run_rules:
-        indices = [i for i, plan in enumerate(scope_ids) if subject in plan_subjects[plan]]
-        fails = inner_failed.get(inner.key, set()) if inner else set()
-        view_base = None
-        if baseline is not None and rule.check == "baseline":
-            if subject not in base_views:
-                idx = [i for i, plan in enumerate(base_scope) if subject in base_plans[plan]]
-                base_views[subject] = ([baseline.records[i] for i in idx], idx)
-            base_records, base_idx = base_views[subject]
-            base_fails = base_failed.get(inner.key, set()) if inner else set()
-            view_base = RunView(base_records, frozenset(p for p, i in enumerate(base_idx) if i in base_fails))
-        view = RunView([outputs.records[i] for i in indices],
-                       frozenset(p for p, i in enumerate(indices) if i in fails), view_base,
-                       [case_key(outputs.records[i].case_id) for i in indices] if outputs.repeats() else None)
-        policy = subjects[subject]
-        try:
-            outcome = rule.impl.fn(rule.prepared, view)
-            if not isinstance(outcome, RunOutcome):
-                raise TypeError(f"returned {type(outcome).__name__}, not a RunOutcome")
-        except KeyboardInterrupt:
-            raise
-        except BaseException as exc:  # SystemExit from a check's code too: never a pass
-            outcome = RunOutcome("error", f"check {rule.check!r} crashed: {type(exc).__name__}: {exc}")
-        figure = _not_finite(outcome)
-        if figure is not None:
-            outcome = RunOutcome("error", f"check {rule.check!r} gave {figure}, not a finite number; nothing can"
-                                 f" be concluded from it (it said: {outcome.message})")
-        waiver = waiver_for(waivers, policy.id, rule.id, "*") if outcome.status == "fail" else None
-        aggregates.append(Aggregate(policy.id, rule.id, rule.check, outcome, waiver.ticket if waiver else None))
-        if outcome.status == "error":
-            results.append(Result(policy.id, rule.id, "*", "error", outcome.message))
-        for case_id, what in outcome.flipped:
-            results.append(Result(policy.id, rule.id, case_id, "waived" if waiver else "fail", what))
-    return aggregates
+
+def _repeated(keys: np.ndarray) -> bool:
+    return len(np.unique(keys)) != len(keys)
+
+
+def _plan_of(judging: Judging, record: OutputRecord) -> tuple[int, ...]:
+    """The subjects judging a record of the baseline (its suite and tags)."""
+    case = judging.project.cases.get(record.case_id)
+    own = record.fields.get("tags")
+    tags = (case.tags if case is not None else frozenset()) | frozenset(own or ())
+    return judging.scanner.plan(case.suite if case is not None else None, tags).subjects
+
+
+def _compare_json(options: Any, run: RunView) -> RunOutcome:
+    from ..checks.builtin.run import _compare_json as compare
+
+    if run.baseline is None:
+        return RunOutcome("error", "this rule compares against a baseline: pass --baseline FILE")
+    return compare(run, run.baseline)
+
+
+def judge_run_rule(judging: Judging, merger: Merger, position: int, run_rule: RunRule, plans: np.ndarray,
+                   keys: np.ndarray, plan_subjects: Mapping[int, tuple[int, ...]],
+                   inner_failed: Mapping[int, np.ndarray]) -> tuple[Aggregate, list[Result]]:
+    """One run-level rule's aggregate, and the results it adds (an error, the cases it flipped)."""
+    subject, rule, inner = run_rule
+    policy = judging.subjects[subject]
+    try:
+        view, fn = _view(judging, merger, position, subject, rule, inner, plans, keys, plan_subjects, inner_failed)
+        outcome = fn(rule.prepared, view)
+        if not isinstance(outcome, RunOutcome):
+            raise TypeError(f"returned {type(outcome).__name__}, not a RunOutcome")
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit from a check's code too: never a pass
+        outcome = RunOutcome("error", f"check {rule.check!r} crashed: {type(exc).__name__}: {exc}")
+    figure = _not_finite(outcome)
+    if figure is not None:
+        outcome = RunOutcome("error", f"check {rule.check!r} gave {figure}, not a finite number; nothing can"
+                             f" be concluded from it (it said: {outcome.message})")
+    waiver = waiver_for(judging.waivers, policy.id, rule.id, "*") if outcome.status == "fail" else None
+    results = []
+    if outcome.status == "error":
+        results.append(Result(policy.id, rule.id, "*", "error", outcome.message))
+    for case_id, what in outcome.flipped:
+        results.append(Result(policy.id, rule.id, case_id, "waived" if waiver else "fail", what))
+    return Aggregate(policy.id, rule.id, rule.check, outcome, waiver.ticket if waiver else None), results
 
 
 def _not_finite(outcome: RunOutcome) -> str | None:

@@ -3,22 +3,33 @@
 For each record, one ``re2.Set`` scan tells which prefilter patterns occur; a check whose
 prefilter pattern is absent is known to pass and is not called. The units that apply to
 a record depend on its suite and tags, so they are grouped into scope plans built once
-per combination. An exception inside a check becomes a :class:`CheckCrashed` outcome.
+per combination. An exception inside a check becomes an ``error`` result. What the pass
+finds goes into a :class:`~harness.evaluation.partial.Partial`, with the few per-record
+columns the run-level rules read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from array import array
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import EvalCase, Finding, OutputRecord, Policy, Rule
+import numpy as np
+
+from ..model import EvalCase, Finding, OutputRecord, Policy, Rule, Waiver
+from ..model.output import case_key
 from ..text.regex import SET_MAX_CHARS, PatternSet
+from .partial import SCOPE_CASES_CAP, Partial, key_hashes
+from .results import Result
 
 #: Outputs longer than this skip the prefilter (see ``text.regex.SET_MAX_CHARS``): a silent miss
 #: of ``re2.Set`` must never turn into a pass.
 PREFILTER_MAX_CHARS = SET_MAX_CHARS
 _NO_TAGS: frozenset[str] = frozenset()
+#: the record fields whose most common value names the run's model and version
+COUNTED_FIELDS = ("model", "model_version")
 
 
 class CheckCrashed(Exception):
@@ -37,15 +48,33 @@ class Unit:
     mask: str = "none"  # how its findings show what they matched (``Policy.mask_of``)
 
 
+@dataclass(frozen=True)
+class RunNeeds:
+    """What the run-level rules read of each record in their scope, beyond its inner rule's failures.
+
+    ``numbers`` and ``groups``: field paths per subject, kept as columns; ``kept``: run-rule
+    positions (per subject) whose check sees whole records; ``compare``: run-rule positions (per subject)
+    of ``baseline`` rules with ``compare: json``, which keep the outputs of the cases the baseline has
+    JSON for (``compare_cases``).
+    """
+
+    numbers: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    groups: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    kept: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
+    compare: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
+    compare_cases: frozenset[str] = frozenset()
+
+
 @dataclass
 class ScopePlan:
     id: int
     subjects: tuple[int, ...]
     always: list[Unit] = field(default_factory=list)
     by_slot: dict[int, list[Unit]] = field(default_factory=dict)
-
-
-OnResult = Callable[[Unit, int, OutputRecord, "Sequence[Finding] | CheckCrashed"], None]
+    numbers: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    kept: tuple[int, ...] = ()
+    compare: tuple[int, ...] = ()
 
 
 def _unexpected(findings: Any) -> Any:
@@ -73,12 +102,28 @@ def _plain_findings(findings: Any, mask: str) -> Sequence[Finding] | CheckCrashe
     return plain
 
 
+def message_of(rule: Rule, findings: Sequence[Finding]) -> str:
+    """What a failing result says: the rule's message, else its findings' (the first three)."""
+    if rule.message:
+        return rule.message
+    messages = list(dict.fromkeys(f.message for f in findings))
+    text = "; ".join(messages[:3])
+    return text + (f" (+{len(messages) - 3} more)" if len(messages) > 3 else "")
+
+
+def waiver_for(waivers: Sequence[Waiver], policy: str, rule: str, case_id: str) -> Waiver | None:
+    return next((w for w in waivers if w.covers(policy, rule, case_id)), None)
+
+
 class Scanner:
-    """The units of a run, their prefilter set, and the scope plans built so far."""
+    """The units of a run, their prefilter set, the waivers in force, and the scope plans built so far."""
 
     def __init__(self, subjects: Sequence[Policy], units: Sequence[Unit],
-                 cases: Mapping[str, EvalCase], case_units: Mapping[str, list[Unit]]) -> None:
+                 cases: Mapping[str, EvalCase], case_units: Mapping[str, list[Unit]],
+                 waivers: Sequence[Waiver] = (), needs: RunNeeds | None = None) -> None:
         self.subjects, self.units, self.cases, self.case_units = subjects, units, cases, case_units
+        self.waivers = tuple(waivers)
+        self.needs = needs or RunNeeds()
         slots: dict[str, int] = {}
         self._slot_of: dict[int, int] = {}
         for unit in units:
@@ -87,10 +132,11 @@ class Scanner:
                 self._slot_of[unit.key] = slots.setdefault(prefilter, len(slots))
         self.patterns = PatternSet(list(slots))
         self.plans: dict[tuple[str | None, frozenset[str]], ScopePlan] = {}
-
-    def all_units(self) -> dict[int, Unit]:
-        """Every unit by key, the case units included."""
-        return {u.key: u for u in self.units} | {u.key: u for us in self.case_units.values() for u in us}
+        #: how many results a partial keeps (the rest counted), when no one wants every result; None: all
+        self.keep_results: int | None = None
+        #: units that run on every output of their scope and judge many records in one call
+        self._batch_units = [u for u in units if u.key not in self._slot_of and u.key >= 0
+                             and getattr(u.check, "batch", None) is not None]
 
     def plan(self, suite: str | None, tags: frozenset[str]) -> ScopePlan:
         """The units that apply to outputs of a suite with these tags (built once per combination)."""
@@ -98,7 +144,14 @@ class Scanner:
         plan = self.plans.get(key)
         if plan is None:
             subjects = tuple(i for i, s in enumerate(self.subjects) if s.scope.covers(tags, suite))
-            plan = ScopePlan(len(self.plans), subjects)
+            needs = self.needs
+
+            def gathered(table: Mapping[int, tuple[Any, ...]]) -> tuple[Any, ...]:
+                return tuple(dict.fromkeys(item for s in subjects for item in table.get(s, ())))
+
+            plan = ScopePlan(len(self.plans), subjects, numbers=gathered(needs.numbers),
+                             groups=gathered(needs.groups), kept=gathered(needs.kept),
+                             compare=gathered(needs.compare))
             for unit in self.units:
                 if unit.subject in subjects:
                     slot = self._slot_of.get(unit.key)
@@ -109,41 +162,200 @@ class Scanner:
             self.plans[key] = plan
         return plan
 
-    def scan_range(self, records: Sequence[OutputRecord], begin: int, end: int, scope_ids: list[int],
-                   on_result: OnResult, progress: Callable[[int], None] | None, with_cases: bool) -> None:
-        """Judge ``records[begin:end]``; ``scope_ids[i - begin]`` gets the scope plan of record ``i``."""
+    def _batched(self, records: Sequence[OutputRecord]) -> dict[int, Mapping[int, Sequence[Finding]]]:
+        """The findings of the checks that run on every output and judge many records in one call, by unit key
+        (a unit whose ``batch`` raises is left out: its check is then called record by record)."""
+        found: dict[int, Mapping[int, Sequence[Finding]]] = {}
+        for unit in self._batch_units:
+            try:
+                found[unit.key] = unit.check.batch(unit.rule.prepared, records)
+            except KeyboardInterrupt:
+                raise
+            except BaseException:
+                continue
+        return found
+
+    def scan(self, records: Sequence[OutputRecord], partial: Partial, *, begin: int = 0, end: int | None = None,
+             with_cases: bool = True, with_keys: bool = True) -> Partial:
+        """Judge ``records[begin:end]`` into ``partial`` (positions from its ``records`` count on)."""
+        end = len(records) if end is None else end
+        if begin or end != len(records):
+            records = records[begin:end]
         everything = list(range(len(self.patterns)))
         plans: dict[tuple[str | None, frozenset[str], tuple[str, ...]], ScopePlan] = {}
-        for index in range(begin, end):
-            record = records[index]
-            case = self.cases.get(record.case_id)
+        local: dict[int, int] = {}  # scanner plan id -> the partial's plan index
+        plan_of = array("i")
+        results, failed, waived, errors, inner = (partial.results, partial.failed, partial.waived, partial.errors,
+                                                  partial.inner_failed)
+        waivers, subjects, cases, case_units = self.waivers, self.subjects, self.cases, self.case_units
+        batched = self._batched(records) if self._batch_units else {}
+        matches = self.patterns.matches
+        first = partial.records
+        in_plan: dict[int, list[int]] = {}  # the partial's plan index -> positions in this batch
+        for index, record in enumerate(records):
+            case_id = record.case_id
+            case = cases.get(case_id)
             own = record.fields.get("tags")
-            key = (case.suite if case is not None else None, case.tags if case is not None else _NO_TAGS,
-                   tuple(own) if own else ())
+            key = (case.suite, case.tags, tuple(own) if own else ()) if case is not None else (
+                None, _NO_TAGS, tuple(own) if own else ())
             plan = plans.get(key)
             if plan is None:
                 plan = plans[key] = self.plan(key[0], key[1] | frozenset(key[2]))
-            scope_ids[index - begin] = plan.id
+            slot = local.get(plan.id)
+            if slot is None:
+                slot = local[plan.id] = len(partial.plan_keys)
+                partial.plan_keys.append((key[0], key[1] | frozenset(key[2])))
+                partial.plan_counts.append(0)
+                partial.plan_cases.append({})
+                in_plan[slot] = []
+            plan_of.append(slot)
+            in_plan[slot].append(index)
             units: list[Unit] = plan.always
             if plan.by_slot:
                 text = record.output
-                hits = everything if len(text) > PREFILTER_MAX_CHARS else self.patterns.matches(text)
-                extra = [u for slot in hits for u in plan.by_slot.get(slot, ())]
-                if extra:
-                    units = units + extra
-            if with_cases and case is not None and case.id in self.case_units:
-                units = units + self.case_units[case.id]
+                hits = everything if len(text) > PREFILTER_MAX_CHARS else matches(text)
+                if hits:
+                    extra = [u for hit in hits for u in plan.by_slot.get(hit, ())]
+                    if extra:
+                        units = units + extra
+            if with_cases and case is not None:
+                units = units + case_units[case_id]
             for unit in units:
-                try:
-                    findings = unit.check.fn(unit.rule.prepared, record, case)
-                except KeyboardInterrupt:
-                    raise
-                except BaseException as exc:  # SystemExit from a check's code too: never a pass
-                    on_result(unit, index, record, CheckCrashed(f"{type(exc).__name__}: {exc}"))
+                found = batched.get(unit.key)
+                if found is not None:
+                    findings: Any = found.get(index)
+                    if not findings:
+                        continue
+                else:
+                    try:
+                        findings = unit.check.fn(unit.rule.prepared, record, case)
+                    except KeyboardInterrupt:
+                        raise
+                    except BaseException as exc:  # SystemExit from a check's code too: never a pass
+                        findings = CheckCrashed(f"{type(exc).__name__}: {exc}")
+                    else:
+                        if type(findings) is not list and type(findings) is not tuple:
+                            findings = _unexpected(findings)
+                        if not findings:
+                            continue
+                findings = _plain_findings(findings, unit.mask)
+                position = first + index
+                if not unit.counts:
+                    inner.setdefault(unit.key, []).append(position)
+                    if not isinstance(findings, CheckCrashed):
+                        continue
+                policy = subjects[unit.subject]
+                if isinstance(findings, CheckCrashed):
+                    errors[unit.subject] = errors.get(unit.subject, 0) + 1
+                    results.append(Result(policy.id, unit.rule.id, case_id, "error",
+                                          f"check {unit.rule.check!r} crashed: {findings}", line=record.line))
                     continue
-                if type(findings) is not list and type(findings) is not tuple:
-                    findings = _unexpected(findings)
-                if findings:
-                    on_result(unit, index, record, _plain_findings(findings, unit.mask))
-            if progress is not None and index % 5000 == 4999:
-                progress(index + 1)
+                waiver = waiver_for(waivers, policy.id, unit.rule.id, case_id) if waivers else None
+                (waived if waiver else failed).setdefault(unit.subject, []).append(position)
+                results.append(Result(policy.id, unit.rule.id, case_id, "waived" if waiver else "fail",
+                                      message_of(unit.rule, findings), tuple(findings), record.line,
+                                      waiver.ticket if waiver else None))
+        self._columns(records, partial, plan_of, in_plan, {p.id: p for p in plans.values()}, local, with_keys)
+        keep = self.keep_results
+        if keep is not None and len(results) > keep:  # only the first results of a run are listed: count the rest
+            partial.results_dropped += len(results) - keep
+            del results[keep:]
+        return partial
+
+    def _columns(self, records: Sequence[OutputRecord], partial: Partial, plan_of: array,
+                 in_plan: dict[int, list[int]], plans: Mapping[int, ScopePlan], local: Mapping[int, int],
+                 with_keys: bool) -> None:
+        """The per-record columns of a batch: plans, lines, case ids and keys, counts, run-level figures."""
+        from ..checks.builtin.structured import is_missing, resolve
+
+        plan_at = {slot: plans[plan_id] for plan_id, slot in local.items()}
+        case_ids = [record.case_id for record in records]
+        for slot, positions in in_plan.items():
+            partial.plan_counts[slot] += len(positions)
+            scoped = partial.plan_cases[slot]
+            if len(scoped) < SCOPE_CASES_CAP:
+                scoped.update(dict.fromkeys(case_ids if len(positions) == len(records)
+                                            else [case_ids[i] for i in positions]))
+                if len(scoped) > SCOPE_CASES_CAP:
+                    for extra in list(scoped)[SCOPE_CASES_CAP:]:
+                        del scoped[extra]
+                    partial.plan_cases_cut = True
+            elif any(case_ids[i] not in scoped for i in positions):
+                partial.plan_cases_cut = True
+        for name in COUNTED_FIELDS:
+            counter = partial.field_counts.setdefault(name, Counter())
+            counter.update(value for record in records if type(value := record.fields.get(name)) is str)
+        numbers: dict[str, list[float]] = {}
+        groups: dict[str, tuple[list[int], dict[str, int]]] = {}
+        for slot, positions in in_plan.items():
+            plan = plan_at[slot]
+            for path in plan.numbers:
+                column = numbers.setdefault(path, [np.nan] * len(records))
+                for i in positions:
+                    column[i] = _number(resolve(records[i], path))
+            for path in plan.groups:
+                codes, labels = groups.setdefault(path, ([-1] * len(records), {}))
+                for i in positions:
+                    value = resolve(records[i], path)
+                    codes[i] = -1 if is_missing(value) or value is None else labels.setdefault(str(value), len(labels))
+            for rule_position in plan.kept:
+                partial.kept.setdefault(rule_position, []).extend(records[i] for i in positions)
+            if plan.compare:
+                wanted = self.needs.compare_cases
+                for i in positions:
+                    if case_ids[i] in wanted:
+                        for rule_position in plan.compare:
+                            partial.outputs.setdefault(rule_position, []).append((case_ids[i], records[i].output))
+        lines = array("q", [record.line for record in records])
+        self._close(partial, partial.records + len(records), plan_of, lines, case_ids, numbers, groups, with_keys)
+
+    @staticmethod
+    def _close(partial: Partial, position: int, plan_column: array, lines: array, case_ids: list[str],
+               numbers: dict[str, list[float]], groups: dict[str, tuple[list[int], dict[str, int]]],
+               with_keys: bool) -> None:
+        """Append this batch's columns to the partial's."""
+        added = position - partial.records
+
+        def grown(old: Any, new: np.ndarray) -> np.ndarray:
+            return new if old is None or not len(old) else np.concatenate([old, new])
+
+        partial.plans = grown(partial.plans, np.frombuffer(plan_column, dtype=np.int32).copy()
+                              if added else np.zeros(0, np.int32))
+        partial.line_numbers = grown(partial.line_numbers, np.frombuffer(lines, dtype=np.int64).copy()
+                                     if added else np.zeros(0, np.int64))
+        if with_keys:
+            partial.keys = grown(partial.keys, key_hashes([case_key(c) for c in case_ids]))
+        lengths = np.fromiter((len(c) for c in case_ids), dtype=np.int64, count=len(case_ids))
+        ends = np.cumsum(lengths) + len(partial.case_text)
+        partial.case_ends = grown(partial.case_ends, ends)
+        partial.case_text += "".join(case_ids)
+        for path in set(partial.numbers) | set(numbers):
+            column = numbers.get(path, [])
+            column.extend([np.nan] * (added - len(column)))
+            old = partial.numbers.get(path)
+            if old is None:
+                old = np.full(partial.records, np.nan)
+            partial.numbers[path] = np.concatenate([old, np.asarray(column, dtype=np.float64)])
+        for path in set(partial.groups) | set(groups):
+            codes, labels = groups.get(path, ([], {}))
+            codes.extend([-1] * (added - len(codes)))
+            old_codes, old_labels = partial.groups.get(path, (np.full(partial.records, -1, np.int32), []))
+            known = {label: i for i, label in enumerate(old_labels)}
+            remap = np.array([known.setdefault(label, len(known)) for label in labels] or [0], dtype=np.int32)
+            new = np.asarray(codes, dtype=np.int32)
+            new = np.where(new >= 0, remap[np.maximum(new, 0)], -1).astype(np.int32)
+            partial.groups[path] = (np.concatenate([old_codes, new]), list(known))
+        partial.records = position
+
+
+def _number(value: Any) -> float:
+    """A record's value as a run-level figure: a JSON number as a float (an integer too large for one is
+    infinity); NaN where it is missing or not a number (a boolean, a numeric string)."""
+    if type(value) is float:
+        return value
+    if type(value) is int:
+        try:
+            return float(value)
+        except OverflowError:
+            return np.inf if value > 0 else -np.inf
+    return np.nan

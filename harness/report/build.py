@@ -7,15 +7,16 @@ each group still its own entry when two addresses mask alike.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..errors import InputError
-from ..evaluation import Evaluation
+from ..evaluation import Evaluation, InputFacts, Result
 from ..gate import Decision
 from ..model import Outputs, Policy, Source
 from ..project import Project
@@ -70,12 +71,38 @@ def _masked_name(name: str | None) -> str | None:
     return None if name is None else mask_text(name)
 
 
-def _file(outputs: Outputs) -> OutputsFile:
+def _file(outputs: Outputs | InputFacts) -> OutputsFile:
     """What the report says of an outputs file, repeated case ids included."""
+    if isinstance(outputs, InputFacts):
+        return OutputsFile(outputs.path, outputs.sha256, outputs.records, outputs.repeated_ids,
+                           outputs.repeated_records)
     return OutputsFile(outputs.path, outputs.sha256, len(outputs), outputs.repeated_ids, len(outputs.repeats()))
 
 
-def run_id(kind: str, started_at: str, outputs: Outputs, baseline: Outputs | None, sources: list[Source]) -> str:
+def result_report(result: Result, line: int | None = None, case_id: str | None = None) -> ResultReport:
+    """One result as the report lists it: case id, message and findings masked; ``line``: the rule's (or the
+    case's) line in its policy or suite file; ``case_id``: the case id already masked."""
+    return ResultReport(mask_text(result.case_id) if case_id is None else case_id, result.policy, result.rule,
+                        result.status, mask_text(result.message), result.line, result.waiver,
+                        tuple(FindingReport(f.kind, f.start, f.end, mask_text(f.masked) if f.masked else f.masked)
+                              for f in result.findings), line, result.file)
+
+
+def result_reporter(project: Project) -> Callable[[Result], ResultReport]:
+    """A function giving each result as the report lists it, with the line of its rule (or case) in its file."""
+    rule_lines, case_lines = source_lines(project)
+    suites = {s.policy_id for s in project.suites}
+
+    def report(result: Result) -> ResultReport:
+        line = (case_lines.get((result.policy, result.case_id)) if result.policy in suites
+                else rule_lines.get((result.policy, result.rule)))
+        return result_report(result, line)
+
+    return report
+
+
+def run_id(kind: str, started_at: str, outputs: Outputs | InputFacts, baseline: Outputs | None,
+           sources: list[Source]) -> str:
     """A run id derived from what was judged and when: the same inputs at the same time give the same id."""
     digest = hashlib.sha256()
     for part in (kind, started_at, outputs.path, outputs.sha256, baseline.sha256 if baseline else "",
@@ -119,14 +146,18 @@ def _rules(policy: Policy, lines: Mapping[tuple[str, str], int]) -> tuple[RuleRe
     return tuple(RuleReport(r.id, r.check, lines.get((policy.id, r.id)), r.message) for r in policy.rules)
 
 
-def build_report(project: Project, outputs: Outputs, evaluation: Evaluation, decision: Decision, *,
+def build_report(project: Project, outputs: Outputs | InputFacts, evaluation: Evaluation, decision: Decision, *,
                  kind: str, started_at: str, finished_at: str, judged_on: dt.date, model: str | None = None,
                  model_version: str | None = None, baseline: Outputs | None = None, backdated: bool = False,
-                 selection: Selection | None = None, warnings: Sequence[str] = ()) -> Report:
+                 selection: Selection | None = None, warnings: Sequence[str] = (),
+                 results_file: str | None = None) -> Report:
     """The report of one run; ``model`` and ``model_version`` default to the most common in the outputs.
 
-    ``selection``: only the selected policies and suites ran; ``warnings`` are said besides the engine's own.
+    ``selection``: only the selected policies and suites ran; ``warnings`` are said besides the engine's own;
+    ``results_file``: where every result was written (when the report lists only the first of them).
     """
+    if evaluation.facts is not None:
+        outputs = dataclasses.replace(evaluation.facts, path=outputs.path, sha256=outputs.sha256)
     playbook = project.playbook.source
     sources = [src for _, _, src in project.sources] + ([playbook] if playbook else [])
     run = RunInfo(
@@ -156,18 +187,18 @@ def build_report(project: Project, outputs: Outputs, evaluation: Evaluation, dec
         summary=Summary(policies=len(outcomes), passed=sum(o.status == "pass" for o in outcomes),
                         failed=sum(o.status == "fail" for o in outcomes),
                         waived=sum(o.status == "waived" for o in outcomes),
-                        errors=sum(o.status == "error" for o in outcomes), results=len(evaluation.results)),
+                        errors=sum(o.status == "error" for o in outcomes),
+                        results=evaluation.results_total if evaluation.results_total is not None
+                        else len(evaluation.results),
+                        results_listed=len(evaluation.results), results_file=results_file),
         policies=tuple(
             PolicyReport(o.policy.id, o.policy.version, o.policy.title, o.policy.kind, o.policy.severity,
                          o.policy.on_fail.value, o.policy.status, o.status, o.checked, o.failed, o.waived,
                          o.errors, o.run_failed, _rules(o.policy, rule_lines))
             for o in outcomes),
-        results=tuple(
-            ResultReport(case_id, r.policy, r.rule, r.status, mask_text(r.message), r.line, r.waiver,
-                         tuple(FindingReport(f.kind, f.start, f.end, mask_text(f.masked) if f.masked else f.masked)
-                               for f in r.findings), where(r.policy, r.rule, r.case_id))
-            for r, case_id in zip(evaluation.results, mask_many([r.case_id for r in evaluation.results]),
-                                  strict=True)),
+        results=tuple(result_report(r, where(r.policy, r.rule, r.case_id), case_id)
+                      for r, case_id in zip(evaluation.results, mask_many([r.case_id for r in evaluation.results]),
+                                            strict=True)),
         aggregates=tuple(
             AggregateReport(a.policy, a.rule, a.check, a.status, mask_text(a.outcome.message),
                             _number(a.outcome.value), _number(a.outcome.threshold),

@@ -108,6 +108,10 @@ class Summary:
     waived: int
     errors: int
     results: int
+    #: how many of the results the report lists (the first ones, in input order): fewer than ``results`` past
+    #: the cap (``--max-results``); every one of them is then in the results file, when one was written
+    results_listed: int | None = None
+    results_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +167,8 @@ class ResultReport:
     findings: tuple[FindingReport, ...] = ()
     #: the line in the policy file of the rule (in an eval suite's file: of the case) that judged it
     source_line: int | None = None
+    #: the file holding the output, when the outputs were several files (a directory, a glob)
+    file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +304,11 @@ def freeze(value: Any) -> Any:
 
 
 _PLAIN = (str, int, float, bool, type(None))
+
+
+def as_data(value: Any) -> Any:
+    """A report record (a result, a finding...) as plain JSON data, keys as in the report."""
+    return _dump(value)
 
 
 def _dump(value: Any) -> Any:

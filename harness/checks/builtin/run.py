@@ -102,6 +102,13 @@ def quantile(options: Mapping[str, Any], run: RunView) -> RunOutcome:
         high_label, low_label = label + each % "largest", label + each % "smallest"
         high = _quantile(_per_case(run, numbers, max), q) if "max" in options else None
         low = _quantile(_per_case(run, numbers, min), q) if "min" in options else None
+    return quantile_outcome(options, high, low, high_label, low_label)
+
+
+def quantile_outcome(options: Mapping[str, Any], high: float | None, low: float | None, high_label: str,
+                     low_label: str) -> RunOutcome:
+    """A quantile rule's verdict on the figures it judges by (the largest and smallest values per case when
+    ids repeat)."""
     if "max" in options and high is not None and high > options["max"]:
         return RunOutcome("fail", f"{high_label} = {high:g}, above the maximum {options['max']:g}", high,
                           options["max"])
@@ -129,7 +136,7 @@ def _per_case(run: RunView, values: Sequence[float], pick: Callable[[float, floa
     return list(chosen.values())
 
 
-def _quantile(values: Sequence[float], q: float) -> float:
+def _quantile(values: Sequence[float] | Any, q: float) -> float:
     """The ``q`` quantile, interpolated linearly between order statistics (numpy's default), computed exactly.
 
     ``a + (b - a) * t`` in floats overflows when ``b - a`` does (``-1.7e308`` and ``1.7e308``
@@ -157,15 +164,19 @@ def disparity(options: Mapping[str, Any], run: RunView) -> RunOutcome:
     """The largest gap of the inner rule's pass rate between values of ``by`` is at most ``max_gap``."""
     import pandas as pd
 
-    path, min_count = options["by"], options.get("min_count", 1)
     if not run.records:
         return _empty()
-    groups = [resolve(r, path) for r in run.records]
+    groups = [resolve(r, options["by"]) for r in run.records]
     frame = pd.DataFrame({"group": [None if is_missing(g) or g is None else str(g) for g in groups],
                           "case": run.case_keys(), "passed": run.pass_flags()})
+    return disparity_outcome(options, frame, _repeats(run))
+
+
+def disparity_outcome(options: Mapping[str, Any], frame: Any, repeats: bool) -> RunOutcome:
+    """A disparity rule's verdict on a frame of (group or None, case, passed), one row per record in scope."""
+    path, min_count = options["by"], options.get("min_count", 1)
     missing = int(frame["group"].isna().sum())
     frame = frame.dropna(subset=["group"])
-    repeats = _repeats(run)
     if repeats:  # each case id once per slice, failing when any of its records there failed
         frame = frame.groupby(["group", "case"], sort=False)["passed"].min().reset_index()
     stats = frame.groupby("group")["passed"].agg(["count", "mean"]).sort_index()
@@ -244,6 +255,12 @@ def baseline(options: Mapping[str, Any], run: RunView) -> RunOutcome:
     rate_before = sum(before.values()) / len(before)
     flipped = tuple((names[case], "passed on the baseline, fails now")
                     for case, ok in sorted(after.items()) if not ok and before.get(case, False))
+    return baseline_outcome(options, rate_before, rate_after, flipped)
+
+
+def baseline_outcome(options: Mapping[str, Any], rate_before: float, rate_after: float,
+                     flipped: tuple[tuple[str, str], ...]) -> RunOutcome:
+    """A baseline rule's verdict on the two pass rates and the cases that flipped to fail."""
     drop = rate_before - rate_after
     max_drop = options.get("max_drop", 0)
     status = "fail" if drop > max_drop + 1e-12 else "pass"

@@ -145,7 +145,30 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-@check("field", prepare=_prepare_field, options={"properties": {
+def _field_batch(rule: FieldRule, records: Sequence[OutputRecord]) -> dict[int, Sequence[Finding]]:
+    """``field_check`` of many records: each distinct value judged once."""
+    path, memo = rule.path, rule.memo
+    if "." in path or path in ("output", "case_id"):
+        values = [resolve(record, path) for record in records]
+    else:
+        values = [record.fields.get(path, _MISSING) for record in records]
+    failing: dict[int, Sequence[Finding]] = {}
+    for index, value in enumerate(values):
+        kind = type(value)
+        if kind is str or kind is int or kind is float:
+            known = memo.get((kind, value))
+            if known is None:
+                known = tuple(_judge_field(rule, value))
+                if len(memo) < _MEMO_MAX:
+                    memo[(kind, value)] = known
+        else:
+            known = tuple(_judge_field(rule, value))
+        if known:
+            failing[index] = known
+    return failing
+
+
+@check("field", prepare=_prepare_field, batch=_field_batch, options={"properties": {
     "path": FIELD_PATH, "equals": {}, "not_equals": {}, "one_of": {"type": "array", "minItems": 1},
     "min": {"type": "number"}, "max": {"type": "number"},
     "pattern": {"type": "string", "minLength": 1, "description": "RE2 pattern the field's text must match."},
@@ -193,8 +216,23 @@ def _judge_field(rule: FieldRule, value: Any) -> list[Finding]:
 
 # --- latency ------------------------------------------------------------------------
 
-@check("latency", options={"properties": {"max_ms": {"type": "number", "exclusiveMinimum": 0}},
-                           "required": ["max_ms"]})
+def _latency_batch(options: Mapping[str, Any], records: Sequence[OutputRecord]) -> dict[int, Sequence[Finding]]:
+    """``latency`` of many records."""
+    limit = options["max_ms"]
+    missing = (Finding("latency", "`latency_ms` is missing"),)
+    failing: dict[int, Sequence[Finding]] = {}
+    for index, record in enumerate(records):
+        value = record.fields.get("latency_ms")
+        kind = type(value)
+        if kind is not int and kind is not float:
+            failing[index] = missing
+        elif value > limit:
+            failing[index] = (Finding("latency", f"latency {value:g} ms is over {limit:g} ms"),)
+    return failing
+
+
+@check("latency", batch=_latency_batch, options={"properties": {"max_ms": {"type": "number", "exclusiveMinimum": 0}},
+                                                 "required": ["max_ms"]})
 def latency(options: Mapping[str, Any], record: OutputRecord, case: EvalCase | None) -> Sequence[Finding]:
     """The record's ``latency_ms`` is at most ``max_ms`` (a missing latency fails)."""
     value = record.latency_ms
