@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 from ..clock import SYSTEM_CLOCK, Clock
-from ..errors import ExitCode, InputError, InputErrors
+from ..errors import ExitCode, InputError, InputErrors, Location
 from ..evaluation import MAX_RESULTS, Evaluation, Executor, InputFacts, evaluate
 from ..gate import Decision, decide, scan_exit_code
 from ..model import Outputs, Verdict
@@ -139,6 +139,7 @@ def _stream(project: Project, source: PathLike, baseline: Outputs | None, fields
     """Judge the files of ``source`` piece by piece: memory holds the failures kept, not the records."""
     from ..evaluation import Merger, finish, prepare
     from ..evaluation.executors import executor_for
+    from ..evaluation.partial import STREAM_SCOPE_CASES
     from ..outputs.sources import combined_sha256, partitions
 
     parts = partitions(source, split_bytes=SPLIT_BYTES)
@@ -167,7 +168,8 @@ def _stream(project: Project, source: PathLike, baseline: Outputs | None, fields
     by_partition = executor == "dask"
     on_done = None
     with _results_file(results_file, project) as sink:
-        merger = Merger(judging, max_results=max_results, sink=sink, files=[files[i] for i in sorted(files)])
+        merger = Merger(judging, max_results=max_results, sink=sink, files=[files[i] for i in sorted(files)],
+                        scope_cap=STREAM_SCOPE_CASES)
         scanning = getattr(progress, "scanning", None)
         if scanning is not None:
             on_done = ((lambda done: scanning(done, len(parts), merger.records, "partitions")) if by_partition
@@ -177,6 +179,8 @@ def _stream(project: Project, source: PathLike, baseline: Outputs | None, fields
                 lambda done: progress.loading(done, total))
         runner.judge_partitions(judging, pieces, fields, merger.add, on_done)
         hashing.join()
+        if not merger.records:
+            raise InputError("no output records: an empty run is an error, never a pass", Location(str(source)))
         digests.update({index: sha for index, sha in merger.sha256.items() if index not in split})
         unread = [files[i] for i in sorted(files) if i not in digests]
         if unread:
@@ -216,16 +220,39 @@ def _results_file(path: PathLike | None, project: Project) -> Iterator[Any]:
 
     reporter = result_reporter(project)
     target = Path(path)
-    handle = tempfile.NamedTemporaryFile("wb", dir=target.parent or Path("."),  # noqa: SIM115 - renamed below
-                                         prefix=f".{target.name}.", suffix=".tmp", delete=False)
+    folder = target.parent if str(target.parent) else Path(".")
+    try:  # Linux: a file without a name until the run completes, so a kill -9 leaves nothing behind
+        fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o644)
+        named = None
+    except (AttributeError, OSError):
+        fd, named = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+    handle = os.fdopen(fd, "wb", buffering=1 << 20)
     try:
         with handle:
             yield lambda result: handle.write(orjson.dumps(as_data(reporter(result))) + b"\n")
-        os.replace(handle.name, target)
+            handle.flush()
+            os.fsync(handle.fileno())
+            if named is None:
+                named = str(folder / f".{target.name}.{os.getpid()}.tmp")
+                _link_unnamed(handle.fileno(), named)
+        os.replace(named, target)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(handle.name)
+        if named is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(named)
         raise
+
+
+def _link_unnamed(fd: int, path: str) -> None:
+    """Give the unnamed (``O_TMPFILE``) file open as ``fd`` the name ``path``: ``linkat`` following the
+    ``/proc/self/fd`` link (``os.link`` links the link itself, across file systems)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    at_fdcwd, at_symlink_follow = -100, 0x400
+    if libc.linkat(at_fdcwd, f"/proc/self/fd/{fd}".encode(), at_fdcwd, os.fsencode(path), at_symlink_follow):
+        error = ctypes.get_errno()
+        raise OSError(error, os.strerror(error), path)
 
 
 def _patterns(value: Sequence[str] | str, name: str) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -136,9 +137,7 @@ def judge(args: argparse.Namespace, kind: str) -> int:
                          " eval suite to promote")
     project = api.load(args.policies, args.evals)
     records = api.release_settings(project.playbook, **common.overrides(args))  # protected even when not used
-    if args.output is not None:
-        api.check_report_path(args.output, settings=records, outputs=args.outputs, baseline=args.baseline,
-                              policies=args.policies, evals=args.evals, incidents=getattr(args, "incidents", None))
+    _check_written_paths(args, records)
     releasing = kind == "gate" and _releasing(args)
     settings = registry = actor = None
     if releasing:  # the actor and the registry must answer before anything is judged
@@ -160,6 +159,8 @@ def judge(args: argparse.Namespace, kind: str) -> int:
     if kind == "scan":
         if args.scheduler and args.executor != "dask":
             raise InputError("--scheduler is for --executor dask")
+        if args.scheduler is not None:
+            _check_scheduler(args.scheduler)
         options |= {"executor": args.executor, "scheduler": args.scheduler, "dask_workers": args.dask_workers}
     with bars if bars is not None else contextlib.nullcontext():
         result = run(args.outputs, project=project, policies=args.policies, evals=args.evals, baseline=args.baseline,
@@ -188,6 +189,39 @@ def judge(args: argparse.Namespace, kind: str) -> int:
     if step_outputs:
         _append_step_outputs(args, result, step_outputs, records, code)
     return code
+
+
+def _check_written_paths(args: argparse.Namespace, records: Any) -> None:
+    """Refuse (exit 4, before anything is judged) a ``--output`` or ``--results-file`` that is an input or a record
+    of the run, a file the next scan of the same ``--outputs`` (a directory, a glob) would read, or each other."""
+    from .. import api
+    from ..outputs.sources import covers
+
+    written = [(option, path, what) for option, path, what in (("--output", args.output, "the report"),
+                                                               ("--results-file", args.results_file, "the results"))
+               if path is not None]
+    for option, path, what in written:
+        api.check_report_path(path, settings=records, outputs=args.outputs, baseline=args.baseline,
+                              policies=args.policies, evals=args.evals, incidents=getattr(args, "incidents", None),
+                              option=option, written=what)
+        for name, spec in (("--outputs", args.outputs), ("--baseline", args.baseline)):
+            if spec is not None and covers(spec, path):
+                raise InputError(f"{option} {path} is read as part of {name} {spec}: {what} would replace an input"
+                                 " or be judged as outputs by the next run; write it elsewhere")
+    if len(written) == 2 and os.path.realpath(args.output) == os.path.realpath(args.results_file):
+        raise InputError(f"--output and --results-file are the same file ({args.output}): the report would replace"
+                         " the results; name two files")
+
+
+#: what --scheduler accepts: [PROTOCOL://]HOST:PORT, the host a name, an IPv4 address or an [IPv6] address
+_SCHEDULER = re.compile(r"(?:(?:tcp|tls|ws|wss|ucx)://)?(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})")
+
+
+def _check_scheduler(address: str) -> None:
+    match = _SCHEDULER.fullmatch(address)
+    if match is None or not 0 < int(match.group(1)) < 65536:
+        raise InputError(f"--scheduler {address!r}: expected a Dask scheduler address [PROTOCOL://]HOST:PORT"
+                         " (protocol tcp, tls, ws, wss or ucx), e.g. tcp://scheduler.example:8786")
 
 
 def _open_incident(args: argparse.Namespace, result: Any, kind: str) -> tuple[str | None, int]:

@@ -51,6 +51,7 @@ class ProjectSnapshot:
     compare_cases: frozenset[str]
     sources: tuple[tuple[str, str], ...]  # (policy or suite id, sha256) the client judges with
     keep_results: int | None = None  # results a partition keeps (the rest counted); None: all
+    scope_cap: int = 1_000  # case ids a partition lists per scope plan
 
     @property
     def digest(self) -> str:
@@ -137,7 +138,7 @@ def judge_on_worker(snap: ProjectSnapshot, piece: Piece, fields: FieldMap | None
     from .executors import scan_partition
 
     judging = _worker_judging(snap)
-    judging.scanner.keep_results = snap.keep_results
+    judging.scanner.keep_results, judging.scanner.scope_cap = snap.keep_results, snap.scope_cap
     return list(scan_partition(judging, piece, fields))
 
 
@@ -157,8 +158,9 @@ class DaskExecutor:
         if self.scheduler is not None:
             try:
                 return Client(self.scheduler, timeout=CONNECT_TIMEOUT), None
-            except (OSError, TimeoutError) as exc:
-                raise InputError(f"cannot reach the Dask scheduler at {self.scheduler}: {exc}") from None
+            except Exception as exc:  # a refused connection, a timeout, a server that is not Dask's
+                raise InputError(f"cannot reach the Dask scheduler at {self.scheduler}: {type(exc).__name__}:"
+                                 f" {str(exc)[:200]}; expected a running Dask scheduler") from None
         cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=50)
         return Client(cluster, timeout=CONNECT_TIMEOUT), cluster
@@ -174,7 +176,8 @@ class DaskExecutor:
                          ) -> None:
         from distributed import as_completed
 
-        snap = dataclasses.replace(self.snapshot_of(judging), keep_results=judging.scanner.keep_results)
+        snap = dataclasses.replace(self.snapshot_of(judging), keep_results=judging.scanner.keep_results,
+                                   scope_cap=judging.scanner.scope_cap)
         client, cluster = self._client()
         try:
             shipped = client.scatter(snap, broadcast=True)

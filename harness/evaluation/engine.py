@@ -164,8 +164,9 @@ class Merger:
     """Folds partials, in input order, into one evaluation; keeps the first ``max_results`` results."""
 
     def __init__(self, judging: Judging, *, max_results: int | None = MAX_RESULTS, sink: ResultSink | None = None,
-                 files: Sequence[str] | None = None) -> None:
+                 files: Sequence[str] | None = None, scope_cap: int = SCOPE_CASES_CAP) -> None:
         self.judging = judging
+        self.scope_cap = judging.scanner.scope_cap = scope_cap
         self.max_results, self.sink = max_results, sink
         # without a sink, a piece need not keep more results than the run lists
         judging.scanner.keep_results = max_results if sink is None else None
@@ -190,6 +191,7 @@ class Merger:
         self.field_counts: dict[str, Counter[str]] = {name: Counter() for name in COUNTED_FIELDS}
         self.lines_seen: dict[int, int] = {}  # per file: lines of its byte ranges merged so far
         self.names: list[tuple[int, _Names]] = []  # (first position, case ids) to find a record's case id
+        self._starts: list[int] = []
         self.sha256: dict[int, str] = {}
 
     def add(self, partial: Partial) -> None:
@@ -221,7 +223,7 @@ class Merger:
             self.plan_counts[plan_id] += partial.plan_counts[local]
             cases = self.plan_cases[plan_id]
             for case_id in partial.plan_cases[local]:
-                if len(cases) >= SCOPE_CASES_CAP:
+                if len(cases) >= self.scope_cap:
                     self.cases_cut = True
                     break
                 cases[case_id] = None
@@ -248,7 +250,7 @@ class Merger:
         for name, counts in partial.field_counts.items():
             self.field_counts.setdefault(name, Counter()).update(counts)
         if partial.records:
-            self.names.append((base, _Names(partial.case_text, partial.case_ends)))
+            self.names.append((base, _Names(partial.case_text, partial.case_ends, partial.part)))
         self.records += partial.records
 
     def _result(self, result: Result) -> None:
@@ -260,11 +262,22 @@ class Merger:
 
     def case_id(self, position: int) -> str:
         """The case id of the record at a position of the whole input."""
+        base, names = self._names_at(position)
+        return names(position - base)
+
+    def where(self, position: int, line: int) -> str:
+        """A record's line as a message names it: ``line N``, or ``FILE:N`` when the input is several files."""
+        if self.files is None:
+            return f"line {line}"
+        _, names = self._names_at(position)
+        return f"{self.files[names.part]}:{line}"
+
+    def _names_at(self, position: int) -> tuple[int, _Names]:
         import bisect
 
-        index = bisect.bisect_right([base for base, _ in self.names], position) - 1
-        base, names = self.names[index]
-        return names(position - base)
+        if len(self._starts) != len(self.names):
+            self._starts = [base for base, _ in self.names]
+        return self.names[bisect.bisect_right(self._starts, position) - 1]
 
     def column(self, name: str) -> np.ndarray:
         parts = self.columns[name]
@@ -275,10 +288,10 @@ class Merger:
 class _Names:
     """The case ids of one partial's records, by position (the text and ends of :class:`Partial`)."""
 
-    __slots__ = ("ends", "text")
+    __slots__ = ("ends", "part", "text")
 
-    def __init__(self, text: str, ends: np.ndarray) -> None:
-        self.text, self.ends = text, ends
+    def __init__(self, text: str, ends: np.ndarray, part: int = 0) -> None:
+        self.text, self.ends, self.part = text, ends, part
 
     def __call__(self, position: int) -> str:
         start = int(self.ends[position - 1]) if position else 0
@@ -395,7 +408,7 @@ def finish(merger: Merger, facts: InputFacts, *, seen: Sequence[str] | None = No
         warnings.append(f"{merger.results_total} results, the first {len(merger.results)} kept in the report"
                         " (every one of them is in the results file when one is written)")
     if merger.cases_cut:
-        warnings.append(f"scopes list at most {SCOPE_CASES_CAP} case ids per group of policies: the report's"
+        warnings.append(f"scopes list at most {merger.scope_cap} case ids per group of policies: the report's"
                         " scopes (and JUnit's test cases) are cut there; results and counts are complete")
     scopes = [ScopeGroup(tuple(subjects[i].id for i in plan_subjects[plan_id]), tuple(merger.plan_cases[plan_id]))
               for plan_id in sorted(plan_subjects)]
@@ -413,7 +426,7 @@ class _Repeats:
 
     def __init__(self, keys: np.ndarray, lines: np.ndarray, merger: Merger) -> None:
         self.records = self.ids = 0
-        self.first: tuple[str, int, int] | None = None
+        self.first: tuple[str, str, str] | None = None
         if not len(keys):
             return
         unique, first, counts = np.unique(keys, return_index=True, return_counts=True)
@@ -425,15 +438,18 @@ class _Repeats:
         is_first[first] = True
         position = int(np.argmin(is_first))  # the first record whose key came before
         original = int(first[np.searchsorted(unique, keys[position])])
-        self.first = (merger.case_id(position), int(lines[original]), int(lines[position]))
+        self.first = (merger.case_id(position), merger.where(original, int(lines[original])),
+                      merger.where(position, int(lines[position])))
 
     def warnings(self, what: str) -> list[str]:
         """What a report says of repeated case ids, where they are allowed (production logs)."""
         if self.first is None:
             return []
         case_id, first_line, line = self.first
+        where = (f"lines {first_line[5:]} and {line[5:]}" if first_line.startswith("line ") else
+                 f"{first_line} and {line}")
         return [f"{self.ids} case id(s) of the {what} are on more than one record ({self.records} repeated"
-                f" record(s); {case_id} on lines {first_line} and {line}): run-level rules judged"
+                f" record(s); {case_id} on {where}): run-level rules judged"
                 " each case id once, failing it when any of its records failed"]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import multiprocessing as mp
 import os
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -127,7 +128,9 @@ class ForkExecutor:
         _FORKED = (judging, records, fields)
         gc.collect()
         gc.freeze()  # keep the collector from touching (and so copying) what the workers inherit
-        return mp.get_context("fork").Pool(self.workers)
+        # the workers leave Ctrl-C to the parent, which stops them (no traceback from each worker)
+        return mp.get_context("fork").Pool(self.workers, initializer=signal.signal,
+                                           initargs=(signal.SIGINT, signal.SIG_IGN))
 
     @staticmethod
     def _done() -> None:

@@ -20,8 +20,11 @@ import numpy as np
 from ..model import OutputRecord
 from .results import Result
 
-#: how many case ids a scope group lists (JUnit's test cases); past it the groups say they were cut
+#: how many case ids a scope group lists (JUnit's test cases) when outputs are judged in memory (a gate)
 SCOPE_CASES_CAP = 200_000
+#: the same for a streamed scan, whose outputs may be millions of production records: its report lists the
+#: first case ids of each group (and every failing one among its results)
+STREAM_SCOPE_CASES = 1_000
 PlanKey = tuple["str | None", frozenset[str]]
 
 

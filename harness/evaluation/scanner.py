@@ -134,6 +134,8 @@ class Scanner:
         self.plans: dict[tuple[str | None, frozenset[str]], ScopePlan] = {}
         #: how many results a partial keeps (the rest counted), when no one wants every result; None: all
         self.keep_results: int | None = None
+        #: how many case ids a partial lists per scope plan
+        self.scope_cap = SCOPE_CASES_CAP
         #: units that run on every output of their scope and judge many records in one call
         self._batch_units = [u for u in units if u.key not in self._slot_of and u.key >= 0
                              and getattr(u.check, "batch", None) is not None]
@@ -273,11 +275,12 @@ class Scanner:
         for slot, positions in in_plan.items():
             partial.plan_counts[slot] += len(positions)
             scoped = partial.plan_cases[slot]
-            if len(scoped) < SCOPE_CASES_CAP:
+            cap = self.scope_cap
+            if len(scoped) < cap:
                 scoped.update(dict.fromkeys(case_ids if len(positions) == len(records)
                                             else [case_ids[i] for i in positions]))
-                if len(scoped) > SCOPE_CASES_CAP:
-                    for extra in list(scoped)[SCOPE_CASES_CAP:]:
+                if len(scoped) > cap:
+                    for extra in list(scoped)[cap:]:
                         del scoped[extra]
                     partial.plan_cases_cut = True
             elif any(case_ids[i] not in scoped for i in positions):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fnmatch
 import functools
 import glob
 import gzip
@@ -148,7 +149,8 @@ def partitions(spec: str | os.PathLike[str], *, split_bytes: int | None = None,
 
     In a directory, the files whose names end with one of :data:`SUFFIXES` are read, but hidden ones
     and those starting with ``_`` (``_SUCCESS``, ``_temporary/``); a glob's matches likewise.
-    Files come sorted by path; each one's format is told by its first bytes (gzip, zstd, Parquet),
+    Files come sorted by path, each file once: a link to a file already listed (``latest.jsonl`` ->
+    ``day-3.jsonl``) is left out. Each one's format is told by its first bytes (gzip, zstd, Parquet),
     else it is JSON Lines. With ``split_bytes``, a plain JSONL file larger than that becomes
     byte ranges of about that size. ``display`` names the input in messages (default: ``spec``).
     """
@@ -178,8 +180,11 @@ def partitions(spec: str | os.PathLike[str], *, split_bytes: int | None = None,
     else:
         raise InputError("file not found", Location(shown))
     result: list[Partition] = []
+    read: dict[tuple[int, int], str] = {}  # (device, inode) -> the path it was first read under
     for path, name in found:
-        size, kind = _probe(path, name)
+        size, kind, identity = _probe(path, name)
+        if read.setdefault(identity, path) != path:  # a symbolic or hard link to a file already in the input
+            continue
         if split_bytes and kind == "jsonl" and size > split_bytes:
             starts = range(0, size, split_bytes)
             result += [Partition(path, name, kind, size, len(result) + i, start,
@@ -277,8 +282,9 @@ def _open(path: str, shown: str) -> tuple[IO[bytes], int]:
     return handle, info.st_size
 
 
-def _probe(path: str, shown: str) -> tuple[int, str]:
-    """A file's size and format (by its first bytes); refused unless it is a readable regular file."""
+def _probe(path: str, shown: str) -> tuple[int, str, tuple[int, int]]:
+    """A file's size, format (by its first bytes) and (device, inode); refused unless it is a readable regular
+    file."""
     info = _stat(path, shown)
     if not stat.S_ISREG(info.st_mode):  # never opened: opening a FIFO for reading may block
         what = "is a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO, a device or a socket)"
@@ -289,7 +295,58 @@ def _probe(path: str, shown: str) -> tuple[int, str]:
             head = handle.read(4)
         except OSError as exc:
             raise InputError(f"cannot read: {_reason(exc)}", Location(shown)) from None
-    return size, next((kind for magic, kind in _MAGIC if head.startswith(magic)), "jsonl")
+    return size, next((kind for magic, kind in _MAGIC if head.startswith(magic)), "jsonl"), (info.st_dev, info.st_ino)
+
+
+def covers(spec: str | os.PathLike[str], path: str | os.PathLike[str]) -> bool:
+    """Whether a file written at ``path`` is (or would be, on the next run) read as part of the input ``spec``.
+
+    ``spec`` as :func:`partitions` takes it: the file itself, any outputs file under a directory (by its name,
+    as :func:`partitions` chooses them), a file a glob matches or one under a folder it matches. For a report
+    or a results file, which must never overwrite an input nor be judged as outputs by the next scan.
+    """
+    text, target = os.fspath(spec), os.fspath(path)
+    real = os.path.realpath(target)
+    if os.path.lexists(text):
+        if not os.path.isdir(text):
+            return _same_file(text, target)
+        return _read_under(os.path.realpath(text), real)
+    if not glob.has_magic(text):
+        return False
+    pattern = _parts(os.path.abspath(text))
+    for candidate in {os.path.abspath(target), real}:
+        parts = _parts(candidate)
+        if any(_glob_match(pattern, parts[:n]) and (n == len(parts) or _read_name(parts[n:]))
+               for n in range(1, len(parts) + 1)):
+            return True
+    return False
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one is not there (yet): where they would be
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _read_under(folder: str, path: str) -> bool:
+    """Whether ``path`` (resolved) lies under ``folder`` (resolved) with a name a directory's walk reads."""
+    if os.path.commonpath([folder, path]) != folder or folder == path:
+        return False
+    return _read_name(_parts(os.path.relpath(path, folder)))
+
+
+def _read_name(parts: Sequence[str]) -> bool:
+    return not any(_skipped(part) for part in parts) and parts[-1].lower().endswith(SUFFIXES)
+
+
+def _glob_match(pattern: Sequence[str], parts: Sequence[str]) -> bool:
+    """Whether path parts match glob pattern parts (``**`` matching any number of folders)."""
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        return any(_glob_match(pattern[1:], parts[n:]) for n in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _glob_match(pattern[1:], parts[1:])
 
 
 def combined_sha256(items: Sequence[tuple[str, str]]) -> str:
@@ -581,23 +638,28 @@ class PartitionReader:
             if batch is None:
                 break
             columns, suspect = [], set()
+            bad: dict[int, tuple[str, str]] = {}  # row in the batch -> (json path, problem): values JSON cannot hold
             for name, column in zip(names, batch.columns, strict=True):
                 suspect.update(_non_finite_rows(column))
-                values = column.to_pylist()
-                convert = converters.get(name)
-                if convert is not None:
-                    values = [None if value is None else convert(value) for value in values]
+                values = _column_values(column, converters.get(name), name, bad, pa)
                 columns.append(values)
             with paused_gc():
                 objs = [{name: value for name, value in zip(names, values, strict=True)
                          if value is not None or name in keep_null} for values in zip(*columns, strict=True)]
                 numbers = range(row + 1, row + 1 + len(objs))
+                if bad:  # reported, never judged with a value changed
+                    for i in sorted(bad):
+                        parser.error(bad[i][1], numbers[i], bad[i][0])
+                    suspect -= set(bad)
+                    keep = [i for i in range(len(objs)) if i not in bad]
+                    objs, numbers = [objs[i] for i in keep], [numbers[i] for i in keep]  # type: ignore[assignment]
+                    suspect = {keep.index(i) for i in suspect}
                 if suspect:  # rows holding NaN or an infinity: checked one by one (they are errors)
                     parser.objects([objs[i] for i in sorted(suspect)], [numbers[i] for i in sorted(suspect)])
                     objs = [obj for i, obj in enumerate(objs) if i not in suspect]
                     numbers = [n for i, n in enumerate(numbers) if i not in suspect]  # type: ignore[assignment]
                 records = parser.objects(objs, numbers, checked=True)
-            row += len(objs)
+            row += batch.num_rows
             self.lines = row
             self.consumed = size * row // total
             if parser.full:
@@ -708,6 +770,41 @@ def _columns(schema: Any, fields: FieldMap | None, shown: str) -> dict[str, Call
     return converters
 
 
+class _NotJson(ValueError):
+    """A Parquet value that has no faithful JSON form (bytes that are not UTF-8, a map holding a key twice)."""
+
+
+def _column_values(column: Any, convert: Callable[[Any], Any] | None, name: str,
+                   bad: dict[int, tuple[str, str]], pa: Any) -> list[Any]:
+    """A Parquet column's values as JSON would hold them; a row whose value cannot be is put in ``bad``
+    (its value read as None), named by the column."""
+    where = _json_path([name])
+    try:
+        values = column.to_pylist()
+    except (OverflowError, ValueError, pa.ArrowException):  # e.g. a timestamp beyond year 9999: find its rows
+        values = []
+        for i in range(len(column)):
+            try:
+                values.append(column[i].as_py())
+            except (OverflowError, ValueError, pa.ArrowException) as exc:
+                values.append(None)
+                bad.setdefault(i, (where, f"a value of type {column.type} that cannot be read: {_arrow_message(exc)};"
+                                          " expected one that JSON can hold"))
+    if convert is None:
+        return values
+    converted: list[Any] = []
+    for i, value in enumerate(values):
+        if value is None:
+            converted.append(None)
+            continue
+        try:
+            converted.append(convert(value))
+        except _NotJson as exc:
+            converted.append(None)
+            bad.setdefault(i, (where, str(exc)))
+    return converted
+
+
 def _non_finite_rows(column: Any) -> list[int]:
     """The rows of a Parquet column whose value is or holds a NaN or an infinity (none for most columns)."""
     import pyarrow.compute as pc
@@ -745,8 +842,12 @@ def _converter(kind: Any) -> Callable[[Any], Any] | None:
         return _iso
     if t.is_decimal(kind):
         return float
-    if t.is_binary(kind) or t.is_large_binary(kind) or t.is_fixed_size_binary(kind):
+    if t.is_binary(kind) or t.is_large_binary(kind) or t.is_fixed_size_binary(kind) or t.is_binary_view(kind):
         return _text
+    if t.is_dictionary(kind):  # read as its values
+        return _converter(kind.value_type)
+    if isinstance(kind, _extension_type()):  # e.g. a UUID: its text, bytes as text, never an object JSON cannot hold
+        return _plain
     if t.is_duration(kind):
         return _seconds
     if t.is_struct(kind):
@@ -759,10 +860,9 @@ def _converter(kind: Any) -> Callable[[Any], Any] | None:
             return None
         return lambda value: {k: (inner[k](v) if k in inner and v is not None else v) for k, v in value.items()}
     if t.is_map(kind):
-        key = _converter(kind.key_type) or _same
-        item = _converter(kind.item_type) or _same
-        return lambda value: {str(key(k)): (None if v is None else item(v)) for k, v in value}
-    if t.is_list(kind) or t.is_large_list(kind) or t.is_fixed_size_list(kind):
+        return functools.partial(_map, _converter(kind.key_type) or _same, _converter(kind.item_type) or _same)
+    if (t.is_list(kind) or t.is_large_list(kind) or t.is_fixed_size_list(kind) or t.is_list_view(kind)
+            or t.is_large_list_view(kind)):
         element = _converter(kind.value_type)
         if element is None:
             return None
@@ -772,6 +872,32 @@ def _converter(kind: Any) -> Callable[[Any], Any] | None:
 
 def _same(value: Any) -> Any:
     return value
+
+
+def _extension_type() -> type:
+    import pyarrow
+
+    return pyarrow.BaseExtensionType
+
+
+def _map(key: Callable[[Any], Any], item: Callable[[Any], Any], value: Any) -> dict[str, Any]:
+    """A Parquet map as a JSON object: its keys as text, each once (as a JSON line must hold them)."""
+    result: dict[str, Any] = {}
+    for k, v in value:
+        name = str(key(k))
+        if name in result:
+            raise _NotJson(f"the map holds the key {name[:80]!r} twice; expected each key once")
+        result[name] = None if v is None else item(v)
+    return result
+
+
+def _plain(value: Any) -> Any:
+    """A value of an extension type: bytes as UTF-8 text, a JSON value as it is, anything else as its text."""
+    if isinstance(value, bytes):
+        return _text(value)
+    if value is None or isinstance(value, str | int | float | bool | list | dict):
+        return value
+    return str(value)
 
 
 def _iso(value: Any) -> str:
@@ -784,7 +910,12 @@ def _iso_utc(value: Any) -> str:
 
 
 def _text(value: bytes) -> str:
-    return value.decode("utf-8", errors="replace")
+    """Bytes as text: UTF-8 only, as in a JSON line (replacing bad bytes would make two ids one)."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _NotJson(f"bytes that are not UTF-8 text (byte {exc.start} of {len(value)}); expected UTF-8 text"
+                       ) from None
 
 
 def _seconds(value: Any) -> float:
@@ -853,4 +984,4 @@ def load_outputs_files(
 
 
 __all__ = ["FORMATS", "SUFFIXES", "TARGETS", "FieldMap", "OutputsFile", "Partition", "PartitionReader",
-           "combined_sha256", "load_outputs", "load_outputs_files", "partitions"]
+           "combined_sha256", "covers", "load_outputs", "load_outputs_files", "partitions"]
