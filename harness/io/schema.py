@@ -12,10 +12,11 @@ for editors.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -39,6 +40,12 @@ COMMON_RULE_PROPERTIES: Mapping[str, Any] = {
     "description": {"type": "string"},
 }
 _RULE_DEFS = ("rule", "inner_rule", "expect_rule")
+#: schemas made of the shipped ones, for validating parts of a file on their own: the cases of a ``cases_file``
+DERIVED: Mapping[str, Mapping[str, Any]] = {
+    "eval-cases": {"$schema": "https://json-schema.org/draft/2020-12/schema",
+                   "$id": "https://harness.example/schemas/eval-cases.schema.json", "type": "array",
+                   "items": {"$ref": "eval.schema.json#/$defs/case"}},
+}
 
 
 @cache
@@ -102,7 +109,7 @@ def _build_validators(checks: Mapping[str, Any] | None) -> dict[str, Any]:
     from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
 
-    documents = {name: load_schema(name) for name in SCHEMAS}
+    documents: dict[str, Any] = {name: load_schema(name) for name in SCHEMAS} | dict(DERIVED)
     if checks is not None:
         # each check's options schema was checked when the check was registered (checks.base.options_problem),
         # and the shipped files are tested to be valid: no check_schema of the whole here, it costs a second
@@ -136,6 +143,217 @@ def validators(checks: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
 def validator(name: str, checks: Mapping[str, Any] | None = None) -> Any:
     """The validator of one schema (``report``, ``policy``...)."""
     return validators(checks)[name]
+
+
+# --- the quick yes: fastjsonschema, where it means what jsonschema means ---------------------------------------
+
+#: keywords whose value is a subschema, a list of them, or a mapping of names to them
+_ONE_SCHEMA = frozenset({"not", "if", "then", "else", "items", "contains", "additionalProperties", "propertyNames"})
+_SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf"})
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs"})
+#: assertions fastjsonschema (its 2019-09 generator) judges as Draft 2020-12 does
+_ASSERTIONS = frozenset({"type", "enum", "const", "minLength", "maxLength", "pattern", "format", "minimum", "maximum",
+                         "exclusiveMinimum", "exclusiveMaximum", "minItems", "maxItems", "uniqueItems", "required",
+                         "minProperties", "maxProperties"})
+_ANNOTATIONS = frozenset({"title", "description", "default", "examples", "$comment", "deprecated", "readOnly",
+                          "writeOnly"})
+_JSON_TYPES = frozenset({"string", "integer", "number", "object", "array", "boolean", "null"})
+
+
+class _NoFast(Exception):
+    """The schema uses something fastjsonschema would judge otherwise than jsonschema: no quick yes for it."""
+
+
+def _plain_schema(schema: Any, formats: set[str], *, root: bool = False) -> Any:
+    """A copy of a Draft 2020-12 schema that fastjsonschema judges the same way, or ``_NoFast``.
+
+    Only the keywords listed above pass; a ``$ref`` (local: the documents are bundled first) with
+    other assertions beside it becomes an ``allOf`` (2020-12 applies both, fastjsonschema only the
+    reference); annotations and ``x-`` keys are dropped.
+    """
+    if isinstance(schema, bool):
+        return schema
+    if not isinstance(schema, dict):
+        raise _NoFast
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _ANNOTATIONS or key.startswith("x-") or (root and key in ("$schema", "$id")):
+            continue
+        if key == "$ref":
+            if not isinstance(value, str) or not value.startswith("#"):
+                raise _NoFast
+            out[key] = value
+        elif key in _ONE_SCHEMA:
+            out[key] = _plain_schema(value, formats)
+        elif key in _SCHEMA_LISTS:
+            if not isinstance(value, list) or not value:
+                raise _NoFast
+            out[key] = [_plain_schema(each, formats) for each in value]
+        elif key in _SCHEMA_MAPS:
+            if not isinstance(value, dict):
+                raise _NoFast
+            out[key] = {name: _plain_schema(each, formats) for name, each in value.items()}
+        elif key in _ASSERTIONS:
+            if key == "type" and not set([value] if isinstance(value, str) else value) <= _JSON_TYPES:
+                raise _NoFast
+            if key == "format":
+                if not isinstance(value, str):
+                    raise _NoFast
+                formats.add(value)
+            if key in ("exclusiveMinimum", "exclusiveMaximum") and isinstance(value, bool):
+                raise _NoFast
+            out[key] = value
+        else:
+            raise _NoFast  # prefixItems, unevaluated*, dependent*, $dynamicRef, a nested $id, multipleOf...
+    if "$ref" in out and len(out) > 1:
+        ref = out.pop("$ref")
+        out = {"allOf": [{"$ref": ref}, out]}
+    return out
+
+
+def _bundle(name: str, documents: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Schema ``name`` with the definitions of the documents it refers to (``policy.schema.json#/$defs/x``)
+    copied into its ``$defs``, each such reference made local; ``_NoFast`` when names clash."""
+    by_file = {str(doc["$id"]).rsplit("/", 1)[-1]: doc for doc in documents.values() if "$id" in doc}
+    bundle = copy.deepcopy(dict(documents[name]))
+    defs: dict[str, Any] = dict(bundle.get("$defs", {}))
+    pending: list[Any] = [bundle]
+    merged: set[str] = set()
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        ref = node.get("$ref")
+        if isinstance(ref, str) and not ref.startswith("#"):
+            target, _, pointer = ref.partition("#")
+            other = by_file.get(target)
+            if other is None or not pointer.startswith("/$defs/") or pointer.count("/") != 2:
+                raise _NoFast
+            node["$ref"] = "#" + pointer
+            if target not in merged:
+                merged.add(target)
+                for key, value in copy.deepcopy(other.get("$defs", {})).items():
+                    if key in defs and defs[key] != value:
+                        raise _NoFast
+                    defs[key] = value
+                    pending.append(value)
+        pending.extend(node.values())
+    bundle["$defs"] = defs
+    return bundle
+
+
+def _expect_rules(data: Any) -> Iterator[Any]:
+    """The ``expect`` rules of an eval suite's data, already found to be mappings by the suite's fast validator."""
+    for case in data["cases"]:
+        yield from case.get("expect", ())
+
+
+def _listed_expect_rules(data: Any) -> Iterator[Any]:
+    """The ``expect`` rules of a list of cases, already found to be mappings by the list's fast validator."""
+    for case in data:
+        yield from case.get("expect", ())
+
+
+#: per schema: the definition whose ``allOf`` dispatches on a rule's ``check`` (fastjsonschema tries every
+#: branch's ``if`` by raising an exception: 13 of them per rule cost more than the rest of the file), and
+#: where that definition's instances are in a document the rest of the schema accepts
+_DISPATCHED: Mapping[str, tuple[str, Callable[[Any], Iterator[Any]]]] = {
+    "eval": ("expect_rule", _expect_rules), "eval-cases": ("expect_rule", _listed_expect_rules)}
+
+
+class FastValidator:
+    """A fastjsonschema validator of one schema: ``valid(data)`` is True only where jsonschema finds no error.
+
+    For an eval suite, each ``expect`` rule is judged by the validator of its own check, picked
+    by its ``check`` (what the schema's ``if``/``then`` branches say, without trying them all).
+    """
+
+    def __init__(self, document: Any, per_check: Mapping[str, Any] | None = None,
+                 rules: Callable[[Any], Iterator[Any]] | None = None) -> None:
+        self.document = document
+        self.per_check = per_check or {}
+        self.rules = rules
+
+    def valid(self, data: Any) -> bool:
+        try:
+            self.document(data)
+            if self.rules is not None:
+                per_check = self.per_check
+                for rule in self.rules(data):
+                    per_check[rule["check"]](rule)
+        except Exception:  # JsonSchemaValueException, or anything it trips on: jsonschema explains
+            return False
+        return True
+
+
+def _compile(schema: Any, formats: set[str]) -> Any:
+    import fastjsonschema
+    from jsonschema import Draft202012Validator
+
+    checker = Draft202012Validator.FORMAT_CHECKER
+    return fastjsonschema.compile(schema, formats={f: functools.partial(checker.conforms, format=f) for f in formats},
+                                  use_formats=True, use_default=False)
+
+
+def _build_fast(name: str, checks: Mapping[str, Any] | None) -> FastValidator | None:
+    documents: dict[str, Any] = {each: load_schema(each) for each in SCHEMAS} | dict(DERIVED)
+    if checks is not None:
+        documents.update(compose(checks))
+    formats: set[str] = set()
+    try:
+        plain = _plain_schema(_bundle(name, documents), formats, root=True)
+        if name not in _DISPATCHED:
+            return FastValidator(_compile(plain, formats))
+        definition, rules = _DISPATCHED[name]
+        dispatch = plain["$defs"][definition]
+        branches = dispatch.pop("allOf")
+        checked = dispatch["properties"]["check"]["enum"]
+        per_check = {}
+        for branch in branches:
+            check = branch["if"]["properties"]["check"]["const"]
+            assert branch == {"if": {"properties": {"check": {"const": check}}, "required": ["check"]},
+                              "then": {"$ref": f"#/$defs/check_{check}"}} and check in checked
+            per_check[check] = _compile({"$ref": f"#/$defs/check_{check}", "$defs": plain["$defs"]}, formats)
+        if set(per_check) != set(checked) or dispatch.get("required") != ["check"]:
+            return None
+        return FastValidator(_compile(plain, formats), per_check, rules)
+    except (_NoFast, RecursionError, KeyError, AssertionError):
+        return None
+    except Exception:  # fastjsonschema cannot compile it (a pattern Python's re refuses...): jsonschema alone
+        return None
+
+
+#: fast validators per (set of checks, schema name); each entry keeps its checks alive, as for ``_VALIDATORS``
+_FAST: OrderedDict[tuple[tuple[tuple[str, int], ...], str], tuple[tuple[Any, ...], FastValidator | None]] = \
+    OrderedDict()
+
+
+def fast_validator(name: str, checks: Mapping[str, Any] | None = None) -> FastValidator | None:
+    """A fastjsonschema validator of schema ``name`` that accepts only what jsonschema accepts (it may refuse
+    more: its ``$`` is the end of the text), or ``None`` when the schema uses a keyword it judges otherwise."""
+    key = (tuple(sorted((each, id(c)) for each, c in (checks or {}).items())), name)
+    with _VALIDATORS_LOCK:
+        cached = _FAST.get(key)
+        if cached is not None:
+            _FAST.move_to_end(key)
+            return cached[1]
+    built = _build_fast(name, checks)
+    with _VALIDATORS_LOCK:
+        _FAST[key] = (tuple((checks or {}).values()), built)
+        while len(_FAST) > _VALIDATORS_MAX:
+            _FAST.popitem(last=False)
+    return built
+
+
+def _quick_yes(document: YamlDocument, schema: str, checks: Mapping[str, Any] | None) -> bool:
+    """Whether a large document certainly satisfies the schema (a no only means: ask jsonschema)."""
+    if not document.large:
+        return False  # a small file is checked by jsonschema at once: no validator to compile for it
+    fast = fast_validator(schema, checks)
+    return fast is not None and fast.valid(document.data)
 
 
 #: descriptions of patterns whose schema gives none (``x-pattern-hint``): those of the built-in checks
@@ -235,15 +453,53 @@ def _describe(error: Any) -> list[tuple[tuple[str | int, ...], bool, str]]:
         extra = [k for k in error.instance if k not in allowed]
         expected = f"; expected one of: {', '.join(allowed)}" if allowed else ""
         return [((*path, key), True, f"unknown key {key!r}{expected}") for key in extra]
+    alternatives = error.validator_value if error.validator == "anyOf" else None
+    if isinstance(alternatives, list) and all(isinstance(a, dict) and list(a) == ["required"] and
+                                              len(a["required"]) == 1 for a in alternatives):
+        listed = " or ".join(f"`{a['required'][0]}`" for a in alternatives)  # keys of which one is needed
+        return [(path, False, f"expected {listed}, got neither")]
     if error.validator in ("oneOf", "anyOf") and error.context:
         return _choose(error)
+    exclusive = error.validator_value.get("required") if error.validator == "not" and \
+        isinstance(error.validator_value, dict) and len(error.validator_value) == 1 else None
+    if isinstance(exclusive, list) and isinstance(error.instance, dict):  # keys that exclude each other
+        listed = ", ".join(f"`{key}`" for key in exclusive)
+        return [((*path, exclusive[-1]), True, f"{listed} exclude each other; expected only one of them")]
     if "propertyNames" in error.relative_schema_path and isinstance(error.instance, str):
         return [((*path, error.instance), True, f"key {_message(error)}")]  # a key of the mapping is wrong
     return [(path, False, _message(error))]
 
 
+def case_errors(cases: list[Any], checks: Mapping[str, Any] | None = None,
+                ) -> dict[int, list[tuple[tuple[str | int, ...], bool, str]]]:
+    """The schema violations of eval cases read on their own (a suite's ``cases_file``), by the case's index:
+    (path within the case, point-at-key, message), as :func:`schema_errors` words them.
+
+    One fast look at the whole list; only when it says no, each case is looked at again, and jsonschema
+    explains the cases the fast validator refuses.
+    """
+    fast = fast_validator("eval-cases", checks)
+    if fast is not None and fast.valid(cases):
+        return {}
+    found: dict[int, list[tuple[tuple[str | int, ...], bool, str]]] = {}
+    check = validator("eval-cases", checks)
+    for i, case in enumerate(cases):
+        if fast is not None and fast.valid([case]):
+            continue
+        described = [described for error in check.iter_errors([case]) for described in _describe(error)]
+        if described:
+            found[i] = [(tuple(path[1:]), at_key, message) for path, at_key, message in described]
+    return found
+
+
 def schema_errors(document: YamlDocument, schema: str, checks: Mapping[str, Any] | None = None) -> list[InputError]:
-    """Every schema violation of a document, each located at its file, line, column and JSON path."""
+    """Every schema violation of a document, each located at its file, line, column and JSON path.
+
+    A large document is first judged by a fast validator (:func:`fast_validator`); jsonschema
+    runs only when that says no, to explain it.
+    """
+    if _quick_yes(document, schema, checks):
+        return []
     found = []
     for error in validator(schema, checks).iter_errors(document.data):
         for path, at_key, message in _describe(error):

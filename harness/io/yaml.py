@@ -50,6 +50,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 PathKey = tuple[str | int, ...]
 #: the largest YAML file read (a policy, an eval suite, the playbook, the waivers, an incident record)
 MAX_YAML_BYTES = 8 * 1024 * 1024
+#: the size (in characters) from which a document's positions are read only when asked for
+LAZY_POSITIONS_FROM = 64 * 1024
 
 
 def json_path(parts: PathKey | list[str | int] | Iterator[str | int]) -> str:
@@ -67,23 +69,56 @@ def json_path(parts: PathKey | list[str | int] | Iterator[str | int]) -> str:
 
 @dataclass(frozen=True)
 class YamlDocument:
-    """A parsed YAML file: its data and where each JSON path starts (1-based)."""
+    """A parsed YAML file: its data and where each JSON path starts (1-based).
+
+    The positions of a large file (:data:`LAZY_POSITIONS_FROM` characters and more) are read
+    only when something asks for them: a valid ten-thousand-case suite never needs a line
+    number, and recording one for every value costs as much as parsing the file.
+    """
 
     path: str
     data: Any
     sha256: str
-    positions: dict[PathKey, tuple[int, int]] = field(repr=False)
-    key_positions: dict[PathKey, tuple[int, int]] = field(repr=False)
+    _positions: dict[PathKey, tuple[int, int]] | None = field(default=None, repr=False, compare=False)
+    _key_positions: dict[PathKey, tuple[int, int]] | None = field(default=None, repr=False, compare=False)
     #: problems found while reading that left the rest of the document usable (duplicate keys)
     problems: tuple[InputError, ...] = ()
+    #: the text the positions are read from when they were not recorded while parsing
+    _text: str | None = field(default=None, repr=False, compare=False)
+    #: whether the file is large (:data:`LAZY_POSITIONS_FROM` characters or more): worth a fast first look
+    large: bool = field(default=False, repr=False, compare=False)
+
+    @property
+    def positions(self) -> dict[PathKey, tuple[int, int]]:
+        """Where the value of each JSON path starts."""
+        if self._positions is None:
+            self._read_positions()
+        assert self._positions is not None
+        return self._positions
+
+    @property
+    def key_positions(self) -> dict[PathKey, tuple[int, int]]:
+        """Where the key of each JSON path (a member of a mapping) starts."""
+        if self._key_positions is None:
+            self._read_positions()
+        assert self._key_positions is not None
+        return self._key_positions
+
+    def _read_positions(self) -> None:
+        builder = _Builder(self.path)
+        builder.build(yaml.parse(self._text or "", Loader=_Loader))  # parsed once already: it parses again
+        object.__setattr__(self, "_positions", builder.positions)
+        object.__setattr__(self, "_key_positions", builder.keys)
+        object.__setattr__(self, "_text", None)
 
     def locate(self, parts: PathKey, *, key: bool = False) -> Location:
         """The location of a JSON path, falling back to the nearest ancestor."""
-        table = self.key_positions if key else self.positions
+        positions = self.positions
+        table = self.key_positions if key else positions
         probe = tuple(parts)
-        while probe not in table and probe not in self.positions and probe:
+        while probe not in table and probe not in positions and probe:
             probe = probe[:-1]
-        line, col = table.get(probe) or self.positions.get(probe, (1, 1))
+        line, col = table.get(probe) or positions.get(probe, (1, 1))
         return Location(self.path, line, col, json_path(parts))
 
 
@@ -219,27 +254,103 @@ class _Builder:
 
     def plain(self, event: yaml.ScalarEvent) -> Any:
         """A plain scalar by YAML 1.2's core schema."""
-        text = event.value
-        if text in _NULL:
-            return None
-        if text in _BOOL:
-            return _BOOL[text]
-        if _INT.fullmatch(text):
-            base = {"0o": 8, "0x": 16}.get(text[:2], 10)
-            try:
-                return int(text[2:] if base != 10 else text, base)
-            except ValueError:  # past Python's limit of 4,300 digits
-                raise self.refuse(f"a number of {len(text)} digits; expected at most 4300 (quote it to make it"
-                                  " text)", event) from None
-        if _FLOAT.fullmatch(text):
-            return float(text)
-        special = _SPECIAL.get(text.lstrip("+-"))
-        if special is not None and (text[0] not in "+-" or special == math.inf):
-            return -special if text[0] == "-" else special
-        return text
+        try:
+            return _plain(event.value)
+        except ValueError:  # past Python's limit of 4,300 digits
+            raise self.refuse(f"a number of {len(event.value)} digits; expected at most 4300 (quote it to make it"
+                              " text)", event) from None
 
     def problem(self, message: str, event: yaml.Event, parts: PathKey) -> None:
         self.problems.append(InputError(message, Location(self.path, *_mark(event), json_path(parts))))
+
+
+def _plain(text: str) -> Any:
+    """A plain scalar's value by YAML 1.2's core schema; ``ValueError`` for an integer of too many digits."""
+    if text in _NULL:
+        return None
+    if text in _BOOL:
+        return _BOOL[text]
+    if _INT.fullmatch(text):
+        base = {"0o": 8, "0x": 16}.get(text[:2], 10)
+        return int(text[2:] if base != 10 else text, base)
+    if _FLOAT.fullmatch(text):
+        return float(text)
+    special = _SPECIAL.get(text.lstrip("+-"))
+    if special is not None and (text[0] not in "+-" or special == math.inf):
+        return -special if text[0] == "-" else special
+    return text
+
+
+class _Unusual(Exception):
+    """Something :func:`_plain_data` leaves to the builder that records positions (and says what is wrong)."""
+
+
+_NO_KEY: Any = object()
+
+
+def _plain_data(events: Iterable[yaml.Event]) -> Any:
+    """The data of a document whose every value is plain (no anchor, alias, tag, duplicate or merge key,
+    non-finite number, lone surrogate, second document): what :class:`_Builder` makes of it, without the
+    positions; ``_Unusual`` as soon as anything else is read, for ``_Builder`` to refuse or report."""
+    stack: list[Any] = []  # the mappings and lists being built
+    pending: list[Any] = []  # per entry of ``stack``: the key waiting for its value (``_NO_KEY``: none)
+    root: Any = None
+    documents = 0
+    scalar, mapping_start, sequence_start = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
+    event: Any
+    for event in events:
+        kind = type(event)
+        if kind is scalar:
+            if event.anchor is not None or event.tag is not None:
+                raise _Unusual
+            text = event.value
+            if event.implicit[0]:
+                value = _plain(text)
+                if type(value) is float and not math.isfinite(value):
+                    raise _Unusual
+            elif event.style == '"' and _SURROGATE.search(text):
+                raise _Unusual
+            else:
+                value = text
+        elif kind is mapping_start or kind is sequence_start:
+            if event.anchor is not None or event.tag is not None:
+                raise _Unusual
+            if stack and pending[-1] is _NO_KEY and type(stack[-1]) is dict:
+                raise _Unusual  # a mapping or list as a key
+            stack.append({} if kind is mapping_start else [])
+            pending.append(_NO_KEY)
+            continue
+        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+            value = stack.pop()
+            pending.pop()
+        elif kind is yaml.DocumentStartEvent:
+            documents += 1
+            if documents > 1:
+                raise _Unusual
+            continue
+        elif kind is yaml.AliasEvent:
+            raise _Unusual
+        else:
+            continue
+        if not stack:
+            root = value
+            continue
+        parent = stack[-1]
+        if type(parent) is list:
+            parent.append(value)
+            continue
+        key = pending[-1]
+        if key is _NO_KEY:
+            if kind is scalar and event.implicit[0] and text == "<<":
+                raise _Unusual  # a merge key
+            key = value if type(value) is str else str(value)
+            if key in parent:
+                raise _Unusual  # a duplicate key
+            pending[-1] = key
+        else:
+            parent[key] = value
+            pending[-1] = _NO_KEY
+    return root
 
 
 def parse_yaml(text: str, path: str, sha256: str = "") -> YamlDocument:
@@ -247,6 +358,13 @@ def parse_yaml(text: str, path: str, sha256: str = "") -> YamlDocument:
 
     Anchors, aliases and explicit tags are refused as they are parsed (``InputError``).
     """
+    if len(text) >= LAZY_POSITIONS_FROM:
+        try:
+            data = _plain_data(yaml.parse(text, Loader=_Loader))
+        except (_Unusual, yaml.YAMLError, ValueError):
+            pass  # the builder below says what is wrong, and where
+        else:
+            return YamlDocument(path, data, sha256, _text=text, large=True)
     builder = _Builder(path)
     try:
         data = builder.build(yaml.parse(text, Loader=_Loader))
@@ -263,7 +381,8 @@ def parse_yaml(text: str, path: str, sha256: str = "") -> YamlDocument:
                          " text (remove the control character)", Location(path, line, col)) from None
     except yaml.YAMLError as exc:
         raise InputError(f"invalid YAML: {exc}", Location(path)) from None
-    return YamlDocument(path, data, sha256, builder.positions, builder.keys, tuple(builder.problems))
+    return YamlDocument(path, data, sha256, builder.positions, builder.keys, tuple(builder.problems),
+                        large=len(text) >= LAZY_POSITIONS_FROM)
 
 
 def _name_problem(path: str) -> str | None:

@@ -182,7 +182,7 @@ class RecordParser:
             except decode_error as exc:
                 if line.strip():  # a blank line is no record, and no error
                     failed = True
-                    self.error(_strict_problem(line) or f"invalid JSON: {exc}", number)
+                    self.error(strict_problem(line) or f"invalid JSON: {exc}", number)
                     if self.full:
                         break
                 continue
@@ -191,7 +191,7 @@ class RecordParser:
             good.append(line)
         if failed or text is None:
             text = b"\n".join(good)
-        repeated = _repeated_keys(objs, good, text)
+        repeated = repeated_keys(objs, good, text)
         if repeated:
             for i in sorted(repeated, reverse=True):
                 self.error(repeated[i], numbers[i])
@@ -232,7 +232,7 @@ class RecordParser:
         return records
 
 
-def _repeated_keys(objs: list[Any], lines: list[bytes], text: bytes) -> dict[int, str]:
+def repeated_keys(objs: list[Any], lines: list[bytes], text: bytes) -> dict[int, str]:
     """The lines (by index) holding an object with a key twice, which orjson reads keeping the last value.
 
     Every ``:`` of a JSON text either ends a key or stands in a string, and a string can also spell
@@ -255,7 +255,7 @@ def _repeated_keys(objs: list[Any], lines: list[bytes], text: bytes) -> dict[int
             suspect = orjson.dumps(obj).count(b":") != _colons(line)
         except orjson.JSONEncodeError:
             suspect = _may_repeat_a_key(line, _keys(obj))
-        problem = _strict_problem(line, suspect=True) if suspect else None
+        problem = strict_problem(line, suspect=True) if suspect else None
         if problem is not None:
             found[i] = problem
     return found
@@ -334,7 +334,7 @@ def _unescaped_key_ends(line: bytes) -> int:
     return total
 
 
-def _strict_problem(line: bytes, *, suspect: bool = False) -> str | None:
+def strict_problem(line: bytes, *, suspect: bool = False) -> str | None:
     """What strict JSON refuses in a line that the fast parser accepted or misdescribed: a repeated key, NaN.
 
     A ``suspect`` line (it may hold a key twice) that ``json`` cannot read is refused: unchecked is not clean.

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..io.yaml import PathKey
 from ..model import EvalCase, EvalSuite, Example, MaxFailures, OnFail, Playbook, Policy, Rule, Scope, Source
+from .case_rules import SharedRules
 from .rules import Problems, build_rules
 
 
@@ -55,9 +56,14 @@ def build_policy(problems: Problems, playbook: Playbook, checks: Mapping[str, An
     )
 
 
-def build_suite(problems: Problems, playbook: Playbook, checks: Mapping[str, Any]) -> EvalSuite | None:
-    """The eval suite of a document; ``None`` when it has any problem (all of them recorded)."""
+def build_suite(problems: Problems, playbook: Playbook, checks: Mapping[str, Any],
+                shared: SharedRules | None = None) -> EvalSuite | None:
+    """The eval suite of a document; ``None`` when it has any problem (all of them recorded).
+
+    ``shared`` builds the cases' rules, preparing each distinct rule once across the suites it serves.
+    """
     doc, data = problems.document, problems.document.data
+    shared = shared if shared is not None else SharedRules(checks)
     severity = _severity(data, playbook, problems, "sev2")
     cases = []
     raw_cases = data.get("cases") if isinstance(data.get("cases"), list) else []
@@ -69,7 +75,7 @@ def build_suite(problems: Problems, playbook: Playbook, checks: Mapping[str, Any
             if rule.impl.uses_case and "value" not in rule.options and "reference" not in raw:
                 problems.add(f"`{rule.check}` needs a `value` or the case's `reference`", parts)
 
-        expect = build_rules(raw.get("expect", []), ("cases", i, "expect"), checks, problems, needs_reference)
+        expect = shared.build(raw.get("expect", []), ("cases", i, "expect"), problems, needs_reference)
         if problems.errors:
             continue
         cases.append(EvalCase(

@@ -17,8 +17,11 @@ from typing import Any
 from ..errors import InputError, InputErrors, Location
 from ..io.files import display_path, yaml_files
 from ..io.schema import schema_errors
-from ..io.yaml import load_yaml
+from ..io.yaml import PathKey, YamlDocument, load_yaml
 from ..model import DEFAULT_PLAYBOOK, EvalCase, EvalSuite, Playbook, Policy, Source, Waiver
+from ..outputs.jsonl import paused_gc
+from .case_rules import SharedRules
+from .cases_file import with_cases_file
 from .documents import build_policy, build_suite
 from .plugins import project_checks
 from .rules import Problems
@@ -113,16 +116,50 @@ def read_playbook(policies_dir: Path | str = "policies") -> Playbook:
     return playbook
 
 
-def _claim(problems: Problems, key: str, what: str, places: dict[str, str]) -> None:
+class _Places:
+    """Where each id was first defined, read from the document only when an id is defined twice (a large
+    suite's positions are not read unless something needs them)."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, tuple[YamlDocument, PathKey]] = {}
+
+    def claim(self, value: str, problems: Problems, parts: PathKey, message: str, shown: PathKey) -> None:
+        """Record that ``value`` is defined at ``parts``; a second definition is a problem (at ``shown``)
+        naming the first."""
+        first = self.first.get(value)
+        if first is None:
+            self.first[value] = (problems.document, parts)
+            return
+        where = first[0].locate(first[1])
+        problems.add(message.format(value=value, where=f"{where.file}:{where.line}"), shown)
+
+
+def _claim(problems: Problems, key: str, what: str, places: _Places) -> None:
     """Record where the document's ``key`` (an id) is defined; a second definition is a problem naming the first."""
-    doc = problems.document
-    value = doc.data.get(key)
+    value = problems.document.data.get(key)
     if not isinstance(value, str):
         return  # the schema says what is wrong with it
-    if value in places:
-        problems.add(f"duplicate {what} {value!r} (also defined in {places[value]})", (key,))
-    else:
-        places[value] = f"{doc.path}:{doc.locate((key,)).line}"
+    places.claim(value, problems, (key,), f"duplicate {what} {{value!r}} (also defined in {{where}})", (key,))
+
+
+def _suite(path: Path, loading: _Loading, checks: Mapping[str, Any], playbook: Playbook, shared: SharedRules,
+           case_places: _Places, suite_places: _Places) -> EvalSuite | None:
+    """The suite of one file (its cases file read too), its problems kept in ``loading``."""
+    problems = loading.read(path, "eval", checks)
+    if problems is None:
+        return None
+    problems = with_cases_file(problems, checks)
+    doc = problems.document
+    _claim(problems, "suite", "suite", suite_places)
+    raw_cases = doc.data.get("cases")
+    for i, raw in enumerate(raw_cases if isinstance(raw_cases, list) else ()):
+        case_id = raw.get("id") if isinstance(raw, dict) else None
+        if isinstance(case_id, str):
+            case_places.claim(case_id, problems, ("cases", i, "id"),
+                              "duplicate case id {value!r} (also defined at {where})", ("cases", i, "id"))
+    suite = build_suite(problems, playbook, checks, shared)
+    loading.keep(problems)
+    return suite
 
 
 def inspect_project(policies_dir: Path | str = "policies",
@@ -144,7 +181,7 @@ def inspect_project(policies_dir: Path | str = "policies",
         checks = project_checks((), policies_dir, lambda message, i: None)
 
     policies: list[Policy] = []
-    first_seen: dict[str, str] = {}
+    first_seen = _Places()
     paths, unreadable = yaml_files(policies_dir, exclude=(PLAYBOOK, WAIVERS, "signoffs.yaml"))
     loading.errors.extend(unreadable)
     for path in paths:
@@ -159,33 +196,17 @@ def inspect_project(policies_dir: Path | str = "policies",
 
     suites: list[EvalSuite] = []
     cases: dict[str, EvalCase] = {}
-    case_places: dict[str, str] = {}
-    suite_places: dict[str, str] = {}
+    case_places, suite_places = _Places(), _Places()
     if evals_dir is not None:
         evals_path = Path(evals_dir)
         if not evals_path.is_dir():
             raise InputError("evals directory not found", Location(display_path(evals_path)))
         paths, unreadable = yaml_files(evals_path)
         loading.errors.extend(unreadable)
+        shared = SharedRules(checks)
         for path in paths:
-            problems = loading.read(path, "eval", checks)
-            if problems is None:
-                continue
-            doc = problems.document
-            _claim(problems, "suite", "suite", suite_places)
-            raw_cases = doc.data.get("cases")
-            for i, raw in enumerate(raw_cases if isinstance(raw_cases, list) else ()):
-                case_id = raw.get("id") if isinstance(raw, dict) else None
-                if not isinstance(case_id, str):
-                    continue
-                where = doc.locate(("cases", i, "id"))
-                if case_id in case_places:
-                    problems.add(f"duplicate case id {case_id!r} (also defined at {case_places[case_id]})",
-                                 ("cases", i, "id"))
-                else:
-                    case_places[case_id] = f"{where.file}:{where.line}"
-            suite = build_suite(problems, playbook, checks)
-            loading.keep(problems)
+            with paused_gc():  # a large suite builds hundreds of thousands of acyclic objects
+                suite = _suite(path, loading, checks, playbook, shared, case_places, suite_places)
             if suite is not None:
                 suites.append(suite)
                 cases.update((case.id, case) for case in suite.cases)

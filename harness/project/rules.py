@@ -16,7 +16,8 @@ from ..errors import InputError
 from ..io.yaml import PathKey, YamlDocument, json_path
 from ..model import Rule
 
-_RULE_META = ("id", "check", "message", "description", "mask")
+#: the keys every rule may have that are not its check's options
+RULE_META = ("id", "check", "message", "description", "mask")
 
 
 class Problems:
@@ -29,6 +30,17 @@ class Problems:
 
     def add(self, message: str, parts: PathKey, *, key: bool = False) -> None:
         self.errors.append(InputError(message, self.document.locate(parts, key=key)))
+
+    def over(self, document: YamlDocument) -> Problems:
+        """These problems, carried over to another view of the same document (a suite with its cases file)."""
+        moved = Problems(document)
+        moved.errors, moved._schema_paths = list(self.errors), list(self._schema_paths)
+        return moved
+
+    def add_schema_error(self, error: InputError) -> None:
+        """A schema violation found apart from the document's own check (``error.subpath``: where it is)."""
+        self.errors.append(error)
+        self._schema_paths.append(tuple(error.subpath))
 
     def schema_error_under(self, parts: PathKey) -> bool:
         """Whether the schema reported a problem at ``parts`` or inside it."""
@@ -58,7 +70,7 @@ def build_rule(raw: Any, parts: PathKey, default_id: str, checks: Mapping[str, A
             return None
     if problems.schema_error_under(parts):
         return None
-    options = MappingProxyType({k: v for k, v in raw.items() if k not in _RULE_META})
+    options = MappingProxyType({k: v for k, v in raw.items() if k not in RULE_META})
     try:
         prepared = check.prepare(options)
     except InputError as exc:

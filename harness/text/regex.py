@@ -32,22 +32,33 @@ class Regex:
 
     def __init__(self, pattern: str, compiled: Any) -> None:
         self.pattern = pattern
-        self._compiled = compiled
+        self._compiled = compiled  # None: compiled on first use (``literal``)
         self._ascii: Any = None  # compiled on first use (`_ascii_regex`)
-        self._set: Any = re2.Set.SearchSet(_options())
-        try:
-            self._set.Add(pattern)
-            self._set.Compile()
-        except re2.error:  # too large for a set's memory budget: plain search it is
-            self._set = None
+        # built on the first `test` (`_one_set`): a suite of 100,000 cases compiles many patterns never tested
+        self._set: Any = _UNBUILT
 
     def test(self, text: str) -> bool:
-        if self._set is None or len(text) > SET_MAX_CHARS:
-            return self._compiled.search(text) is not None
-        return bool(self._set.Match(text))
+        matcher = self._set
+        if matcher is _UNBUILT:
+            matcher = self._set = _one_set(self.pattern)  # two threads may both build it: the same set
+        if matcher is None or len(text) > SET_MAX_CHARS:
+            return self._re().search(text) is not None
+        return bool(matcher.Match(text))
+
+    @classmethod
+    def literal(cls, text: str, *, ignore_case: bool = False) -> Regex:
+        """A pattern matching ``text`` itself, compiled on first use (an escaped text always is a valid
+        pattern: a suite of 100,000 cases need not compile the ones no output reaches)."""
+        return cls(("(?i)" if ignore_case else "") + re2.escape(text), None)
+
+    def _re(self) -> Any:
+        compiled = self._compiled
+        if compiled is None:
+            compiled = self._compiled = re2.compile(self.pattern, options=_COMPILE_OPTIONS)
+        return compiled
 
     def search(self, text: str, *span: int) -> Any:
-        return self._compiled.search(text, *span)
+        return self._re().search(text, *span)
 
     def _for(self, text: str) -> tuple[Any, Any]:
         """The compiled pattern and the text to give it: an ASCII text as bytes (offsets unchanged)."""
@@ -55,7 +66,7 @@ class Regex:
             if self._ascii is None:
                 self._ascii = _ascii_regex(self.pattern)
             return self._ascii, text.encode("ascii")
-        return self._compiled, text
+        return self._re(), text
 
     def spans(self, text: str, pos: int = 0, endpos: int | None = None) -> list[tuple[int, int]]:
         """The spans of ``finditer(text, pos, endpos)``."""
@@ -74,22 +85,34 @@ class Regex:
         return compiled.fullmatch(data) is not None
 
     def fullmatch(self, text: str, *span: int) -> Any:
-        return self._compiled.fullmatch(text, *span)
+        return self._re().fullmatch(text, *span)
 
     def finditer(self, text: str, *span: int) -> Any:
-        return self._compiled.finditer(text, *span)
+        return self._re().finditer(text, *span)
 
     def match(self, text: str, *span: int) -> Any:
-        return self._compiled.match(text, *span)
+        return self._re().match(text, *span)
 
     def sub(self, repl: Any, text: str, count: int = 0) -> str:
-        return self._compiled.sub(repl, text, count)
+        return self._re().sub(repl, text, count)
 
     def __repr__(self) -> str:
         return f"Regex({self.pattern!r})"
 
 
 Pattern = Regex
+_UNBUILT: Any = object()
+
+
+def _one_set(pattern: str) -> Any:
+    """A one-pattern ``re2.Set`` of ``pattern``, or None when it is too large for a set's memory budget."""
+    matcher = re2.Set.SearchSet(_options())
+    try:
+        matcher.Add(pattern)
+        matcher.Compile()
+    except re2.error:  # plain search it is
+        return None
+    return matcher
 
 _UNSUPPORTED_HINTS = {
     "(?=": "look-aheads are not supported in RE2 syntax",
@@ -101,9 +124,15 @@ _UNSUPPORTED_HINTS = {
 
 
 def _options() -> Any:
+    """Fresh options (RE2 would print parse errors to stderr: it does not)."""
     options = re2.Options()
-    options.log_errors = False  # RE2 would print parse errors to stderr
+    options.log_errors = False
     return options
+
+
+#: the options every pattern is compiled with (building an ``re2.Options`` costs as much as compiling a short
+#: pattern); never changed once made: ``_ascii_regex`` makes its own
+_COMPILE_OPTIONS = _options()
 
 
 def _ascii_regex(pattern: str) -> Any:
@@ -132,7 +161,7 @@ def compile_pattern(
     """Compile an RE2 pattern, or raise ``InputError`` saying what is wrong and where."""
     text = f"(?i){pattern}" if ignore_case else pattern
     try:
-        return Regex(text, re2.compile(text, options=_options()))
+        return Regex(text, re2.compile(text, options=_COMPILE_OPTIONS))
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         hint = next((h for token, h in _UNSUPPORTED_HINTS.items() if token in pattern), None)

@@ -16,7 +16,7 @@ import re2
 from ...errors import InputError
 from ...model import EvalCase, Finding, OutputRecord
 from ...text.normalize import excerpt, fold, fold_views, normalize
-from ...text.regex import Pattern, PatternSet, compile_pattern
+from ...text.regex import Pattern, PatternSet, Regex, compile_pattern
 from ..base import check
 
 MAX_FINDINGS = 20  # per rule per output; enough to act on, bounded for huge outputs
@@ -182,7 +182,7 @@ class Literals:
 def _prepare_literals(options: Mapping[str, Any]) -> Literals:
     values = tuple(_values(options["value"]))
     flag = "(?i)" if options.get("ignore_case", False) else ""
-    patterns = tuple(compile_pattern(flag + re2.escape(v)) for v in values)
+    patterns = tuple(Regex.literal(v, ignore_case=bool(flag)) for v in values)
     source = flag + "|".join(re2.escape(v) for v in values)
     return Literals(values, patterns, source, options.get("match", "all") == "all")
 
