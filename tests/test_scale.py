@@ -409,3 +409,33 @@ def test_a_partition_a_dask_worker_cannot_read_is_bad_input(tmp_path: Path, clus
                 "--policies", str(ROOT / "policies"), "--evals", str(ROOT / "evals"), cwd=tmp_path)
     assert done.returncode == 4, done.stderr
     assert f"{logs / 'b.jsonl'}:2" in done.stderr
+
+
+class _Bars:
+    """What a progress bar is told during a streamed scan."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, int, int]] = []
+
+    def loading(self, done: int, total: int) -> None:
+        self.calls.append(("loading", done, total, 0))
+
+    def judging(self, done: int, total: int) -> None:
+        self.calls.append(("judging", done, total, 0))
+
+    def scanning(self, done: int, total: int, records: int, unit: str = "bytes") -> None:
+        self.calls.append((unit, done, total, records))
+
+
+def test_a_streamed_scan_reports_its_progress_in_bytes_and_records(scale_repo: tuple[Path, Path, Path],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    root, _, single = scale_repo
+    monkeypatch.setattr(judge_module, "SPLIT_BYTES", 256 * 1024)
+    bars = _Bars()
+    _scan(root, single, progress=bars)
+    assert {kind for kind, *_ in bars.calls} == {"bytes"}
+    done = [d for _, d, _, _ in bars.calls]
+    records = [r for *_, r in bars.calls]
+    assert done == sorted(done) and records == sorted(records) and len(done) > 2
+    assert done[-1] == bars.calls[-1][2] == single.stat().st_size  # every byte, of the whole file
+    assert records[-1] == sum(1 for line in single.read_text().splitlines() if line.strip())

@@ -164,7 +164,7 @@ def _stream(project: Project, source: PathLike, baseline: Outputs | None, fields
     split = {index_of[part.path]: part.path for part in parts if part.start or part.end is not None}
     digests: dict[int, str] = {}
     hashing = _hash_files(split, digests)
-    total = sum(part.size if part.end is None else part.end - part.start for part in parts)
+    total = sum((part.size if part.end is None else part.end) - part.start for part in parts)
     by_partition = executor == "dask"
     on_done = None
     with _results_file(results_file, project) as sink:
@@ -310,6 +310,10 @@ def run_gate(outputs: PathLike | Outputs, *, policies: PathLike = "policies", ev
     :mod:`harness.project.selection`): only what they leave runs, the report records it (``run.selection``)
     and the result is ``partial``, which never promotes. The policies' own examples run first: one that
     misbehaves is a warning in the report, or with ``strict`` an ``InputErrors`` (exit 4) before judging.
+
+    ``outputs`` and ``baseline`` may be any format :func:`harness.outputs.load_outputs` reads (compressed,
+    Parquet, a directory or glob), with ``field_map`` saying where the record fields are. The report lists
+    the first ``max_results`` results (``None``: all; counts stay exact); ``results_file`` gets every one.
     """
     return _judge("gate", outputs, policies=policies, evals=evals, baseline=baseline, project=project, model=model,
                   model_version=model_version, today=today, backdate=backdate, clock=clock, workers=workers,
@@ -330,6 +334,14 @@ def run_scan(outputs: PathLike | Outputs, *, policies: PathLike = "policies", ev
     Suites judge only the cases present. The exit code is 0, or 1 with ``fail_on_findings``
     when anything did not pass; the verdict says what a gate would have decided. ``select``,
     ``deselect`` and ``strict`` as for :func:`run_gate`.
+
+    ``outputs`` given as a path (a file of any format :func:`harness.outputs.partitions` reads, a directory or
+    a glob) is streamed: judged in pieces and let go, so memory grows with the results kept, not with the
+    records; ``result.outputs`` is then an :class:`~harness.evaluation.InputFacts`. ``field_map``
+    (``"output=response.text,case_id=request_id"`` or a :class:`~harness.outputs.FieldMap`) says where the
+    record fields are. ``executor``: ``"local"`` (``workers`` forked processes) or ``"dask"`` (``scheduler``
+    address, else a local cluster of ``dask_workers``), or an executor object. The report lists the first
+    ``max_results`` results (``None``: all; counts stay exact); ``results_file`` receives every one of them.
     """
     result = _judge("scan", outputs, policies=policies, evals=evals, baseline=baseline, project=project,
                     model=model, model_version=model_version, today=today, backdate=backdate, clock=clock,

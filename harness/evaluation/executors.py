@@ -59,14 +59,23 @@ def scan_partition(judging: Judging, piece: Piece, fields: FieldMap | None,
     relative = partition.start > 0
     reader = PartitionReader(partition, fields, absolute_lines=not relative)
     partial = Partial(part=file, relative_lines=relative)
-    consumed = 0
+    # bytes of the partition read so far, within its range: the ranges of a file add up to its size
+    low, high = partition.start, partition.end if partition.end is not None else partition.size
+    reported = low
+
+    def step() -> int:
+        nonlocal reported
+        now = min(max(reader.consumed, low), high)
+        done, reported = now - reported, now
+        return done
+
     for batch in reader:
         judging.scanner.scan(batch, partial)
         if partial.records >= chunk_records:
-            partial.consumed, consumed = reader.consumed - consumed, reader.consumed
+            partial.consumed = step()
             yield partial
             partial = Partial(part=file, relative_lines=relative)
-    partial.consumed = reader.consumed - consumed
+    partial.consumed = step() + (high - max(reported, low))  # the whole range, once it is read
     partial.sha256 = reader.sha256
     partial.lines = reader.lines
     yield partial
