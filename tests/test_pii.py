@@ -336,6 +336,9 @@ def test_property_luhn_valid_16_digits_is_a_card(before: str, body: str, first: 
     number = first + body
     number += luhn.calc_check_digit(number)
     text = f"{before} {number} {after}"
+    if before.endswith(("AKIA", "ASIA")):  # 'AKIA 1000000000000008': an AWS key split by a space, also masked
+        assert ("secret", f"{before[-4:]} {number}") in values(text)
+        return
     assert ("credit_card", number) in values(text)
     assert ("credit_card", number) in values(f"{number}")
 

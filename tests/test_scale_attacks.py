@@ -382,7 +382,7 @@ def test_every_executor_gives_the_same_report_and_results_on_hostile_data(tmp_pa
     assert files == {str(p) for p in inputs.iterdir()}
     forked = scan("forked", workers=2)
     assert forked == (serial, serial_side)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                   silence_logs=50) as cluster:
         remote = scan("dask", executor="dask", scheduler=cluster.scheduler_address)
     assert remote == (serial, serial_side)

@@ -162,7 +162,7 @@ class DaskExecutor:
                 raise InputError(f"cannot reach the Dask scheduler at {self.scheduler}: {type(exc).__name__}:"
                                  f" {str(exc)[:200]}; expected a running Dask scheduler") from None
         cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=50)
+                               dashboard_address=":0", silence_logs=50)
         return Client(cluster, timeout=CONNECT_TIMEOUT), cluster
 
     def judge_records(self, judging: Judging, records: Any, on_partial: Callable[[Partial], None],

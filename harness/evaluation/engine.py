@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -229,9 +230,10 @@ class Merger:
                 cases[case_id] = None
         self.cases_cut |= partial.plan_cases_cut
         if partial.records:
-            self.columns["plans"].append(remap[partial.plans])
+            self.columns["plans"].append(remap[partial.plans].astype(np.int16 if len(remap) < 2**15 else np.int32))
             self.columns["keys"].append(partial.keys)
-            self.columns["lines"].append(partial.line_numbers + shift)
+            lines = partial.line_numbers + shift
+            self.columns["lines"].append(lines.astype(np.int32) if lines[-1] < 2**31 else lines)
         for path in set(self.numbers) | set(partial.numbers):
             column = partial.numbers.get(path)
             self.numbers.setdefault(path, [np.full(base, np.nan)] if base else []).append(
@@ -251,6 +253,7 @@ class Merger:
             self.field_counts.setdefault(name, Counter()).update(counts)
         if partial.records:
             self.names.append((base, _Names(partial.case_text, partial.case_ends, partial.part)))
+            partial.case_text, partial.case_ends = "", None
         self.records += partial.records
 
     def _result(self, result: Result) -> None:
@@ -280,22 +283,44 @@ class Merger:
         return self.names[bisect.bisect_right(self._starts, position) - 1]
 
     def column(self, name: str) -> np.ndarray:
-        parts = self.columns[name]
-        dtype = {"plans": np.int32, "keys": np.uint64, "lines": np.int64}[name]
-        return np.concatenate(parts) if parts else np.zeros(0, dtype)
+        """A per-record column of the whole input, its pieces joined once (and let go)."""
+        return _joined(self.columns, name, {"plans": np.int32, "keys": np.uint64, "lines": np.int64}[name])
+
+    def numbers_of(self, path: str) -> np.ndarray:
+        """The figures of a field path (NaN: missing or not a number), for every record."""
+        return _joined(self.numbers, path, np.float64)
+
+    def groups_of(self, path: str) -> tuple[np.ndarray, list[str]]:
+        """The group codes of a field path (-1: missing) for every record, and the groups' names."""
+        return _joined(self.groups, path, np.int32), list(self.group_labels.get(path, {}))
+
+
+def _joined(table: dict[str, list[np.ndarray]], name: str, dtype: Any) -> np.ndarray:
+    parts = table.get(name) or []
+    if len(parts) != 1:
+        parts[:] = [np.concatenate(parts) if parts else np.zeros(0, dtype)]
+        table[name] = parts
+    return parts[0]
 
 
 class _Names:
-    """The case ids of one partial's records, by position (the text and ends of :class:`Partial`)."""
+    """The case ids of one partial's records, by position: kept compressed (ids repeat a prefix and a counter,
+    so a few bytes each), read back only to name a record in a message."""
 
     __slots__ = ("ends", "part", "text")
+    _last: tuple[_Names, str] | None = None  # the text last read back (one partial's at a time)
 
     def __init__(self, text: str, ends: np.ndarray, part: int = 0) -> None:
-        self.text, self.ends, self.part = text, ends, part
+        self.text = zlib.compress(text.encode("utf-8", "surrogatepass"), 1)
+        self.ends = ends.astype(np.uint32) if len(text) < 2**32 else ends
+        self.part = part
 
     def __call__(self, position: int) -> str:
+        last = _Names._last
+        if last is None or last[0] is not self:
+            last = _Names._last = (self, zlib.decompress(self.text).decode("utf-8", "surrogatepass"))
         start = int(self.ends[position - 1]) if position else 0
-        return self.text[start:int(self.ends[position])]
+        return last[1][start:int(self.ends[position])]
 
 
 def evaluate(project: Project, outputs: Outputs, baseline: Outputs | None = None, *,

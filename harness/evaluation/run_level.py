@@ -54,9 +54,14 @@ def _view(judging: Judging, merger: Merger, position: int, subject: int, rule: R
             base_scope = in_scope(partial.plans, base_plans, subject)
             base_fails = np.asarray(partial.inner_failed.get(inner.key, ()) if inner else (), dtype=np.int64)
             base = RunColumns(np.isin(base_scope, base_fails), partial.keys[base_scope], {}, {}, partial.case_id)
-        numbers = {path: np.concatenate(parts)[scope] for path, parts in merger.numbers.items()}
-        groups = {path: (np.concatenate(parts)[scope], list(merger.group_labels[path]))
-                  for path, parts in merger.groups.items()}
+        numbers: dict[str, np.ndarray] = {}
+        groups: dict[str, tuple[np.ndarray, list[str]]] = {}
+        if rule.check == "quantile":
+            path = rule.prepared.get("field", "latency_ms")
+            numbers[path] = merger.numbers_of(path)[scope]
+        elif rule.check == "disparity":
+            codes, labels = merger.groups_of(rule.prepared["by"])
+            groups[rule.prepared["by"]] = (codes[scope], labels)
         columns = RunColumns(failed, keys[scope], numbers, groups, lambda i: merger.case_id(int(scope[i])), base)
         return columns, COLUMNAR[rule.impl.name]
     flags = failed.tolist()
