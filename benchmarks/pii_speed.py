@@ -3,7 +3,7 @@
 Usage: python benchmarks/pii_speed.py [--outputs PATH] [--diff PATH ...] [--data PATH] [--decoys PATH]
                                       [--repeat 5] [--rev HEAD] [--format text|json]
 
-The old implementation is `git show REV:harness/text/{pii,phone,normalize,regex}.py` written to a temporary
+The old implementation is `git show REV:harness/text/{pii,phone,normalize,regex,mask}.py` written to a temporary
 directory and imported there as the package `_pii_head` (never in `harness`).
 
 Speed (CPU seconds, same run, old and new interleaved, --repeat times each, medians): `find_pii` as the shipped policies
@@ -16,6 +16,14 @@ Differential (--diff, repeatable; also the --outputs file and the quality data s
 old and new give the same matches (kind, span, value, normalized) with all kinds, with `strict=True`, with
 the shipped rule's kinds and allow list, with the secret kind alone, and for the first 20,000 outputs with
 each kind alone. pii_quality's precision and recall are computed with both and must be identical.
+
+Case ids (--ids N, --ids-seed): N generated ids as reports list them ('gen-0000001', 'req-4155550123',
+'ticket 1234567': prefixes, separators, 7-15 digits, counters, random digits, valid NANP, UK, German, Indian
+and French numbers, '+' and IDD ('011', '00') forms, extensions, phone words) compared old against new with
+all kinds (region US) and with one of the regions US, GB, DE, IN, FR, strict or not (in turn), and
+`mask.mask_many` of each 1,000 ids; the speed part times `find_pii` and `mask_many` over 3,000 'gen-NNNNNNN'
+ids. --skip-corpora compares the ids alone.
+
 Exit 0 when everything agrees, 1 when not (the first differences are printed).
 """
 
@@ -24,6 +32,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import random
 import statistics
 import subprocess
 import sys
@@ -47,7 +56,10 @@ from harness.text.regex import compile_pattern  # noqa: E402
 
 K6 = ("email", "phone", "us_ssn", "credit_card", "iban", "ip_address")
 ALLOW = (r"support@acme\.example", r"privacy@acme\.example")
-FILES = ("pii", "phone", "normalize", "regex")
+FILES = ("pii", "phone", "normalize", "regex", "mask")
+#: the region (and strictness) of each id's second comparison, in turn
+REGIONS = (("US", True), ("GB", False), ("DE", True), ("IN", False), ("FR", True), ("GB", True), ("DE", False),
+           ("IN", True), ("FR", False))
 
 
 def load_old(rev: str, tmp: Path) -> ModuleType:
@@ -111,10 +123,18 @@ def differential(old: ModuleType, texts: Iterator[str], per_kind: int) -> tuple[
     return n, diffs
 
 
+def clear_caches() -> None:
+    """libphonenumber's answers kept by the old and the new phone module, forgotten."""
+    old_phone = sys.modules.get("_pii_head.text.phone")
+    if old_phone is not None:
+        old_phone._matches.cache_clear()
+    _phone._matcher.cache_clear()
+
+
 def timed(texts: list[str], calls: Callable[[str], Any]) -> float:
     """CPU seconds (the machine may be shared) for one pass, libphonenumber's result cache emptied first: a
     pass gains only from the windows repeated within it, not from the passes before."""
-    _phone._matches.cache_clear()
+    clear_caches()
     t0 = time.process_time()
     for text in texts:
         calls(text)
@@ -156,6 +176,131 @@ def quality(old: ModuleType, data: Path, decoys: Path) -> dict[str, Any]:
     return result
 
 
+def _digits(rng: random.Random, n: int) -> str:
+    return "".join(rng.choice("0123456789") for _ in range(n))
+
+
+def _national(rng: random.Random) -> tuple[str, str]:
+    """A national number shaped like a real one (often valid) and its country code."""
+    r = rng.randrange(9)
+    if r == 0:
+        return "1", rng.choice("23456789") + _digits(rng, 2) + rng.choice("23456789") + _digits(rng, 6)  # NANP
+    if r == 1:
+        return "1", rng.choice(["2015550", "4155550", "2125551", "6175550", "3105550"]) + _digits(rng, 3)
+    if r == 2:
+        return "44", rng.choice(["20794", "7700900", "1214960", "1632960", "113496"]) + _digits(
+            rng, 3 + rng.randrange(3))
+    if r == 3:
+        return "49", rng.choice(["30", "151", "89", "40", "1512345", "221"]) + _digits(rng, 5 + rng.randrange(4))
+    if r == 4:
+        return "91", rng.choice(["98", "80", "22", "741041", "812345"]) + _digits(rng, 4 + rng.randrange(5))
+    if r == 5:
+        return "33", rng.choice("1234567") + _digits(rng, 8)
+    if r == 6:
+        return "1", "3" + _digits(rng, 6)  # seven digits: a short number's shape in Canada's plan
+    return rng.choice(["1", "44", "49", "91", "33", "61", "81"]), _digits(rng, 7 + rng.randrange(9))
+
+
+def _grouped(rng: random.Random, digits: str) -> str:
+    if rng.random() < 0.7 or len(digits) < 6:
+        return digits
+    sep, out, i = rng.choice([" ", "-", ".", "  ", "/", "_"]), [], 0
+    while i < len(digits):
+        k = rng.choice([2, 3, 3, 4])
+        out.append(digits[i:i + k])
+        i += k
+    return sep.join(out)
+
+
+PREFIXES = ["gen-", "req-", "ticket ", "case_", "ORD-", "id:", "run/", "", "T", "INV", "cust ", "gen_", "x", "ext",
+            "#", "no. ", "(", "job.", "ID ", "Q", "int-", "\uff0b", "\uff11\uff12"]
+#: phone words and labels (one id in ten): libphonenumber is then asked in other numbering plans too
+WORDED = ["tel-", "call ", "phone ", "ph", "office ", "sms-", "text me at "]
+SUFFIXES = ["", "", "", "", "-a", "/2", "x12", " ext. 7", "#", "-2024", ".v2", ")", "b", "~3", ";ext=4"]
+WORDED_SUFFIXES = [" (office)", " home", " mobile"]
+
+
+def case_ids(n: int, seed: int) -> Iterator[str]:
+    """`n` case ids as a report lists them (deterministic for a seed)."""
+    rng = random.Random(seed)
+    for i in range(n):
+        r = rng.randrange(10)
+        if r < 3:
+            body = f"{i + 1:0{rng.randrange(7, 16)}d}"  # a counter
+        elif r < 5:
+            body = _digits(rng, rng.randrange(7, 16))
+        else:
+            cc, nat = _national(rng)
+            form = rng.randrange(6)
+            if form == 0:
+                body = "+" + cc + _grouped(rng, nat)
+            elif form == 1:
+                body = rng.choice(["011", "00"]) + cc + nat
+            elif form == 2:
+                body = "0" + nat
+            elif form == 3:
+                body = cc + nat
+            else:
+                body = _grouped(rng, nat)
+        worded = rng.random() < 0.1
+        prefix = rng.choice(WORDED if worded and rng.random() < 0.7 else PREFIXES)
+        suffix = rng.choice(WORDED_SUFFIXES if worded and prefix not in WORDED else SUFFIXES)
+        yield prefix + rng.choice(["", "", "-", " ", "_", ":"])[:1 if r % 2 else 0] + body + suffix
+
+
+def differential_ids(old: ModuleType, n: int, seed: int) -> tuple[int, list[str]]:
+    """Old against new over `n` generated case ids (all kinds in region US; and a region and strictness of
+    REGIONS, in turn), and `mask_many` over each 1,000 of them."""
+    diffs: list[str] = []
+    chunk: list[str] = []
+    from harness.text import mask as new_mask
+    old_mask = importlib.import_module("_pii_head.text.mask")
+    for i, text in enumerate(case_ids(n, seed)):
+        region, strict = REGIONS[i % len(REGIONS)]
+        for name, f_old, f_new in (
+                ("all kinds", old.find_pii, new.find_pii),
+                (f"region {region}{' strict' if strict else ''}",
+                 lambda t, r=region, s=strict: old.find_pii(t, region=r, strict=s),
+                 lambda t, r=region, s=strict: new.find_pii(t, region=r, strict=s))):
+            a, b = key(f_old(text)), key(f_new(text))
+            if a != b:
+                diffs.append(f"{name}: {text!r}\n  old {a}\n  new {b}")
+        chunk.append(text)
+        if len(chunk) == 1000:
+            if old_mask.mask_many(chunk) != new_mask.mask_many(chunk):
+                diffs.append(f"mask_many differs on ids {i - 999}..{i}")
+            chunk = []
+        if (i + 1) % 100_000 == 0:
+            print(f"  {i + 1} ids compared, {len(diffs)} differences", file=sys.stderr)
+    if chunk and old_mask.mask_many(chunk) != new_mask.mask_many(chunk):
+        diffs.append("mask_many differs on the last ids")
+    return n, diffs
+
+
+def id_speed(old: ModuleType, repeat: int) -> dict[str, Any]:
+    """`find_pii` per id and `mask_many` of them all, over 3,000 'gen-NNNNNNN' ids, old and new interleaved
+    (CPU seconds, medians; libphonenumber's cache emptied before each pass)."""
+    from harness.text import mask as new_mask
+    old_mask = importlib.import_module("_pii_head.text.mask")
+    ids = [f"gen-{i:07d}" for i in range(1, 3001)]
+    out = {}
+    for name, f_old, f_new in (("find_pii", lambda: [old.find_pii(t) for t in ids],
+                                lambda: [new.find_pii(t) for t in ids]),
+                               ("mask_many", lambda: old_mask.mask_many(ids), lambda: new_mask.mask_many(ids))):
+        runs: dict[str, list[float]] = {"old": [], "new": []}
+        for _ in range(repeat):
+            for which, f in (("old", f_old), ("new", f_new)):
+                clear_caches()
+                t0 = time.process_time()
+                f()
+                runs[which].append(time.process_time() - t0)
+        o, n = statistics.median(runs["old"]), statistics.median(runs["new"])
+        out[f"3000 case ids, {name}"] = {"texts": len(ids), "old_s": round(o, 4), "new_s": round(n, 4),
+                                         "old_us_per_text": round(o / len(ids) * 1e6, 1),
+                                         "new_us_per_text": round(n / len(ids) * 1e6, 1), "speedup": round(o / n, 1)}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--outputs", type=Path, default=Path("/tmp/h10/100k.jsonl"))
@@ -167,33 +312,43 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rev", default="HEAD")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-diff", action="store_true", help="no differential check (speed and scores only)")
+    ap.add_argument("--ids", type=int, default=200_000, help="generated case ids compared (0: none)")
+    ap.add_argument("--ids-seed", type=int, default=1)
+    ap.add_argument("--skip-corpora", action="store_true", help="compare the generated ids only")
     ap.add_argument("--format", choices=("text", "json"), default="text")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         old = load_old(args.rev, Path(tmp))
-        texts = list(outputs(args.outputs))
-        q_texts = quality_texts(args.data, args.decoys)
+        texts = [] if args.skip_corpora else list(outputs(args.outputs))
+        q_texts = [] if args.skip_corpora else quality_texts(args.data, args.decoys)
         report: dict[str, Any] = {}
         if not args.skip_speed:
+            report["speed"] = id_speed(old, args.repeat)
+        if not (args.skip_speed or args.skip_corpora):
             shipped = re2.compile(old.prefilter_pattern(K6))
             secret = re2.compile(old.prefilter_pattern(("secret",)))
-            report["speed"] = speed(old, {
+            report["speed"] |= speed(old, {
                 f"{args.outputs.name}, privacy.no-pii prefilter passed": (
                     [t for t in texts if shipped.search(t)], "shipped rule"),
                 f"{args.outputs.name}, security.no-secrets prefilter passed": (
                     [t for t in texts if secret.search(t)], "secret"),
                 "pii_quality data sets, all kinds": (q_texts, "all kinds")}, args.repeat)
-        report["quality"] = quality(old, args.data, args.decoys) if args.data.is_file() else None
+        report["quality"] = quality(old, args.data, args.decoys) if args.data.is_file() and not args.skip_corpora \
+            else None
         quality_same = report["quality"] is None or (
             report["quality"]["new"] == report["quality"]["old"]
             and report["quality"]["new strict"] == report["quality"]["old strict"])
         compared, diffs = 0, list[str]()
-        for name, source in [] if args.skip_diff else [
+        for name, source in [] if args.skip_diff or args.skip_corpora else [
                 ("quality data sets", iter(q_texts)), (str(args.outputs), iter(texts)),
                 *((str(p), outputs(p)) for p in args.diff)]:
             n, d = differential(old, source, args.per_kind)
             compared, diffs = compared + n, diffs + d
             print(f"{name}: {n} texts compared, {len(d)} differences", file=sys.stderr)
+        if args.ids and not args.skip_diff:
+            n, d = differential_ids(old, args.ids, args.ids_seed)
+            compared, diffs = compared + n, diffs + d
+            print(f"{args.ids} generated case ids (seed {args.ids_seed}): {len(d)} differences", file=sys.stderr)
         report["differential"] = {"texts": compared, "differences": len(diffs), "quality_identical": quality_same}
     if args.format == "json":
         print(json.dumps(report, indent=2))

@@ -96,8 +96,76 @@ def test_allow_takes_a_regex_or_any_pattern_object() -> None:
 def test_phone_results_do_not_depend_on_what_was_seen_before() -> None:
     """libphonenumber's answers are kept per window; a number is found the same with the cache cold or warm."""
     text = "Please call me on 020 7946 0958 or at +1 202-555-0139 (office); order 2026-11-18."
-    phone._matches.cache_clear()
+    phone._matcher.cache_clear()
     cold = pii.find_pii(text, region="GB")
     warm = pii.find_pii(text, region="GB")
     assert cold == warm and [m.kind for m in cold] == ["phone", "phone"]
-    assert pii.find_pii(text, region="US") != [] and phone._matches.cache_info().hits > 0
+    assert pii.find_pii(text, region="US") != [] and phone._matcher.cache_info().hits > 0
+
+
+# --- libphonenumber is not asked about a case id it cannot match (`phone._hopeless`) --------------------
+REGIONS = ["US", "GB", "DE", "IN", "FR"]
+#: national numbers of those plans (valid ones among them), and numbers of other lengths
+NATIONAL = ["2015550123", "4155550123", "3101234", "3000001", "2079460958", "7700900123", "1214960123",
+            "30123456", "15123456789", "8912345", "7410410123", "9812345678", "612345678", "123456789",
+            "0000001", "1234567", "0110001", "0010001", "000000000000001", "18005550199"]
+id_prefixes = st.sampled_from(["gen-", "req-", "ticket ", "case_", "ORD-", "id:", "", "T", "x", "ext", "#", "(",
+                               "call ", "phone: ", "office ", "text me at ", "int-", "run/", "\uff0b"])
+id_bodies = st.one_of(
+    st.text(alphabet="0123456789", min_size=7, max_size=15),
+    st.sampled_from(NATIONAL),
+    st.tuples(st.sampled_from(["+", "011", "00", "0", "1", "44", "49", "91", "33", "\uff0b"]),
+              st.sampled_from(NATIONAL)).map("".join),
+    st.tuples(st.sampled_from(NATIONAL), st.sampled_from([" ", "-", ".", "  ", "/", "\t"]), st.integers(2, 4)).map(
+        lambda x: x[1].join(x[0][i:i + x[2]] for i in range(0, len(x[0]), x[2]))),
+    st.text(alphabet="0123456789\u0663\uff15", min_size=7, max_size=12))
+id_suffixes = st.sampled_from(["", "", "-a", "/2", "x12", " ext. 7", "#", "-2024", ")", " (office)", " home", "~3",
+                               ";ext=4", " 12", " 555 0147"])
+case_ids = st.tuples(id_prefixes, id_bodies, id_suffixes).map("".join)
+
+
+def unchecked(call):  # type: ignore[no-untyped-def]
+    """`call()` with libphonenumber asked every time (the internal switch off)."""
+    phone.PRECHECK = False
+    try:
+        return call()
+    finally:
+        phone.PRECHECK = True
+
+
+@FAST
+@given(case_ids, st.sampled_from(REGIONS), st.sampled_from([phone._VALID, phone._POSSIBLE]))
+def test_a_precheck_that_says_hopeless_is_right(text: str, region: str, leniency: int) -> None:
+    """Whenever `_hopeless` spares libphonenumber the question, libphonenumber would have found nothing, in the
+    text and (`within`) in every part of it that the detector may ask about."""
+    if phone._hopeless(text, region, leniency):
+        assert phone._matcher(text, region, leniency) == ()
+    if phone._hopeless(text, region, leniency, within=True):
+        for s in range(len(text)):
+            assert phone._matcher(text[s:], region, leniency) == ()
+            assert phone._matcher(text[:s + 1], region, leniency) == ()
+
+
+@FAST
+@given(case_ids, st.sampled_from(REGIONS), st.booleans())
+def test_prechecked_ids_give_what_libphonenumber_gives(text: str, region: str, strict: bool) -> None:
+    """`find_pii` (every kind) finds the same with the precheck as when libphonenumber is asked every time."""
+    found = pii.find_pii(text, region=region, strict=strict)
+    assert found == unchecked(lambda: pii.find_pii(text, region=region, strict=strict))
+
+
+def test_a_case_id_is_answered_without_libphonenumber() -> None:
+    """'gen-0000001' (7 digits: no national number of the US plan, no Canadian short number) is no phone number
+    and libphonenumber is not asked; 'ticket 2015550123' is still found, and masked, as one."""
+    from harness.text.mask import mask_many
+
+    phone._matcher.cache_clear()
+    ids = [f"gen-{i:07d}" for i in range(1, 200)]
+    assert mask_many(ids) == ids
+    assert phone._matcher.cache_info().misses < 10  # only ids with '011' and a digit (an international prefix)
+    assert phone._hopeless("gen-0000001", "US", phone._VALID)
+    assert not phone._hopeless("gen-3000001", "US", phone._VALID)  # a Canadian short number's shape
+    assert not phone._hopeless("gen-0114420794", "US", phone._VALID)  # '011 44 ...': a London number
+    assert [(m.kind, m.value) for m in pii.find_pii("ticket 2015550123")] == [("phone", "2015550123")]
+    assert mask_many(["ticket 2015550123", "gen-0000001"]) == ["ticket ***-***-**23", "gen-0000001"]
+    assert unchecked(lambda: mask_many(ids)) == ids

@@ -122,8 +122,8 @@ def mask_many(texts: Sequence[str]) -> list[str]:
     joined = "\x00".join(texts)
     starts = list(itertools.accumulate((len(t) + 1 for t in texts[:-1]), initial=0))
     suspects: set[int] = set()
-    for match in pattern.finditer(joined):
-        first = bisect.bisect_right(starts, match.start()) - 1
-        last = bisect.bisect_right(starts, max(match.start(), match.end() - 1)) - 1
+    for s, e in pattern.spans(joined):
+        first = bisect.bisect_right(starts, s) - 1
+        last = bisect.bisect_right(starts, max(s, e - 1)) - 1
         suspects.update(range(first, last + 1))
     return [mask_text(text) if i in suspects else text for i, text in enumerate(texts)]

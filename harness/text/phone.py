@@ -13,8 +13,17 @@ from __future__ import annotations
 import bisect
 import functools
 import itertools
+import re
+import unicodedata
 
 import phonenumbers
+from phonenumbers import PhoneMetadata
+from phonenumbers.phonenumberutil import (
+    _EXTN_PATTERNS_FOR_MATCHING,
+    _REGEX_FLAGS,
+    COUNTRY_CODE_TO_REGION_CODE,
+    region_code_for_country_code,
+)
 
 from .regex import Regex, compile_pattern
 
@@ -59,11 +68,118 @@ _PLUS = compile_pattern(r"\+[0-9](?:[ .\-]?\(?[0-9]{1,5}\)?){2,8}" + _EXTENSION)
 
 
 @functools.lru_cache(maxsize=4096)
-def _matches(text: str, region: str, leniency: int) -> tuple[tuple[int, int, str], ...]:
+def _matcher(text: str, region: str, leniency: int) -> tuple[tuple[int, int, str], ...]:
     """libphonenumber's matches in `text` as (start, end, raw string): a pure function of its arguments, kept
     for the texts seen last (an assistant's answers repeat a help line, a template, a customer's number)."""
     matcher = phonenumbers.PhoneNumberMatcher(text, region, leniency=leniency)
     return tuple((m.start, m.end, m.raw_string) for m in matcher)
+
+
+#: internal switch: False asks libphonenumber every time (tests compare the two paths)
+PRECHECK = True
+
+
+def _matches(text: str, region: str, leniency: int) -> tuple[tuple[int, int, str], ...]:
+    """``_matcher``'s answer, without asking libphonenumber when `_hopeless` proves it empty (an id such as
+    'gen-0000001' costs libphonenumber about half a millisecond)."""
+    if PRECHECK and _hopeless(text, region, leniency):
+        return ()
+    return _matcher(text, region, leniency)
+
+
+#: where libphonenumber's matcher may take letters into a candidate: an extension ('ext. 12', 'x12', '#')
+_EXTENSION_LETTERS = re.compile(_EXTN_PATTERNS_FOR_MATCHING, _REGEX_FLAGS)
+_MAX_NSN = 17  # libphonenumber's longest national significant number
+_RUNS = re.compile(r"\d+")  # runs of digits as libphonenumber's matcher reads them (any script)
+
+
+#: (international prefix and a non-zero digit, shortest length, {length: general patterns of the plans listing it})
+_Plan = tuple[re.Pattern[str] | None, int, dict[int, tuple[re.Pattern[str], ...]]]
+
+
+@functools.cache
+def _plan(region: str, leniency: int) -> _Plan | None:
+    """What a number found in `region` without '+' or an international prefix must satisfy, from
+    libphonenumber's metadata: (the region's international prefix and a digit other than 0, the shortest
+    length, {length of the national significant number: the general patterns of the country code's plans
+    that list it}), local-only lengths included for POSSIBLE leniency.
+    None when no proof is attempted (an unknown region, a national prefix that is rewritten rather than
+    stripped, an international prefix that is a pattern, a length list libphonenumber reads specially)."""
+    own = PhoneMetadata.metadata_for_region(region.upper(), None)
+    if own is None or own.country_code is None:
+        return None
+    code = own.country_code
+    regions = COUNTRY_CODE_TO_REGION_CODE.get(code, ())
+    main = PhoneMetadata.metadata_for_region(region_code_for_country_code(code), None)
+    plans = [PhoneMetadata.metadata_for_region(r, None) for r in regions]
+    if main is None or not regions or any(m is None for m in plans):
+        return None  # a non-geographic code: no proof attempted
+    if any(m.national_prefix_transform_rule for m in (own, main)):
+        return None  # parsing may rewrite (lengthen) the national number: no proof attempted
+    idd = own.international_prefix or ""
+    if not idd.isdigit() and idd != "":
+        return None  # an international prefix that is a pattern: no proof attempted
+    lengths: dict[int, list[re.Pattern[str]]] = {}
+    for m in plans:
+        assert m is not None
+        desc = m.general_desc
+        if desc is None or not desc.national_number_pattern:
+            continue  # such a plan validates nothing (`_is_number_matching_desc`)
+        accepted = list(desc.possible_length)
+        if leniency == _POSSIBLE:
+            accepted += list(desc.possible_length_local_only)
+        if not accepted or any(n < 1 for n in accepted):
+            return None  # no lengths listed, or a marker (-1): libphonenumber reads these specially
+        for n in accepted:
+            lengths.setdefault(n, []).append(re.compile(desc.national_number_pattern))
+    return (re.compile(idd + "[1-9]") if idd else None), min(lengths), {
+        n: tuple(ms) for n, ms in sorted(lengths.items())}
+
+
+def _hopeless(text: str, region: str, leniency: int, *, within: bool = False) -> bool:
+    """True when libphonenumber's matcher (VALID or POSSIBLE leniency) provably finds no number in `text`.
+
+    Without a '+' (or its full-width form), an 'x' or an extension, every string the matcher parses is
+    made of digits, punctuation and brackets, and its digits run on in `text`'s digits (`seq`) from the
+    start of a run of digits. Unless that start begins with the region's international prefix followed
+    by a digit other than 0, the number is read in `region`'s country code, and the national significant
+    number parsed is `seq[a:b]` for some a < b: the country code, a national prefix, a carrier code and an
+    extension are only ever stripped from its ends (`_plan` refuses regions whose national prefix is
+    rewritten). A VALID number is a national number of a possible length of one of the country code's plans
+    that matches that plan's general pattern in full (libphonenumber's `_is_number_matching_desc`, required by
+    `is_valid_number`); a POSSIBLE one only needs the length (national or local-only). So when no
+    `seq[a:b]` qualifies, nothing can match. With `within`, the international prefix is looked for at every
+    digit, not only where a run starts: then nothing can match in any part of `text` either.
+    """
+    plan = _plan(region, leniency) if leniency in (_VALID, _POSSIBLE) else None
+    if plan is None:
+        return False
+    idd, least, lengths = plan
+    if "+" in text or "x" in text or "X" in text:
+        return False
+    if text.isascii():  # in an ASCII text without an 'x', an extension needs a '#', a '~' or 'int'
+        if ("#" in text or "~" in text or "nt" in text.lower()) and _EXTENSION_LETTERS.search(text):
+            return False
+    elif "\uff0b" in text or _EXTENSION_LETTERS.search(text):
+        return False
+    runs = _RUNS.findall(text)
+    seq = "".join(runs)
+    n = len(seq)
+    if n > _MAX_NSN or (n >= least and leniency == _POSSIBLE):
+        return False
+    if not seq.isascii():
+        seq = "".join(str(unicodedata.decimal(c)) for c in seq)
+    # the international prefix, then a digit other than 0: libphonenumber would read a country code after it
+    if idd is not None and (idd.search(seq) if within else idd.match(seq) if len(runs) == 1 else any(
+            idd.match(seq, k) for k in itertools.accumulate((len(r) for r in runs[:-1]), initial=0))):
+        return False
+    for size, patterns in lengths.items():
+        for a in range(n - size + 1):
+            part = seq[a:a + size]
+            for p in patterns:
+                if p.fullmatch(part):
+                    return False
+    return True
 
 
 def _near(pattern: Regex, t: str, s: int, before: int) -> bool:
@@ -184,6 +300,25 @@ def _with_context(t: str, region: str, blocked: Spans, strict: bool) -> Spans:
     return out
 
 
+#: what every match of `_NANP` holds: a bracket, or a digit, a separator and a digit
+_NANP_SIGN = re.compile(r"\(|[0-9][ .\-_][0-9]")
+#: what every match of `_WORD`, `_LABEL` or `_LEAD_ANYWHERE` in a lower-case ASCII text holds
+_WORDISH = re.compile(r"ph|tel|mob|cell|fax|call|dial|sms|whatsapp|hotline|landline|voicemail|contact|reach"
+                      r"|office|desk|home|work|messag|text|answering|ring|rang")
+
+
+def _nothing(t: str, region: str, strict: bool) -> bool:
+    """True when `find_phones` provably finds nothing in `t` (a case id such as 'gen-0000001'): libphonenumber
+    can match in no window of it (`_hopeless`, which also means no '+', so no `_PLUS`), no `_NANP` layout
+    (unless `strict`) and, in an ASCII text without tabs (which `find_phones` reads as spaces), no phone word.
+    In a text of at most 19 characters every window starts at its start (a run of 7 digits starts within 12
+    characters of it), so the windows' runs of digits start where the text's do; in a longer one a window may
+    start inside a run, and the international prefix is looked for everywhere (`within`)."""
+    return (PRECHECK and t.isascii() and "\t" not in t and _WORDISH.search(t.lower()) is None
+            and (strict or _NANP_SIGN.search(t) is None)
+            and _hopeless(t, region, _VALID, within=len(t) > _WINDOW_MARGIN + 7))
+
+
 def find_phones(t: str, region: str, claimed: Spans, *, strict: bool = False) -> Spans:
     """Phone numbers in the folded text `t`, leaving out the spans other kinds `claimed`. A tab reads as a
     space ('202\\t555\\t0147'), but a number with tabs inside is no phone number when a tab joins it to more
@@ -192,6 +327,8 @@ def find_phones(t: str, region: str, claimed: Spans, *, strict: bool = False) ->
         spans = find_phones(t.replace("\t", " "), region, claimed, strict=strict)
         return [(s, e) for s, e in spans if "\t" not in t[s:e] or not (
                 (t[e:e + 1] == "\t" and t[e + 1:e + 2].isdigit()) or (t[s - 1:s] == "\t" and t[s - 2:s - 1].isdigit()))]
+    if _nothing(t, region, strict):
+        return []
     windows = _windows(t, claimed)
     if not windows:
         return []  # no run of 7+ digits but dates and spans other kinds claimed

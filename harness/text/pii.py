@@ -28,12 +28,14 @@ from stdnum.us import ssn as _ssn
 
 from .normalize import Folded, fold_views
 from .phone import CONTEXT_BUDGET, CONTEXT_REGIONS, PUNCT, find_phones
+from .phone import _nothing as _no_phone
 from .regex import SET_MAX_CHARS, PatternSet, Regex, compile_pattern
 
 __all__ = ["CONTEXT_BUDGET", "CONTEXT_REGIONS", "KINDS", "PiiMatch", "canonical_email", "find_pii",
            "prefilter_pattern"]
 
 KINDS: tuple[str, ...] = ("email", "phone", "us_ssn", "credit_card", "iban", "ip_address", "secret")
+_PHONE_ONLY = frozenset(["phone"])
 _PRIORITY = {k: i for i, k in enumerate(("secret", "email", "iban", "credit_card", "us_ssn", "ip_address", "phone"))}
 
 
@@ -449,7 +451,12 @@ _DETECTORS = {"email": _emails, "credit_card": _cards, "us_ssn": _ssns, "iban": 
               "secret": _secrets}
 
 
+_ALL_KINDS = frozenset(KINDS)
+
+
 def _check_kinds(kinds: Collection[str]) -> frozenset[str]:
+    if kinds is KINDS:
+        return _ALL_KINDS
     wanted = frozenset(kinds)
     if not wanted <= set(KINDS):
         raise ValueError(f"unknown PII kinds: {sorted(wanted - set(KINDS))}")
@@ -520,7 +527,13 @@ def find_pii(text: str, kinds: Collection[str] = KINDS, *, region: str = "US",
     resolution (an allowed card number does not resurface as a phone number).
     """
     wanted = _check_kinds(kinds)
-    if not text or not _prefilter_re(wanted).test(text):
+    if not text:
+        return []
+    if text.isascii():  # one view, the text itself, where `_UNFOLDED` cannot match: the kinds' prefilters tell
+        present = _kinds_present(text)
+        if not present & wanted or (present == _PHONE_ONLY and _no_phone(text, region, strict)):
+            return []  # no prefilter of a wanted kind; or only phone's, and `find_phones` provably finds nothing
+    elif not _prefilter_re(wanted).test(text):
         return []
     return [PiiMatch(k, s, e, text[s:e], n) for s, e, k, n in _find(text, wanted, region, strict=strict)
             if not any(_whole(p, text[s:e]) or _whole(p, n) for p in allow)]
