@@ -470,10 +470,11 @@ def _describe(error: Any) -> list[tuple[tuple[str | int, ...], bool, str]]:
     return [(path, False, _message(error))]
 
 
-def case_errors(cases: list[Any], checks: Mapping[str, Any] | None = None,
+def case_errors(cases: list[Any], checks: Mapping[str, Any] | None = None, limit: int | None = None,
                 ) -> dict[int, list[tuple[tuple[str | int, ...], bool, str]]]:
     """The schema violations of eval cases read on their own (a suite's ``cases_file``), by the case's index:
-    (path within the case, point-at-key, message), as :func:`schema_errors` words them.
+    (path within the case, point-at-key, message), as :func:`schema_errors` words them; those of the first
+    ``limit`` broken cases only, when given (an outputs file named by mistake is not explained line by line).
 
     One fast look at the whole list; only when it says no, each case is looked at again, and jsonschema
     explains the cases the fast validator refuses.
@@ -489,6 +490,8 @@ def case_errors(cases: list[Any], checks: Mapping[str, Any] | None = None,
         described = [described for error in check.iter_errors([case]) for described in _describe(error)]
         if described:
             found[i] = [(tuple(path[1:]), at_key, message) for path, at_key, message in described]
+            if limit is not None and len(found) >= limit:
+                break
     return found
 
 

@@ -84,6 +84,8 @@ class SuiteDocument(YamlDocument):
 
 def _cases_path(document: YamlDocument, written: str) -> Path | str:
     """The cases file named in a suite file, or why it cannot be used."""
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in written):  # a NUL would be no path at all
+        return f"{written!r} holds a control character; expected a file name like cases.jsonl"
     posix = PurePosixPath(written)
     if posix.is_absolute() or ".." in posix.parts or "\\" in written or not written.endswith(".jsonl"):
         return f"{written!r} is not a .jsonl path relative to the suite file; expected a name like cases.jsonl"
@@ -104,6 +106,8 @@ def _read_bytes(path: Path) -> bytes | str:
         return f"cases file not found: {display_path(path)}"
     except OSError as exc:
         return f"cannot read the cases file {display_path(path)}: {exc.strerror}"
+    except ValueError as exc:  # a path the system refuses outright ("embedded null byte")
+        return f"cannot read the cases file {display_path(path)}: {exc}"
     if len(raw) > MAX_CASES_BYTES:
         return f"the cases file is larger than {MAX_CASES_BYTES} bytes; expected a smaller file (split the suite)"
     return raw
@@ -133,11 +137,9 @@ def _parse(raw: bytes, reading: _Reading) -> tuple[list[Any], list[int]]:
     kept = [lines[n - 1] for n in numbers]
     objs: list[Any] | None = None
     if all(len(line) <= MAX_RECORD_BYTES for line in kept):
-        try:  # the usual file: one parse of all its lines as one array
-            objs = orjson.loads(b"[" + b",".join(kept) + b"]")
+        try:  # the usual file: every line parsed on its own (never as one text: a value may not span lines)
+            objs = list(map(orjson.loads, kept))
         except orjson.JSONDecodeError:
-            objs = None
-        if objs is not None and len(objs) != len(kept):  # a line holding two values separated by a comma
             objs = None
     if objs is None:
         objs, good, good_numbers = [], [], []
@@ -185,9 +187,8 @@ def with_cases_file(problems: Problems, checks: Any) -> Problems:
     objs, numbers = _parse(raw, reading)
     if not objs and not reading.errors:
         reading.error("the cases file holds no case; expected one JSON object per line", 1)
-    for i, found in case_errors(objs, checks).items():
-        if reading.full:
-            break
+    room = MAX_ERRORS - reading.broken  # the cases past it are not explained: reading stopped there
+    for i, found in (case_errors(objs, checks, limit=room) if room > 0 else {}).items():
         reading.broken += 1
         for parts, _at_key, message in found:
             reading.error(message, numbers[i], parts, ("cases", i, *parts))

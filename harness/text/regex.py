@@ -47,9 +47,19 @@ class Regex:
 
     @classmethod
     def literal(cls, text: str, *, ignore_case: bool = False) -> Regex:
-        """A pattern matching ``text`` itself, compiled on first use (an escaped text always is a valid
-        pattern: a suite of 100,000 cases need not compile the ones no output reaches)."""
-        return cls(("(?i)" if ignore_case else "") + re2.escape(text), None)
+        """A pattern matching ``text`` itself, compiled on first use (an escaped text is a valid pattern: a suite
+        of 100,000 cases need not compile the ones no output reaches). A text longer than
+        :data:`LAZY_LITERAL_CHARS` is compiled at once: one too long for RE2 is an ``InputError`` when its rule
+        is loaded, never a crash when an output is judged."""
+        pattern = ("(?i)" if ignore_case else "") + re2.escape(text)
+        if len(pattern) <= LAZY_LITERAL_CHARS:
+            return cls(pattern, None)
+        try:
+            return cls(pattern, re2.compile(pattern, options=_COMPILE_OPTIONS))
+        except re2.error as exc:
+            shown = repr(text[:40] + "...")
+            raise InputError(f"the text {shown} ({len(text)} characters) is too long to search for: {_reason(exc)};"
+                             " expected a shorter text") from None
 
     def _re(self) -> Any:
         compiled = self._compiled
@@ -102,6 +112,13 @@ class Regex:
 
 Pattern = Regex
 _UNBUILT: Any = object()
+#: the longest literal pattern compiled on first use rather than at once (:meth:`Regex.literal`)
+LAZY_LITERAL_CHARS = 1024
+
+
+def _reason(exc: re2.error) -> str:
+    """What RE2 said, as text."""
+    return exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
 
 
 def _one_set(pattern: str) -> Any:
@@ -163,7 +180,7 @@ def compile_pattern(
     try:
         return Regex(text, re2.compile(text, options=_COMPILE_OPTIONS))
     except re2.error as exc:
-        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        reason = _reason(exc)
         hint = next((h for token, h in _UNSUPPORTED_HINTS.items() if token in pattern), None)
         if hint is None and "\\Z" in pattern:
             hint = r"use \z instead of \Z"
