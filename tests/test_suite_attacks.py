@@ -145,15 +145,12 @@ def test_a_million_blank_lines_around_one_case_are_skipped(repo):
     assert list(project.cases) == ["only"]
 
 
-@pytest.mark.xfail(strict=True, reason="harness/project/loader.py (not owned here) reports a cases file named by"
-                                       " two suites as each case clashing with itself")
 def test_a_cases_file_named_by_two_suites_says_so(repo):
     suite(repo, '{"id": "a", "input": "x"}\n')
     (repo / "evals" / "t.yaml").write_text("suite: t\ncases_file: s.jsonl\n", "utf-8")
 
     found = errors()
 
-    # today: "evals/s.jsonl:1: $.id: duplicate case id 'a' (also defined at evals/s.jsonl:1)"
     assert found == ["evals/t.yaml:2:13: $.cases_file: evals/s.jsonl is the cases file of suite 's' (evals/s.yaml)"
                      " too; expected one suite per cases file"]
 

@@ -57,6 +57,8 @@ class _Loading:
 
     def __init__(self) -> None:
         self.errors: list[InputError] = []
+        #: each cases file read so far: the suite naming it, and that suite's file
+        self.cases_files: dict[str, tuple[str, str]] = {}
 
     def read(self, path: Path, schema: str, checks: Mapping[str, Any] | None = None) -> Problems | None:
         """A document and its problems so far, or ``None`` when it cannot be read at all."""
@@ -150,6 +152,16 @@ def _suite(path: Path, loading: _Loading, checks: Mapping[str, Any], playbook: P
         return None
     problems = with_cases_file(problems, checks)
     doc = problems.document
+    cases_path = getattr(doc, "cases_path", None)
+    if cases_path is not None:  # one suite per cases file: a second would claim every case a second time
+        named = str(Path(cases_path).resolve())
+        first = loading.cases_files.get(named)
+        if first is not None:
+            problems.add(f"{cases_path} is the cases file of suite {first[0]!r} ({first[1]}) too; expected one"
+                         " suite per cases file", ("cases_file",))
+            loading.keep(problems)
+            return None
+        loading.cases_files[named] = (str(doc.data.get("suite")), display_path(path))
     _claim(problems, "suite", "suite", suite_places)
     raw_cases = doc.data.get("cases")
     for i, raw in enumerate(raw_cases if isinstance(raw_cases, list) else ()):
