@@ -24,8 +24,7 @@ import numpy as np
 
 from ..clock import SYSTEM_CLOCK
 from ..errors import InputError, InputErrors, Location
-from ..model import OutputRecord, Outputs, Policy, Rule
-from ..model.output import case_key
+from ..model import OutputRecord, Outputs, Policy
 from ..model.policy import mask_mode
 from ..model.waiver import parse_date
 from ..project import Project
@@ -473,9 +472,7 @@ class _Repeats:
         case_id, first_line, line = self.first
         where = (f"lines {first_line[5:]} and {line[5:]}" if first_line.startswith("line ") else
                  f"{first_line} and {line}")
-        return [f"{self.ids} case id(s) of the {what} are on more than one record ({self.records} repeated"
-                f" record(s); {case_id} on {where}): run-level rules judged"
-                " each case id once, failing it when any of its records failed"]
+        return [_repeat_message(what, self.ids, self.records, case_id, where)]
 
 
 def _repeat_warnings(outputs: Outputs, what: str) -> list[str]:
@@ -484,9 +481,13 @@ def _repeat_warnings(outputs: Outputs, what: str) -> list[str]:
     if not repeats:
         return []
     first = repeats[0]
-    return [f"{outputs.repeated_ids} case id(s) of the {what} are on more than one record ({len(repeats)} repeated"
-            f" record(s); {first.case_id} on lines {first.first_line} and {first.line}): run-level rules judged"
-            " each case id once, failing it when any of its records failed"]
+    return [_repeat_message(what, outputs.repeated_ids, len(repeats), first.case_id,
+                            f"lines {first.first_line} and {first.line}")]
+
+
+def _repeat_message(what: str, ids: int, records: int, case_id: str, where: str) -> str:
+    return (f"{ids} case id(s) of the {what} are on more than one record ({records} repeated record(s); {case_id}"
+            f" on {where}): run-level rules judged each case id once, failing it when any of its records failed")
 
 
 def _refuse_repeats(outputs: Outputs) -> None:
@@ -548,4 +549,4 @@ def _outcome(policy: Policy, aggregates: Sequence[Aggregate], checked: int, n_fa
     return PolicyOutcome(policy, status, checked, n_failed, n_waived, n_errors, run_failed)
 
 
-__all__ = ["MAX_RESULTS", "Judging", "Merger", "Rule", "case_key", "evaluate", "finish", "prepare"]
+__all__ = ["MAX_RESULTS", "Judging", "Merger", "evaluate", "finish", "prepare"]
