@@ -11,7 +11,10 @@ from an output proves the check passes, so the engine can skip calling it.
 
 Per-output checks: ``fn(prepared, record, case) -> Sequence[Finding]`` (empty: a pass). A check that
 runs on every output and does not read the case may add ``batch(prepared, records)``, giving the
-findings of many records in one call (the engine then calls ``fn`` only where ``batch`` raised).
+findings of many records in one call (the engine then calls ``fn`` only where ``batch`` raised), and
+``columns(prepared, view)``: the same from the values of the record fields it reads, as a streamed scan
+holds them in columns before any record is built (``view.values(path)``; a
+:class:`~harness.checks.base.Unsuitable` from the view or the hook means "judge these records one by one").
 Run-level checks: ``fn(prepared, run: RunView) -> RunOutcome``. The engine adds the
 policy, the rule, the case and the location. Decorating registers nothing: a check
 reaches the engine through the registry (built-ins, the ``harness.checks`` entry point
@@ -122,6 +125,42 @@ def _finite_first(prepare: Prepare) -> Prepare:
     return prepare_finite
 
 
+class Unsuitable(Exception):
+    """A column cannot stand for the record values a check reads (its type differs from theirs): the engine
+    then judges the block's records one by one."""
+
+
+#: a record field's value where the record has none, in the lists a :class:`ColumnView` gives
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __reduce__(self) -> str:  # one object, across processes too
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+class ColumnView(Protocol):
+    """The values of record fields for a block of records not built yet, in record order."""
+
+    def __len__(self) -> int: ...
+
+    def values(self, path: str) -> list[Any]:
+        """The value at a dotted path of each record, as the record's JSON holds it (a string, an integer, a
+        float, a bool), or :data:`MISSING`; raises :class:`Unsuitable` when the values are objects or arrays,
+        or numbers whose integer or float nature the columns lost."""
+        ...
+
+    def numbers(self, path: str) -> Any:
+        """The numbers at a path as a float array (NaN: missing); :class:`Unsuitable` unless every present value
+        is a number."""
+        ...
+
+
 @dataclass(frozen=True, eq=False)
 class Check:
     """A registered check: its function and metadata. Calling it calls the function."""
@@ -140,6 +179,9 @@ class Check:
     #: ``batch(prepared, records) -> {index: findings}``: the findings ``fn`` gives each failing record of a list
     #: (without the case: only for checks that do not read it), one call for many records; optional
     batch: Callable[[Any, Sequence[OutputRecord]], Mapping[int, Sequence[Finding]]] | None = None
+    #: ``columns(prepared, view: ColumnView) -> {index: findings}``: as ``batch``, from the columns of a block of
+    #: records not built yet (only for checks that do not read the case); optional
+    columns: Callable[[Any, ColumnView], Mapping[int, Sequence[Finding]]] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prepare", _finite_first(self.prepare))
@@ -203,6 +245,7 @@ def check(
     prefilter: Callable[[Any], str | None] | None = None,
     uses_case: bool = False,
     batch: Callable[[Any, Sequence[OutputRecord]], Mapping[int, Sequence[Finding]]] | None = None,
+    columns: Callable[[Any, ColumnView], Mapping[int, Sequence[Finding]]] | None = None,
 ) -> Callable[[Callable[..., Any]], Check]:
     """Make ``fn`` the check ``name``, with the JSON Schema of its ``options``.
 
@@ -230,6 +273,7 @@ def check(
         if not callable(fn):
             raise TypeError(f"check {name!r}: expected a function, got {type(fn).__name__}")
         doc = (fn.__doc__ or "").strip().splitlines()
-        return Check(name, fn, level, schema, prepare or _keep, prefilter, uses_case, doc[0] if doc else "", batch)
+        return Check(name, fn, level, schema, prepare or _keep, prefilter, uses_case, doc[0] if doc else "", batch,
+                     columns)
 
     return wrap

@@ -78,14 +78,28 @@ def _matches_with_re2(validate: Any, code: str) -> bool:
     """Make a fastjsonschema validator match its patterns with RE2; False if its code uses ``re`` in another way.
 
     The generated code compiles each pattern once into ``REGEX_PATTERNS`` and calls ``.search``
-    on it; RE2's ``$`` already means the end of the text, which is what its ``\\Z`` rewrite asks of ``re``.
+    on it only to ask whether it matches (``if not ...search(data):``, ``if ...search(key):``), so
+    each gets a :class:`_Occurs`; RE2's ``$`` already means the end of the text, which is what its
+    ``\\Z`` rewrite asks of ``re``.
     """
     patterns = getattr(validate, "__globals__", {}).get("REGEX_PATTERNS")
     if not isinstance(patterns, dict) or not code.count("re.") == code.count("re.compile(") == len(patterns):
         return False
+    if code.count("REGEX_PATTERNS[") != code.count("if not REGEX_PATTERNS[") + code.count("if REGEX_PATTERNS["):
+        return False  # a use other than a yes or no
     for pattern in patterns:
-        patterns[pattern] = _re2(pattern)
+        patterns[pattern] = _Occurs(_re2(pattern))
     return True
+
+
+class _Occurs:
+    """A pattern whose ``search`` answers only whether it occurs (``Regex.test``: several times cheaper than a
+    match object), for code that asks nothing more."""
+
+    __slots__ = ("search",)
+
+    def __init__(self, regex: Pattern) -> None:
+        self.search = regex.test
 
 
 def _has_ids(schema: Any) -> bool:
