@@ -29,6 +29,8 @@ PARALLEL_MIN_RECORDS = 50_000
 #: records per partial: a partial holds its results until merged, so this bounds what is in flight
 CHUNK_RECORDS = 50_000
 OnPartial = Callable[[Partial], None]
+#: JSON lines per block of the columnar lane (``lane.Lane``): about 8 MiB of the usual records
+LANE_BLOCK_LINES = 16_384
 
 
 class Executor(Protocol):
@@ -54,10 +56,13 @@ def scan_partition(judging: Judging, piece: Piece, fields: FieldMap | None,
     sha256 when the partition is a whole file, and the lines read); a byte range numbers its lines from its
     start, and the merger shifts them."""
     from ..outputs.sources import PartitionReader
+    from .lane import Lane
 
     file, partition = piece
     relative = partition.start > 0
-    reader = PartitionReader(partition, fields, absolute_lines=not relative)
+    lane = Lane(judging.scanner)
+    reader = PartitionReader(partition, fields, absolute_lines=not relative, raw=lane.on,
+                             batch_records=LANE_BLOCK_LINES if lane.on else 4096)
     partial = Partial(part=file, relative_lines=relative)
     # bytes of the partition read so far, within its range: the ranges of a file add up to its size
     low, high = partition.start, partition.end if partition.end is not None else partition.size
@@ -70,7 +75,10 @@ def scan_partition(judging: Judging, piece: Piece, fields: FieldMap | None,
         return done
 
     for batch in reader:
-        judging.scanner.scan(batch, partial)
+        if isinstance(batch, list):
+            judging.scanner.scan(batch, partial)
+        else:
+            lane.judge(batch, partial)
         if partial.records >= chunk_records:
             partial.consumed = step()
             yield partial
@@ -169,6 +177,7 @@ class ForkExecutor:
             SerialExecutor().judge_partitions(judging, pieces, fields, on_partial, progress)
             return
         done = 0
+        _warm_columns()
         try:
             with self._pool(judging, None, fields) as pool:
                 for partials in pool.imap(_partition, pieces):
@@ -179,6 +188,18 @@ class ForkExecutor:
                         progress(done)
         finally:
             self._done()
+
+
+def _warm_columns() -> None:
+    """Set up pyarrow's compute functions before forking (half a second, once), when the columnar lane will use
+    them: every worker would otherwise pay it."""
+    from . import lane
+
+    if lane.ENABLED and lane.available():
+        import pyarrow
+        import pyarrow.compute
+
+        pyarrow.compute.equal(pyarrow.array([0]), 0)
 
 
 def available_cpus() -> int:

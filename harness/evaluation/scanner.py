@@ -10,6 +10,7 @@ columns the run-level rules read.
 
 from __future__ import annotations
 
+import functools
 from array import array
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -69,6 +70,7 @@ class RunNeeds:
 class ScopePlan:
     id: int
     subjects: tuple[int, ...]
+    key: tuple[str | None, frozenset[str]] = (None, frozenset())
     always: list[Unit] = field(default_factory=list)
     by_slot: dict[int, list[Unit]] = field(default_factory=dict)
     numbers: tuple[str, ...] = ()
@@ -151,7 +153,7 @@ class Scanner:
             def gathered(table: Mapping[int, tuple[Any, ...]]) -> tuple[Any, ...]:
                 return tuple(dict.fromkeys(item for s in subjects for item in table.get(s, ())))
 
-            plan = ScopePlan(len(self.plans), subjects, numbers=gathered(needs.numbers),
+            plan = ScopePlan(len(self.plans), subjects, key, numbers=gathered(needs.numbers),
                              groups=gathered(needs.groups), kept=gathered(needs.kept),
                              compare=gathered(needs.compare))
             for unit in self.units:
@@ -187,9 +189,7 @@ class Scanner:
         plans: dict[tuple[str | None, frozenset[str], tuple[str, ...]], ScopePlan] = {}
         local: dict[int, int] = {}  # scanner plan id -> the partial's plan index
         plan_of = array("i")
-        results, failed, waived, errors, inner = (partial.results, partial.failed, partial.waived, partial.errors,
-                                                  partial.inner_failed)
-        waivers, subjects, cases, case_units = self.waivers, self.subjects, self.cases, self.case_units
+        cases, case_units, judge = self.cases, self.case_units, self.judge
         batched = self._batched(records) if self._batch_units else {}
         matches = self.patterns.matches
         first = partial.records
@@ -222,62 +222,71 @@ class Scanner:
                         units = units + extra
             if with_cases and case is not None:
                 units = units + case_units[case_id]
-            for unit in units:
-                found = batched.get(unit.key)
-                if found is not None:
-                    findings: Any = found.get(index)
-                    if not findings:
-                        continue
-                else:
-                    try:
-                        findings = unit.check.fn(unit.rule.prepared, record, case)
-                    except KeyboardInterrupt:
-                        raise
-                    except BaseException as exc:  # SystemExit from a check's code too: never a pass
-                        findings = CheckCrashed(f"{type(exc).__name__}: {exc}")
-                    else:
-                        if type(findings) is not list and type(findings) is not tuple:
-                            findings = _unexpected(findings)
-                        if not findings:
-                            continue
-                findings = _plain_findings(findings, unit.mask)
-                position = first + index
-                if not unit.counts:
-                    inner.setdefault(unit.key, []).append(position)
-                    if not isinstance(findings, CheckCrashed):
-                        continue
-                policy = subjects[unit.subject]
-                if isinstance(findings, CheckCrashed):
-                    errors[unit.subject] = errors.get(unit.subject, 0) + 1
-                    results.append(Result(policy.id, unit.rule.id, case_id, "error",
-                                          f"check {unit.rule.check!r} crashed: {findings}", line=record.line))
-                    continue
-                waiver = waiver_for(waivers, policy.id, unit.rule.id, case_id) if waivers else None
-                (waived if waiver else failed).setdefault(unit.subject, []).append(position)
-                results.append(Result(policy.id, unit.rule.id, case_id, "waived" if waiver else "fail",
-                                      message_of(unit.rule, findings), tuple(findings), record.line,
-                                      waiver.ticket if waiver else None))
+            if units:
+                judge(partial, first + index, record, case_id, record.line, case, units, batched, index)
         self._columns(records, partial, plan_of, in_plan, {p.id: p for p in plans.values()}, local, with_keys)
-        keep = self.keep_results
-        if keep is not None and len(results) > keep:  # only the first results of a run are listed: count the rest
-            partial.results_dropped += len(results) - keep
-            del results[keep:]
+        self.trim(partial)
         return partial
 
-    def _columns(self, records: Sequence[OutputRecord], partial: Partial, plan_of: array,
-                 in_plan: dict[int, list[int]], plans: Mapping[int, ScopePlan], local: Mapping[int, int],
-                 with_keys: bool) -> None:
-        """The per-record columns of a batch: plans, lines, case ids and keys, counts, run-level figures."""
-        from ..checks.builtin.structured import is_missing, resolve
+    def judge(self, partial: Partial, position: int, record: OutputRecord | None, case_id: str, line: int,
+              case: EvalCase | None, units: Sequence[Unit], batched: Mapping[int, Mapping[int, Any]],
+              index: int) -> None:
+        """Run ``units`` on one record into ``partial`` (``batched``: findings already known per unit key, by
+        ``index``; ``record`` may be None when every unit's findings are known)."""
+        results, failed, waived, errors, inner = (partial.results, partial.failed, partial.waived, partial.errors,
+                                                  partial.inner_failed)
+        waivers, subjects = self.waivers, self.subjects
+        for unit in units:
+            found = batched.get(unit.key)
+            if found is not None:
+                findings: Any = found.get(index)
+                if not findings:
+                    continue
+            else:
+                try:
+                    findings = unit.check.fn(unit.rule.prepared, record, case)
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # SystemExit from a check's code too: never a pass
+                    findings = CheckCrashed(f"{type(exc).__name__}: {exc}")
+                else:
+                    if type(findings) is not list and type(findings) is not tuple:
+                        findings = _unexpected(findings)
+                    if not findings:
+                        continue
+            findings = _plain_findings(findings, unit.mask)
+            if not unit.counts:
+                inner.setdefault(unit.key, []).append(position)
+                if not isinstance(findings, CheckCrashed):
+                    continue
+            policy = subjects[unit.subject]
+            if isinstance(findings, CheckCrashed):
+                errors[unit.subject] = errors.get(unit.subject, 0) + 1
+                results.append(Result(policy.id, unit.rule.id, case_id, "error",
+                                      f"check {unit.rule.check!r} crashed: {findings}", line=line))
+                continue
+            waiver = waiver_for(waivers, policy.id, unit.rule.id, case_id) if waivers else None
+            (waived if waiver else failed).setdefault(unit.subject, []).append(position)
+            results.append(Result(policy.id, unit.rule.id, case_id, "waived" if waiver else "fail",
+                                  message_of(unit.rule, findings), tuple(findings), line,
+                                  waiver.ticket if waiver else None))
 
-        plan_at = {slot: plans[plan_id] for plan_id, slot in local.items()}
-        case_ids = [record.case_id for record in records]
+    def trim(self, partial: Partial) -> None:
+        """Only the first results of a run are listed: count the rest."""
+        keep, results = self.keep_results, partial.results
+        if keep is not None and len(results) > keep:
+            partial.results_dropped += len(results) - keep
+            del results[keep:]
+
+    def scope_counts(self, partial: Partial, case_ids: list[str], in_plan: Mapping[int, list[int]]) -> None:
+        """Count a batch's records per scope plan (``in_plan``: the partial's plan index -> positions in the
+        batch) and list their case ids, up to the cap."""
         for slot, positions in in_plan.items():
             partial.plan_counts[slot] += len(positions)
             scoped = partial.plan_cases[slot]
             cap = self.scope_cap
             if len(scoped) < cap:
-                scoped.update(dict.fromkeys(case_ids if len(positions) == len(records)
+                scoped.update(dict.fromkeys(case_ids if len(positions) == len(case_ids)
                                             else [case_ids[i] for i in positions]))
                 if len(scoped) > cap:
                     for extra in list(scoped)[cap:]:
@@ -285,6 +294,18 @@ class Scanner:
                     partial.plan_cases_cut = True
             elif any(case_ids[i] not in scoped for i in positions):
                 partial.plan_cases_cut = True
+
+    def _columns(self, records: Sequence[OutputRecord], partial: Partial, plan_of: array,
+                 in_plan: dict[int, list[int]], plans: Mapping[int, ScopePlan], local: Mapping[int, int],
+                 with_keys: bool) -> None:
+        """The per-record columns of a batch: plans, lines, case ids and keys, counts, run-level figures."""
+        from ..checks.builtin.structured import is_missing, values_at
+
+        read = functools.cache(lambda path: values_at(records, path))  # each path's column once per batch
+
+        plan_at = {slot: plans[plan_id] for plan_id, slot in local.items()}
+        case_ids = [record.case_id for record in records]
+        self.scope_counts(partial, case_ids, in_plan)
         for name in COUNTED_FIELDS:
             counter = partial.field_counts.setdefault(name, Counter())
             counter.update(value for record in records if type(value := record.fields.get(name)) is str)
@@ -294,12 +315,14 @@ class Scanner:
             plan = plan_at[slot]
             for path in plan.numbers:
                 column = numbers.setdefault(path, [np.nan] * len(records))
+                values = read(path)
                 for i in positions:
-                    column[i] = _number(resolve(records[i], path))
+                    column[i] = _number(values[i])
             for path in plan.groups:
                 codes, labels = groups.setdefault(path, ([-1] * len(records), {}))
+                values = read(path)
                 for i in positions:
-                    value = resolve(records[i], path)
+                    value = values[i]
                     codes[i] = -1 if is_missing(value) or value is None else labels.setdefault(str(value), len(labels))
             for rule_position in plan.kept:
                 partial.kept.setdefault(rule_position, []).extend(records[i] for i in positions)
@@ -310,13 +333,13 @@ class Scanner:
                         for rule_position in plan.compare:
                             partial.outputs.setdefault(rule_position, []).append((case_ids[i], records[i].output))
         lines = array("q", [record.line for record in records])
-        self._close(partial, partial.records + len(records), plan_of, lines, case_ids, numbers, groups, with_keys)
+        self.close(partial, partial.records + len(records), plan_of, lines, case_ids, numbers, groups, with_keys)
 
     @staticmethod
-    def _close(partial: Partial, position: int, plan_column: array, lines: array, case_ids: list[str],
+    def close(partial: Partial, position: int, plan_column: array, lines: array, case_ids: list[str],
                numbers: dict[str, list[float]], groups: dict[str, tuple[list[int], dict[str, int]]],
-               with_keys: bool) -> None:
-        """Append this batch's columns to the partial's."""
+               with_keys: bool, keys: np.ndarray | None = None) -> None:
+        """Append this batch's columns to the partial's (``keys``: the case keys' hashes, when known)."""
         added = position - partial.records
 
         def grown(old: Any, new: np.ndarray) -> np.ndarray:
@@ -327,7 +350,9 @@ class Scanner:
         partial.line_numbers = grown(partial.line_numbers, np.frombuffer(lines, dtype=np.int64).copy()
                                      if added else np.zeros(0, np.int64))
         if with_keys:
-            partial.keys = grown(partial.keys, key_hashes([case_key(c) for c in case_ids]))
+            if keys is None:
+                keys = key_hashes([case_key(c) for c in case_ids])
+            partial.keys = grown(partial.keys, keys)
         lengths = np.fromiter((len(c) for c in case_ids), dtype=np.int64, count=len(case_ids))
         ends = np.cumsum(lengths) + len(partial.case_text)
         partial.case_ends = grown(partial.case_ends, ends)

@@ -387,6 +387,64 @@ class _Hashing:
         return True
 
 
+@dataclass
+class LineBlock:
+    """Consecutive JSON lines of a partition, not parsed yet (what a :class:`PartitionReader` with ``raw=True``
+    yields): a columnar reader may judge them whole, :meth:`records` parses them as every reader does, and its
+    errors count as the partition's. Line ``i`` of :attr:`lines` is line ``first + i`` (blank lines included)."""
+
+    lines: list[bytes]
+    first: int
+    parser: RecordParser
+    fields: FieldMap | None = None
+
+    def records(self) -> list[OutputRecord]:
+        """The records of these lines, by the strict parser (its errors go to the partition's)."""
+        with paused_gc():
+            return self.parser.lines(self.lines, self.first)
+
+    def part(self, begin: int, end: int) -> LineBlock:
+        """Lines ``begin:end`` of this block."""
+        return LineBlock(self.lines[begin:end], self.first + begin, self.parser, self.fields)
+
+    def objects(self, indices: Sequence[int]) -> list[OutputRecord | None]:
+        """The records of some lines a columnar reader found valid (None where the strict parser disagrees: its
+        error is then the partition's)."""
+        import orjson
+
+        parser, lines, first = self.parser, self.lines, self.first
+        found: list[OutputRecord | None] = []
+        with paused_gc():
+            for i in indices:
+                try:
+                    obj = orjson.loads(lines[i])
+                except orjson.JSONDecodeError:
+                    parsed: list[OutputRecord | None] = list(parser.lines([lines[i]], first + i))
+                    found.extend(parsed or [None])
+                    continue
+                built = parser.objects([obj], [first + i], checked=True)
+                found.append(built[0] if built else None)
+        return found
+
+    def joined(self) -> bytes:
+        """The lines joined by newlines (kept once made)."""
+        text = self.__dict__.get("_joined")
+        if text is None:
+            text = self.__dict__["_joined"] = b"\n".join(self.lines)
+        return bytes(text)
+
+    def offsets(self) -> Any:
+        """Where each line starts in :meth:`joined`, as a numpy array."""
+        import numpy
+
+        lengths = numpy.fromiter(map(len, self.lines), dtype=numpy.int64, count=len(self.lines)) + 1
+        return numpy.concatenate([[0], numpy.cumsum(lengths)[:-1]])
+
+
+#: what a :class:`PartitionReader` yields: records, or (``raw=True``, JSON lines) blocks of lines
+Batch = list[OutputRecord] | LineBlock
+
+
 class PartitionReader:
     """Streams one partition as batches of records; raises ``InputErrors`` for what is wrong in it.
 
@@ -399,8 +457,11 @@ class PartitionReader:
     """
 
     def __init__(self, partition: Partition, fields: FieldMap | None = None, *, batch_records: int = 4096,
-                 max_record_bytes: int = MAX_RECORD_BYTES, absolute_lines: bool = True, share: bool = False) -> None:
+                 max_record_bytes: int = MAX_RECORD_BYTES, absolute_lines: bool = True, share: bool = False,
+                 raw: bool = False) -> None:
         self.partition = partition
+        #: JSON lines come as :class:`LineBlock` s rather than records (Parquet still as records)
+        self.raw = raw
         self.fields = fields
         self.batch_records = batch_records
         self.max_record_bytes = max_record_bytes
@@ -415,7 +476,7 @@ class PartitionReader:
         self._first = 1  # the number of the partition's first line
         self._relative = False  # whether lines are numbered from the range's start (errors renumbered at the end)
 
-    def __iter__(self) -> Iterator[list[OutputRecord]]:
+    def __iter__(self) -> Iterator[Batch]:
         part = self.partition
         parser = RecordParser(part.display, fields=self.fields, share=self.share)
         try:
@@ -441,7 +502,7 @@ class PartitionReader:
 
     # --- JSON Lines: plain, gzip, zstd --------------------------------------------------------
 
-    def _text(self, parser: RecordParser) -> Iterator[list[OutputRecord]]:
+    def _text(self, parser: RecordParser) -> Iterator[Batch]:
         part = self.partition
         handle, _ = _open(part.path, part.display)
         digest = hashlib.sha256() if part.whole else None
@@ -485,7 +546,7 @@ class PartitionReader:
             cached = self.__dict__["_base"] = self._count_lines(self.partition.start - 1) + 2
         return int(cached)
 
-    def _blocks(self, parser: RecordParser, stream: Any, raw: _Hashing, offset: int) -> Iterator[list[OutputRecord]]:
+    def _blocks(self, parser: RecordParser, stream: Any, raw: _Hashing, offset: int) -> Iterator[Batch]:
         """Split the (decompressed) bytes into lines, bounded, and parse them in batches.
 
         ``offset`` is the position of the stream's first byte; for a byte range starting after 0 that
@@ -590,7 +651,13 @@ class PartitionReader:
             raise _Fault(f"cannot read {self._where()}: {_reason(exc)}") from None
 
     def _flush(self, parser: RecordParser, lines: list[bytes], texts: list[bytes],
-               first: int) -> Iterator[list[OutputRecord]]:
+               first: int) -> Iterator[Batch]:
+        if self.raw:
+            if lines:
+                yield LineBlock(lines, first, parser, self.fields)
+                if parser.full:
+                    parser.stop()
+            return
         size = self.batch_records
         text: bytes | None = texts[0] if len(texts) == 1 else b"\n".join(texts)
         for at in range(0, len(lines), size):
@@ -967,6 +1034,7 @@ def load_outputs_files(
         try:
             with paused_gc():  # a million records alive: each collection would walk them all
                 for batch in reader:
+                    assert type(batch) is list  # not raw: records, not line blocks
                     records += batch
                     if progress is not None:
                         progress(done + reader.consumed)
