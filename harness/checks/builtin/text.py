@@ -88,11 +88,22 @@ def regex(rule: RegexRule, record: OutputRecord, case: EvalCase | None) -> Seque
     return _distinct(text, raw + _folded_spans(rule.pattern, text, MAX_FINDINGS), "regex", "forbidden pattern found")
 
 
+@functools.lru_cache(maxsize=8)
+def _cased_views(text: str) -> list[Any]:
+    """``fold_views`` with case kept, of the last few texts: a dozen rules search the same output's views."""
+    return fold_views(text, long_dashes=False)  # "is—and" is punctuation, not "is-and"
+
+
+@functools.lru_cache(maxsize=8)
+def _casefolded_views(text: str) -> list[Any]:
+    return fold_views(text, casefold=True)
+
+
 def _folded_spans(pattern: Pattern, text: str, limit: int) -> list[tuple[int, int]]:
     """Original spans of at most ``limit`` matches per folded view of ``text`` (``fold_views``, case kept) that a
     reader takes for what they fold to (``reads_as_folded``)."""
     spans: list[tuple[int, int]] = []
-    for view in fold_views(text, long_dashes=False):  # "is—and" is punctuation, not "is-and"
+    for view in _cased_views(text):
         count = skipped = 0
         for match in pattern.finditer(view.text):
             start, end = view.span(*match.span())
@@ -271,7 +282,7 @@ def find_words(words: WordList, text: str, message: str) -> list[Finding]:
     """Word-bounded matches of a word list in the folded text (``normalize.fold``: look-alike letters, accents,
     invisible characters and bidi overrides seen through), as original spans."""
     spans: list[tuple[int, int]] = []
-    for view in fold_views(text, casefold=True):
+    for view in _casefolded_views(text):
         spans += [view.span(start, end) for start, end in _phrase_spans(words, view.text)]
     return _distinct(text, spans, words.kind, message)  # a phrase overlapping a longer one is not reported
 
