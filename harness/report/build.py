@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -79,12 +80,16 @@ def _file(outputs: Outputs | InputFacts) -> OutputsFile:
     return OutputsFile(outputs.path, outputs.sha256, len(outputs), outputs.repeated_ids, len(outputs.repeats()))
 
 
+#: messages repeat across results (a rule's message, a finding's wording): each is masked once
+_masked = functools.lru_cache(maxsize=16_384)(mask_text)
+
+
 def result_report(result: Result, line: int | None = None, case_id: str | None = None) -> ResultReport:
     """One result as the report lists it: case id, message and findings masked; ``line``: the rule's (or the
     case's) line in its policy or suite file; ``case_id``: the case id already masked."""
     return ResultReport(mask_text(result.case_id) if case_id is None else case_id, result.policy, result.rule,
-                        result.status, mask_text(result.message), result.line, result.waiver,
-                        tuple(FindingReport(f.kind, f.start, f.end, mask_text(f.masked) if f.masked else f.masked)
+                        result.status, _masked(result.message), result.line, result.waiver,
+                        tuple(FindingReport(f.kind, f.start, f.end, _masked(f.masked) if f.masked else f.masked)
                               for f in result.findings), line, result.file)
 
 

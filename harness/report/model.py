@@ -319,7 +319,11 @@ def _dump(value: Any) -> Any:
         return value
     fields = _FIELDS_OF.get(kind)
     if fields is not None:
-        return {key: _dump(getattr(value, name)) for name, key in fields}
+        data = {}
+        for name, key in fields:
+            item = getattr(value, name)
+            data[key] = item if (type(item) is str or type(item) is int or item is None) else _dump(item)
+        return data
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         _FIELDS_OF[kind] = tuple((name, key) for name, key, _, _ in _fields(typing.cast(type, kind)))
         return _dump(value)
