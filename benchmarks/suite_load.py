@@ -297,8 +297,9 @@ def main(argv: list[str] | None = None) -> int:
                 policies, evals = make_tree(workdir, n, jsonl=kind == "jsonl")
                 size_mb = sum(f.stat().st_size for f in (evals / "bench").iterdir()) / 1e6
                 for name, root in trees:
-                    if name == "old" and (kind == "jsonl" or (args.old_sizes and n not in args.old_sizes)):
-                        continue  # an older tree has no cases_file
+                    if name == "old" and ((kind == "jsonl" and not (root / "harness/project/cases_file.py").exists())
+                                          or (args.old_sizes and n not in args.old_sizes)):
+                        continue  # a tree older than cases_file cannot load the JSON Lines suite
                     row: dict[str, Any] = {"n": n, "kind": kind, "tree": name, "mb": round(size_mb, 1),
                                            **measure(root, policies, evals, args.repeat)}
                     if args.profile:

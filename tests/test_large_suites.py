@@ -321,6 +321,26 @@ def test_errors_in_a_jsonl_cases_file_name_its_line_and_the_path_within_the_case
     assert [str(e) for e in raised.value.errors] == found
 
 
+def test_a_cases_file_with_more_broken_cases_than_are_explained_is_refused_with_the_first_20(repo, monkeypatch):
+    broken = {"check": "field", "field": "model", "equals": "m1"}  # `path` misspelt: its check cannot prepare it
+    lines = [json.dumps({"id": f"c{i}", "input": "hi", "expect": [broken]}) for i in range(30)]
+    write_jsonl_suite(repo, "big", "\n".join(lines) + "\n")
+    monkeypatch.chdir(repo)
+
+    found = errors(repo)
+
+    assert len(found) == 41
+    assert found[:2] == ["evals/big.jsonl:1: $.expect[0]: 'path' is a required property",
+                         "evals/big.jsonl:1: $.expect[0].field: unknown key 'field'; expected one of: check,"
+                         " description, equals, exists, id, mask, max, message, min, not_equals, one_of, path,"
+                         " pattern"]
+    assert found[38].startswith("evals/big.jsonl:20: ")
+    assert found[40] == "evals/big.jsonl: stopped after 20 broken lines"
+    with pytest.raises(InputErrors) as raised:  # not a KeyError from the check of a case no one validated
+        load_project("policies", "evals")
+    assert [str(e) for e in raised.value.errors] == found
+
+
 def sorted_per_output() -> list[str]:
     from harness.checks import all_checks
 
@@ -382,3 +402,145 @@ def test_validate_and_the_eval_schema_know_cases_files(repo, monkeypatch, capsys
     schema = json.loads(capsys.readouterr().out)
     assert "JSON Lines" in schema["properties"]["cases_file"]["description"]
     assert schema["$defs"]["case"]["required"] == ["id", "input"]
+
+
+# --- the cases of a suite build their rules when first judged -------------------------------------------------
+
+def built(suite) -> list[str]:
+    """The ids of the cases whose rules have been built (the loader leaves them to the first reading)."""
+    return [case.id for case in suite.cases if "expect" in vars(case)]
+
+
+def test_judging_a_few_outputs_of_a_large_suite_builds_the_rules_of_those_cases_only(repo, monkeypatch):
+    from harness import evaluate
+    from harness.model import Outputs
+
+    write_jsonl_suite(repo, "big", jsonl_of(suite_text("big", 0, 3_000)))
+    monkeypatch.chdir(repo)
+    project = load_project("policies", "evals")
+    suite = next(s for s in project.suites if s.suite == "big")
+    assert len(suite.cases) == 3_000 and built(suite) == []
+    picked = ["case-000007", "case-001500", "case-002999"]
+    records = [OutputRecord(case_id, output, n + 1, {}) for n, (case_id, output) in
+               enumerate(zip(picked * 2, OUTPUTS, strict=True))]
+    outputs = Outputs("out.jsonl", "0" * 64, records)
+
+    lazy = evaluate(project, outputs, today="2026-06-01", require_all_cases=False)
+
+    assert built(suite) == picked
+    eager_project = load_project("policies", "evals")
+    for case in next(s for s in eager_project.suites if s.suite == "big").cases:
+        assert case.expect  # every case's rules built before judging: the results are the same
+    eager = evaluate(eager_project, outputs, today="2026-06-01", require_all_cases=False)
+    assert lazy.results == eager.results and lazy.results
+    assert [(o.policy.id, o.status, o.checked, o.failed) for o in lazy.outcomes] == \
+           [(o.policy.id, o.status, o.checked, o.failed) for o in eager.outcomes]
+
+
+MIXED = [  # rules of one cases file: the same rule written twice (keys in another order, other ids and messages),
+    # texts and patterns of one case alone, rules prepared at once (a text too long to wait, a field check)
+    {"check": "contains", "value": "case", "ignore_case": True},
+    {"ignore_case": True, "value": "case", "check": "contains"},
+    {"id": "mine", "check": "contains", "value": "case", "ignore_case": True, "message": "Say case.", "mask": "full"},
+    {"check": "not_contains", "value": ["x" * 255, "\x00\u00e9*" * 60], "ignore_case": True},
+    {"check": "not_contains", "value": "\x00" * 300},
+    {"check": "regex", "pattern": r"(?i)\bas an ai\b"},
+    {"check": "regex", "pattern": r"\bT{i}\b", "ignore_case": True, "description": "its own"},
+    {"check": "regex", "pattern": "^(Yes|No)", "must": "match", "fold": True},
+    {"check": "field", "path": "model", "equals": "m1"},
+    {"check": "equals", "ignore_case": True},
+    {"check": "pii", "kinds": ["email"]},
+]
+
+
+def mixed_cases(n: int) -> list[dict]:
+    rng = random.Random(11)
+    cases = []
+    for i in range(n):
+        rules = [json.loads(json.dumps(rule).replace("{i}", str(i))) for rule in rng.sample(MIXED, rng.randint(1, 3))]
+        case = {"id": f"m-{i}", "input": f"Question {i}?", "expect": rules}
+        if i % 3:
+            case["reference"] = f"Answer T{i}."
+        else:
+            case["expect"] = [r for r in rules if r["check"] != "equals"]
+        if i % 4 == 1:
+            case["tags"] = ["privacy", "billing"] if i % 8 == 1 else ["billing"]
+        if i % 5 == 2:
+            case["slice"] = {"locale": "en-US", "group": f"g{i % 2}"}
+        cases.append(case)
+    return cases
+
+
+def test_the_rules_of_a_cases_file_are_those_built_one_by_one(repo, monkeypatch):
+    cases = mixed_cases(600)
+    write_jsonl_suite(repo, "mixed", "".join(json.dumps(c) + "\n" for c in cases))
+    monkeypatch.chdir(repo)
+
+    project = load_project("policies", "evals")
+
+    suite = next(s for s in project.suites if s.suite == "mixed")
+    checks = project_checks((), Path("policies"), lambda message, i: None)
+    document = load_yaml("evals/mixed.yaml")
+    from types import MappingProxyType
+
+    from harness.model import EvalCase
+
+    assert suite.rule_ids() == {r.id for c in suite.cases for r in c.expect}  # known before they were built
+    assert suite.checks() == {"contains", "not_contains", "regex", "field", "equals", "pii"}
+    for i, (case, raw) in enumerate(zip(suite.cases, cases, strict=True)):
+        problems = Problems(document)
+        slow = build_rules(raw["expect"], ("cases", i, "expect"), checks, problems)
+        assert problems.errors == []
+        assert case == EvalCase(raw["id"], "mixed", raw["input"], raw.get("reference"),
+                                frozenset({"support-bot", *raw.get("tags", ())}),
+                                MappingProxyType(raw.get("slice", {})), slow)
+        for fast_rule, slow_rule in zip(case.expect, slow, strict=True):
+            assert fast_rule.impl is slow_rule.impl and fast_rule.mask == slow_rule.mask
+            for n, output in enumerate([*OUTPUTS, f"Yes: case T{i}", "x" * 255 + " CASE"]):
+                record = OutputRecord(case.id, output, n + 1, {"model": "m1" if n % 2 else "m2"})
+                assert (list(fast_rule.impl.fn(fast_rule.prepared, record, case))
+                        == list(slow_rule.impl.fn(slow_rule.prepared, record, case))), (i, fast_rule.id, output)
+    contains = [r for c in suite.cases for r in c.expect if r.check == "contains"]
+    assert len(contains) > 100 and len({id(r.prepared) for r in contains}) == 1  # written three ways, prepared once
+    assert {r.id for r in contains} == {"contains", "contains#2", "contains#3", "mine"}  # as build_rules names them
+
+
+@pytest.mark.parametrize("pattern", [r"\pL{1000}", r"[\p{L}\p{N}]{1000}"])
+def test_a_pattern_too_large_for_re2_in_a_cases_file_is_reported_when_it_loads(repo, monkeypatch, pattern):
+    cases = [{"id": f"c{i}", "input": "hi", "expect": [{"check": "regex", "pattern": f"\\bT{i}\\b"}]}
+             for i in range(300)]
+    cases[200]["expect"].append({"check": "regex", "pattern": pattern})
+    write_jsonl_suite(repo, "big", "".join(json.dumps(c) + "\n" for c in cases))
+    monkeypatch.chdir(repo)
+
+    assert errors(repo) == [f"evals/big.jsonl:201: $.expect[1].pattern: invalid RE2 pattern {pattern!r}: pattern"
+                            " too large - compile failed"]
+
+
+@pytest.mark.parametrize("case", [
+    {"id": "a", "input": "b"},
+    {"id": "a\n", "input": "b"},  # jsonschema's `$` (re.search) accepts a final newline
+    {"id": "-a", "input": "b"},
+    {"id": "a", "input": 1},
+    {"id": "a", "input": "b", "colour": "blue"},
+    {"input": "b"},
+    {"id": "a", "input": "b", "reference": None},
+    {"id": "a", "input": "b", "tags": ["x", "x"]},
+    {"id": "a", "input": "b", "tags": [""]},
+    {"id": "a", "input": "b", "slice": {"k": [1]}},
+    {"id": "a", "input": "b", "slice": {"k": 1.5, "j": True}},
+    {"id": "a", "input": "b", "expect": [{"check": "contains"}]},
+    {"id": "a", "input": "b", "expect": [{"check": "rate", "of": {"check": "pii"}}]},
+    {"id": "a", "input": "b", "expect": [{"check": "contains", "value": ["x", ""]}]},
+    {"id": "a", "input": "b", "expect": [{"check": "contains", "value": "x"}, ["contains"]]},
+    {"id": "a", "input": "b", "expect": {"check": "contains", "value": "x"}},
+], ids=lambda case: json.dumps(case)[:60])
+def test_the_quick_yes_for_the_cases_of_a_cases_file_is_never_a_no_of_jsonschema(case):
+    from harness.checks import all_checks
+    from harness.io.schema import fast_validator, validator
+
+    checks = dict(all_checks())
+    quick = fast_validator("eval-cases", checks)
+    assert quick is not None
+    explained = list(validator("eval-cases", checks).iter_errors([case]))
+    assert quick.valid([case]) is not bool(explained)  # here, every one the same answer

@@ -31,12 +31,14 @@ class RunColumns:
     groups: Mapping[str, tuple[np.ndarray, Sequence[str]]]  # int32 codes per field path (-1: missing), labels
     names: Callable[[int], str]  # the case id of the record at a position
     baseline: RunColumns | None = None
+    #: known to hold each case key once (the whole input does): no need to look
+    distinct: bool = False
 
     def __len__(self) -> int:
         return len(self.failed)
 
     def repeats(self) -> bool:
-        return len(np.unique(self.keys)) != len(self.keys)
+        return not self.distinct and len(np.unique(self.keys)) != len(self.keys)
 
 
 def _case_status(keys: np.ndarray, failed: np.ndarray, *,

@@ -49,8 +49,9 @@ class _CaseUnits(Mapping[str, list[Unit]]):
 
     def __init__(self, project: Project, first_suite: int) -> None:
         self.cases = project.cases
-        self.suites = {suite.suite: (first_suite + i, any(rule.check == "pii" for case in suite.cases
-                                                            for rule in case.expect))
+        # a suite with a pii rule is private (its other rules' findings masked in full); the checks its cases run
+        # are known without building every case's rules
+        self.suites = {suite.suite: (first_suite + i, "pii" in suite.checks())
                        for i, suite in enumerate(project.suites)}
         self.built: dict[str, list[Unit]] = {}
 
@@ -193,6 +194,8 @@ class Merger:
         self.names: list[tuple[int, _Names]] = []  # (first position, case ids) to find a record's case id
         self._starts: list[int] = []
         self.sha256: dict[int, str] = {}
+        #: once merged: whether every record has a case key of its own (no subset of them repeats one then)
+        self.distinct = False
 
     def add(self, partial: Partial) -> None:
         base = self.records
@@ -383,6 +386,7 @@ def finish(merger: Merger, facts: InputFacts, *, seen: Sequence[str] | None = No
     waived = {s: np.unique(np.concatenate(parts)) for s, parts in merger.waived.items()}
     inner = {k: np.unique(np.concatenate(parts)) for k, parts in merger.inner.items()}
     repeats = _Repeats(keys, lines, merger)
+    merger.distinct = not repeats.records
 
     # cases of eval suites with no output at all
     suite_index = {s.suite: len(subjects) - len(project.suites) + i for i, s in enumerate(project.suites)}

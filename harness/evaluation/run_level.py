@@ -62,7 +62,8 @@ def _view(judging: Judging, merger: Merger, position: int, subject: int, rule: R
         elif rule.check == "disparity":
             codes, labels = merger.groups_of(rule.prepared["by"])
             groups[rule.prepared["by"]] = (codes[scope], labels)
-        columns = RunColumns(failed, keys[scope], numbers, groups, lambda i: merger.case_id(int(scope[i])), base)
+        columns = RunColumns(failed, keys[scope], numbers, groups, lambda i: merger.case_id(int(scope[i])), base,
+                             distinct=merger.distinct)
         return columns, COLUMNAR[rule.impl.name]
     flags = failed.tolist()
     if position in merger.outputs or (rule.check == "baseline" and rule.prepared.get("compare") == "json"):

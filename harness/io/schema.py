@@ -289,6 +289,114 @@ class FastValidator:
         return True
 
 
+class FastCases:
+    """The quick yes for a list of eval cases (a ``cases_file``), judged in parts: each case against the case
+    definition with its ``tags``, ``slice`` and ``expect`` rules set aside, then each of those against its own
+    definition, once per distinct object (identical ones of a cases file are one object, see
+    ``harness.project.cases_file``). Only built when the case definition holds nothing but ``type``,
+    ``required``, ``additionalProperties`` and ``properties``, so that the parts mean what the whole does."""
+
+    def __init__(self, shell: Any, parts: Mapping[str, Any], rule: Any, per_check: Mapping[str, Any]) -> None:
+        self.shell, self.parts, self.rule, self.per_check = shell, parts, rule, per_check
+
+    def valid(self, data: Any) -> bool:
+        if type(data) is not list:
+            return False
+        shell, parts, rule, per_check = self.shell, tuple(self.parts.items()), self.rule, self.per_check
+        judged: dict[str, set[int]] = {name: set() for name, _ in parts}
+        rules: set[int] = set()
+        try:
+            for case in data:
+                shell(case)
+                for name, part in parts:
+                    if name in case:
+                        value = case[name]
+                        seen = judged[name]
+                        if id(value) not in seen:
+                            part(value)
+                            seen.add(id(value))
+                items = case.get("expect", _NO_RULES)
+                if type(items) is not list:
+                    return False
+                for item in items:
+                    if id(item) not in rules:
+                        if rule is not None:
+                            rule(item)
+                        per_check[item["check"]](item)  # a KeyError for a check not in the rule's enum
+                        rules.add(id(item))
+        except Exception:  # JsonSchemaValueException, or anything it trips on: jsonschema explains
+            return False
+        return True
+
+
+_NO_RULES: list[Any] = []  # a case without `expect` (never changed)
+#: the keywords of a case definition that :class:`FastCases` may judge in parts
+_SHELL_KEYWORDS = frozenset({"type", "required", "additionalProperties", "properties"})
+
+
+class _NotACase(Exception):
+    """What :func:`_plain_shell`'s check raises: ask jsonschema."""
+
+
+def _plain_shell(shell: Mapping[str, Any]) -> Callable[[Any], None] | None:
+    """A check of a case's shell (:class:`FastCases`) in plain Python, when each of its properties is a string,
+    a string with a ``pattern`` (searched with ``re``, as jsonschema does) or anything: raises ``_NotACase``
+    where jsonschema might complain; ``None`` for any other shell (fastjsonschema checks it then)."""
+    import re
+
+    properties, required = shell.get("properties", {}), shell.get("required", [])
+    texts: list[tuple[str, Any]] = []
+    for name, schema in properties.items():
+        if schema is True:
+            continue
+        if not isinstance(schema, dict) or schema.get("type") != "string" or not set(schema) <= {"type", "pattern"}:
+            return None
+        pattern = schema.get("pattern")
+        if pattern is not None and not isinstance(pattern, str):
+            return None
+        texts.append((name, None if pattern is None else re.compile(pattern).search))
+    if not isinstance(required, list) or not set(required) <= set(properties):
+        return None
+    allowed, needed = frozenset(properties), tuple(required)
+
+    def check(case: Any) -> None:
+        if type(case) is not dict or not case.keys() <= allowed:
+            raise _NotACase
+        for name in needed:
+            if name not in case:
+                raise _NotACase
+        for name, search in texts:
+            if name in case:
+                value = case[name]
+                if type(value) is not str or (search is not None and search(value) is None):
+                    raise _NotACase
+
+    return check
+
+
+def _fast_cases(plain: dict[str, Any], per_check: Mapping[str, Any], formats: set[str]) -> FastCases | None:
+    """:class:`FastCases` for the bundled, plain ``eval-cases`` schema (its rule dispatch already taken out)."""
+    defs = plain["$defs"]
+    case = defs.get("case")
+    if (plain.get("items") != {"$ref": "#/$defs/case"} or not isinstance(case, dict)
+            or not set(case) <= _SHELL_KEYWORDS or case.get("type") != "object"
+            or case.get("additionalProperties") is not False):
+        return None
+    properties = dict(case.get("properties", {}))
+    if properties.get("expect") != {"type": "array", "items": {"$ref": "#/$defs/expect_rule"}}:
+        return None
+    parts = {name: _compile({**properties[name], "$defs": defs}, formats) for name in ("tags", "slice")
+             if name in properties}
+    shell = {**case, "properties": {**properties, **{name: True for name in (*parts, "expect")}}}
+    # what is left of a rule's definition once its dispatch is out: a mapping whose check is one of
+    # ``per_check``'s, which looking its validator up (``per_check[rule["check"]]``) asks already
+    plain_shell = _plain_shell(shell)
+    rest = defs.get("expect_rule")
+    implied = rest == {"type": "object", "required": ["check"], "properties": {"check": {"enum": sorted(per_check)}}}
+    return FastCases(plain_shell or _compile({**shell, "$defs": defs}, formats), parts,
+                     None if implied else _compile({"$ref": "#/$defs/expect_rule", "$defs": defs}, formats), per_check)
+
+
 def _compile(schema: Any, formats: set[str]) -> Any:
     import fastjsonschema
     from jsonschema import Draft202012Validator
@@ -298,7 +406,7 @@ def _compile(schema: Any, formats: set[str]) -> Any:
                                   use_formats=True, use_default=False)
 
 
-def _build_fast(name: str, checks: Mapping[str, Any] | None) -> FastValidator | None:
+def _build_fast(name: str, checks: Mapping[str, Any] | None) -> FastValidator | FastCases | None:
     documents: dict[str, Any] = {each: load_schema(each) for each in SCHEMAS} | dict(DERIVED)
     if checks is not None:
         documents.update(compose(checks))
@@ -319,6 +427,10 @@ def _build_fast(name: str, checks: Mapping[str, Any] | None) -> FastValidator | 
             per_check[check] = _compile({"$ref": f"#/$defs/check_{check}", "$defs": plain["$defs"]}, formats)
         if set(per_check) != set(checked) or dispatch.get("required") != ["check"]:
             return None
+        if name == "eval-cases":
+            cases = _fast_cases(plain, per_check, formats)
+            if cases is not None:
+                return cases
         return FastValidator(_compile(plain, formats), per_check, rules)
     except (_NoFast, RecursionError, KeyError, AssertionError):
         return None
@@ -327,11 +439,11 @@ def _build_fast(name: str, checks: Mapping[str, Any] | None) -> FastValidator | 
 
 
 #: fast validators per (set of checks, schema name); each entry keeps its checks alive, as for ``_VALIDATORS``
-_FAST: OrderedDict[tuple[tuple[tuple[str, int], ...], str], tuple[tuple[Any, ...], FastValidator | None]] = \
-    OrderedDict()
+_FAST: OrderedDict[tuple[tuple[tuple[str, int], ...], str],
+                   tuple[tuple[Any, ...], FastValidator | FastCases | None]] = OrderedDict()
 
 
-def fast_validator(name: str, checks: Mapping[str, Any] | None = None) -> FastValidator | None:
+def fast_validator(name: str, checks: Mapping[str, Any] | None = None) -> FastValidator | FastCases | None:
     """A fastjsonschema validator of schema ``name`` that accepts only what jsonschema accepts (it may refuse
     more: its ``$`` is the end of the text), or ``None`` when the schema uses a keyword it judges otherwise."""
     key = (tuple(sorted((each, id(c)) for each, c in (checks or {}).items())), name)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -168,6 +169,40 @@ def _parse(raw: bytes, reading: _Reading) -> tuple[list[Any], list[int]]:
     return objs, numbers
 
 
+def _share_identical(objs: list[Any]) -> None:
+    """Make the identical ``expect`` rules, ``tags`` lists and ``slice`` mappings of the cases one object each
+    (identical: the same JSON, keys in the same order), so that each is validated and prepared once
+    (:class:`harness.io.schema.FastCases`, :meth:`SharedRules.cases`). Nothing reads them otherwise."""
+    try:
+        _share(objs, orjson.dumps)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits: the slower canonical text (what was shared stays so)
+        _share(objs, _json)
+
+
+def _share(objs: list[Any], text: Callable[[Any], Any]) -> None:
+    first: dict[Any, Any] = {}
+    for case in objs:
+        if type(case) is not dict:
+            continue
+        items = case.get("expect")
+        if type(items) is list:
+            for j, item in enumerate(items):
+                if type(item) is dict:
+                    items[j] = first.setdefault(text(item), item)
+        for name, kind in (("tags", list), ("slice", dict)):
+            value = case.get(name)
+            if type(value) is kind:
+                case[name] = first.setdefault(text(value), value)
+
+
+def _json(value: Any) -> Any:
+    """The JSON of a value, or the value's own identity (equal to no other value's) when it has none."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return ("unshared", id(value))
+
+
 def with_cases_file(problems: Problems, checks: Any) -> Problems:
     """The problems of a suite file whose cases are in its ``cases_file``, over a :class:`SuiteDocument` holding
     them, with every problem of the cases file added; ``problems`` itself for a suite that names none."""
@@ -185,16 +220,21 @@ def with_cases_file(problems: Problems, checks: Any) -> Problems:
     shown = display_path(path)
     reading = _Reading(shown)
     objs, numbers = _parse(raw, reading)
+    _share_identical(objs)
     if not objs and not reading.errors:
         reading.error("the cases file holds no case; expected one JSON object per line", 1)
     room = MAX_ERRORS - reading.broken  # the cases past it are not explained: reading stopped there
-    for i, found in (case_errors(objs, checks, limit=room) if room > 0 else {}).items():
+    explained = case_errors(objs, checks, limit=room) if room > 0 else {}
+    for i, found in explained.items():
         reading.broken += 1
         for parts, _at_key, message in found:
             reading.error(message, numbers[i], parts, ("cases", i, *parts))
     reading.errors.sort(key=lambda e: e.location.line or 0)
     if reading.full:
         reading.errors.append(InputError(f"stopped after {MAX_ERRORS} broken lines", Location(shown)))
+        # no case the schema did not look at is built (its rules would be prepared as if valid)
+        stop = max(explained) + 1 if explained else 0
+        objs, numbers = objs[:stop], numbers[:stop]
     merged = SuiteDocument(document.path, {**data, "cases": objs},
                            suite_sha256(document.sha256, written, hashlib.sha256(raw).hexdigest()),
                            problems=document.problems, suite=document, cases_path=shown, case_lines=tuple(numbers))

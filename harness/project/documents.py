@@ -65,8 +65,13 @@ def build_suite(problems: Problems, playbook: Playbook, checks: Mapping[str, Any
     doc, data = problems.document, problems.document.data
     shared = shared if shared is not None else SharedRules(checks)
     severity = _severity(data, playbook, problems, "sev2")
-    cases = []
+    cases: list[EvalCase] = []
     raw_cases = data.get("cases") if isinstance(data.get("cases"), list) else []
+    known = None
+    if not problems.errors and raw_cases:  # schema-valid: the cases built at once, their rules when first read
+        known = shared.cases(raw_cases, data["suite"], frozenset(data.get("tags", ())), problems)
+    if known is not None:
+        raw_cases = []
     for i, raw in enumerate(raw_cases):
         if not isinstance(raw, dict):
             continue
@@ -86,9 +91,12 @@ def build_suite(problems: Problems, playbook: Playbook, checks: Mapping[str, Any
     if problems.errors:
         return None
     return EvalSuite(
-        suite=data["suite"], cases=tuple(cases), source=Source(doc.path, doc.sha256),
+        suite=data["suite"], cases=known.cases if known is not None else tuple(cases),
+        source=Source(doc.path, doc.sha256),
         version=str(data.get("version", "0")), severity=severity,
         on_fail=OnFail(data.get("on_fail", "block")), owner=data.get("owner", ""),
         description=data.get("description", ""), from_incident=data.get("from_incident"),
-        tags=frozenset(data.get("tags", ())),
+        tags=frozenset(data.get("tags", ())), known_rule_ids=known.rule_ids if known is not None else None,
+        known_checks=known.checks if known is not None else None,
+        cases_path=getattr(doc, "cases_path", None), case_lines=getattr(doc, "case_lines", ()),
     )

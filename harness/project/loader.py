@@ -164,9 +164,13 @@ def _suite(path: Path, loading: _Loading, checks: Mapping[str, Any], playbook: P
         loading.cases_files[named] = (str(doc.data.get("suite")), display_path(path))
     _claim(problems, "suite", "suite", suite_places)
     raw_cases = doc.data.get("cases")
+    claimed = case_places.first
     for i, raw in enumerate(raw_cases if isinstance(raw_cases, list) else ()):
         case_id = raw.get("id") if isinstance(raw, dict) else None
         if isinstance(case_id, str):
+            if case_id not in claimed:  # the usual case, claimed without a call
+                claimed[case_id] = (doc, ("cases", i, "id"))
+                continue
             case_places.claim(case_id, problems, ("cases", i, "id"),
                               "duplicate case id {value!r} (also defined at {where})", ("cases", i, "id"))
     suite = build_suite(problems, playbook, checks, shared)
@@ -181,7 +185,12 @@ def inspect_project(policies_dir: Path | str = "policies",
     The project holds the policies and suites without problems; ``harness validate``
     reports the errors and still runs the examples of the policies that loaded.
     """
-    policies_dir, loading = Path(policies_dir), _Loading()
+    with paused_gc():  # a large suite builds hundreds of thousands of acyclic objects: no collection walks them
+        return _inspect(Path(policies_dir), evals_dir)
+
+
+def _inspect(policies_dir: Path, evals_dir: Path | str | None) -> tuple[Project, list[InputError]]:
+    loading = _Loading()
     if not policies_dir.is_dir():
         raise InputError("policies directory not found", Location(display_path(policies_dir)))
     playbook, playbook_problems = _playbook(policies_dir / PLAYBOOK, loading)
@@ -217,14 +226,13 @@ def inspect_project(policies_dir: Path | str = "policies",
         loading.errors.extend(unreadable)
         shared = SharedRules(checks)
         for path in paths:
-            with paused_gc():  # a large suite builds hundreds of thousands of acyclic objects
-                suite = _suite(path, loading, checks, playbook, shared, case_places, suite_places)
+            suite = _suite(path, loading, checks, playbook, shared, case_places, suite_places)
             if suite is not None:
                 suites.append(suite)
                 cases.update((case.id, case) for case in suite.cases)
 
     known = {p.id: frozenset(r.id for r in p.rules) for p in policies}
-    known |= {s.policy_id: frozenset({"output"}) | {r.id for c in s.cases for r in c.expect} for s in suites}
+    known |= {s.policy_id: frozenset({"output"}) | s.rule_ids() for s in suites}
     waivers: tuple[Waiver, ...] = ()
     if _present(policies_dir / WAIVERS):
         problems = loading.read(policies_dir / WAIVERS, "waivers")
