@@ -137,6 +137,7 @@ def _comparable(report: Mapping[str, Any]) -> dict[str, Any]:
 def _scan(root: Path, outputs: Path, monkeypatch: pytest.MonkeyPatch, *, columnar: bool,
           baseline: Path | None = ROOT / "examples/outputs/acme-support-1.0.0.jsonl", **options: Any) -> dict[str, Any]:
     monkeypatch.setattr(lane, "ENABLED", columnar)
+    monkeypatch.setattr(lane, "MIN_BYTES", 0)  # the lane reads these small files too
     lane.STATS.clear()
     result = api.run_scan(outputs, policies=root / "policies", evals=root / "evals", clock=CLOCK,
                           baseline=baseline, **options)
@@ -288,3 +289,19 @@ def test_the_lane_hashes_case_keys_as_the_records_do(ids: list[str]) -> None:
     from harness.model.output import case_key
 
     assert lane._case_keys(pa.array(ids), ids).tolist() == key_hashes([case_key(c) for c in ids]).tolist()
+
+
+def test_a_small_input_is_read_record_by_record(repository: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Setting up pyarrow takes most of a second: below lane.MIN_BYTES a piece is faster read without it."""
+    path = _write(tmp_path / "small.jsonl", _generated(9, 200, tmp_path))
+    assert path.stat().st_size < lane.MIN_BYTES
+    reports = []
+    for size in (lane.MIN_BYTES, path.stat().st_size):
+        monkeypatch.setattr(lane, "MIN_BYTES", size)
+        lane.STATS.clear()
+        result = api.run_scan(path, policies=repository / "policies", evals=repository / "evals", clock=CLOCK,
+                              workers=1)
+        reports.append(_comparable(result.report.to_dict()))
+        assert (lane.STATS["columns"] > 0) == (size == path.stat().st_size), lane.STATS
+    assert reports[0] == reports[1]

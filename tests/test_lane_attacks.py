@@ -27,6 +27,7 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _errors(root: Path, path: Path, monkeypatch: pytest.MonkeyPatch, columnar: bool) -> str:
     monkeypatch.setattr(lane, "ENABLED", columnar)
+    monkeypatch.setattr(lane, "MIN_BYTES", 0)  # the lane reads these small files too
     with pytest.raises(InputErrors) as caught:
         api.run_scan(path, policies=root / "policies", evals=root / "evals", clock=CLOCK, workers=1)
     return str(caught.value)
@@ -89,6 +90,7 @@ def test_a_plugin_columns_hook_returning_garbage_changes_nothing(repository: Pat
     with CHECKS.registered("test-lane-garbage", _garbage):
         for columnar in (False, True):
             monkeypatch.setattr(lane, "ENABLED", columnar)
+            monkeypatch.setattr(lane, "MIN_BYTES", 0)  # the lane reads these small files too
             result = api.run_scan(path, policies=root / "policies", evals=root / "evals", clock=CLOCK, workers=1)
             reports.append(_comparable(result.report.to_dict()))
     assert reports[1] == reports[0]
@@ -102,6 +104,7 @@ import pyarrow
 from harness import api
 from harness.evaluation import lane
 lane.ENABLED = sys.argv[3] == "on"
+lane.MIN_BYTES = 0
 result = api.run_scan(sys.argv[1], policies=sys.argv[2] + "/policies", evals=sys.argv[2] + "/evals", workers=1)
 print(json.dumps({"peak": pyarrow.default_memory_pool().max_memory(), "results": result.report.summary.results,
                   "stats": dict(lane.STATS)}))

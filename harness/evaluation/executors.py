@@ -60,7 +60,7 @@ def scan_partition(judging: Judging, piece: Piece, fields: FieldMap | None,
 
     file, partition = piece
     relative = partition.start > 0
-    lane = Lane(judging.scanner)
+    lane = Lane(judging.scanner, (partition.end if partition.end is not None else partition.size) - partition.start)
     reader = PartitionReader(partition, fields, absolute_lines=not relative, raw=lane.on,
                              batch_records=LANE_BLOCK_LINES if lane.on else 4096)
     partial = Partial(part=file, relative_lines=relative)
@@ -177,7 +177,7 @@ class ForkExecutor:
             SerialExecutor().judge_partitions(judging, pieces, fields, on_partial, progress)
             return
         done = 0
-        _warm_columns()
+        _warm_columns(pieces)
         try:
             with self._pool(judging, None, fields) as pool:
                 for partials in pool.imap(_partition, pieces):
@@ -190,12 +190,12 @@ class ForkExecutor:
             self._done()
 
 
-def _warm_columns() -> None:
+def _warm_columns(pieces: Sequence[Piece]) -> None:
     """Set up pyarrow's compute functions before forking (half a second, once), when the columnar lane will use
     them: every worker would otherwise pay it."""
     from . import lane
 
-    if lane.ENABLED and lane.available():
+    if lane.ENABLED and any(part.size >= lane.MIN_BYTES for _, part in pieces) and lane.available():
         import pyarrow
         import pyarrow.compute
 

@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     from ..outputs.sources import LineBlock
     from .scanner import Scanner, Unit
 
+#: the smallest piece of an input (bytes on disk) the lane reads
+MIN_BYTES = 4 << 20
 #: whether streamed scans use the lane (a switch for comparing it with the record-by-record scan)
 ENABLED = True
 #: blocks judged from columns and blocks handed to the record-by-record scan, in this process
@@ -297,10 +299,12 @@ def _piece_ends(colons: Sequence[int]) -> list[int]:
 class Lane:
     """Judges :class:`~harness.outputs.sources.LineBlock` s for one scanner (see the module's text)."""
 
-    def __init__(self, scanner: Scanner) -> None:
+    def __init__(self, scanner: Scanner, size: int | None = None) -> None:
         self.scanner = scanner
-        #: whether the lane may run at all for this scanner
-        self.on = ENABLED and available() and not any(scanner.needs.kept.values())
+        #: whether the lane runs for this scanner and a piece of ``size`` bytes (importing and setting up pyarrow
+        #: takes most of a second: a small input is read faster record by record)
+        self.on = (ENABLED and (size is None or size >= MIN_BYTES) and available()
+                   and not any(scanner.needs.kept.values()))
 
     def judge(self, block: LineBlock, partial: Partial) -> None:
         """Judge a block of lines into ``partial``, as ``scanner.scan(block.records(), partial)`` would."""
