@@ -8,21 +8,24 @@ directory and imported there as the package `_pii_head` (never in `harness`).
 
 Speed (CPU seconds, same run, old and new interleaved, --repeat times each, medians): `find_pii` as the shipped policies
 call it (`privacy.no-pii`: every kind but secret, Acme's two support addresses allowed; `security.no-secrets`:
-secret), over the outputs of --outputs (default /tmp/h10/100k.jsonl) that pass that rule's prefilter
-(`prefilter_pattern`, as the gate runs it); and over benchmarks/pii_quality.py's data sets (the presidio
-corpus and the decoys and disguised values), all kinds.
+secret), over the outputs of --outputs (default /tmp/h10/100k.jsonl) that pass HEAD's prefilter of that rule
+(`prefilter_pattern`); and over benchmarks/pii_quality.py's data sets (the presidio corpus and the decoys and
+disguised values), all kinds. The gate's view (`gate`): `privacy.no-pii` over every output of --outputs, each
+version with its own prefilter (the working tree's lets no ISO date through as a phone candidate), the share
+of outputs that pass it and the CPU time per output.
 
 Differential (--diff, repeatable; also the --outputs file and the quality data sets): for every output,
 old and new give the same matches (kind, span, value, normalized) with all kinds, with `strict=True`, with
 the shipped rule's kinds and allow list, with the secret kind alone, and for the first 20,000 outputs with
-each kind alone. pii_quality's precision and recall are computed with both and must be identical.
+each kind alone. pii_quality's precision and recall are computed with both and must be identical. Wherever the
+new `find_pii` finds something, the new `prefilter_pattern` of the kinds asked must let the text through.
 
 Case ids (--ids N, --ids-seed): N generated ids as reports list them ('gen-0000001', 'req-4155550123',
 'ticket 1234567': prefixes, separators, 7-15 digits, counters, random digits, valid NANP, UK, German, Indian
 and French numbers, '+' and IDD ('011', '00') forms, extensions, phone words) compared old against new with
 all kinds (region US) and with one of the regions US, GB, DE, IN, FR, strict or not (in turn), and
-`mask.mask_many` of each 1,000 ids; the speed part times `find_pii` and `mask_many` over 3,000 'gen-NNNNNNN'
-ids. --skip-corpora compares the ids alone.
+`mask.mask_many` of each 1,000 ids; the speed part times `find_pii`, `mask_text` (per id) and `mask_many` over
+--id-count (20,000) 'gen-NNNNNNN' ids. --skip-corpora compares the ids alone.
 
 Exit 0 when everything agrees, 1 when not (the first differences are printed).
 """
@@ -105,30 +108,48 @@ def configs(mod: ModuleType, allow_new: bool) -> list[tuple[str, Callable[[str],
             ("region GB", lambda t: mod.find_pii(t, region="GB"))]
 
 
+#: the kinds each of `configs` asks for, and so the prefilter that must let a text it finds something in through
+CONFIG_KINDS = {"all kinds": new.KINDS, "strict": new.KINDS, "shipped rule": K6, "secret": ("secret",),
+                "region GB": new.KINDS}
+
+
 def differential(old: ModuleType, texts: Iterator[str], per_kind: int) -> tuple[int, list[str]]:
+    """Old and new give the same matches; and wherever the new `find_pii` finds something, the new
+    `prefilter_pattern` of the kinds asked lets the text through (a miss is a difference too)."""
     pairs = list(zip(configs(old, False), configs(new, True), strict=True))
+    prefilters = {kinds: re2.compile(new.prefilter_pattern(kinds))
+                  for kinds in {*CONFIG_KINDS.values(), *((k,) for k in new.KINDS)}}
     n, diffs = 0, []
     for n, text in enumerate(texts, 1):
         for (name, f_old), (_, f_new) in pairs:
             a, b = key(f_old(text)), key(f_new(text))
             if a != b:
                 diffs.append(f"{name}: {text!r}\n  old {a}\n  new {b}")
+            if b and prefilters[CONFIG_KINDS[name]].search(text) is None:
+                diffs.append(f"prefilter of {name} misses {text!r}: {b}")
         if n <= per_kind:
             for kind in new.KINDS:
                 a, b = key(old.find_pii(text, (kind,))), key(new.find_pii(text, (kind,)))
                 if a != b:
                     diffs.append(f"kind {kind}: {text!r}\n  old {a}\n  new {b}")
+                if b and prefilters[(kind,)].search(text) is None:
+                    diffs.append(f"prefilter of kind {kind} misses {text!r}: {b}")
         if n % 200_000 == 0:
             print(f"  {n} outputs compared, {len(diffs)} differences", file=sys.stderr)
     return n, diffs
 
 
 def clear_caches() -> None:
-    """libphonenumber's answers kept by the old and the new phone module, forgotten."""
+    """libphonenumber's answers kept by the old and the new phone module, and the new shape verdicts
+    (`pii._by_shape`), forgotten."""
     old_phone = sys.modules.get("_pii_head.text.phone")
     if old_phone is not None:
-        old_phone._matches.cache_clear()
+        for name in ("_matcher", "_matches"):
+            cached = getattr(old_phone, name, None)
+            if hasattr(cached, "cache_clear"):
+                cached.cache_clear()
     _phone._matcher.cache_clear()
+    new._by_shape.cache_clear()
 
 
 def timed(texts: list[str], calls: Callable[[str], Any]) -> float:
@@ -277,15 +298,18 @@ def differential_ids(old: ModuleType, n: int, seed: int) -> tuple[int, list[str]
     return n, diffs
 
 
-def id_speed(old: ModuleType, repeat: int) -> dict[str, Any]:
-    """`find_pii` per id and `mask_many` of them all, over 3,000 'gen-NNNNNNN' ids, old and new interleaved
-    (CPU seconds, medians; libphonenumber's cache emptied before each pass)."""
+def id_speed(old: ModuleType, repeat: int, count: int) -> dict[str, Any]:
+    """`find_pii` and `mask_text` per id and `mask_many` of them all, over `count` 'gen-NNNNNNN' ids (a report of
+    that many results), old and new interleaved (CPU seconds, medians; libphonenumber's result cache and the
+    new shape cache emptied before each pass)."""
     from harness.text import mask as new_mask
     old_mask = importlib.import_module("_pii_head.text.mask")
-    ids = [f"gen-{i:07d}" for i in range(1, 3001)]
+    ids = [f"gen-{i:07d}" for i in range(1, count + 1)]
     out = {}
     for name, f_old, f_new in (("find_pii", lambda: [old.find_pii(t) for t in ids],
                                 lambda: [new.find_pii(t) for t in ids]),
+                               ("mask_text", lambda: [old_mask.mask_text(t) for t in ids],
+                                lambda: [new_mask.mask_text(t) for t in ids]),
                                ("mask_many", lambda: old_mask.mask_many(ids), lambda: new_mask.mask_many(ids))):
         runs: dict[str, list[float]] = {"old": [], "new": []}
         for _ in range(repeat):
@@ -295,10 +319,41 @@ def id_speed(old: ModuleType, repeat: int) -> dict[str, Any]:
                 f()
                 runs[which].append(time.process_time() - t0)
         o, n = statistics.median(runs["old"]), statistics.median(runs["new"])
-        out[f"3000 case ids, {name}"] = {"texts": len(ids), "old_s": round(o, 4), "new_s": round(n, 4),
-                                         "old_us_per_text": round(o / len(ids) * 1e6, 1),
-                                         "new_us_per_text": round(n / len(ids) * 1e6, 1), "speedup": round(o / n, 1)}
+        out[f"{count} case ids, {name}"] = {"texts": len(ids), "old_s": round(o, 4), "new_s": round(n, 4),
+                                            "old_us_per_text": round(o / len(ids) * 1e6, 1),
+                                            "new_us_per_text": round(n / len(ids) * 1e6, 1),
+                                            "speedup": round(o / n, 1)}
     return out
+
+
+def gate_speed(old: ModuleType, texts: list[str], repeat: int) -> dict[str, Any]:
+    """The `privacy.no-pii` rule as the gate runs it over every output: its prefilter (old: HEAD's, new: the
+    working tree's), then `find_pii` on the outputs that pass; the share that passes, and the CPU time per
+    output, old and new interleaved (medians)."""
+    f_old, f_new = dict(configs(old, False))["shipped rule"], dict(configs(new, True))["shipped rule"]
+    pre_old, pre_new = re2.compile(old.prefilter_pattern(K6)), re2.compile(new.prefilter_pattern(K6))
+
+    def judge(prefilter: Any, find: Callable[[str], Any]) -> None:
+        search = prefilter.search
+        for text in texts:
+            if search(text):
+                find(text)
+
+    judge(pre_old, f_old), judge(pre_new, f_new)  # warm caches and lazy tables
+    runs: dict[str, list[float]] = {"old": [], "new": []}
+    for _ in range(repeat):
+        for which, prefilter, find in (("old", pre_old, f_old), ("new", pre_new, f_new)):
+            clear_caches()
+            t0 = time.process_time()
+            judge(prefilter, find)
+            runs[which].append(time.process_time() - t0)
+    o, n = statistics.median(runs["old"]), statistics.median(runs["new"])
+    passed = {which: sum(1 for t in texts if p.search(t)) for which, p in (("old", pre_old), ("new", pre_new))}
+    return {"texts": len(texts), "old_passed": passed["old"], "new_passed": passed["new"],
+            "old_pass_rate": round(passed["old"] / max(1, len(texts)), 4),
+            "new_pass_rate": round(passed["new"] / max(1, len(texts)), 4), "old_s": round(o, 3), "new_s": round(n, 3),
+            "old_us_per_text": round(o / max(1, len(texts)) * 1e6, 1),
+            "new_us_per_text": round(n / max(1, len(texts)) * 1e6, 1), "speedup": round(o / n, 2) if n else None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -314,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-diff", action="store_true", help="no differential check (speed and scores only)")
     ap.add_argument("--ids", type=int, default=200_000, help="generated case ids compared (0: none)")
     ap.add_argument("--ids-seed", type=int, default=1)
+    ap.add_argument("--id-count", type=int, default=20_000, help="'gen-NNNNNNN' ids timed (a report's results)")
     ap.add_argument("--skip-corpora", action="store_true", help="compare the generated ids only")
     ap.add_argument("--format", choices=("text", "json"), default="text")
     args = ap.parse_args(argv)
@@ -323,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         q_texts = [] if args.skip_corpora else quality_texts(args.data, args.decoys)
         report: dict[str, Any] = {}
         if not args.skip_speed:
-            report["speed"] = id_speed(old, args.repeat)
+            report["speed"] = id_speed(old, args.repeat, args.id_count)
         if not (args.skip_speed or args.skip_corpora):
             shipped = re2.compile(old.prefilter_pattern(K6))
             secret = re2.compile(old.prefilter_pattern(("secret",)))
@@ -333,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{args.outputs.name}, security.no-secrets prefilter passed": (
                     [t for t in texts if secret.search(t)], "secret"),
                 "pii_quality data sets, all kinds": (q_texts, "all kinds")}, args.repeat)
+        if not (args.skip_speed or args.skip_corpora):
+            report["gate"] = gate_speed(old, texts, args.repeat)
         report["quality"] = quality(old, args.data, args.decoys) if args.data.is_file() and not args.skip_corpora \
             else None
         quality_same = report["quality"] is None or (
@@ -356,6 +414,12 @@ def main(argv: list[str] | None = None) -> int:
         for name, r in report.get("speed", {}).items():
             print(f"{name}: {r['texts']} texts, old {r['old_s']:.3f} s ({r['old_us_per_text']} us/text), "
                   f"new {r['new_s']:.3f} s ({r['new_us_per_text']} us/text), {r['speedup']}x")
+        if report.get("gate"):
+            g = report["gate"]
+            print(f"privacy.no-pii as the gate runs it over {g['texts']} outputs: prefilter passes "
+                  f"{g['old_pass_rate']:.2%} (old) / {g['new_pass_rate']:.2%} (new); old {g['old_s']:.3f} s "
+                  f"({g['old_us_per_text']} us/output), new {g['new_s']:.3f} s ({g['new_us_per_text']} us/output), "
+                  f"{g['speedup']}x")
         if report["quality"]:
             for k, r in report["quality"]["new"]["kinds"].items():
                 o = report["quality"]["old"]["kinds"][k]

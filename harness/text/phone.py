@@ -131,9 +131,11 @@ def _plan(region: str, leniency: int) -> _Plan | None:
         if not accepted or any(n < 1 for n in accepted):
             return None  # no lengths listed, or a marker (-1): libphonenumber reads these specially
         for n in accepted:
+            if any(x in desc.national_number_pattern for x in ("^", "$", "\\b", "\\B", "(?=", "(?!", "(?<")):
+                return None  # `_national` places each pattern inside a longer one: no proof attempted
             lengths.setdefault(n, []).append(re.compile(desc.national_number_pattern))
     return (re.compile(idd + "[1-9]") if idd else None), min(lengths), {
-        n: tuple(ms) for n, ms in sorted(lengths.items())}
+        n: tuple(dict.fromkeys(ms)) for n, ms in sorted(lengths.items())}
 
 
 def _hopeless(text: str, region: str, leniency: int, *, within: bool = False) -> bool:
@@ -152,34 +154,49 @@ def _hopeless(text: str, region: str, leniency: int, *, within: bool = False) ->
     digit, not only where a run starts: then nothing can match in any part of `text` either.
     """
     plan = _plan(region, leniency) if leniency in (_VALID, _POSSIBLE) else None
-    if plan is None:
+    if plan is None or not _plain(text):
         return False
-    idd, least, lengths = plan
+    runs = _RUNS.findall(text)
+    n = sum(map(len, runs))
+    if n > _MAX_NSN or (n >= plan[1] and leniency == _POSSIBLE):
+        return False
+    return _unreadable(runs, plan[0], _national(region, leniency, n), within)
+
+
+def _plain(text: str) -> bool:
+    """No '+' (or its full-width form), 'x' or extension in `text`: what `_hopeless` needs of its characters."""
     if "+" in text or "x" in text or "X" in text:
         return False
     if text.isascii():  # in an ASCII text without an 'x', an extension needs a '#', a '~' or 'int'
-        if ("#" in text or "~" in text or "nt" in text.lower()) and _EXTENSION_LETTERS.search(text):
-            return False
-    elif "\uff0b" in text or _EXTENSION_LETTERS.search(text):
-        return False
-    runs = _RUNS.findall(text)
+        return not (("#" in text or "~" in text or "nt" in text.lower()) and _EXTENSION_LETTERS.search(text))
+    return "\uff0b" not in text and not _EXTENSION_LETTERS.search(text)
+
+
+def _unreadable(runs: list[str], idd: re.Pattern[str] | None, national: re.Pattern[str] | None,
+                within: bool) -> bool:
+    """`_hopeless`'s proof on the runs of digits of a `_plain` text of at most `_MAX_NSN` digits, given its
+    plan's international prefix and `_national` pattern for their number of digits."""
     seq = "".join(runs)
-    n = len(seq)
-    if n > _MAX_NSN or (n >= least and leniency == _POSSIBLE):
-        return False
     if not seq.isascii():
         seq = "".join(str(unicodedata.decimal(c)) for c in seq)
     # the international prefix, then a digit other than 0: libphonenumber would read a country code after it
     if idd is not None and (idd.search(seq) if within else idd.match(seq) if len(runs) == 1 else any(
             idd.match(seq, k) for k in itertools.accumulate((len(r) for r in runs[:-1]), initial=0))):
         return False
-    for size, patterns in lengths.items():
-        for a in range(n - size + 1):
-            part = seq[a:a + size]
-            for p in patterns:
-                if p.fullmatch(part):
-                    return False
-    return True
+    return national is None or national.match(seq) is None
+
+
+@functools.cache
+def _national(region: str, leniency: int, n: int) -> re.Pattern[str] | None:
+    """Whether some part of `n` digits is a national number (`_hopeless`): one pattern matching `n` digits when
+    seq[a:a + size] fullmatches a general pattern of a plan listing `size`, for some a and size (the part's
+    place fixed by the digits before and after it; no general pattern holds an anchor or a look-around).
+    None when no length fits in `n` digits."""
+    plan = _plan(region, leniency)
+    assert plan is not None
+    parts = [f"[0-9]{{{a}}}(?:{p.pattern})[0-9]{{{n - a - size}}}" for size, patterns in plan[2].items()
+             if size <= n for a in range(n - size + 1) for p in patterns]
+    return re.compile("(?:" + "|".join(parts) + r")\Z") if parts else None
 
 
 def _near(pattern: Regex, t: str, s: int, before: int) -> bool:
@@ -301,10 +318,12 @@ def _with_context(t: str, region: str, blocked: Spans, strict: bool) -> Spans:
 
 
 #: what every match of `_NANP` holds: a bracket, or a digit, a separator and a digit
-_NANP_SIGN = re.compile(r"\(|[0-9][ .\-_][0-9]")
-#: what every match of `_WORD`, `_LABEL` or `_LEAD_ANYWHERE` in a lower-case ASCII text holds
-_WORDISH = re.compile(r"ph|tel|mob|cell|fax|call|dial|sms|whatsapp|hotline|landline|voicemail|contact|reach"
-                      r"|office|desk|home|work|messag|text|answering|ring|rang")
+_NANP_SIGN = compile_pattern(r"\(|[0-9][ .\-_][0-9]")
+#: what every match of `_WORD`, `_LABEL` or `_LEAD_ANYWHERE` in an ASCII text holds (in any case)
+_WORDISH = compile_pattern(r"(?i)ph|tel|mob|cell|fax|call|dial|sms|whatsapp|hotline|landline|voicemail|contact"
+                           r"|reach|office|desk|home|work|messag|text|answering|ring|rang")
+#: a phone word, a label or a messaging verb anywhere (`_WORD`, `_LABEL` or `_LEAD_ANYWHERE`), in one pass
+_ANY_WORD = compile_pattern("|".join(f"(?:{p.pattern})" for p in (_WORD, _LABEL, _LEAD_ANYWHERE)))
 
 
 def _nothing(t: str, region: str, strict: bool) -> bool:
@@ -314,9 +333,64 @@ def _nothing(t: str, region: str, strict: bool) -> bool:
     In a text of at most 19 characters every window starts at its start (a run of 7 digits starts within 12
     characters of it), so the windows' runs of digits start where the text's do; in a longer one a window may
     start inside a run, and the international prefix is looked for everywhere (`within`)."""
-    return (PRECHECK and t.isascii() and "\t" not in t and _WORDISH.search(t.lower()) is None
-            and (strict or _NANP_SIGN.search(t) is None)
+    return (PRECHECK and t.isascii() and "\t" not in t and not _WORDISH.test(t)
+            and (strict or not _NANP_SIGN.test(t))
             and _hopeless(t, region, _VALID, within=len(t) > _WINDOW_MARGIN + 7))
+
+
+def possible(t: str) -> bool:
+    """False when `find_phones(t, ...)` is [] whatever the region, strictness and spans claimed: every run of
+    7+ digits (`_GATE`, a tab read as a space) is a date, so `_windows` has nothing to give libphonenumber."""
+    if "\t" in t:
+        t = t.replace("\t", " ")
+    return any(not DATE.whole(t[s:e]) for s, e in _GATE.spans(t))
+
+
+#: `DATE` with every digit any digit: each date whose digits are all read as '0' still matches it
+_DATE_SHAPE = compile_pattern(r"(?:[0-9]{4}[-/.][0-9]?[0-9][-/.][0-9]?[0-9]|[0-9]?[0-9][-/.][0-9]?[0-9][-/.][0-9]{4})"
+                              r"(?: [0-9]{1,2})?")
+
+
+def shape_dates(shape: str) -> Spans | None:
+    """For every ASCII text of `shape` (the text with each digit '0': `_GATE` reads digits alike): None when
+    `possible` is True for each (a run of 7+ digits that no date fills), else the spans `possible` asks `DATE`
+    about (`possible(t)` is whether one of them is not a date in `t`, a tab read as a space)."""
+    t = shape.replace("\t", " ")
+    spans = _GATE.spans(t)
+    if any(not _DATE_SHAPE.whole(t[s:e]) for s, e in spans):
+        return None
+    return spans
+
+
+#: what `nothing_in` needs of a shape: its runs of digits, `within`, the plan's international prefix and its
+#: `_national` pattern for their number of digits
+Proof = tuple[Spans, bool, "re.Pattern[str] | None", "re.Pattern[str] | None"]
+
+
+def shape_nothing(shape: str, region: str, strict: bool) -> Proof | None:
+    """For every ASCII text of `shape` (as in `shape_dates`): None when `_nothing` may be False for one of them,
+    else what `nothing_in` needs to answer `_nothing` from the digits of one. Every test of `_nothing` but
+    `_unreadable` reads digits alike (no pattern of them names a digit)."""
+    if not (PRECHECK and shape.isascii() and "\t" not in shape and not _WORDISH.test(shape)
+            and (strict or not _NANP_SIGN.test(shape))):
+        return None
+    plan = _plan(region, _VALID)
+    if plan is None or not _plain(shape):
+        return None
+    runs = [m.span() for m in _RUNS.finditer(shape)]
+    n = sum(e - s for s, e in runs)
+    if n > _MAX_NSN:
+        return None
+    return runs, len(shape) > _WINDOW_MARGIN + 7, plan[0], _national(region, _VALID, n)
+
+
+def nothing_in(t: str, proof: Proof) -> bool:
+    """`_nothing(t, region, strict)` for a text `t` whose shape gave `proof` (`shape_nothing`)."""
+    runs, within, idd, national = proof
+    if len(runs) == 1 and not within:  # one run of digits: the whole of `_unreadable`, inline
+        seq = t[runs[0][0]:runs[0][1]]
+        return not (idd is not None and idd.match(seq)) and (national is None or national.match(seq) is None)
+    return _unreadable([t[s:e] for s, e in runs], idd, national, within)
 
 
 def find_phones(t: str, region: str, claimed: Spans, *, strict: bool = False) -> Spans:
@@ -327,17 +401,15 @@ def find_phones(t: str, region: str, claimed: Spans, *, strict: bool = False) ->
         spans = find_phones(t.replace("\t", " "), region, claimed, strict=strict)
         return [(s, e) for s, e in spans if "\t" not in t[s:e] or not (
                 (t[e:e + 1] == "\t" and t[e + 1:e + 2].isdigit()) or (t[s - 1:s] == "\t" and t[s - 2:s - 1].isdigit()))]
-    if _nothing(t, region, strict):
-        return []
     windows = _windows(t, claimed)
-    if not windows:
-        return []  # no run of 7+ digits but dates and spans other kinds claimed
+    if not windows or _nothing(t, region, strict):
+        return []  # no run of 7+ digits but dates and spans other kinds claimed, or nothing libphonenumber reads
     out: Spans = []
     for ws, we in windows:
         out += [(ws + ms, ws + me) for ms, me, raw in _matches(t[ws:we], region, _VALID)
                 if not DATE.whole(raw) and not _in_code(t, ws + ms, ws + me)]
     if not strict:
         out += _formatted(t, region, out + claimed)
-    if _WORD.test(t) or _LABEL.test(t) or _LEAD_ANYWHERE.test(t):
+    if _ANY_WORD.test(t):
         out += _with_context(t, region, out + claimed, strict)
     return out

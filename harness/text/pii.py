@@ -19,6 +19,7 @@ import functools
 import ipaddress
 import itertools
 import re
+import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -26,13 +27,25 @@ from stdnum import iban as _iban
 from stdnum import luhn as _luhn
 from stdnum.us import ssn as _ssn
 
+from . import phone as _phone
 from .normalize import Folded, fold_views
-from .phone import CONTEXT_BUDGET, CONTEXT_REGIONS, PUNCT, find_phones
+from .phone import (
+    CONTEXT_BUDGET,
+    CONTEXT_REGIONS,
+    DATE,
+    PUNCT,
+    Proof,
+    find_phones,
+    nothing_in,
+    shape_dates,
+    shape_nothing,
+)
 from .phone import _nothing as _no_phone
+from .phone import possible as _phone_possible
 from .regex import SET_MAX_CHARS, PatternSet, Regex, compile_pattern
 
 __all__ = ["CONTEXT_BUDGET", "CONTEXT_REGIONS", "KINDS", "PiiMatch", "canonical_email", "find_pii",
-           "prefilter_pattern"]
+           "nothing_found", "prefilter_pattern"]
 
 KINDS: tuple[str, ...] = ("email", "phone", "us_ssn", "credit_card", "iban", "ip_address", "secret")
 _PHONE_ONLY = frozenset(["phone"])
@@ -66,6 +79,7 @@ _SSN_SEP, _CARD_SEP = r"[\s\p{Zs}\p{Pd}\x{2212} ./_,:]", r"[\s\p{Zs}\p{Pd}\x{221
 #: a dot between IPv4 octets written with spaces around it, in brackets or as a word: '1 . 2', '1[.]2', '1 dot 2'
 _IP_DOT = (r"(?:[\s\p{Zs}]{1,2}\.[\s\p{Zs}]{0,2}|\.[\s\p{Zs}]{1,2}|[\s\p{Zs}]{0,2}[\[(][\s\p{Zs}]{0,2}(?i:dot|\.)"
            r"[\s\p{Zs}]{0,2}[\])][\s\p{Zs}]{0,2}|[\s\p{Zs}]{1,2}(?i:dot)[\s\p{Zs}]{1,2})")
+
 _PREFILTER = {
     "email": rf"@|(?i:\bdot\b|[\[({{<]{_SP}*(?:at|\.){_SP}*[\])}}>])",
     "phone": f"{_D}(?:[{PUNCT}\\p{{Pd}}\\p{{Zs}}\\x{{2212}}\\t]{{0,4}}{_D}){{6}}",
@@ -82,6 +96,63 @@ _PREFILTER = {
 HARMLESS = "\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u00a0\u2009\u202f\u20ac\u00a3"
 _UNFOLDED = "[^\\x00-\\x7f" + "".join(f"\\x{{{ord(c):04X}}}" for c in HARMLESS) + "]"
 _KIND_RE = {k: _re(p) for k, p in _PREFILTER.items()}
+
+
+def _narrow_phone() -> str:
+    """A superset test for `find_phones` on a text of ASCII and HARMLESS characters (any other character
+    sends a text to the detectors through `_UNFOLDED`), for `prefilter_pattern`: a chain of 7+ digits that
+    is not a date. `find_phones` finds nothing unless a chain of digits joined by at most four of PUNCT
+    (`phone._GATE`, a tab read as a space) holds 7 digits and is not wholly a date (`phone.DATE`:
+    YYYY-M-D or D-M-YYYY with '-', '/' or '.', and an hour after one space); the 7-digit test before it
+    passed every ISO date, half the outputs it sent to the detectors.
+
+    Two sufficient conditions, each matched anywhere, each only within 7 digits of a chain: a gap no date
+    has (two to four separators, or one of 'x()[]~_'), found as the last such gap of 7 digits in a row; or,
+    from where a chain starts (no digit, nor a digit and one separator, before it), a reading of its groups
+    that leaves both date layouts: a group of 3 or of 5+, four digits that are no year 19xx/20xx where a
+    year is due, a month or day out of range, a space where a date has '-', '/' or '.', a fourth group
+    after a dash, or a fifth. Proven against `phone.possible` on the benchmark outputs and on generated
+    chains (tests/test_pii_prefilter.py)."""
+    dashes = "".join(f"\\x{{{ord(c):x}}}" for c in HARMLESS if unicodedata.category(c) == "Pd")
+    spaces = "".join(f"\\x{{{ord(c):x}}}" for c in HARMLESS if unicodedata.category(c) == "Zs")
+    d, end = "[0-9]", "(?:[^0-9]|$)"
+    dash, space = f"[\\-/.{dashes}]", f"[ \\t{spaces}]"  # a date's separator; a space (before its hour)
+    gap = f"[\\-/.{dashes} \\t{spaces}]"  # either: the one separator between two groups of a date
+    sep = f"[\\-/.{dashes} \\t{spaces}x()\\[\\]~_]"  # what joins a chain: PUNCT, a tab, HARMLESS spaces, dashes
+    year, other = f"(?:19|20){d}{{2}}", f"(?:[03-9]{d}|1[0-8]|2[1-9]){d}{{2}}"  # four digits, a year or not
+
+    def more(n: int) -> str:  # n more digits of the chain, one separator at most between two
+        return f"(?:{gap}?{d}){{{n}}}" if n > 0 else ""
+
+    odd = f"(?:{sep}{{2,4}}|[x()\\[\\]~_])"
+    # i digits with any gaps, the odd gap, 7 - i digits with a date's gaps (i = 1..6), the prefixes shared
+    odd_gap = ""
+    for i in range(6, 0, -1):
+        odd_gap = f"{odd}{d}{more(6 - i)}" + (f"|{sep}{{0,4}}{d}(?:{odd_gap})" if odd_gap else "")
+    odd_gap = f"{d}(?:{odd_gap})"
+    after = f"(?:{dash}{d}|{space}(?:{d}{{3}}|{d}{d}?{gap}{d}))"  # more groups after a whole date
+    ymd = (f"{year}(?:{space}{d}{more(2)}|{dash}(?:{d}{{3}}|[2-9]{d}{gap}{d}|[01]{d}{space}{d}|{d}{space}{d}{more(1)}"
+           f"|[01]?{d}{dash}(?:{d}{{3}}|[4-9]{d}|[0-3]?{d}{after})))")
+
+    def dmy_year(n: int) -> str:  # the year group of D-M-YYYY, after n digits
+        short = "|".join(f"{d}{{{k}}}{gap}{d}{more(6 - n - k)}" for k in (1, 2, 3))
+        return (f"(?:{d}{{5}}|{short}|{other}{gap + d if n < 3 else ''}|{year}{after}"
+                + (f"|{d}{{3}}{end})" if n == 4 else ")"))
+
+    def dmy_month(n: int) -> str:  # the middle group of D-M-YYYY, after n digits
+        return (f"(?:{space}{d}{more(6 - n)}|{dash}(?:{d}{{3}}{more(4 - n)}|[4-9]{d}{gap}{d}{more(4 - n)}"
+                f"|{d}(?:{space}{d}{more(5 - n)}|{dash}{dmy_year(n + 1)})"
+                f"|[0-3]{d}(?:{space}{d}{more(4 - n)}|{dash}{dmy_year(n + 2)})))")
+
+    dmy = f"[4-9]{d}{gap}{d}{more(4)}|{d}{dmy_month(1)}|[0-3]{d}{dmy_month(2)}"
+    start = f"(?:(?:^|[^0-9]){gap}|^|[^0-9\\-/.{dashes} \\t{spaces}])"
+    layout = f"{start}(?:{d}{{5}}{more(2)}|{d}{{3}}{gap}{d}{more(3)}|{other}{gap}{d}{more(2)}|{ymd}|{dmy})"
+    return f"{odd_gap}|{layout}"
+
+
+#: the phone part of `prefilter_pattern` (`_narrow_phone`); `_KIND_SET` keeps the 7-digit test, which holds on
+#: folded views of any text, and `_detectable` adds `phone.possible`
+_NARROW_PHONE = _narrow_phone()
 #: the kinds' prefilters in one pass over a text (`_kinds_present`)
 _KIND_SET = PatternSet([_PREFILTER[k] for k in KINDS])
 
@@ -149,6 +220,11 @@ _KEY_MAX = 16_384  # characters searched for a key's body and END line (an RSA-8
 _KEY_BODY = _re(r"^(?:\s*[A-Za-z0-9+/=:,\-]{8,})*")
 _WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 Spans = list[tuple[int, int]]
+# the validators' answers for the values seen last (pure functions of the value; an IBAN's country lookup costs
+# a tenth of a millisecond, and an assistant's answers repeat a template's numbers)
+_luhn_ok = functools.lru_cache(maxsize=4096)(_luhn.is_valid)
+_ssn_ok = functools.lru_cache(maxsize=4096)(_ssn.is_valid)
+_iban_ok = functools.lru_cache(maxsize=4096)(_iban.is_valid)
 
 
 def _free(t: str, s: int, e: int, joiners: str) -> bool:
@@ -246,7 +322,7 @@ def _card_ok(t: str, win: Spans) -> bool:
     digits = "".join(t[a:b] for a, b in win)
     if len(digits) == 12 and not (digits[:2] in _MAESTRO_12 and _near(_CARD_WORD, t, s, 48)):
         return False  # 12 digits: only Maestro ranges, and only next to a card word
-    return _luhn.is_valid(digits)
+    return _luhn_ok(digits)
 
 
 def _spaced_chain(t: str, groups: Spans, i: int) -> int:
@@ -288,7 +364,7 @@ def _odd_cards(t: str, groups: Spans, taken: Spans) -> Spans:
                     _CARD_WORD, t, s, 48):
                 continue
         i = bisect.bisect_left(starts, win[-1][1])  # the cards taken that start before the run ends
-        if (not i or taken[i - 1][1] <= s) and _luhn.is_valid("".join(t[a:b] for a, b in win)):
+        if (not i or taken[i - 1][1] <= s) and _luhn_ok("".join(t[a:b] for a, b in win)):
             out.append((s, win[-1][1]))
     return out
 
@@ -325,7 +401,7 @@ def _printed_cards(t: str, groups: Spans) -> Spans:
         if groups[i][1] - groups[i][0] == 1:  # no grouped card starts with one digit: the chain or nothing
             k = _spaced_chain(t, groups, i)
             digits = "".join(t[a] for a, _ in groups[i:k])
-            if 13 <= len(digits) <= 19 and digits[0] != "0" and _luhn.is_valid(digits):
+            if 13 <= len(digits) <= 19 and digits[0] != "0" and _luhn_ok(digits):
                 out.append((groups[i][0], groups[k - 1][1]))
             i = k
             continue
@@ -353,7 +429,7 @@ def _ssns(t: str) -> Spans:
         ok = all(g in _SSN_GAPS for g in gaps) or _near(_SSN_WORD, t, s, 40)
         if "." in v and _near(_VERSION_WORD, t, s, 12):
             continue  # 'release 100.20.3000' is a version
-        if ok and _free(t, s, e, "-.,/:") and _ssn.is_valid("".join(v[i] for i in digits)):
+        if ok and _free(t, s, e, "-.,/:") and _ssn_ok("".join(v[i] for i in digits)):
             out.append((s, e))
     return out
 
@@ -375,7 +451,7 @@ def _ibans(t: str) -> Spans:
         # the pattern may swallow a short trailing word: retry ending at each inner separator
         for end in [e] + [s + i for i in range(e - s - 1, 14, -1) if t[s + i] in " \t.-_"]:
             v = "".join(c for c in t[s:end] if c.isalnum())
-            if not (end < len(t) and t[end].isalnum()) and _iban_case_ok(v) and _iban.is_valid(v):
+            if not (end < len(t) and t[end].isalnum()) and _iban_case_ok(v) and _iban_ok(v):
                 out.append((s, end))
                 break
     return out
@@ -457,10 +533,17 @@ _ALL_KINDS = frozenset(KINDS)
 def _check_kinds(kinds: Collection[str]) -> frozenset[str]:
     if kinds is KINDS:
         return _ALL_KINDS
+    if type(kinds) is tuple:  # a rule's kinds: checked once
+        return _checked_kinds(kinds)
     wanted = frozenset(kinds)
     if not wanted <= set(KINDS):
         raise ValueError(f"unknown PII kinds: {sorted(wanted - set(KINDS))}")
     return wanted
+
+
+@functools.lru_cache(maxsize=256)
+def _checked_kinds(kinds: tuple[str, ...]) -> frozenset[str]:
+    return _check_kinds(frozenset(kinds))
 
 
 Found = list[tuple[int, int, int, str, int, int]]  # (priority, start, end, kind, folded start, folded end)
@@ -473,14 +556,31 @@ def _kinds_present(t: str) -> frozenset[str]:
     asked again one kind at a time, as `Regex.test` does; any other answer is complete."""
     found = _KIND_SET.matches(t) if len(t) <= SET_MAX_CHARS else []
     if found:
-        return frozenset(KINDS[i] for i in found)
+        return _PRESENT[frozenset(found)]
     return frozenset(k for k in KINDS if _KIND_RE[k].test(t))
 
 
-def _find_in(view: Folded, wanted: frozenset[str], region: str, strict: bool, skip: bool) -> Found:
-    """Every candidate of the wanted kinds in one folded view, as original spans (overlaps not resolved)."""
+#: the kinds of each set of indices `_KIND_SET` can answer
+_PRESENT = {frozenset(ix): frozenset(KINDS[i] for i in ix)
+            for n in range(1, len(KINDS) + 1) for ix in itertools.combinations(range(len(KINDS)), n)}
+
+
+def _detectable(t: str) -> frozenset[str]:
+    """The kinds whose detector may find something in `t`: those whose prefilter occurs (`_kinds_present`),
+    phone only when a run of digits is not a date (`phone.possible`: its prefilter passes every date)."""
+    present = _kinds_present(t)
+    if "phone" in present and not _phone_possible(t):
+        return present - _PHONE_ONLY
+    return present
+
+
+def _find_in(view: Folded, wanted: frozenset[str], region: str, strict: bool, skip: bool,
+             present: frozenset[str] | None = None) -> Found:
+    """Every candidate of the wanted kinds in one folded view, as original spans (overlaps not resolved);
+    `present`: the view's `_detectable` kinds when the caller has them."""
     t = view.text
-    present = _kinds_present(t) if skip else frozenset(KINDS)
+    if present is None:
+        present = _detectable(t) if skip else frozenset(KINDS)
     # every kind that can claim a phone-shaped span must run whenever phone is wanted
     run = (set(KINDS) - {"phone"} if "phone" in wanted else wanted) & present
     spans = [(_PRIORITY[k], s, e, k) for k in run for s, e in _DETECTORS[k](t)]
@@ -491,10 +591,11 @@ def _find_in(view: Folded, wanted: frozenset[str], region: str, strict: bool, sk
 
 
 def _find(text: str, wanted: frozenset[str], region: str, skip: bool = True, strict: bool = False,
-          ) -> list[tuple[int, int, str, str]]:
-    """Non-overlapping (start, end, kind, normalized); `skip` omits detectors whose own prefilter is absent."""
+          present: frozenset[str] | None = None) -> list[tuple[int, int, str, str]]:
+    """Non-overlapping (start, end, kind, normalized); `skip` omits detectors that provably find nothing (their
+    prefilter is absent; `_detectable`). `present`: the `_detectable` kinds of an ASCII `text` (its one view)."""
     views = fold_views(text)
-    found = [(*f, v) for v in views for f in _find_in(v, wanted, region, strict, skip)]
+    found = [(*f, v) for v in views for f in _find_in(v, wanted, region, strict, skip, present)]
     if len(found) < 2:  # nothing to resolve
         return [(s, e, kind, view.text[fs:fe]) for _, s, e, kind, fs, fe, view in found if kind in wanted]
     found.sort(key=lambda f: f[:3])
@@ -529,14 +630,79 @@ def find_pii(text: str, kinds: Collection[str] = KINDS, *, region: str = "US",
     wanted = _check_kinds(kinds)
     if not text:
         return []
+    present = None
     if text.isascii():  # one view, the text itself, where `_UNFOLDED` cannot match: the kinds' prefilters tell
-        present = _kinds_present(text)
+        if len(text) <= SHAPE_MAX_CHARS and _clean(text, region, strict):
+            return []  # a case id: answered by its shape and its digits
+        present = _detectable(text)
         if not present & wanted or (present == _PHONE_ONLY and _no_phone(text, region, strict)):
-            return []  # no prefilter of a wanted kind; or only phone's, and `find_phones` provably finds nothing
+            return []  # no detector of a wanted kind can find anything, or only phone's and it provably finds nothing
     elif not _prefilter_re(wanted).test(text):
         return []
-    return [PiiMatch(k, s, e, text[s:e], n) for s, e, k, n in _find(text, wanted, region, strict=strict)
-            if not any(_whole(p, text[s:e]) or _whole(p, n) for p in allow)]
+    found = _find(text, wanted, region, strict=strict, present=present)
+    if not found:
+        return []
+    matches = [PiiMatch(k, s, e, text[s:e], n) for s, e, k, n in found]
+    if not allow:
+        return matches
+    return [m for m in matches if not any(_whole(p, m.value) or (
+        m.normalized != m.value and _whole(p, m.normalized)) for p in allow)]
+
+
+#: every ASCII digit read as '0': the kinds' prefilters, `phone._GATE` and the tests of `phone._nothing` but its
+#: digits' own (`phone.shape_nothing`) name no digit, so they answer a text and its shape alike
+_ZEROS = bytes.maketrans(b"123456789", b"000000000")
+#: the longest text answered by its shape (case ids, keys); a longer one is asked about on its own
+SHAPE_MAX_CHARS = 64
+_Verdict = bool | tuple[Spans | None, Proof | None]
+
+
+@functools.lru_cache(maxsize=4096)
+def _by_shape(shape_bytes: bytes, region: str, strict: bool) -> _Verdict:
+    """What `find_pii` does with an ASCII text of `shape` (any kinds): True, nothing found whatever its digits;
+    False, ask it; or (`phone.shape_dates`, `phone.shape_nothing`) when only the phone kind's prefilter occurs
+    and its digits decide (`_clean`)."""
+    shape = shape_bytes.decode("ascii")
+    present = _kinds_present(shape)
+    if not present:
+        return True
+    if present != _PHONE_ONLY:
+        return False
+    dates, nothing = shape_dates(shape), shape_nothing(shape, region, strict)
+    return False if dates is None and nothing is None else (dates, nothing)
+
+
+def _clean(text: str, region: str, strict: bool) -> bool:
+    """True when `find_pii(text, any kinds, region=region, strict=strict)` is [] by the prefilters and the phone
+    pre-check alone, for a short ASCII text: answered once per shape (`_by_shape`: the text with each digit
+    '0'), then by its digits: whether each run of 7+ digits is a date (`phone.possible`) and whether
+    libphonenumber could read a number there (`phone.nothing_in`), the two questions `find_pii` asks of a
+    text where only the phone kind's prefilter occurs."""
+    verdict = _by_shape(text.encode().translate(_ZEROS), region, strict)
+    if verdict is True or verdict is False:
+        return verdict
+    dates, nothing = verdict
+    if dates is not None:
+        t = text.replace("\t", " ") if "\t" in text else text
+        if all(DATE.whole(t[s:e]) for s, e in dates):
+            return True  # every run of 7+ digits a date: `_detectable` drops the phone kind
+    return nothing is not None and _phone.PRECHECK and nothing_in(text, nothing)  # (a test may switch it off)
+
+
+def nothing_found(texts: Sequence[str]) -> list[bool]:
+    """For each text, True when `find_pii(text)` (every kind, region US, not strict: what ``mask_text`` asks)
+    is provably [] without running a detector (`_clean` for a short ASCII text, decided once per shape for
+    many case ids such as 'gen-0000123'); False when it may find something (ask it)."""
+    out: list[bool] = []
+    every = _prefilter_re(_ALL_KINDS)
+    for text in texts:
+        if not text.isascii():
+            out.append(not every.test(text))  # `find_pii`'s own first question of such a text
+        elif not text or len(text) > SHAPE_MAX_CHARS:
+            out.append(not text)
+        else:
+            out.append(_clean(text, "US", False))
+    return out
 
 
 def _whole(pattern: Regex, value: str) -> bool:
@@ -548,5 +714,5 @@ def prefilter_pattern(kinds: Collection[str] = KINDS) -> str:
     """An RE2 pattern that is a cheap superset test for `find_pii(text, kinds)`: if `re2.search(pattern, text)`
     finds nothing, `find_pii(text, kinds)` is [] for any region and allow list, so callers may skip it."""
     wanted = _check_kinds(kinds)
-    parts = [f"(?:{_PREFILTER[k]})" for k in KINDS if k in wanted]
+    parts = [f"(?:{_NARROW_PHONE if k == 'phone' else _PREFILTER[k]})" for k in KINDS if k in wanted]
     return "|".join([*parts, _UNFOLDED]) if parts else r"\b\B"

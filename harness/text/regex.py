@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import re2
+from re2 import _re2
 
 from ..errors import InputError
 
@@ -26,6 +27,9 @@ class Regex:
     about eight times faster than ``search`` on short texts, which matters a million times over.
     ``spans``, ``first`` and ``whole`` answer with offsets and booleans only, and read an ASCII text as bytes
     (see ``_ascii_regex``): a few times cheaper than ``finditer``, ``search`` and ``fullmatch``, same answers.
+    ``test``, ``spans``, ``first`` and ``whole`` call the compiled objects of google-re2's extension module
+    (``re2._re2``) themselves: the binding's Python layer (a generator, a match object, offset maps per call)
+    costs several times what RE2 spends matching a short text.
     """
 
     __slots__ = ("_ascii", "_compiled", "_set", "pattern")
@@ -43,7 +47,7 @@ class Regex:
             matcher = self._set = _one_set(self.pattern)  # two threads may both build it: the same set
         if matcher is None or len(text) > SET_MAX_CHARS:
             return self._re().search(text) is not None
-        return bool(matcher.Match(text))
+        return bool(matcher.Match(text.encode()))  # the extension's set: a list of indices, [] for none
 
     @classmethod
     def literal(cls, text: str, *, ignore_case: bool = False) -> Regex:
@@ -70,29 +74,50 @@ class Regex:
     def search(self, text: str, *span: int) -> Any:
         return self._re().search(text, *span)
 
-    def _for(self, text: str) -> tuple[Any, Any]:
-        """The compiled pattern and the text to give it: an ASCII text as bytes (offsets unchanged)."""
-        if text.isascii():
-            if self._ascii is None:
-                self._ascii = _ascii_regex(self.pattern)
-            return self._ascii, text.encode("ascii")
-        return self._re(), text
+    def _bytes(self) -> Any:
+        """The extension's compiled program for ASCII texts given as bytes (`_ascii_regex`), built on first use."""
+        program = self._ascii
+        if program is None:
+            program = self._ascii = _ascii_regex(self.pattern)
+        return program
 
     def spans(self, text: str, pos: int = 0, endpos: int | None = None) -> list[tuple[int, int]]:
         """The spans of ``finditer(text, pos, endpos)``."""
-        compiled, data = self._for(text)
-        return [m.span() for m in compiled.finditer(data, pos, endpos)]
+        if not text.isascii():
+            return [m.span() for m in self._re().finditer(text, pos, endpos)]
+        match, data = self._bytes().Match, text.encode("ascii")
+        n = len(data)
+        pos, end = max(0, min(pos, n)), n if endpos is None else max(0, min(endpos, n))
+        out: list[tuple[int, int]] = []
+        while pos <= end:  # the binding's `finditer` loop: an empty match moves on by one character
+            s, e = match(_UNANCHORED, data, pos, end)[0]
+            if s < 0:
+                break
+            out.append((s, e))
+            if pos == end:
+                break
+            pos = pos + 1 if pos == e else e
+        return out
 
     def first(self, text: str, pos: int = 0, endpos: int | None = None) -> tuple[int, int] | None:
         """The span of ``search(text, pos, endpos)``, or None."""
-        compiled, data = self._for(text)
-        m = compiled.search(data, pos, endpos)
-        return None if m is None else m.span()
+        if not text.isascii():
+            m = self._re().search(text, pos, endpos)
+            return None if m is None else m.span()
+        data = text.encode("ascii")
+        n = len(data)
+        pos, end = max(0, min(pos, n)), n if endpos is None else max(0, min(endpos, n))
+        if pos > end:
+            return None
+        span = self._bytes().Match(_UNANCHORED, data, pos, end)[0]
+        return None if span[0] < 0 else span
 
     def whole(self, text: str) -> bool:
         """Whether ``fullmatch(text)`` matches."""
-        compiled, data = self._for(text)
-        return compiled.fullmatch(data) is not None
+        if not text.isascii():
+            return self._re().fullmatch(text) is not None
+        data = text.encode("ascii")
+        return self._bytes().Match(_WHOLE, data, 0, len(data))[0][0] >= 0
 
     def fullmatch(self, text: str, *span: int) -> Any:
         return self._re().fullmatch(text, *span)
@@ -106,12 +131,17 @@ class Regex:
     def sub(self, repl: Any, text: str, count: int = 0) -> str:
         return self._re().sub(repl, text, count)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its pattern (a Dask worker compiles it again): the extension's programs do not pickle."""
+        return Regex, (self.pattern, None)
+
     def __repr__(self) -> str:
         return f"Regex({self.pattern!r})"
 
 
 Pattern = Regex
 _UNBUILT: Any = object()
+_UNANCHORED, _WHOLE = _re2.RE2.Anchor.UNANCHORED, _re2.RE2.Anchor.ANCHOR_BOTH
 #: the longest literal pattern compiled on first use rather than at once (:meth:`Regex.literal`)
 LAZY_LITERAL_CHARS = 1024
 
@@ -122,14 +152,15 @@ def _reason(exc: re2.error) -> str:
 
 
 def _one_set(pattern: str) -> Any:
-    """A one-pattern ``re2.Set`` of ``pattern``, or None when it is too large for a set's memory budget."""
+    """A one-pattern set of ``pattern`` (the extension's object under ``re2.Set``: its ``Match`` takes UTF-8
+    bytes), or None when it is too large for a set's memory budget."""
     matcher = re2.Set.SearchSet(_options())
     try:
         matcher.Add(pattern)
         matcher.Compile()
     except re2.error:  # plain search it is
         return None
-    return matcher
+    return matcher._set
 
 _UNSUPPORTED_HINTS = {
     "(?=": "look-aheads are not supported in RE2 syntax",
@@ -153,7 +184,9 @@ _COMPILE_OPTIONS = _options()
 
 
 def _ascii_regex(pattern: str) -> Any:
-    """`pattern` compiled for ASCII texts given as bytes, with the same matches at the same offsets.
+    """`pattern` compiled for ASCII texts given as bytes, with the same matches at the same offsets (the
+    extension's ``_re2.RE2``; capturing groups off, as only whole matches are asked of it: RE2 picks the
+    same match with or without them, and without them need not track where each group is).
 
     In Latin-1 mode when it compiles so (an ASCII pattern without escapes beyond U+00FF): there a Unicode
     class such as ``\\pL`` is one set of bytes, not a UTF-8 automaton, so a pattern that repeats it
@@ -163,13 +196,16 @@ def _ascii_regex(pattern: str) -> Any:
     Otherwise in UTF-8 mode, where the bytes of an ASCII text are its characters.
     """
     if pattern.isascii():
-        options = _options()
-        options.encoding = re2.Options.Encoding.LATIN1
+        latin1 = _options()
+        latin1.never_capture = True
+        latin1.encoding = re2.Options.Encoding.LATIN1
         try:
-            return re2.compile(pattern.encode("ascii"), options=options)
+            return re2.compile(pattern.encode("ascii"), options=latin1)._regexp
         except re2.error:
             pass  # a character beyond Latin-1 (\x{2212}): UTF-8 it is
-    return re2.compile(pattern.encode("utf-8"), options=_options())
+    options = _options()
+    options.never_capture = True
+    return re2.compile(pattern.encode("utf-8"), options=options)._regexp
 
 
 def compile_pattern(
@@ -193,18 +229,22 @@ class PatternSet:
 
     def __init__(self, patterns: Sequence[str]) -> None:
         self.patterns = tuple(patterns)
-        self._set: Any = None
+        self._set: Any = None  # the extension's set (``re2.Set`` holds one): ``Match`` of UTF-8 bytes
         if self.patterns:
-            self._set = re2.Set.SearchSet(_options())
+            matcher = re2.Set.SearchSet(_options())
             for pattern in self.patterns:
-                self._set.Add(pattern)
-            self._set.Compile()
+                matcher.Add(pattern)
+            matcher.Compile()
+            self._set = matcher._set
 
     def __len__(self) -> int:
         return len(self.patterns)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return PatternSet, (self.patterns,)
 
     def matches(self, text: str) -> list[int]:
         """Indices of the patterns that occur in ``text``."""
         if self._set is None:
             return []
-        return self._set.Match(text) or []  # the binding answers None for no match
+        return self._set.Match(text.encode())  # a list of indices, [] for none
