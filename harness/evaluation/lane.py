@@ -55,9 +55,12 @@ ENABLED = True
 STATS: Counter[str] = Counter()
 #: the deepest nesting of objects and arrays the lane reads (the strict parser allows more: deeper blocks step aside)
 MAX_DEPTH = 64
-#: what pyarrow reads otherwise than the strict parser, anywhere in a line: such a line is parsed alone (a null
-#: reads as an absent field; a byte-order mark is skipped; ``NaN`` and ``Infinity`` are found in the columns)
-_SUSPECT = (b"null", b"\xef\xbb\xbf")
+#: what pyarrow reads as an absent field, anywhere in a line: such a line is parsed alone (pyarrow skips a
+#: byte-order mark at a line's start: such a line too; bytes that are not UTF-8, ``NaN`` and ``Infinity`` are
+#: found in the columns)
+_NULL = b"null"
+_BOM = b"\xef\xbb\xbf"
+_BLANK = frozenset(b" \t\r\n\x0b\x0c")
 #: pyarrow's table holds a slot per row for every field any row has, so a block is read in pieces of at most
 #: PIECE_LINES lines and PIECE_COLONS colons (every key ends with one), and a line with more than LINE_COLONS
 #: colons is parsed alone: a block of lines each with keys of its own costs at most PIECE_LINES x PIECE_COLONS
@@ -249,6 +252,10 @@ def _parse(lines: Sequence[bytes], shape: Any = None) -> Any:
         raise _Declined(str(exc), int(found.group(1)) if found else None) from None
     if table.num_rows != len(lines):
         raise _Declined("rows and lines differ")
+    try:
+        table.validate(full=True)  # pyarrow keeps bytes that are not UTF-8 in its strings: the strict parser does not
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise _Declined(f"not UTF-8: {exc}") from None
     _checked(table)
     return table
 
@@ -281,6 +288,13 @@ def _fields(schema: Any) -> int:
         elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
             pending.append(kind.value_type)
     return count
+
+
+def _colons(lines: Sequence[bytes], clean: set[int], upto: int) -> list[int]:
+    """The colons of the first ``upto`` lines, 0 for a line that is not clean (its keys are not pyarrow's), and
+    for every line after them (:func:`_piece_ends` counts them in no piece)."""
+    counts = [line.count(b":") if i in clean else 0 for i, line in enumerate(lines[:upto])]
+    return counts + [0] * (len(lines) - len(counts))
 
 
 def _piece_ends(colons: Sequence[int]) -> list[int]:
@@ -324,16 +338,23 @@ class Lane:
 
     def _judge(self, block: LineBlock, partial: Partial, *, whole: bool = True) -> None:
         lines = block.lines
-        joined = block.joined()
-        colons = [line.count(b":") for line in lines]
-        suspects = _suspects(joined, block) | {i for i, count in enumerate(colons) if count > LINE_COLONS}
+        suspects = _suspects(block.joined(), block)
         cases = self.scanner.cases
-        clean = [i for i, line in enumerate(lines) if line and i not in suspects and not line.isspace()]
+        blank = _BLANK
+        clean = [i for i, line in enumerate(lines)
+                 if line and (line[0] not in blank or not line.isspace()) and not line.startswith(_BOM)]
+        if suspects:
+            clean = [i for i in clean if i not in suspects]
         table = None
         if clean:
-            ends = _piece_ends([0 if i in suspects else count for i, count in enumerate(colons)])
-            first = [i for i in clean if i < ends[0]]
-            rest = clean[len(first):]
+            # the keys a piece brings are bounded by its colons (every key ends with one): counted for the first
+            # piece here (all of them when the block goes piece by piece), the rest must have its fields
+            colons = _colons(lines, set(clean), PIECE_LINES if whole else len(lines))
+            ends = _piece_ends(colons)
+            if not whole:
+                ends = [len(lines)] if len(ends) == 1 else ends
+            first = [i for i in clean if i < ends[0] and colons[i] <= LINE_COLONS]
+            rest = [i for i in clean if i >= ends[0]]
             try:
                 if first:
                     table, first = _parsed(lines, first)
@@ -343,7 +364,8 @@ class Lane:
                     table = _arrow()[0].concat_tables([table, _parse([lines[i] for i in rest], table.schema)])
                 clean = first + rest
             except _Declined:
-                if whole and len(ends) > 1:  # piece by piece, each with its own fields
+                if whole and len(lines) > PIECE_LINES:  # piece by piece, each with its own fields
+                    ends = _piece_ends(_colons(lines, set(clean), len(lines)))
                     for begin, end in itertools.pairwise([0, *ends]):
                         self._judge(block.part(begin, end), partial, whole=False)
                     STATS["pieces"] += 1
@@ -423,7 +445,11 @@ class Lane:
             if any(unit.key not in columnar for unit in plan.always):
                 every.add(plan.id)
         # which outputs a prefilter pattern (or a record-reading check) sends to a record
-        outputs = table.column("output").to_pylist()
+        output_column = table.column("output")
+        outputs = output_column.to_pylist()
+        # outputs past the prefilter's length are sent to every check (a silent miss must never be a pass)
+        long = set(np.flatnonzero(pc.greater(pc.utf8_length(output_column), PREFILTER_MAX_CHARS).to_numpy(
+            zero_copy_only=False)).tolist())
         matches, everything = scanner.patterns.matches, list(range(len(scanner.patterns)))
         hits: dict[int, list[int]] = {}
         plan_list = plans
@@ -438,9 +464,10 @@ class Lane:
             if not plan.by_slot:
                 continue
             slots = plan.by_slot
-            for row in rows:
-                text = outputs[row]
-                found = matches(text) if len(text) <= PREFILTER_MAX_CHARS else everything
+            texts = outputs if len(plans) == 1 else [outputs[row] for row in rows]
+            for row, found in zip(rows, map(matches, texts), strict=True):  # one Set match per output
+                if row in long:
+                    found = everything
                 if found:
                     for hit in found:
                         if hit in slots:
@@ -590,33 +617,16 @@ def _numbers(view: Columns, path: str) -> np.ndarray:
 
 
 def _suspects(joined: bytes, block: LineBlock) -> set[int]:
-    """The lines of a block holding one of :data:`_SUSPECT` (``bytes.find``: a memory scan, not a regex)."""
+    """The lines of a block holding ``null`` (``bytes.find``: a memory scan, not a regex)."""
     found: set[int] = set()
     offsets = None
-    ascii_ = joined.isascii()
-    if not ascii_:  # pyarrow keeps bytes that are not UTF-8 in its strings: the strict parser refuses them
-        try:
-            joined.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            # from the first bad line on, each line decoded once (decoding the rest of the block again after
-            # each bad line would take time quadratic in the block when many lines are bad)
+    at = joined.find(_NULL)
+    while at >= 0:
+        if offsets is None:
             offsets = block.offsets()
-            lines = block.lines
-            for i in range(text_line_index(offsets, exc.start), len(lines)):
-                text = lines[i]
-                if not text.isascii():
-                    try:
-                        text.decode("utf-8")
-                    except UnicodeDecodeError:
-                        found.add(i)
-    for token in _SUSPECT if not ascii_ else _SUSPECT[:1]:  # a byte-order mark is not ASCII
-        at = joined.find(token)
-        while at >= 0:
-            if offsets is None:
-                offsets = block.offsets()
-            line = text_line_index(offsets, at)
-            found.add(line)
-            at = joined.find(token, int(offsets[line + 1]) if line + 1 < len(offsets) else len(joined))
+        line = text_line_index(offsets, at)
+        found.add(line)
+        at = joined.find(_NULL, int(offsets[line + 1]) if line + 1 < len(offsets) else len(joined))
     return found
 
 
