@@ -280,8 +280,9 @@ def test_a_field_map_turns_the_lane_off_and_changes_nothing(repository: Path, tm
 
 
 
-@pytest.mark.parametrize("ids", [["gen-0001", "ABC-x", "a_b", "~!@#$%^&*()_+{}|:<>?"], ["gen 1", "x"], ["é-1", "B"],
-                                 ["tab\tid", "Q"], ["ǅ", "K"], ["nul\x00id", "A"], ["ＡＢＣ", "abc"], ["a\u200bb", "ab"]])
+@pytest.mark.parametrize("ids", [["gen-0001", "ABC-x", "a_b", "~!@#$%^&*()_+{}|:<>?"], ["gen 1", "x"],
+                                 ["é-1", "B"], ["tab\tid", "Q"], ["ǅ", "K"], ["nul\x00id", "A"], ["ＡＢＣ", "abc"],
+                                 ["a\u200bb", "ab"]])
 def test_the_lane_hashes_case_keys_as_the_records_do(ids: list[str]) -> None:
     import pyarrow as pa
 

@@ -253,8 +253,6 @@ def test_cases_with_the_same_rule_share_its_preparation_but_keep_their_own_id_me
     assert len({id(r.prepared) for r in fields}) == 4  # `field` keeps a memo of verdicts: never shared
 
 
-@pytest.mark.xfail(strict=True, reason="harness/report (not owned here) locates a case only in its suite's YAML file:"
-                                       " a cases_file case gets neither its file nor its line")
 def test_an_annotation_of_a_cases_file_case_points_at_its_line(repo, capsys):
     case = {"id": "a", "input": "x", "expect": [{"check": "contains", "value": "zzz"}]}
     suite(repo, json.dumps({"id": "other", "input": "y"}) + "\n" + json.dumps(case) + "\n")
@@ -263,6 +261,20 @@ def test_an_annotation_of_a_cases_file_case_points_at_its_line(repo, capsys):
     main(["gate", "--outputs", "outputs.jsonl", "--policies", "policies", "--evals", "evals", "--no-progress",
           "--format", "github"])
 
-    # today: "::error file=evals/s.yaml,title=eval%3As a::eval:s case a failed: ..."
+    # it was "::error file=evals/s.yaml,title=eval%3As a::...": the suite's YAML file, and no line
     assert "::error file=evals/s.jsonl,line=2,title=eval%3As a::eval:s case a failed: contains: missing expected" \
            " text: 'zzz'\n" in capsys.readouterr().out
+
+    main(["gate", "--outputs", "outputs.jsonl", "--policies", "policies", "--evals", "evals", "--no-progress",
+          "--format", "sarif"])
+    sarif = json.loads(capsys.readouterr().out)
+    [location] = [r["locations"] for r in sarif["runs"][0]["results"]
+                  if r["ruleId"].startswith("eval:s/") and r["properties"]["case_id"] == "a"]
+    assert location[0]["physicalLocation"]["artifactLocation"]["uri"] == "evals/s.jsonl"
+    assert location[0]["physicalLocation"]["region"]["startLine"] == 2
+
+    main(["gate", "--outputs", "outputs.jsonl", "--policies", "policies", "--evals", "evals", "--no-progress",
+          "--format", "json"])
+    [result] = [r for r in json.loads(capsys.readouterr().out)["results"]
+                if r["policy"] == "eval:s" and r["case_id"] == "a"]
+    assert (result["source_file"], result["source_line"]) == ("evals/s.jsonl", 2)

@@ -84,26 +84,43 @@ def _file(outputs: Outputs | InputFacts) -> OutputsFile:
 _masked = functools.lru_cache(maxsize=16_384)(mask_text)
 
 
-def result_report(result: Result, line: int | None = None, case_id: str | None = None) -> ResultReport:
+def result_report(result: Result, line: int | None = None, case_id: str | None = None,
+                  source_file: str | None = None) -> ResultReport:
     """One result as the report lists it: case id, message and findings masked; ``line``: the rule's (or the
-    case's) line in its policy or suite file; ``case_id``: the case id already masked."""
+    case's) line in its policy or suite file (or in ``source_file``: a suite's cases file); ``case_id``: the
+    case id already masked."""
     return ResultReport(mask_text(result.case_id) if case_id is None else case_id, result.policy, result.rule,
                         result.status, _masked(result.message), result.line, result.waiver,
                         tuple(FindingReport(f.kind, f.start, f.end, _masked(f.masked) if f.masked else f.masked)
-                              for f in result.findings), line, result.file)
+                              for f in result.findings), line, result.file,
+                        source_file if line is not None else None)
 
 
 def result_reporter(project: Project) -> Callable[[Result], ResultReport]:
     """A function giving each result as the report lists it, with the line of its rule (or case) in its file."""
-    rule_lines, case_lines = source_lines(project)
-    suites = {s.policy_id for s in project.suites}
+    where = _where(project, source_lines(project))
 
     def report(result: Result) -> ResultReport:
-        line = (case_lines.get((result.policy, result.case_id)) if result.policy in suites
-                else rule_lines.get((result.policy, result.rule)))
-        return result_report(result, line)
+        line, source_file = where(result)
+        return result_report(result, line, source_file=source_file)
 
     return report
+
+
+def _where(project: Project, lines: tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]
+           ) -> Callable[[Result], tuple[int | None, str | None]]:
+    """Where a result's rule (or case) is (``lines``: :func:`source_lines`): its line, and the file when that is
+    a suite's cases file."""
+    rule_lines, case_lines = lines
+    suites = {s.policy_id for s in project.suites}
+    cases_files = {s.policy_id: s.cases_path for s in project.suites if s.cases_path is not None}
+
+    def where(result: Result) -> tuple[int | None, str | None]:
+        if result.policy in suites:
+            return case_lines.get((result.policy, result.case_id)), cases_files.get(result.policy)
+        return rule_lines.get((result.policy, result.rule)), None
+
+    return where
 
 
 def run_id(kind: str, started_at: str, outputs: Outputs | InputFacts, baseline: Outputs | None,
@@ -141,6 +158,10 @@ def source_lines(project: Project) -> tuple[dict[tuple[str, str], int], dict[tup
         lines = _positions(policy.source) or {}
         rules.update(((policy.id, r.id), lines[r.json_path]) for r in policy.rules if r.json_path in lines)
     for suite in project.suites:
+        if suite.cases_path is not None:  # the lines of its cases file, as read when the suite was loaded
+            cases.update(((suite.policy_id, case.id), line) for case, line in zip(suite.cases, suite.case_lines,
+                                                                                 strict=False))
+            continue
         lines = _positions(suite.source) or {}
         cases.update(((suite.policy_id, case.id), lines[f"$.cases[{i}]"]) for i, case in enumerate(suite.cases)
                      if f"$.cases[{i}]" in lines)
@@ -178,11 +199,8 @@ def build_report(project: Project, outputs: Outputs | InputFacts, evaluation: Ev
                                                                  selection.policies, selection.suites),
     )
     outcomes = evaluation.outcomes
-    rule_lines, case_lines = source_lines(project)
-    suites = {s.policy_id for s in project.suites}
-
-    def where(policy: str, rule: str, case_id: str) -> int | None:
-        return case_lines.get((policy, case_id)) if policy in suites else rule_lines.get((policy, rule))
+    lines = source_lines(project)
+    rule_lines, located = lines[0], _where(project, lines)
     return Report(
         report_version=REPORT_VERSION,
         harness_version=__version__,
@@ -201,9 +219,10 @@ def build_report(project: Project, outputs: Outputs | InputFacts, evaluation: Ev
                          o.policy.on_fail.value, o.policy.status, o.status, o.checked, o.failed, o.waived,
                          o.errors, o.run_failed, _rules(o.policy, rule_lines))
             for o in outcomes),
-        results=tuple(result_report(r, where(r.policy, r.rule, r.case_id), case_id)
+        results=tuple(result_report(r, line, case_id, source_file)
                       for r, case_id in zip(evaluation.results, mask_many([r.case_id for r in evaluation.results]),
-                                            strict=True)),
+                                            strict=True)
+                      for line, source_file in (located(r),)),
         aggregates=tuple(
             AggregateReport(a.policy, a.rule, a.check, a.status, mask_text(a.outcome.message),
                             _number(a.outcome.value), _number(a.outcome.threshold),

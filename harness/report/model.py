@@ -169,6 +169,8 @@ class ResultReport:
     source_line: int | None = None
     #: the file holding the output, when the outputs were several files (a directory, a glob)
     file: str | None = None
+    #: the file ``source_line`` is a line of, when it is not the policy's or suite's own: a suite's cases file
+    source_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

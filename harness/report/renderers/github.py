@@ -101,7 +101,8 @@ def workflow_commands(report: Report) -> list[str]:
         text = (f"{suite_id} case {case_id} failed: {expectations}"
                 + (f" and {more} more" if more > 0 else "") + _found(results))
         lines.append(command("error" if gating(policies.get(suite_id)) else "warning", text,
-                             file=paths.get(suite_id), line=results[0].source_line, title=f"{suite_id} {case_id}"))
+                             file=results[0].source_file or paths.get(suite_id), line=results[0].source_line,
+                             title=f"{suite_id} {case_id}"))
         pointed.add(suite_id)
     for a in report.aggregates:
         if a.status not in ("fail", "error"):

@@ -134,7 +134,7 @@ def sarif(report: Report) -> dict[str, Any]:
         result: dict[str, Any] = {
             "ruleId": _text(rule_id), "ruleIndex": index, "level": LEVELS[gating(policy)],
             "kind": "fail", "message": {"text": _text(_result_message(r))},
-            "locations": _location(paths.get(r.policy), r.source_line),
+            "locations": _location(r.source_file or paths.get(r.policy), r.source_line),
             "partialFingerprints": {FINGERPRINT: fingerprint(r.policy, r.rule, r.case_id)},
             "properties": {"case_id": _text(r.case_id), "status": r.status,
                            **({"outputs_line": r.line} if r.line is not None else {})},
