@@ -157,7 +157,9 @@ _NARROW_PHONE = _narrow_phone()
 _KIND_SET = PatternSet([_PREFILTER[k] for k in KINDS])
 
 # --- Detection patterns (run on folded text) ---------------------------------------------
-_EMAIL = _re(r"[\pL\pN_%+\-][\pL\pN._%+\-]{0,63}@(?:[\pL\pN](?:[\pL\pN\-]{0,61}[\pL\pN])?\.)+\pL{2,63}")
+# the two e-mail patterns take a third of a second to compile (counted repetitions of Unicode classes): compiled
+# the first time a text needs them, not when the package is imported (every command imports this module)
+_EMAIL = Regex(r"[\pL\pN_%+\-][\pL\pN._%+\-]{0,63}@(?:[\pL\pN](?:[\pL\pN\-]{0,61}[\pL\pN])?\.)+\pL{2,63}", None)
 _NOT_TLD = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico"})
 # written-out e-mail addresses: "jane dot doe at example dot com", "jane [at] example.com", "jane @ example.com",
 # defanged "jane[@]example[.]com", spaced "jane . doe @ example . com" (a dot with spaces on both sides)
@@ -165,8 +167,8 @@ _AT = r"(?:\s*[\[({<]\s*(?:at|@)\s*[\])}>]\s*|\s+at\s+|\s*@\s*)"
 _DOT_NAMED = r"(?:\s*[\[({<]\s*(?:dot|\.)\s*[\])}>]\s*|\s+dot\s+)"
 _DOT_WORD = rf"(?:{_DOT_NAMED}|\s+\.\s+)"
 _LABEL = r"[\pL\pN](?:[\pL\pN\-]{0,61}[\pL\pN])?"
-_SPELLED_EMAIL = _re(rf"(?i)[\pL\pN_%+\-]+(?:(?:{_DOT_WORD}|\.)[\pL\pN_%+\-]+)*{_AT}"
-                     rf"{_LABEL}(?:(?:{_DOT_WORD}|\.){_LABEL})*(?:{_DOT_WORD}|\.)\pL{{2,24}}")
+_SPELLED_EMAIL = Regex(rf"(?i)[\pL\pN_%+\-]+(?:(?:{_DOT_WORD}|\.)[\pL\pN_%+\-]+)*{_AT}"
+                       rf"{_LABEL}(?:(?:{_DOT_WORD}|\.){_LABEL})*(?:{_DOT_WORD}|\.)\pL{{2,24}}", None)
 #: a top-level domain after a dot written with spaces around it (' . '), which may just end a sentence
 _SPACED_TLD = _re(r"\s\.\s+(\pL{2,24})$")
 _SPELLED_AT = _re(r"(?i)[\[({<]\s*(?:at|@)\s*[\])}>]|\s@|@\s")
