@@ -306,3 +306,26 @@ def test_a_small_input_is_read_record_by_record(repository: Path, tmp_path: Path
         reports.append(_comparable(result.report.to_dict()))
         assert (lane.STATS["columns"] > 0) == (size == path.stat().st_size), lane.STATS
     assert reports[0] == reports[1]
+
+
+@pytest.mark.parametrize("name", ["a key twice", "a nested key twice", "NaN", "a number too large",
+                                  "a number among tags", "two objects", "a null model", "a string latency"])
+def test_a_hostile_line_past_a_blocks_first_piece_gets_the_same_error(repository: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      name: str) -> None:
+    """Past its first 1,024 lines a block is read with the first piece's fields and types: a line pyarrow stops
+    at there sends the block piece by piece, and the strict parser still names the error."""
+    records = _generated(12, 1600, tmp_path)
+    lines = [json.dumps(r) for r in records]
+    lines.insert(1500, HOSTILE[name])
+    path = tmp_path / "late.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    errors = []
+    for columnar in (False, True):
+        with pytest.raises(InputErrors) as caught:
+            _scan(repository, path, monkeypatch, columnar=columnar, workers=1)
+        errors.append(str(caught.value))
+        if columnar and name != "a null model":  # a null is found before pyarrow reads the line
+            assert lane.STATS["pieces"] >= 1, lane.STATS
+    assert errors[1] == errors[0]
+    assert "late.jsonl:1501: " in errors[0]
