@@ -9,17 +9,19 @@ model counts) are taken from the columns. The results are those of
 :meth:`~harness.evaluation.scanner.Scanner.scan`, in the same order: the lane is a faster way to the
 same partial, and it steps aside whenever it cannot be sure of that.
 
-It steps aside for a whole block (the block is parsed record by record, as without the lane) when
-pyarrow is not installed, a field map renames fields, a run-level check keeps whole records, the
-reader disagrees with the strict parser on the block (a row count that differs from the line count,
-a type conflict, a non-finite number, nesting deeper than :data:`MAX_DEPTH`), or a column the
-judging reads has another type than the records' values would (a timestamp pyarrow recognised, a
-float that may have been an integer). It steps aside for one line (the strict parser reads it, and
-names its error if it has one) when the line holds ``null`` anywhere (pyarrow reads a null as an
-absent field), a byte-order mark or bytes that are not UTF-8 (pyarrow keeps both), a number that
-is not finite (pyarrow reads ``NaN`` and ``Infinity``), an empty case id, a negative latency, a
-value of another type than the other lines' (up to :data:`RETRIES` such lines a block), or names a
-case of a suite (those records get their case's rules, record by record). When the lines it left to the
+It steps aside for a whole block or piece (parsed record by record, as without the lane) when
+pyarrow is not installed, the input is smaller than :data:`MIN_BYTES`, a field map renames fields, a
+run-level check keeps whole records, the reader disagrees with the strict parser on it (a row count
+that differs from the line count, bytes that are not UTF-8, which pyarrow keeps and its validation
+finds, nesting deeper than :data:`MAX_DEPTH`, more than :data:`RETRIES` lines it stops at), or a
+column the judging reads has another type than the records' values would (a timestamp pyarrow
+recognised, a float that may have been an integer: the rule is then judged record by record). It
+steps aside for one line (the strict parser reads it, and names its error if it has one) when the
+line holds ``null`` anywhere (pyarrow reads a null as an absent field), starts with a byte-order
+mark (pyarrow skips it), has more than :data:`LINE_COLONS` colons, or is a line pyarrow stops at: a
+number that is not finite (pyarrow reads ``NaN`` and ``Infinity``), an empty case id, a negative
+latency, a value of another type than the other lines'; and for a record of a suite's case (its
+case's rules judge it, record by record). When the lines it left to the
 strict parser hold errors, the block is parsed again as a whole, so the errors named (and where reading stops,
 at the error limit) are the record-by-record scan's. A ``columns`` hook's answer is judged from only when it
 maps rows of the block to findings; anything else, like an exception, sends the records to ``fn``.
