@@ -132,3 +132,55 @@ def test_lines_with_keys_of_their_own_do_not_make_pyarrow_hold_a_slot_for_every_
     assert runs["on"]["stats"].get("pieces", 0) >= 1 and runs["on"]["stats"].get("columns", 0) >= 15
     assert runs["on"]["peak"] < 200 * 2**20, runs["on"]
     assert runs["on"]["results"] == runs["off"]["results"] > 0
+
+
+def test_gzip_with_a_results_cap_and_a_results_file_gives_what_the_record_scan_gives(
+        repository: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip
+    import json
+
+    from test_lane import _varied
+
+    path = tmp_path / "day.jsonl.gz"
+    path.write_bytes(gzip.compress(_write(tmp_path / "day.jsonl", _varied(_generated(21, 3000, tmp_path), 21))
+                                   .read_bytes()))
+    seen = []
+    for columnar in (False, True):
+        monkeypatch.setattr(lane, "ENABLED", columnar)
+        monkeypatch.setattr(lane, "MIN_BYTES", 0)
+        lane.STATS.clear()
+        results = tmp_path / f"results-{columnar}.jsonl"
+        report = api.run_scan(path, policies=repository / "policies", evals=repository / "evals", clock=CLOCK,
+                              workers=1, max_results=50, results_file=results).report.to_dict()
+        assert (lane.STATS["columns"] > 0) == columnar
+        report["summary"] = {k: v for k, v in report["summary"].items() if k != "results_file"}
+        seen.append((_comparable(report), [json.loads(line) for line in results.read_text().splitlines()]))
+    assert seen[0] == seen[1]
+    (report, every), _ = seen
+    assert len(report["results"]) == 50 < report["summary"]["results"] == len(every)
+
+
+@pytest.mark.timeout(300)
+def test_a_dask_scan_through_the_lane_reports_what_the_local_record_scan_reports(
+        repository: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dask workers are processes of their own: they read a piece of 4 MiB or more through the lane."""
+    distributed = pytest.importorskip("distributed")
+    from harness.api import judge as judge_module
+
+    path = _write(tmp_path / "big.jsonl", _generated(22, 9000, tmp_path))
+    assert path.stat().st_size >= lane.MIN_BYTES
+    monkeypatch.setattr(judge_module, "SPLIT_BYTES", 2 << 20)  # pieces of 2 MiB: record by record on the client
+    monkeypatch.setattr(lane, "ENABLED", False)
+    local = _comparable(api.run_scan(path, policies=repository / "policies", evals=repository / "evals",
+                                     clock=CLOCK, workers=1).report.to_dict())
+    monkeypatch.setattr(judge_module, "SPLIT_BYTES", 64 << 20)  # one piece: through the lane on the worker
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  silence_logs=50) as cluster:
+        remote = _comparable(api.run_scan(path, policies=repository / "policies", evals=repository / "evals",
+                                          clock=CLOCK, executor="dask",
+                                          scheduler=cluster.scheduler_address).report.to_dict())
+        with distributed.Client(cluster) as client:
+            stats = client.run(lambda: dict(__import__("harness.evaluation.lane", fromlist=["STATS"]).STATS))
+    assert sum(worker.get("columns", 0) for worker in stats.values()) > 0, stats  # the worker read columns
+    assert remote == local
+    assert local["summary"]["results"] > 100
