@@ -142,13 +142,6 @@ def _stream(project: Project, source: PathLike, baseline: Outputs | None, fields
     from ..evaluation.partial import STREAM_SCOPE_CASES
     from ..outputs.sources import combined_sha256, partitions
 
-    parts = partitions(source, split_bytes=SPLIT_BYTES)
-    index_of: dict[str, int] = {}
-    for part in parts:
-        index_of.setdefault(part.path, len(index_of))
-    files = {index: next(p.display for p in parts if p.path == path) for path, index in index_of.items()}
-    pieces = [(index_of[part.path], part) for part in parts]
-    judging = prepare(project, baseline, today=today)
     runner: Any
     if executor == "dask":
         from ..evaluation.dask import DaskExecutor, snapshot
@@ -161,6 +154,13 @@ def _stream(project: Project, source: PathLike, baseline: Outputs | None, fields
         raise InputError(f"executor {executor!r}: expected local or dask")
     else:
         runner = executor
+    parts = partitions(source, split_bytes=SPLIT_BYTES, split_into=getattr(runner, "workers", 1))
+    index_of: dict[str, int] = {}
+    for part in parts:
+        index_of.setdefault(part.path, len(index_of))
+    files = {index: next(p.display for p in parts if p.path == path) for path, index in index_of.items()}
+    pieces = [(index_of[part.path], part) for part in parts]
+    judging = prepare(project, baseline, today=today)
     split = {index_of[part.path]: part.path for part in parts if part.start or part.end is not None}
     digests: dict[int, str] = {}
     hashing = _hash_files(split, digests)

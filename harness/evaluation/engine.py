@@ -204,10 +204,10 @@ class Merger:
         if partial.sha256 is not None:
             self.sha256[partial.part] = partial.sha256
         file = self.files[partial.part] if self.files is not None else None
+        moved = bool(shift) or file is not None
         for result in partial.results:
-            if shift or file is not None:
-                result = dataclasses.replace(result, line=None if result.line is None else result.line + shift,
-                                             file=file)
+            if moved:
+                result = result.moved(shift, file)
             self._result(result)
         for found, into in ((partial.failed, self.failed), (partial.waived, self.waived),
                             (partial.inner_failed, self.inner)):

@@ -24,6 +24,12 @@ class Result:
     #: the file of the input holding the output, when the input is several files (a directory, a glob)
     file: str | None = None
 
+    def moved(self, lines: int, file: str | None) -> Result:
+        """This result with its line ``lines`` further on and in ``file`` (as ``dataclasses.replace``, a few times
+        faster: the merger moves every result of a byte range)."""
+        return Result(self.policy, self.rule, self.case_id, self.status, self.message, self.findings,
+                      None if self.line is None else self.line + lines, self.waiver, file)
+
 
 @dataclass(frozen=True, slots=True)
 class Aggregate:

@@ -143,7 +143,7 @@ class Partition:
         return self.start == 0 and self.end is None
 
 
-def partitions(spec: str | os.PathLike[str], *, split_bytes: int | None = None,
+def partitions(spec: str | os.PathLike[str], *, split_bytes: int | None = None, split_into: int = 1,
                display: str | None = None) -> list[Partition]:
     """The partitions of an input: a file, a directory (read recursively) or a glob (``logs/**/*.jsonl.gz``).
 
@@ -152,7 +152,9 @@ def partitions(spec: str | os.PathLike[str], *, split_bytes: int | None = None,
     Files come sorted by path, each file once: a link to a file already listed (``latest.jsonl`` ->
     ``day-3.jsonl``) is left out. Each one's format is told by its first bytes (gzip, zstd, Parquet),
     else it is JSON Lines. With ``split_bytes``, a plain JSONL file larger than that becomes
-    byte ranges of about that size. ``display`` names the input in messages (default: ``spec``).
+    byte ranges of equal size, at most that size, as many as a multiple of ``split_into`` (the workers that
+    will read them: none of them idle while another reads the last range). ``display`` names the input in
+    messages (default: ``spec``).
     """
     text = os.fspath(spec)
     shown = display if display is not None else text
@@ -186,9 +188,12 @@ def partitions(spec: str | os.PathLike[str], *, split_bytes: int | None = None,
         if read.setdefault(identity, path) != path:  # a symbolic or hard link to a file already in the input
             continue
         if split_bytes and kind == "jsonl" and size > split_bytes:
-            starts = range(0, size, split_bytes)
+            count = -(-size // split_bytes)
+            count += -count % max(split_into, 1)
+            step = -(-size // count)
+            starts = range(0, size, step)
             result += [Partition(path, name, kind, size, len(result) + i, start,
-                                 start + split_bytes if start + split_bytes < size else None)
+                                 start + step if start + step < size else None)
                        for i, start in enumerate(starts)]
         else:
             result.append(Partition(path, name, kind, size, len(result)))
