@@ -82,11 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     RecordParser.lines = _timed(spent, "parse", RecordParser.lines)  # the record-by-record scan's parsing
     sources.LineBlock.objects = _timed(spent, "records", sources.LineBlock.objects)
     patterns = judging.scanner.patterns
-    patterns.matches = _timed(spent, "prefilter", patterns.matches)
+    patterns.matches = _timed(spent, "prefilter", patterns.matches)  # the record-by-record scan's
+    utf8_matcher = getattr(patterns, "utf8_matcher", None)  # the lane's (absent from older releases)
+    if utf8_matcher is not None:
+        patterns.utf8_matcher = lambda: _timed(spent, "prefilter", utf8_matcher())
     scanner = judging.scanner
+    wrapped: set[int] = set()
     for unit in scanner.units:
         hook = getattr(unit.check, "columns", None)
-        if hook is not None:
+        if hook is not None and id(unit.check) not in wrapped:  # units share checks: each is wrapped once
+            wrapped.add(id(unit.check))
             object.__setattr__(unit.check, "columns", _timed(spent, "columnar checks", hook))
     scanner_module.Scanner.judge = _timed(spent, "checks", scanner_module.Scanner.judge)
     merger = Merger(judging, scope_cap=STREAM_SCOPE_CASES)

@@ -343,8 +343,7 @@ class Lane:
         suspects = _suspects(block.joined(), block)
         cases = self.scanner.cases
         blank = _BLANK
-        clean = [i for i, line in enumerate(lines)
-                 if line and (line[0] not in blank or not line.isspace()) and not line.startswith(_BOM)]
+        clean = _clean_lines(lines, blank)
         if suspects:
             clean = [i for i in clean if i not in suspects]
         table = None
@@ -379,9 +378,12 @@ class Lane:
         case_ids = table.column("case_id").to_pylist() if table is not None else []
         lane = np.zeros(len(lines), dtype=bool)
         row_of = np.full(len(lines), -1, dtype=np.int64)
-        for row, i in enumerate(clean):
-            row_of[i] = row
-            lane[i] = case_ids[row] not in cases if cases else True
+        if clean:
+            at = np.asarray(clean, dtype=np.int64)
+            row_of[at] = np.arange(len(clean))
+            lane[at] = True
+            if cases:  # a suite's case is judged record by record, by its case's rules
+                lane[at[[row for row, case_id in enumerate(case_ids) if case_id in cases]]] = False
         if not lane.any():
             self._records(block, partial)
             return
@@ -417,13 +419,11 @@ class Lane:
         # scope plans: by the records' tags
         plan_of_row, plans = self._plans(view, n)
         # what could stop the lane, before anything is added to the partial
-        group_values: dict[str, list[Any]] = {}
         for plan in plans:
             for path in plan.groups:
                 kind = view.column(path)
                 if kind is not None and not _groupable(kind.type):
                     raise _Declined(f"groups of {path}: {kind.type}")
-                group_values[path] = view.values(path)
         # the columnar units of these plans, and the plans that need a record for every output
         columnar: dict[int, Mapping[int, Any]] = {}
         every: set[int] = set()
@@ -448,11 +448,12 @@ class Lane:
                 every.add(plan.id)
         # which outputs a prefilter pattern (or a record-reading check) sends to a record
         output_column = table.column("output")
-        outputs = output_column.to_pylist()
+        # as UTF-8 bytes, what the pattern set reads: no str made (and encoded again) for each output
+        outputs = output_column.cast(_arrow()[0].binary()).to_pylist()
         # outputs past the prefilter's length are sent to every check (a silent miss must never be a pass)
         long = set(np.flatnonzero(pc.greater(pc.utf8_length(output_column), PREFILTER_MAX_CHARS).to_numpy(
             zero_copy_only=False)).tolist())
-        matches, everything = scanner.patterns.matches, list(range(len(scanner.patterns)))
+        matches, everything = scanner.patterns.utf8_matcher(), list(range(len(scanner.patterns)))
         hits: dict[int, list[int]] = {}
         plan_list = plans
         by_id = {plan.id: plan for plan in plan_list}
@@ -512,28 +513,25 @@ class Lane:
             if column is not None and column.null_count < len(column):
                 counts = pc.value_counts(column.drop_null())
                 counter.update(dict(zip(counts.field(0).to_pylist(), counts.field(1).to_pylist(), strict=True)))
-        numbers: dict[str, list[float]] = {}
-        groups: dict[str, tuple[list[int], dict[str, int]]] = {}
+        numbers: dict[str, np.ndarray] = {}
+        groups: dict[str, tuple[np.ndarray, dict[str, int]]] = {}
         plan_at = {int(local[plan.id]): plan for plan in plan_list}
         for slot, positions in in_plan.items():
             plan = plan_at[slot]
+            at = positions if len(positions) < n else slice(None)
             for path in plan.numbers:
-                column = numbers.setdefault(path, [np.nan] * n)
-                figures = _numbers(view, path)
-                for i in positions:
-                    column[i] = figures[i]
+                column = numbers.setdefault(path, np.full(n, np.nan))
+                column[at] = _numbers(view, path)[at]
             for path in plan.groups:
-                codes, labels = groups.setdefault(path, ([-1] * n, {}))
-                named = group_values[path]
-                for i in positions:
-                    value = named[i]
-                    codes[i] = -1 if value is MISSING else labels.setdefault(str(value), len(labels))
+                codes, labels = groups.setdefault(path, (np.full(n, -1, np.int32), {}))
+                _group_codes(view, path, positions, n, codes, labels)
             if plan.compare:
                 wanted = scanner.needs.compare_cases
                 for i in positions:
                     if case_ids[i] in wanted:
                         for rule_position in plan.compare:
-                            partial.outputs.setdefault(rule_position, []).append((case_ids[i], outputs[i]))
+                            partial.outputs.setdefault(rule_position, []).append(
+                                (case_ids[i], outputs[i].decode()))
         scanner.close(partial, first + n, array("i", plan_rows.astype(np.int32).tobytes()),
                       array("q", numbers_of_lines.tobytes()), case_ids, numbers, groups, True,
                       _case_keys(view.column("case_id"), case_ids))
@@ -608,6 +606,28 @@ def _groupable(kind: Any) -> bool:
                 or pa.types.is_null(kind))
 
 
+def _group_codes(view: Columns, path: str, positions: list[int], n: int, codes: np.ndarray,
+                 labels: dict[str, int]) -> None:
+    """Set ``codes`` at ``positions`` to the group of each row at ``path`` (-1: no value), numbering new groups
+    in the order of their first row, as the record-by-record scan does (a string column is encoded by pyarrow)."""
+    pa, _, pc = _arrow()
+    column = view.column(path)
+    if column is None or pa.types.is_null(column.type):
+        return  # no row has a value: -1 everywhere
+    if pa.types.is_string(column.type):
+        chosen = column if len(positions) == n else column.take(pa.array(positions, pa.int64()))
+        encoded = pc.dictionary_encode(chosen)
+        local = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+        remap = np.array([labels.setdefault(name, len(labels)) for name in encoded.dictionary.to_pylist()] or [0],
+                         dtype=np.int32)
+        codes[positions] = np.where(local >= 0, remap[np.maximum(local, 0)], -1)
+        return
+    named = view.values(path)  # integers, booleans: named as the record-by-record scan names them
+    for i in positions:
+        value = named[i]
+        codes[i] = -1 if value is MISSING else labels.setdefault(str(value), len(labels))
+
+
 def _numbers(view: Columns, path: str) -> np.ndarray:
     """A run-level figure per row: the number as a float, NaN where missing or not a number (a string, a
     boolean, an object: as ``scanner._number``)."""
@@ -616,6 +636,19 @@ def _numbers(view: Columns, path: str) -> np.ndarray:
     if column is None or not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)):
         return np.full(len(view), np.nan)
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _clean_lines(lines: Sequence[bytes], blank: frozenset[int]) -> list[int]:
+    """The lines pyarrow may read: not blank (only white space), no byte-order mark at the start."""
+    firsts = bytes(line[0] if line else 32 for line in lines)  # an empty line reads as blank
+    if not firsts.translate(None, _NOT_USUAL):  # every line starts with '{' (or another byte neither blank nor BOM)
+        return list(range(len(lines)))
+    return [i for i, line in enumerate(lines)
+            if line and (line[0] not in blank or not line.isspace()) and not line.startswith(_BOM)]
+
+
+#: the first bytes of lines that need a closer look: blank ones and a byte-order mark's
+_NOT_USUAL = bytes(b for b in range(256) if b not in _BLANK and b != _BOM[0])
 
 
 def _suspects(joined: bytes, block: LineBlock) -> set[int]:

@@ -337,9 +337,10 @@ class Scanner:
 
     @staticmethod
     def close(partial: Partial, position: int, plan_column: array, lines: array, case_ids: list[str],
-               numbers: dict[str, list[float]], groups: dict[str, tuple[list[int], dict[str, int]]],
+               numbers: Mapping[str, Any], groups: Mapping[str, tuple[Any, dict[str, int]]],
                with_keys: bool, keys: np.ndarray | None = None) -> None:
-        """Append this batch's columns to the partial's (``keys``: the case keys' hashes, when known)."""
+        """Append this batch's columns to the partial's (``keys``: the case keys' hashes, when known; ``numbers`` and
+        ``groups``' codes: a list or an array per path, at most one item per record, -1 / NaN past its end)."""
         added = position - partial.records
 
         def grown(old: Any, new: np.ndarray) -> np.ndarray:
@@ -358,19 +359,21 @@ class Scanner:
         partial.case_ends = grown(partial.case_ends, ends)
         partial.case_text += "".join(case_ids)
         for path in set(partial.numbers) | set(numbers):
-            column = numbers.get(path, [])
-            column.extend([np.nan] * (added - len(column)))
+            column = np.asarray(numbers.get(path, ()), dtype=np.float64)
+            if len(column) < added:
+                column = np.concatenate([column, np.full(added - len(column), np.nan)])
             old = partial.numbers.get(path)
             if old is None:
                 old = np.full(partial.records, np.nan)
-            partial.numbers[path] = np.concatenate([old, np.asarray(column, dtype=np.float64)])
+            partial.numbers[path] = np.concatenate([old, column])
         for path in set(partial.groups) | set(groups):
-            codes, labels = groups.get(path, ([], {}))
-            codes.extend([-1] * (added - len(codes)))
+            codes, labels = groups.get(path, ((), {}))
+            new = np.asarray(codes, dtype=np.int32)
+            if len(new) < added:
+                new = np.concatenate([new, np.full(added - len(new), -1, np.int32)])
             old_codes, old_labels = partial.groups.get(path, (np.full(partial.records, -1, np.int32), []))
             known = {label: i for i, label in enumerate(old_labels)}
             remap = np.array([known.setdefault(label, len(known)) for label in labels] or [0], dtype=np.int32)
-            new = np.asarray(codes, dtype=np.int32)
             new = np.where(new >= 0, remap[np.maximum(new, 0)], -1).astype(np.int32)
             partial.groups[path] = (np.concatenate([old_codes, new]), list(known))
         partial.records = position

@@ -248,3 +248,7 @@ class PatternSet:
         if self._set is None:
             return []
         return self._set.Match(text.encode())  # a list of indices, [] for none
+
+    def utf8_matcher(self) -> Any:
+        """``matches`` for texts given as UTF-8 bytes (a column's values, never decoded to ``str``)."""
+        return self._set.Match if self._set is not None else (lambda data: [])
