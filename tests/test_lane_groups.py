@@ -138,3 +138,18 @@ def test_byte_ranges_are_equal_and_as_many_as_a_multiple_of_the_workers(tmp_path
     assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))  # no gap, no overlap
     widths = [end - start for start, end in ranges]
     assert max(widths) <= 32 and len(set(widths[:-1])) <= 1 and widths[-1] <= widths[0]
+
+
+def test_results_and_findings_pickle_with_every_field() -> None:
+    import pickle
+
+    every = {f.name: f"v-{f.name}" for f in dataclasses.fields(Result)}
+    every["line"] = 3
+    every["findings"] = (Finding("pii", "email", 4, 9, "a***@x.example"), Finding("regex", "m"))
+    result = Result(**every)
+    for protocol in (2, pickle.HIGHEST_PROTOCOL):
+        copy = pickle.loads(pickle.dumps(result, protocol=protocol))
+        assert copy == result and dataclasses.asdict(copy) == dataclasses.asdict(result)
+        assert type(copy.findings[0]) is Finding
+    finding = Finding(**{f.name: f"v-{f.name}" for f in dataclasses.fields(Finding)})
+    assert pickle.loads(pickle.dumps(finding)) == finding

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..checks import RunOutcome
 from ..model import Finding, Policy
@@ -23,6 +24,12 @@ class Result:
     waiver: str | None = None
     #: the file of the input holding the output, when the input is several files (a directory, a glob)
     file: str | None = None
+
+    def __reduce__(self) -> tuple[type[Result], tuple[Any, ...]]:
+        # pickled by its fields (a worker process sends thousands of results): the slots dataclass's own
+        # __getstate__ is Python code, several times slower per result
+        return Result, (self.policy, self.rule, self.case_id, self.status, self.message, self.findings, self.line,
+                        self.waiver, self.file)
 
     def moved(self, lines: int, file: str | None) -> Result:
         """This result with its line ``lines`` further on and in ``file`` (as ``dataclasses.replace``, a few times
