@@ -134,7 +134,7 @@ class _Reading:
 def _parse(raw: bytes, reading: _Reading) -> tuple[list[Any], list[int]]:
     """The objects of the non-blank lines of ``raw`` and their line numbers; broken lines become errors."""
     lines = raw.split(b"\n")
-    numbers = [n for n, line in enumerate(lines, 1) if line.strip()]
+    numbers = [n for n, line in enumerate(lines, 1) if line and not line.isspace()]  # (strip() copies each line)
     kept = [lines[n - 1] for n in numbers]
     objs: list[Any] | None = None
     if all(len(line) <= MAX_RECORD_BYTES for line in kept):

@@ -29,7 +29,7 @@ def build_waivers(problems: Problems, known: Mapping[str, frozenset[str]], case_
                   playbook: Playbook, severities: Mapping[str, str]) -> tuple[Waiver, ...]:
     """The waivers of a checked document; every unknown policy, rule or case, and every waiver beyond
     the playbook's ``waiver_rules`` for its policy's severity (``severities``: policy id to severity), is a problem."""
-    cases = set(case_ids)
+    cases = frozenset(case_ids)
     scopes = _scopes(known, cases, _suites_of(case_ids))
     waivers: list[tuple[int, Waiver]] = []
     items = problems.document.data.get("waivers")
@@ -56,10 +56,11 @@ def _suites_of(cases: Mapping[str, EvalCase]) -> dict[str, set[str]]:
     return suites
 
 
-def _scopes(known: Mapping[str, frozenset[str]], cases: set[str],
+def _scopes(known: Mapping[str, frozenset[str]], cases: frozenset[str],
             suites: Mapping[str, set[str]]) -> dict[str, frozenset[str]]:
-    """Policy id to the case ids a gate can judge for it: a suite's cases, or for a policy every eval case."""
-    return {policy: frozenset(suites.get(policy, ()) if policy.startswith("eval:") else cases) for policy in known}
+    """Policy id to the case ids a gate can judge for it: a suite's cases, or for a policy every eval case (one
+    set for all of them: a suite of 100,000 cases made it a copy per policy)."""
+    return {policy: frozenset(suites.get(policy, ())) if policy.startswith("eval:") else cases for policy in known}
 
 
 def _covered(waivers: Iterable[Waiver], rules: frozenset[str], scope: frozenset[str]) -> str | None:
@@ -85,7 +86,7 @@ def _covered(waivers: Iterable[Waiver], rules: frozenset[str], scope: frozenset[
 
 
 def _names_known(problems: Problems, i: int, raw: Mapping[str, Any], known: Mapping[str, frozenset[str]],
-                 cases: set[str]) -> bool:
+                 cases: frozenset[str]) -> bool:
     if raw["policy"] not in known:
         problems.add(f"waiver names unknown policy {raw['policy']!r}", ("waivers", i, "policy"))
         return False
