@@ -163,7 +163,7 @@ class ForkExecutor:
         size = max(1000, min(CHUNK_RECORDS, -(-len(records) // (self.workers * 8))))
         chunks = [(begin, min(begin + size, len(records))) for begin in range(0, len(records), size)]
         try:
-            with self._pool(judging, records, None) as pool:
+            with self._pool(judging, records, None) as pool, paused_gc():  # merging builds acyclic results
                 for (_, end), partial in zip(chunks, pool.imap(_chunk, chunks), strict=True):
                     on_partial(partial)
                     if progress is not None:
@@ -179,7 +179,7 @@ class ForkExecutor:
         done = 0
         _warm_columns(pieces)
         try:
-            with self._pool(judging, None, fields) as pool:
+            with self._pool(judging, None, fields) as pool, paused_gc():  # merging builds acyclic results
                 for partials in pool.imap(_partition, pieces):
                     for partial in partials:
                         on_partial(partial)

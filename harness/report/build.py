@@ -7,12 +7,15 @@ each group still its own entry when two addresses mask alike.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
+import gc
 import hashlib
 import math
-from collections.abc import Callable, Mapping, Sequence
+import operator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
@@ -38,6 +41,8 @@ from .model import (
     SelectionReport,
     Summary,
     freeze,
+    make_finding_report,
+    make_result_report,
 )
 
 if TYPE_CHECKING:
@@ -89,11 +94,78 @@ def result_report(result: Result, line: int | None = None, case_id: str | None =
     """One result as the report lists it: case id, message and findings masked; ``line``: the rule's (or the
     case's) line in its policy or suite file (or in ``source_file``: a suite's cases file); ``case_id``: the
     case id already masked."""
-    return ResultReport(mask_text(result.case_id) if case_id is None else case_id, result.policy, result.rule,
-                        result.status, _masked(result.message), result.line, result.waiver,
-                        tuple(FindingReport(f.kind, f.start, f.end, _masked(f.masked) if f.masked else f.masked)
-                              for f in result.findings), line, result.file,
-                        source_file if line is not None else None)
+    return make_result_report(
+        mask_text(result.case_id) if case_id is None else case_id, result.policy, result.rule, result.status,
+        _masked(result.message), result.line, result.waiver,
+        tuple([make_finding_report(f.kind, f.start, f.end, _masked(f.masked) if f.masked else f.masked)
+               for f in result.findings]), line, result.file, source_file if line is not None else None)
+
+
+def _result_reports(project: Project, results: Sequence[Result],
+                    lines: tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]) -> tuple[ResultReport, ...]:
+    """Every result as :func:`result_report` gives it, with its line as :func:`_where` finds it, in one pass.
+
+    A report lists up to a million results: the case ids are masked together (``mask_many``), each distinct
+    message and excerpt once, and the records are made without a call per result to the functions above.
+    """
+    rule_lines, case_lines = lines
+    suites = {s.policy_id for s in project.suites}
+    cases_files = {s.policy_id: s.cases_path for s in project.suites if s.cases_path is not None}
+    masked: dict[str, str] = {}  # message or excerpt -> masked: a few distinct ones repeat across the results
+
+    def mask(text: str) -> str:
+        done = masked.get(text)
+        if done is None:
+            done = masked[text] = mask_text(text)
+        return done
+
+    reports = []
+    fields = operator.attrgetter("policy", "rule", "case_id", "status", "message", "findings", "line", "waiver",
+                                 "file")
+    with _collector_paused():
+        case_ids = mask_many([r.case_id for r in results])
+        for (policy, rule, case_id, status, message, findings, line, waiver, file), shown_id in zip(
+                map(fields, results), case_ids, strict=True):
+            if policy in suites:
+                source_line = case_lines.get((policy, case_id))
+                source_file = cases_files.get(policy) if source_line is not None else None
+            else:
+                source_line, source_file = rule_lines.get((policy, rule)), None
+            if len(findings) == 1:  # most results: their finding made without a list
+                excerpt = findings[0].masked
+                shown: tuple[FindingReport, ...] = (make_finding_report(
+                    findings[0].kind, findings[0].start, findings[0].end,
+                    (masked.get(excerpt) or mask(excerpt)) if excerpt else excerpt),)
+            else:
+                shown = tuple([make_finding_report(f.kind, f.start, f.end, (masked.get(f.masked) or mask(f.masked))
+                                                   if f.masked else f.masked) for f in findings])
+            reports.append(make_result_report(shown_id, policy, rule, status, masked.get(message) or mask(message),
+                                              line, waiver, shown, source_line, file, source_file))
+        return tuple(reports)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a report's records are made; then every object, the records among
+    them, moved to the oldest generation at once (``gc.freeze`` then ``gc.unfreeze``, which walk no object).
+
+    The records hold no cycles and live as long as the report: a hundred thousand of them would set off
+    collections of the whole heap while they are made, then young-generation collections walking each of them
+    twice more: most of the time it takes to make them. The price: a young cycle of garbage made elsewhere
+    before waits for the next full collection. Objects frozen by someone else (a server before it forks) stay
+    frozen: the move is skipped then.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        if not gc.get_freeze_count():
+            gc.freeze()
+            gc.unfreeze()
+        gc.enable()
 
 
 def result_reporter(project: Project) -> Callable[[Result], ResultReport]:
@@ -200,7 +272,7 @@ def build_report(project: Project, outputs: Outputs | InputFacts, evaluation: Ev
     )
     outcomes = evaluation.outcomes
     lines = source_lines(project)
-    rule_lines, located = lines[0], _where(project, lines)
+    rule_lines = lines[0]
     return Report(
         report_version=REPORT_VERSION,
         harness_version=__version__,
@@ -219,10 +291,7 @@ def build_report(project: Project, outputs: Outputs | InputFacts, evaluation: Ev
                          o.policy.on_fail.value, o.policy.status, o.status, o.checked, o.failed, o.waived,
                          o.errors, o.run_failed, _rules(o.policy, rule_lines))
             for o in outcomes),
-        results=tuple(result_report(r, line, case_id, source_file)
-                      for r, case_id in zip(evaluation.results, mask_many([r.case_id for r in evaluation.results]),
-                                            strict=True)
-                      for line, source_file in (located(r),)),
+        results=_result_reports(project, evaluation.results, lines),
         aggregates=tuple(
             AggregateReport(a.policy, a.rule, a.check, a.status, mask_text(a.outcome.message),
                             _number(a.outcome.value), _number(a.outcome.threshold),

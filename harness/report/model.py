@@ -9,10 +9,13 @@ same clock give the same bytes, whose sha256 the registry and the decision log r
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import itertools
 import json
 import math
+import operator
 import types
 import typing
 from collections.abc import Mapping
@@ -145,7 +148,10 @@ class PolicyReport:
     rules: tuple[RuleReport, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+#: ``FindingReport`` and ``ResultReport`` keep their fields in a ``__dict__`` (no ``__slots__``): a report lists up
+#: to a million of them, which orjson writes from that dict several times faster than from slots, and which
+#: :func:`make_finding_report` and :func:`make_result_report` fill without the frozen ``__init__``'s call per field
+@dataclass(frozen=True)
 class FindingReport:
     kind: str
     start: int | None
@@ -153,7 +159,7 @@ class FindingReport:
     masked: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ResultReport:
     """A non-passing result; the message and findings are masked."""
 
@@ -171,6 +177,40 @@ class ResultReport:
     file: str | None = None
     #: the file ``source_line`` is a line of, when it is not the policy's or suite's own: a suite's cases file
     source_file: str | None = None
+
+
+_new = object.__new__
+
+
+def make_finding_report(kind: str, start: int | None, end: int | None, masked: str | None) -> FindingReport:
+    """``FindingReport(kind, start, end, masked)``, made a few times faster (a report holds one per finding)."""
+    report = _new(FindingReport)
+    fields = report.__dict__  # filled in field order, as ``__init__`` fills it
+    fields["kind"] = kind
+    fields["start"] = start
+    fields["end"] = end
+    fields["masked"] = masked
+    return report
+
+
+def make_result_report(case_id: str, policy: str, rule: str, status: str, message: str, line: int | None,
+                       waiver: str | None, findings: tuple[FindingReport, ...] = (), source_line: int | None = None,
+                       file: str | None = None, source_file: str | None = None) -> ResultReport:
+    """``ResultReport(...)`` with the same arguments, made a few times faster (a report holds one per result)."""
+    report = _new(ResultReport)
+    fields = report.__dict__  # filled in field order, as ``__init__`` fills it
+    fields["case_id"] = case_id
+    fields["policy"] = policy
+    fields["rule"] = rule
+    fields["status"] = status
+    fields["message"] = message
+    fields["line"] = line
+    fields["waiver"] = waiver
+    fields["findings"] = findings
+    fields["source_line"] = source_line
+    fields["file"] = file
+    fields["source_file"] = source_file
+    return report
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +262,15 @@ class Report:
 
         orjson writes it (the standard encoder is slow with indentation: seconds for a million
         case ids); values orjson cannot write (integers beyond 64 bits) fall back to ``json``.
+        Results holding plain values only (:func:`_written_as_records`) are handed to orjson as they are,
+        which writes each the same as its ``to_dict()`` form, without building that form first.
         """
+        if _written_as_records(self.results):
+            results = self.results
+            data = {key: results if name == "results" else _dump(getattr(self, name))
+                    for name, key, _, _ in _fields(Report)}
+            with contextlib.suppress(orjson.JSONEncodeError):  # an integer beyond 64 bits: the path below
+                return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE).decode("utf-8")
         data = self.to_dict()
         try:
             return orjson.dumps(data, option=orjson.OPT_INDENT_2).decode("utf-8") + "\n"
@@ -306,6 +354,7 @@ def freeze(value: Any) -> Any:
 
 
 _PLAIN = (str, int, float, bool, type(None))
+_TEXT = frozenset({str})
 
 
 def as_data(value: Any) -> Any:
@@ -334,7 +383,7 @@ def _dump(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _dump(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        if all(type(v) is str for v in value):  # case ids: a million of them in a large report
+        if set(map(type, value)) <= _TEXT:  # case ids: a million of them in a large report
             return list(value)
         return [_dump(v) for v in value]
     return value
@@ -342,6 +391,48 @@ def _dump(value: Any) -> Any:
 
 #: (field name, JSON key) per report dataclass, filled on first use
 _FIELDS_OF: dict[type, tuple[tuple[str, str], ...]] = {}
+
+#: what orjson writes as ``_dump`` does: ``float`` is not among them (orjson writes NaN as null, ``_dump`` refuses it)
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def _written_as_records(results: tuple[ResultReport, ...]) -> bool:
+    """Whether orjson, given these results as they are, writes what it writes of their ``_dump``.
+
+    orjson writes a dataclass instance from its ``__dict__``, in order: each must be a ``ResultReport`` whose
+    ``__dict__`` holds its fields and nothing else (as its ``__init__`` and :func:`make_result_report` leave
+    it), its findings a tuple of such ``FindingReport``, and every other value a string, an integer, a boolean
+    or None (orjson writes a NaN as null where ``_dump`` refuses it). The checks run over all the results at
+    once, in C (``map``, ``set``): milliseconds for a hundred thousand results.
+    """
+    if type(results) is not tuple or not results or set(map(type, results)) != {ResultReport}:
+        return False
+    records = list(map(vars, results))
+    try:
+        if (set(map(len, records)) != {len(_RESULT_NAMES)}
+                or not set(map(type, itertools.chain.from_iterable(map(_RESULT_VALUES, records)))) <= _SCALARS):
+            return False
+        findings = list(map(_FINDINGS, records))
+        if set(map(type, findings)) != {tuple}:
+            return False
+        found = list(itertools.chain.from_iterable(findings))
+        if not found:
+            return True
+        if set(map(type, found)) != {FindingReport}:
+            return False
+        records = list(map(vars, found))
+        return (set(map(len, records)) == {len(_FINDING_NAMES)}
+                and set(map(type, itertools.chain.from_iterable(map(_FINDING_VALUES, records)))) <= _SCALARS)
+    except KeyError:  # a field missing from a ``__dict__``
+        return False
+
+
+#: the fields of a result and of a finding, as ``_written_as_records`` reads them from a record's ``__dict__``
+_RESULT_NAMES = tuple(f.name for f in dataclasses.fields(ResultReport))
+_RESULT_VALUES = operator.itemgetter(*(name for name in _RESULT_NAMES if name != "findings"))
+_FINDINGS = operator.itemgetter("findings")
+_FINDING_NAMES = tuple(f.name for f in dataclasses.fields(FindingReport))
+_FINDING_VALUES = operator.itemgetter(*_FINDING_NAMES)
 
 
 @typing.no_type_check
