@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
 from typing import Any
@@ -84,13 +84,18 @@ class JsonRule:
     validator: Any | None
     allow_fences: bool
     fast: Any | None = None  # a fastjsonschema validator: the quick yes; jsonschema explains a no
+    #: jsonschema_rs's yes or no (the ``fast`` extra), for the values orjson read; then ``fast`` is not asked
+    quick: Callable[[Any], bool] | None = None
+    #: ``validator`` passing over what ``quick``'s twins accept, to explain its no (values orjson read)
+    explainer: Any | None = None
 
 
 def _prepare_json(options: Mapping[str, Any]) -> JsonRule:
     if "schema" not in options:
         return JsonRule(None, bool(options.get("allow_fences", False)))
-    validator, fast = json_schema_validators(options["schema"])
-    return JsonRule(validator, bool(options.get("allow_fences", False)), fast)
+    judges = json_schema_validators(options["schema"])
+    return JsonRule(judges.validator, bool(options.get("allow_fences", False)), judges.fast, judges.quick,
+                    judges.explainer)
 
 
 #: every digit as ``0``, every other byte as a space: 19 zeros in a row after it are 19 digits in a row, perhaps an
@@ -99,7 +104,7 @@ _DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256)
 _LONG_DIGITS = b"0" * 19
 #: the last output parsed and what came of it: the rules judging one output (its schema, the baseline's
 #: parse rate) parse it once. Keyed by the text object itself, which it holds, so no other text can match.
-_last_parse: tuple[Any, bool, Any, str | None] = (None, False, None, None)
+_last_parse: tuple[Any, bool, Any, str | None, bool] = (None, False, None, None, False)
 
 
 def parse_json_output(text: str, allow_fences: bool) -> tuple[Any, str | None]:
@@ -109,16 +114,23 @@ def parse_json_output(text: str, allow_fences: bool) -> tuple[Any, str | None]:
     and ``json`` reads whatever orjson refuses (and long integers), so a value and a message are ``json``'s.
     The value may be shared with the next rule judging the same output object: never change it.
     """
-    global _last_parse
-    last = _last_parse
-    if last[0] is text and last[1] == allow_fences:
-        return last[2], last[3]
-    value, problem = _parse(text, allow_fences)
-    _last_parse = (text, allow_fences, value, problem)
+    value, problem, _ = _parsed(text, allow_fences)
     return value, problem
 
 
-def _parse(text: str, allow_fences: bool) -> tuple[Any, str | None]:
+def _parsed(text: str, allow_fences: bool) -> tuple[Any, str | None, bool]:
+    """:func:`parse_json_output`, and whether orjson read the value (finite numbers, integers of at most 64
+    bits, valid Unicode, at most 1024 levels: what jsonschema_rs judges as jsonschema does)."""
+    global _last_parse
+    last = _last_parse
+    if last[0] is text and last[1] == allow_fences:
+        return last[2], last[3], last[4]
+    value, problem, by_orjson = _parse(text, allow_fences)
+    _last_parse = (text, allow_fences, value, problem, by_orjson)
+    return value, problem, by_orjson
+
+
+def _parse(text: str, allow_fences: bool) -> tuple[Any, str | None, bool]:
     if allow_fences:
         fenced = _FENCE.match(text)
         if fenced:
@@ -129,17 +141,17 @@ def _parse(text: str, allow_fences: bool) -> tuple[Any, str | None]:
         data = b""
     if data and _LONG_DIGITS not in data.translate(_DIGITS_AS_ZEROS):
         try:
-            return orjson.loads(data), None
+            return orjson.loads(data), None, True
         except orjson.JSONDecodeError:
             pass  # json says what is wrong, or reads what orjson cannot (1e400, deep nesting)
     try:
-        return json.loads(text, parse_constant=_reject_constant), None
+        return json.loads(text, parse_constant=_reject_constant), None, False
     except json.JSONDecodeError as exc:
-        return None, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        return None, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", False
     except RecursionError:
-        return None, "not valid JSON: nested too deeply"
+        return None, "not valid JSON: nested too deeply", False
     except ValueError as exc:  # NaN/Infinity, or an integer beyond Python's digit limit
-        return None, f"not valid JSON: {str(exc)[:120]}"
+        return None, f"not valid JSON: {str(exc)[:120]}", False
 
 
 def _reject_constant(name: str) -> Any:
@@ -152,12 +164,21 @@ def _reject_constant(name: str) -> Any:
                      "description": "Accept output wrapped in a ```json fenced block."}}})
 def json_check(rule: JsonRule, record: OutputRecord, case: EvalCase | None) -> Sequence[Finding]:
     """The output parses as JSON and, with ``schema``, satisfies that JSON Schema."""
-    value, problem = parse_json_output(record.output, rule.allow_fences)
+    value, problem, by_orjson = _parsed(record.output, rule.allow_fences)
     if problem is not None:
         return [Finding("json", problem)]
-    if rule.validator is None:
+    validator = rule.validator
+    if validator is None:
         return NO_FINDINGS
-    if rule.fast is not None:
+    if by_orjson and rule.quick is not None:
+        try:
+            if rule.quick(value):
+                return NO_FINDINGS
+        except Exception:
+            pass
+        else:
+            validator = rule.explainer or validator
+    elif rule.fast is not None:
         try:
             rule.fast(value)
             return NO_FINDINGS
@@ -165,7 +186,7 @@ def json_check(rule: JsonRule, record: OutputRecord, case: EvalCase | None) -> S
             pass
     findings = []
     try:
-        errors = sorted(rule.validator.iter_errors(value), key=lambda e: list(e.absolute_path))[:5]
+        errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))[:5]
     except RecursionError:
         return [Finding("json_schema", "$: nested too deeply to validate against the schema")]
     for error in errors:
