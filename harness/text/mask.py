@@ -7,6 +7,7 @@ grouped by e-mail address must not write the addresses), output-validation error
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -21,7 +22,7 @@ def _folded(value: str) -> str:
 
 
 def _tail(value: str, n: int) -> str:
-    return "".join([c for c in _folded(value) if c.isdigit()][-n:])
+    return "".join(filter(str.isdigit, _folded(value)))[-n:]
 
 
 _MASKS: dict[str, Callable[[str], str]] = {
@@ -29,7 +30,7 @@ _MASKS: dict[str, Callable[[str], str]] = {
     "phone": lambda v: "***-***-**" + _tail(v, 2),
     "us_ssn": lambda v: "***-**-" + _tail(v, 4),
     "credit_card": lambda v: "**** **** **** " + _tail(v, 4),
-    "iban": lambda v: (c := "".join(ch for ch in _folded(v) if ch.isalnum()).upper())[:2] + "** **** " + c[-4:],
+    "iban": lambda v: (c := "".join(filter(str.isalnum, _folded(v))).upper())[:2] + "** **** " + c[-4:],
     "ip_address": lambda v: (
         (w.split(":")[0] or "*") + ":*:*:*" if ":" in (w := _folded(v)) else w.split(".")[0] + ".*.*.*"),
     "secret": lambda v: _folded(v)[:4] + "****",
@@ -46,6 +47,12 @@ def mask_value(kind: str, value: str, *, raw: str = "") -> str:
     '2001:*:*:*'; secret -> first 4 chars + '****'. If a degenerate value would still occur in its mask, the
     mask is '*' * (len(value) - 1), too short to contain it.
     """
+    return _mask(kind, value, raw)
+
+
+@functools.lru_cache(maxsize=4096)
+def _mask(kind: str, value: str, raw: str) -> str:
+    """`mask_value`, kept for the values seen last (a card, an IBAN or an address repeats across answers)."""
     if kind not in _MASKS:
         raise ValueError(f"unknown PII kind: {kind!r}")
     mask = _MASKS[kind](value)
@@ -56,7 +63,7 @@ def mask_value(kind: str, value: str, *, raw: str = "") -> str:
 def mask_match(match: PiiMatch) -> str:
     """The stand-in of a finding, made from what the detector read (a text behind a right-to-left override
     is masked in the order a reader sees it, never as its reversed stored characters)."""
-    return mask_value(match.kind, match.normalized or match.value, raw=match.value)
+    return _mask(match.kind, match.normalized or match.value, match.value)
 
 
 #: explicit bidi controls: dropped from a text once something in it is masked, so no mask is shown reversed

@@ -10,6 +10,9 @@ spans point into the original text. Written-out disguises are read as such: numb
 ``jane . doe @ example . com``, ``203 . 0 . 113 . 42``, ``203.000.113.042``, IBANs in mixed case,
 ``AKIA-IOSF-ODNN-7EXA-MPLE``; a looser layout of a card or an SSN only next to a card or SSN word.
 Overlaps: the more specific kind wins (secret > email > iban > credit_card > us_ssn > ip_address > phone).
+A text that is ASCII, or whose every character folds to one ASCII character (typographic quotes, Unicode digits),
+is its own folded view and is read as it is (`_find_ascii`): its kinds' prefilters and the detectors' whole-text
+questions in one pass (`_scan`), no fold, no offset map.
 """
 
 from __future__ import annotations
@@ -28,17 +31,20 @@ from stdnum import luhn as _luhn
 from stdnum.us import ssn as _ssn
 
 from . import phone as _phone
-from .normalize import Folded, fold_views
+from .normalize import Folded, fold, fold_views
 from .phone import (
     CONTEXT_BUDGET,
     CONTEXT_REGIONS,
-    DATE,
     PUNCT,
+    Facts,
     Proof,
     find_phones,
+    holds,
+    is_date,
     nothing_in,
     shape_dates,
     shape_nothing,
+    undated,
 )
 from .phone import _nothing as _no_phone
 from .phone import possible as _phone_possible
@@ -193,6 +199,8 @@ _PROSE = frozenset(_PROSE_WORDS.split())
 #: (the layouts an SSN is written in, `_SSN_GAPS`) count without an SSN word nearby
 _SSN = _re(r"[0-9]{3}(?: ?[\-:] ?|[._/]|[ \t]{1,4})?[0-9]{2}(?: ?[\-:] ?|[._/]|[ \t]{1,4})?[0-9]{4}")
 _SSN_GAPS = frozenset(["-", ".", "_", "/", " ", "  ", " - ", " -", "- "])
+#: an `_SSN` match as its three groups of digits and the two gaps between them (none holds a digit)
+_SSN_PARTS = re.compile("([0-9]{3})([^0-9]*)([0-9]{2})([^0-9]*)([0-9]{4})").fullmatch
 _SSN_WORD = _re(r"(?i)\b(?:ssn|ssns|social security|soc\.? ?sec|ss ?#|ss no)")
 _CARD = _re(r"[0-9](?:(?:[\s._,/\-*|:()]{0,3}| x )[0-9]){11,}")
 #: characters that join the groups of a card only in a disguise ('4111*1111*1111*1111', '(4111) 1111 ...')
@@ -206,9 +214,11 @@ _CARD_WORD = _re(r"(?i)\b(?:card|credit|debit|visa|mastercard|maestro|amex|cc|pa
 _MAESTRO_12 = frozenset(["50", "56", "57", "58", *(f"6{d}" for d in range(10))])
 _IBAN_SEP = r"(?:[ \t]{1,2}|[.\-_])?"
 _IBAN = _re(rf"[A-Za-z]{{2}}[0-9]{{2}}(?:{_IBAN_SEP}[A-Za-z0-9]{{4}}){{2,8}}(?:{_IBAN_SEP}[A-Za-z0-9]{{1,3}})?")
+_IBAN_SEPS = str.maketrans("", "", " \t.-_")
 _LETTERS = _re(r"[A-Za-z]+")
 _IPV4 = _re(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
 _IPV4_WRITTEN = _re(rf"[0-9]{{1,3}}(?:(?:{_IP_DOT}|\.)[0-9]{{1,3}}){{3}}")
+_WRITTEN_DOT = _re(f"{_D}{_IP_DOT}{_D}")
 _IPV6 = _re(r"(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]{1,4})?")
 _VERSION_WORD = _re(r"(?i)\b(?:version|ver\.?|release|build|firmware|v)\s?$")
 _SECRET = _re(
@@ -240,13 +250,33 @@ def _near(pattern: Regex, t: str, s: int, before: int) -> bool:
     return pattern.test(t[max(0, s - before):s])
 
 
-def _emails(t: str) -> Spans:
+#: the last characters of the words `_VERSION_WORD` reads: 'version', 'ver', 'ver.', 'release', 'build', 'firmware', 'v'
+_VERSION_LAST = frozenset("nNrR.eEdDvV")
+
+
+def _versioned(t: str, s: int) -> bool:
+    """`_near(_VERSION_WORD, t, s, 12)`, asked of the pattern only when the character before `s`, or before the
+    one space (RE2's `\\s`) there, could end one of its words: the pattern ends the window with a word and `\\s?`."""
+    k = s - 1
+    if k >= 0 and t[k] in " \t\n\f\r":
+        k -= 1
+    return k >= 0 and (t[k] in _VERSION_LAST or not t[k].isascii()) and _near(_VERSION_WORD, t, s, 12)
+
+
+def _emails(t: str, facts: Facts = None) -> Spans:
     out = []
-    for s, e in _EMAIL.spans(t):
+    pos = 0
+    # `_EMAIL.spans(t)`, each searched from the next '@' less the longest local part: every match holds one '@'
+    while (at := t.find("@", pos)) >= 0:
+        span = _EMAIL.first(t, max(pos, at - 64))
+        if span is None:
+            break
+        s, e = span
         nxt = t[e:e + 1]
-        if not (nxt in ("-", "@") or nxt.isalnum()) and t[s:e].rsplit(".", 1)[1].lower() not in _NOT_TLD:
+        if not (nxt in ("-", "@") or nxt.isalnum()) and t[t.rfind(".", s, e) + 1:e].lower() not in _NOT_TLD:
             out.append((s, e))
-    if _SPELLED.test(t):
+        pos = e
+    if (_SPELLED in facts) if facts is not None else _SPELLED.test(t):  # (`holds`)
         out += _spelled_emails(t)
     return out
 
@@ -301,27 +331,36 @@ def _separator(t: str, a: int, b: int) -> str:
     return " " if sep in (" ", "  ") else sep
 
 
+_BREAKS = frozenset("\n\r\t\v\f")
+
+
 def _loose(sep: str) -> bool:
     """A separator that also stands between the items of a list or the lines of a table: ', ', a line break."""
-    return ", " in sep or any(c in sep for c in "\n\r\t\v\f")
+    return ", " in sep or not _BREAKS.isdisjoint(sep)
 
 
-def _card_ok(t: str, win: Spans) -> bool:
-    s, e = win[0][0], win[-1][1]
-    lens = [b - a for a, b in win]
-    if not 12 <= sum(lens) <= 19 or t[s] == "0":
+_PLAIN_SEPS = frozenset([" ", "-"])
+
+
+def _card_ok(t: str, groups: Spans, lens: list[int], seps: list[str], i: int, k: int) -> bool:
+    """Whether groups[i:k] are a printed card (`lens`: the groups' lengths, `seps`: the `_separator`s
+    between them)."""
+    s, e = groups[i][0], groups[k - 1][1]
+    if not 12 <= sum(lens[i:k]) <= 19 or t[s] == "0":
         return False  # no issuer number starts with 0
-    if len(win) > 1:
-        if lens[0] != 4 or any(not 3 <= x <= 6 for x in lens[1:-1]) or not 1 <= lens[-1] <= 7:
+    if k - i > 1:
+        if lens[i] != 4 or not 1 <= lens[k - 1] <= 7 or any(not 3 <= x <= 6 for x in lens[i + 1:k - 1]):
             return False  # grouped cards start with 4 digits
-        seps = {_separator(t, b, a) for (_, b), (a, _) in itertools.pairwise(win)}
-        if len(seps) > 1 and not all(x == 4 for x in lens[:-1]):
+        kinds = set(seps[i:k - 1])
+        if len(kinds) > 1 and any(x != 4 for x in lens[i:k - 1]):
             return False  # mixed separators only in the 4-4-4-4 layout of a card
-        if any(_loose(x) for x in seps) and not _near(_CARD_WORD, t, s, 48):
+        if any(_loose(x) for x in kinds) and not _near(_CARD_WORD, t, s, 48):
             return False  # a list or a column of 4-digit numbers (years) is a card only next to a card word
-        if not seps <= {" ", "-"} and not _free(t, s, e, "./_,"):
+        if not kinds <= _PLAIN_SEPS and not _free(t, s, e, "./_,"):
             return False  # a longer chain of dotted numbers (a version, an address) is not a card
-    digits = "".join(t[a:b] for a, b in win)
+        digits = "".join([t[a:b] for a, b in groups[i:k]])
+    else:
+        digits = t[s:e]
     if len(digits) == 12 and not (digits[:2] in _MAESTRO_12 and _near(_CARD_WORD, t, s, 48)):
         return False  # 12 digits: only Maestro ranges, and only next to a card word
     return _luhn_ok(digits)
@@ -335,18 +374,18 @@ def _spaced_chain(t: str, groups: Spans, i: int) -> int:
     return j
 
 
-def _odd_cards(t: str, groups: Spans, taken: Spans) -> Spans:
+def _odd_cards(t: str, groups: Spans, seps: list[str], taken: Spans) -> Spans:
     """Cards in the layouts of a disguise, each a whole run of groups joined by one separator (not joined to
     more digits by another, bar a space or a comma): the 4-4-4-4 layout joined by '*', '|', ':' or ' x ', or
     with its first group in brackets ('(4111) 1111 1111 1111'); next to a card word also other layouts joined
     so, groups of two or three digits ('41 11 11 ...', '411 111 111 111 1111'), eight and the rest. Runs
-    that overlap a card already `taken` (sorted, disjoint) are left out."""
+    that overlap a card already `taken` (sorted, disjoint) are left out. `seps`: the `_separator`s between the
+    groups."""
     out: Spans = []
     starts = [a for a, _ in taken]
-    seps = [_separator(t, b, a) for (_, b), (a, _) in itertools.pairwise(groups)]
     bracket = len(seps) > 1 and seps[0] in (")", ") ") and t[groups[0][0] - 1:groups[0][0]] == "("
     if bracket:
-        seps[0] = seps[1]
+        seps = [seps[1], *seps[1:]]
     start = 0  # the first group of the run of equal separators
     for sep, same in itertools.groupby(seps):
         first, last = start, start + len(list(same))
@@ -371,67 +410,93 @@ def _odd_cards(t: str, groups: Spans, taken: Spans) -> Spans:
     return out
 
 
-def _cards(t: str) -> Spans:
+def _cards(t: str, facts: Facts = None) -> Spans:
     """Cards in the layouts they are printed in (`_printed_cards`), in each stretch of a chain of digit groups
     that no odd separator breaks; then the layouts of a disguise (`_odd_cards`) in the whole chain."""
     out: Spans = []
     worded: bool | None = None  # whether the text has a card word anywhere (asked once, when needed)
     for base, end in _CARD.spans(t):
         chain = t[base:end]
+        if chain.isdigit():  # one group (a match holds ASCII digits and separators): the printed card or nothing
+            if _free(t, base, end, "-.,/_") and _card_ok(t, [(base, end)], [end - base], [], 0, 1):
+                out.append((base, end))
+            continue
         groups = [(base + g.start(), base + g.end()) for g in _DIGIT_RUNS.finditer(chain)]
+        seps = [_separator(t, b, a) for (_, b), (a, _) in itertools.pairwise(groups)]
         free, odd, before = _free(t, base, end, "-.,/_"), _ODD_CHAIN.search(chain) is not None, len(out)
-        first = 0
-        for k in range(1, len(groups) + 1):
-            if k == len(groups) or (odd and _ODD_SEP.intersection(t[groups[k - 1][1]:groups[k][0]])):
-                if _free(t, groups[first][0], groups[k - 1][1], "-.,/_"):
-                    out += _printed_cards(t, groups[first:k])
-                first = k
-        if not odd:  # without an odd separator, a disguise's layout is a card only next to a card word
-            worded = _CARD_WORD.test(t) if worded is None else worded
+        if not odd:  # one stretch, the whole chain (which starts and ends with a digit)
+            if free:
+                out += _printed_cards(t, groups, seps)
+            # without an odd separator, a disguise's layout is a card only next to a card word, and only a run of
+            # groups whose first holds two, three or eight digits (`_odd_cards`)
+            if not any(b - a in (2, 3, 8) for a, b in groups):
+                continue
+            worded = holds(facts, _CARD_WORD, t) if worded is None else worded
+        else:
+            first = 0
+            for k in range(1, len(groups) + 1):
+                if k == len(groups) or _ODD_SEP.intersection(seps[k - 1]):
+                    if _free(t, groups[first][0], groups[k - 1][1], "-.,/_"):
+                        out += _printed_cards(t, groups[first:k], seps[first:k - 1])
+                    first = k
         if free and len(groups) > 1 and (odd or worded):
-            out += _odd_cards(t, groups, out[before:])
+            out += _odd_cards(t, groups, seps, out[before:])
     return out
 
 
-def _printed_cards(t: str, groups: Spans) -> Spans:
+def _printed_cards(t: str, groups: Spans, seps: list[str]) -> Spans:
     """Runs of 12+ digits in groups (one kind of separator, or any mix of ' ', '-', '.', '/', '_', ',' in the
     4-4-4-4 layout; ', ' and line breaks only next to a card word): leftmost-longest valid
-    windows; or a whole chain of 13-19 digits written one at a time ('4 1 1 1 ...')."""
+    windows; or a whole chain of 13-19 digits written one at a time ('4 1 1 1 ...'). `seps`: the
+    `_separator`s between the groups."""
     out: Spans = []
+    lens = [b - a for a, b in groups]
+    n = len(groups)
     i = 0
-    while i < len(groups):
-        if groups[i][1] - groups[i][0] == 1:  # no grouped card starts with one digit: the chain or nothing
+    while i < n:
+        if lens[i] == 1:  # no grouped card starts with one digit: the chain or nothing
             k = _spaced_chain(t, groups, i)
             digits = "".join(t[a] for a, _ in groups[i:k])
             if 13 <= len(digits) <= 19 and digits[0] != "0" and _luhn_ok(digits):
                 out.append((groups[i][0], groups[k - 1][1]))
             i = k
             continue
-        j, n = i, 0  # the longest window from group i holding at most 19 digits
-        while j < len(groups) and n + groups[j][1] - groups[j][0] <= 19:
-            n, j = n + groups[j][1] - groups[j][0], j + 1
-        if groups[i][1] - groups[i][0] != 4:  # grouped cards start with 4 digits
-            j = i + 1
-        found = next((k for k in range(j, i, -1) if _card_ok(t, groups[i:k])), None)
-        if found is not None:
+        if lens[i] != 4:  # grouped cards start with 4 digits
+            j, m = i + 1, lens[i]
+        else:  # the longest window from group i holding at most 19 digits
+            j, m = i, 0
+            while j < n and m + lens[j] <= 19:
+                m, j = m + lens[j], j + 1
+        found = 0
+        if t[groups[i][0]] != "0":  # (no window from i is a card else, `_card_ok`)
+            for k in range(j, i, -1):  # longest first; `m`: the digits of groups[i:k]
+                if m < 12:
+                    break  # nor is any shorter window
+                if _card_ok(t, groups, lens, seps, i, k):
+                    found = k
+                    break
+                m -= lens[k - 1]
+        if found:
             out.append((groups[i][0], groups[found - 1][1]))
-        i = found if found is not None else i + 1
+            i = found
+        else:
+            i += 1
     return out
 
 
-def _ssns(t: str) -> Spans:
+def _ssns(t: str, facts: Facts = None) -> Spans:
     """NNN-NN-NNNN, NNN.NN.NNNN, NNN_NN_NNNN, NNN/NN/NNNN, NNN NN NNNN (one or two spaces), NNN - NN - NNNN, or
     a mix of them; after an SSN word also bare 9 digits, a partial grouping (NNNNN-NNNN, NNN-NNNNNN), ':' or
     three or four spaces or tabs between the groups (which elsewhere are a ZIP+4 code, a ratio, table columns)."""
     out = []
     for s, e in _SSN.spans(t):
+        if not _free(t, s, e, "-.,/:"):
+            continue
         v = t[s:e]
-        digits = [i for i, c in enumerate(v) if c.isdigit()]
-        gaps = (v[digits[2] + 1:digits[3]], v[digits[4] + 1:digits[5]])
-        ok = all(g in _SSN_GAPS for g in gaps) or _near(_SSN_WORD, t, s, 40)
-        if "." in v and _near(_VERSION_WORD, t, s, 12):
+        if "." in v and _versioned(t, s):
             continue  # 'release 100.20.3000' is a version
-        if ok and _free(t, s, e, "-.,/:") and _ssn_ok("".join(v[i] for i in digits)):
+        area, gap, group, gap2, serial = _SSN_PARTS(v).groups()  # type: ignore[union-attr]
+        if ((gap in _SSN_GAPS and gap2 in _SSN_GAPS) or _near(_SSN_WORD, t, s, 40)) and _ssn_ok(area + group + serial):
             out.append((s, e))
     return out
 
@@ -443,7 +508,7 @@ def _iban_case_ok(v: str) -> bool:
         w.isupper() or w.islower() or w.istitle() for w in (v[a:b] for a, b in _LETTERS.spans(v)))
 
 
-def _ibans(t: str) -> Spans:
+def _ibans(t: str, facts: Facts = None) -> Spans:
     """IBANs (mod-97 and the country's format), in groups of four joined by ' ', two spaces, a tab, '.', '-' or
     '_', or not grouped; in upper, lower or mixed case (`_iban_case_ok`)."""
     out = []
@@ -451,22 +516,20 @@ def _ibans(t: str) -> Spans:
         if s > 0 and t[s - 1].isalnum():
             continue
         # the pattern may swallow a short trailing word: retry ending at each inner separator
-        for end in [e] + [s + i for i in range(e - s - 1, 14, -1) if t[s + i] in " \t.-_"]:
-            v = "".join(c for c in t[s:end] if c.isalnum())
+        for end in itertools.chain((e,), (s + i for i in range(e - s - 1, 14, -1) if t[s + i] in " \t.-_")):
+            v = t[s:end].translate(_IBAN_SEPS)  # its letters and digits: a match holds these separators besides
             if not (end < len(t) and t[end].isalnum()) and _iban_case_ok(v) and _iban_ok(v):
                 out.append((s, end))
                 break
     return out
 
 
-def _ipv4(octets: Sequence[str]) -> str:
-    """Dotted octets as `ipaddress` reads them: an octet after the first zero-padded to three digits
-    ('203.000.113.042') is read as its number; one padded to two, or a padded first one ('01.02.03.04',
-    '010.020.030.040': a version, a date, a section number), makes it no address."""
-    if (octets[0] != "0" and octets[0].startswith("0")) or any(
-            o.startswith("0") and len(o) != 3 for o in octets[1:] if o != "0"):
-        return ""
-    return ".".join(str(int(o)) for o in octets)
+def _padded(octets: Sequence[str]) -> bool:
+    """Dotted octets that are no address as `ipaddress` reads them: an octet after the first may be zero-padded
+    to three digits ('203.000.113.042'), one padded to two, or a padded first one ('01.02.03.04',
+    '010.020.030.040': a version, a date, a section number), makes it none."""
+    return (octets[0] != "0" and octets[0].startswith("0")) or any(
+        o.startswith("0") and len(o) != 3 for o in octets[1:] if o != "0")
 
 
 def _ip_ok(v: str) -> bool:
@@ -477,15 +540,31 @@ def _ip_ok(v: str) -> bool:
     return not (a.is_unspecified or a.is_loopback or (a.version == 4 and (a.is_reserved or a.is_multicast)))
 
 
-def _ips(t: str) -> Spans:
+@functools.cache
+def _public_first(n: int) -> bool:
+    """Whether `ipaddress` finds the addresses whose first number is `n` (and that are not 0.0.0.0) neither
+    loopback, reserved nor multicast: each of those ranges is a /8 or a /4, so the first number decides."""
+    return _ip_ok(f"{n}.0.0.1")
+
+
+def _ipv4_ok(octets: Sequence[str]) -> bool:
+    """Whether dotted octets are an address `_ip_ok` accepts, read as numbers (not `_padded`): each up to 255,
+    not 0.0.0.0, and a first one `_public_first`."""
+    numbers = [int(o) for o in octets]
+    return max(numbers) <= 255 and any(numbers) and _public_first(numbers[0]) and not _padded(octets)
+
+
+def _ips(t: str, facts: Facts = None) -> Spans:
     """IPv4 (minus unspecified, loopback, reserved, multicast, version strings; dots may be written out) and IPv6."""
     out = [(s, e) for s, e in _IPV4.spans(t) if _free(t, s, e, ".")
-           and not _near(_VERSION_WORD, t, s, 12) and _ip_ok(_ipv4(t[s:e].split(".")))]
-    # written out: '203 . 0 . 113 . 42', '203[.]0[.]113[.]42', '203 dot 0 dot 113 dot 42'
-    out += [(s, e) for s, e in _IPV4_WRITTEN.spans(t) if not _IPV4.whole(t[s:e])
-            and _free(t, s, e, ".") and not _near(_VERSION_WORD, t, s, 12)
-            and _ip_ok(_ipv4(octets := [t[a:b] for a, b in _DIGITS.spans(t, s, e)]))
-            and any(len(o) > 1 for o in octets)]  # not 'steps 1 . 2 . 3 . 4'
+           and not _versioned(t, s) and _ipv4_ok(t[s:e].split("."))]
+    # written out: '203 . 0 . 113 . 42', '203[.]0[.]113[.]42', '203 dot 0 dot 113 dot 42'; a match with no written
+    # dot between two digits (`_WRITTEN_DOT`) is plain dotted, which `_IPV4` fullmatches
+    if facts is None or _WRITTEN_DOT in facts:
+        out += [(s, e) for s, e in _IPV4_WRITTEN.spans(t) if not _IPV4.whole(t[s:e])
+                and _free(t, s, e, ".") and not _versioned(t, s)
+                and _ipv4_ok(octets := [t[a:b] for a, b in _DIGITS.spans(t, s, e)])
+                and any(len(o) > 1 for o in octets)]  # not 'steps 1 . 2 . 3 . 4'
     for s, e in _IPV6.spans(t) if ":" in t else ():
         v = t[s:e]
         glued = (s > 0 and (t[s - 1].isalnum() or t[s - 1] in ":.")) or (e < len(t) and (t[e].isalnum() or t[e] == ":"))
@@ -503,7 +582,7 @@ def _aws_key_ok(t: str, s: int, v: str) -> bool:
     return word or (v.startswith("AKIA") and any(c.isdigit() for c in v[4:]))
 
 
-def _secrets(t: str) -> Spans:
+def _secrets(t: str, facts: Facts = None) -> Spans:
     """API keys and private keys; an AWS key may be glued after '_' ('key_AKIA...') and split (`_aws_key_ok`)."""
     out = []
     for s, e in _SECRET.spans(t):
@@ -567,6 +646,27 @@ _PRESENT = {frozenset(ix): frozenset(KINDS[i] for i in ix)
             for n in range(1, len(KINDS) + 1) for ix in itertools.combinations(range(len(KINDS)), n)}
 
 
+#: whole-text questions of the detectors (`holds`), asked of an ASCII text in the pass of the kinds' prefilters
+_ASKED = (_SPELLED, _CARD_WORD, _WRITTEN_DOT, _phone._ANY_WORD, _phone._WORDISH, _phone._NANP_SIGN)
+_SCAN_SET = PatternSet([*(_PREFILTER[k] for k in KINDS), *(p.pattern for p in _ASKED)])
+_SCANNED: dict[frozenset[int], tuple[frozenset[str], frozenset[Regex]]] = {}  # at most 2 ** 12 answers
+
+
+def _scan(t: str) -> tuple[frozenset[str], Facts]:
+    """`_kinds_present(t)` and which of `_ASKED` occur in `t`, in one pass (the same set's answer: complete
+    unless it is "none"); when it is "none", each kind's prefilter on its own and `_ASKED` unanswered (None)."""
+    found = _SCAN_SET.matches(t) if len(t) <= SET_MAX_CHARS else []
+    if not found:
+        return frozenset(k for k in KINDS if _KIND_RE[k].test(t)), None
+    key = frozenset(found)
+    answer = _SCANNED.get(key)
+    if answer is None:
+        n = len(KINDS)
+        answer = _SCANNED[key] = (frozenset(KINDS[i] for i in key if i < n),
+                                  frozenset(_ASKED[i - n] for i in key if i >= n))
+    return answer
+
+
 def _detectable(t: str) -> frozenset[str]:
     """The kinds whose detector may find something in `t`: those whose prefilter occurs (`_kinds_present`),
     phone only when a run of digits is not a date (`phone.possible`: its prefilter passes every date)."""
@@ -615,6 +715,92 @@ def _find(text: str, wanted: frozenset[str], region: str, skip: bool = True, str
     return [x for x in taken if x[2] in wanted]
 
 
+_NOT_PHONE = _ALL_KINDS - _PHONE_ONLY
+_EMAIL_ONLY = frozenset(["email"])
+_PHONE_PRIORITY, _EMAIL_PRIORITY = _PRIORITY["phone"], _PRIORITY["email"]
+
+
+def _find_ascii(t: str, wanted: frozenset[str], region: str, strict: bool) -> list[tuple[int, int, str]]:
+    """`_find` of a non-empty ASCII text (its one view is itself) as (start, end, kind): its `_detectable` kinds
+    and the detectors' whole-text questions (`facts`) in one pass (`_scan`), the runs of digits phone reads
+    found once (`phone.undated`)."""
+    if len(t) <= SHAPE_MAX_CHARS and _clean(t, region, strict):
+        return []  # a case id: answered by its shape and its digits
+    present, facts = _scan(t)
+    runs = None
+    # whether phone's detector may find something matters only when no other wanted kind's prefilter occurs (else
+    # it runs, and finds nothing where `phone.possible` is False)
+    if "phone" in present and "phone" in wanted and not present & wanted - _PHONE_ONLY:
+        if "\t" in t:
+            possible = _phone_possible(t)
+        else:
+            runs = undated(t)
+            possible = bool(runs)
+        if not possible:
+            present = present - _PHONE_ONLY
+    if not present & wanted or (present == _PHONE_ONLY and _no_phone(t, region, strict, facts)):
+        return []  # no detector of a wanted kind can find anything, or only phone's and it provably finds nothing
+    if present == _EMAIL_ONLY:  # (most texts that reach the detectors: an address and nothing else)
+        found = _emails(t, facts)
+        if len(found) < 2:
+            return [(s, e, "email") for s, e in found]
+        return _resolve([(_EMAIL_PRIORITY, s, e, "email") for s, e in found], wanted)
+    spans = []
+    for k in (_NOT_PHONE if "phone" in wanted else wanted) & present:
+        p = _PRIORITY[k]
+        spans += [(p, s, e, k) for s, e in _DETECTORS[k](t, facts)]
+    if "phone" in wanted and "phone" in present:
+        claimed = [(s, e) for _, s, e, _ in spans]
+        if runs is not None or not _runs_held(t, claimed):
+            spans += [(_PHONE_PRIORITY, s, e, "phone") for s, e in find_phones(
+                t, region, claimed, strict=strict, facts=facts, runs=runs)]
+    if len(spans) < 2:
+        return [(s, e, k) for _, s, e, k in spans if k in wanted]
+    return _resolve(spans, wanted)
+
+
+_DIGIT_BYTES = b"0123456789"
+
+
+def _digits(data: bytes) -> int:
+    """How many ASCII digits `data` holds."""
+    return len(data) - len(data.translate(None, _DIGIT_BYTES))
+
+
+def _runs_held(t: str, claimed: Spans) -> bool:
+    """Whether each run of 7+ digits of the ASCII text `t` (`phone._GATE`: digits joined by at most four
+    characters) lies in one span other kinds `claimed`, so that `phone.find_phones` has no window to read,
+    answered from where `t`'s digits stand: the spans are five or more characters apart, no digit stands within
+    five characters before or after one, and fewer than seven outside them. Then two digits of a run that are
+    next to each other (five or fewer characters apart) stand both in one span or both outside; so a run is all
+    inside one span, or has its seven digits outside."""
+    data = t.encode("ascii")
+    inside, end = 0, -5
+    for a, b in sorted(claimed):
+        if a - end < 5:
+            return False
+        n = _digits(data[a:b])
+        if _digits(data[max(0, a - 5):b + 5]) != n:
+            return False
+        inside, end = inside + n, b
+    return _digits(data) - inside < 7
+
+
+def _resolve(spans: list[tuple[int, int, int, str]], wanted: frozenset[str]) -> list[tuple[int, int, str]]:
+    """`_find`'s overlap resolution of (priority, start, end, kind) candidates in one view."""
+    spans.sort()  # as `_find`: equal (priority, start, end) means the same kind
+    taken: list[tuple[int, int, str]] = []
+    for _, level in itertools.groupby(spans, key=lambda f: f[0]):
+        starts, won = [s for s, _, _ in taken], list[tuple[int, int, str]]()
+        for _, s, e, kind in level:
+            i = bisect.bisect_left(starts, s)
+            if (i > 0 and taken[i - 1][1] > s) or (i < len(taken) and taken[i][0] < e) or (won and won[-1][1] > s):
+                continue
+            won.append((s, e, kind))
+        taken = sorted(taken + won) if won else taken
+    return [x for x in taken if x[2] in wanted]
+
+
 @functools.lru_cache(maxsize=64)
 def _prefilter_re(wanted: frozenset[str]) -> Regex:
     return _re(prefilter_pattern(wanted))
@@ -632,16 +818,21 @@ def find_pii(text: str, kinds: Collection[str] = KINDS, *, region: str = "US",
     wanted = _check_kinds(kinds)
     if not text:
         return []
-    present = None
     if text.isascii():  # one view, the text itself, where `_UNFOLDED` cannot match: the kinds' prefilters tell
-        if len(text) <= SHAPE_MAX_CHARS and _clean(text, region, strict):
-            return []  # a case id: answered by its shape and its digits
-        present = _detectable(text)
-        if not present & wanted or (present == _PHONE_ONLY and _no_phone(text, region, strict)):
-            return []  # no detector of a wanted kind can find anything, or only phone's and it provably finds nothing
-    elif not _prefilter_re(wanted).test(text):
+        spans = _find_ascii(text, wanted, region, strict)
+        if not spans or not allow:
+            return [PiiMatch(k, s, e, v, v) for s, e, k in spans for v in (text[s:e],)]
+        if _hashable(allow):  # the allow list asked before a match is made (most texts with an address allow it)
+            return [PiiMatch(k, s, e, v, v) for s, e, k in spans for v in (text[s:e],) if not _allowed(allow, v)]
+        return [PiiMatch(k, s, e, v, v) for s, e, k in spans for v in (text[s:e],)
+                if not any(_whole(p, v) for p in allow)]
+    if not _prefilter_re(wanted).test(text):
         return []
-    found = _find(text, wanted, region, strict=strict, present=present)
+    folded = _read_alike(text)
+    if folded is not None:  # one view, ASCII, each character read from the text's own: `_find` on it as is
+        found = [(s, e, k, folded[s:e]) for s, e, k in _find_ascii(folded, wanted, region, strict)]
+    else:
+        found = _find(text, wanted, region, strict=strict)
     if not found:
         return []
     matches = [PiiMatch(k, s, e, text[s:e], n) for s, e, k, n in found]
@@ -649,6 +840,48 @@ def find_pii(text: str, kinds: Collection[str] = KINDS, *, region: str = "US",
         return matches
     return [m for m in matches if not any(_whole(p, m.value) or (
         m.normalized != m.value and _whole(p, m.normalized)) for p in allow)]
+
+
+@functools.lru_cache(maxsize=4096)
+def _allowed(allow: tuple[Regex, ...], value: str) -> bool:
+    """Whether `value` fullmatches one of `allow`, kept for the values seen last (an address a policy allows
+    recurs in every answer that gives it)."""
+    return _whole(allow[0], value) if len(allow) == 1 else any(_whole(p, value) for p in allow)
+
+
+def _hashable(allow: Sequence[Regex]) -> bool:
+    """Whether `_allowed` may keep its answers for `allow`: a tuple of hashable patterns (a `Regex` is equal
+    only to itself, a compiled `re` pattern to one of the same pattern and flags)."""
+    if type(allow) is not tuple:
+        return False
+    try:
+        hash(allow)
+    except TypeError:
+        return False
+    return True
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+@functools.lru_cache(maxsize=4096)
+def _ascii_fold(ch: str) -> str | None:
+    """The ASCII character `ch` folds to, when it folds to one and is no combining mark; else None."""
+    folded = fold(ch, visual=False).text
+    return folded if len(folded) == 1 and folded.isascii() and not unicodedata.combining(ch) else None
+
+
+def _read_alike(text: str) -> str | None:
+    """``fold(text).text`` when it is ASCII and reads each character of `text` as one (typographic quotes,
+    dashes, Unicode spaces and digits, look-alike letters; no invisible character, bidi control or combining
+    mark): then it is the one view of `text` (`fold_views`) and its spans are the text's own; else None."""
+    folded = text
+    for ch in set(_NON_ASCII.findall(text)):
+        one = _ascii_fold(ch)
+        if one is None:
+            return None
+        folded = folded.replace(ch, one)  # `fold`'s translation, one character for one (ASCII stays)
+    return folded
 
 
 #: every ASCII digit read as '0': the kinds' prefilters, `phone._GATE` and the tests of `phone._nothing` but its
@@ -686,7 +919,7 @@ def _clean(text: str, region: str, strict: bool) -> bool:
     dates, nothing = verdict
     if dates is not None:
         t = text.replace("\t", " ") if "\t" in text else text
-        if all(DATE.whole(t[s:e]) for s, e in dates):
+        if all(is_date(t[s:e]) for s, e in dates):
             return True  # every run of 7+ digits a date: `_detectable` drops the phone kind
     return nothing is not None and _phone.PRECHECK and nothing_in(text, nothing)  # (a test may switch it off)
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ...errors import InputError
 from ...model import EvalCase, Finding, OutputRecord
 from ...text import pii as detector
 from ...text.mask import mask_match
@@ -13,6 +14,7 @@ from ...text.regex import Pattern, compile_pattern
 from ..base import check
 
 MAX_FINDINGS = 20
+_MESSAGES = {kind: f"{kind.replace('_', ' ')} found" for kind in detector.KINDS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,13 +24,28 @@ class PiiRule:
     region: str
     prefilter: str
     strict: bool = False
+    #: `allow` as one pattern where it can be (`_as_one`): what the check gives `find_pii`; None: `allow`
+    allowed: tuple[Pattern, ...] | None = None
+
+
+def _as_one(allow: tuple[Pattern, ...]) -> tuple[Pattern, ...]:
+    """The allow patterns as one, which a value fullmatches when it fullmatches one of them: one search per
+    finding rather than one per pattern. As they are when there is one, when one is not ASCII (the one pattern
+    would read an ASCII value in another mode, see ``regex._ascii_regex``), when one holds ``\\Q`` or ``\\E``
+    (a quote runs to the end of a pattern, past the group around it), or when RE2 cannot compile the union."""
+    if len(allow) < 2 or any(not p.pattern.isascii() or "\\Q" in p.pattern or "\\E" in p.pattern for p in allow):
+        return allow
+    try:
+        return (compile_pattern("|".join(f"(?:{p.pattern})" for p in allow)),)
+    except InputError:
+        return allow
 
 
 def _prepare(options: Mapping[str, Any]) -> PiiRule:
     kinds = tuple(options.get("kinds", detector.KINDS))
     allow = tuple(compile_pattern(p, subpath=("allow", i)) for i, p in enumerate(options.get("allow", ())))
     return PiiRule(kinds, allow, options.get("region", "US"), detector.prefilter_pattern(kinds),
-                   bool(options.get("strict", False)))
+                   bool(options.get("strict", False)), _as_one(allow))
 
 
 @check("pii", prepare=_prepare, prefilter=lambda r: r.prefilter, options={"properties": {
@@ -42,8 +59,8 @@ def _prepare(options: Mapping[str, Any]) -> PiiRule:
                               "written in a phone format is reported, assigned area code or not."}}})
 def pii(rule: PiiRule, record: OutputRecord, case: EvalCase | None) -> Sequence[Finding]:
     """No personal data of the given kinds (email, phone, us_ssn, credit_card, iban, ip_address, secret)."""
-    matches = detector.find_pii(record.output, rule.kinds, region=rule.region, allow=rule.allow, strict=rule.strict)
-    return [
-        Finding(m.kind, f"{m.kind.replace('_', ' ')} found", m.start, m.end, mask_match(m))
-        for m in matches[:MAX_FINDINGS]
-    ]
+    allow = rule.allow if rule.allowed is None else rule.allowed
+    matches = detector.find_pii(record.output, rule.kinds, region=rule.region, allow=allow, strict=rule.strict)
+    if not matches:
+        return []
+    return [Finding(m.kind, _MESSAGES[m.kind], m.start, m.end, mask_match(m)) for m in matches[:MAX_FINDINGS]]
