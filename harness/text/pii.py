@@ -273,7 +273,9 @@ def _emails(t: str, facts: Facts = None) -> Spans:
             break
         s, e = span
         nxt = t[e:e + 1]
-        if not (nxt in ("-", "@") or nxt.isalnum()) and t[t.rfind(".", s, e) + 1:e].lower() not in _NOT_TLD:
+        # followed by a letter, a digit or '@': part of a longer token, not an address. Followed by '-': an address
+        # all the same ('jane@gmail.com-1'): a domain going on with a hyphenated label and a TLD would have matched
+        if not (nxt == "@" or nxt.isalnum()) and t[t.rfind(".", s, e) + 1:e].lower() not in _NOT_TLD:
             out.append((s, e))
         pos = e
     if (_SPELLED in facts) if facts is not None else _SPELLED.test(t):  # (`holds`)
