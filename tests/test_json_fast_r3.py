@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from harness.checks.builtin import structured
 from harness.checks.builtin.structured import JsonRule, json_check
 from harness.errors import InputError
-from harness.io import json_schema
+from harness.io import json_schema, rust_schema
 from harness.io.json_schema import portable_pattern, rust_judges_alike, rust_pattern
 from harness.model import OutputRecord
 
@@ -115,8 +115,11 @@ SCHEMAS: list[tuple[str, dict[str, Any], bool]] = [
                                                   "u": {"format": "uri"}}}, True),
     ("defs", {"$defs": {"item": {"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}}},
               "type": "array", "items": {"$ref": "#/$defs/item"}}, True),
+    # a keyword neither reads (`components`): jsonschema_rs reads some that jsonschema does not (`dependencies`)
     ("outside-keywords", {"components": {"x": {"type": "integer", "minimum": 3}},
-                          "properties": {"a": {"$ref": "#/components/x"}, "b": {"$ref": "#/components/x"}}}, True),
+                          "properties": {"a": {"$ref": "#/components/x"}, "b": {"$ref": "#/components/x"}}}, False),
+    ("definitions", {"definitions": {"x": {"type": "integer", "minimum": 3}},
+                     "properties": {"a": {"$ref": "#/definitions/x"}, "b": {"$ref": "#/definitions/x"}}}, True),
     ("recursive", {"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#"}}}}, False),
     ("mutual", {"$defs": {"a": {"type": "array", "items": {"$ref": "#/$defs/b"}},
                           "b": {"anyOf": [{"type": "integer"}, {"$ref": "#/$defs/a"}]}}, "$ref": "#/$defs/a"}, False),
@@ -251,7 +254,7 @@ def test_multiple_of_is_judged_by_jsonschema_alone() -> None:
 
 
 def test_without_jsonschema_rs_fastjsonschema_gives_the_quick_yes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(json_schema, "jsonschema_rs_module", lambda: None)
+    monkeypatch.setattr(rust_schema, "jsonschema_rs_module", lambda: None)
     rule = prepare(ORDER)
     assert rule.quick is None and rule.explainer is None and rule.fast is not None
     for output in OUTPUTS:

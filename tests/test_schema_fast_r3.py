@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.errors import InputErrors
-from harness.io import json_schema, schema
+from harness.io import json_schema, rust_schema, schema
 from harness.io.yaml import YamlDocument, load_yaml, parse_yaml
 from harness.project import inspect_project, load_project
 
@@ -231,7 +231,7 @@ def test_changed_documents_get_the_errors_of_jsonschema_alone(changed: tuple[str
 
 def test_without_jsonschema_rs_a_project_loads_as_before(monkeypatch: pytest.MonkeyPatch, repo: Any,
                                                          policy_text: Any) -> None:
-    monkeypatch.setattr(json_schema, "jsonschema_rs_module", lambda: None)
+    monkeypatch.setattr(rust_schema, "jsonschema_rs_module", lambda: None)
     monkeypatch.setattr(schema, "_RUST", OrderedDict())
     assert schema.rust_validator("policy", CHECKS) is None
     project = load_project(ROOT / "policies", ROOT / "evals")
@@ -249,7 +249,7 @@ def test_with_and_without_jsonschema_rs_an_invalid_project_has_the_same_errors(m
     repo.policy("p.yaml", policy_text("- {id: r, check: regex, pattern: x, must: sometimes}\n"))
     repo.policy("q.yaml", policy_text("- {id: r, check: pii}\n").replace("id: ", "id: q", 1))
     _, fast = inspect_project(repo.policies, repo.evals)
-    monkeypatch.setattr(json_schema, "jsonschema_rs_module", lambda: None)
+    monkeypatch.setattr(rust_schema, "jsonschema_rs_module", lambda: None)
     monkeypatch.setattr(schema, "_RUST", OrderedDict())
     _, slow = inspect_project(repo.policies, repo.evals)
     assert [str(e) for e in fast] == [str(e) for e in slow] != []

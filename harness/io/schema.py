@@ -548,7 +548,7 @@ def _json_document(data: Any) -> bool:
 
 
 def _build_rust(name: str, checks: Mapping[str, Any] | None) -> Callable[[Any], bool] | None:
-    from .json_schema import _RUST_REFUSED, jsonschema_rs_module, rust_reads_alike
+    from .rust_schema import _RUST_REFUSED, jsonschema_rs_module, rust_reads_alike
 
     rs = jsonschema_rs_module()
     if rs is None:

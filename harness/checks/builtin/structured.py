@@ -98,9 +98,10 @@ def _prepare_json(options: Mapping[str, Any]) -> JsonRule:
                     judges.explainer)
 
 
-#: every digit as ``0``, every other byte as a space: 19 zeros in a row after it are 19 digits in a row, perhaps an
-#: integer beyond 64 bits, which orjson would read as a float (``json``: an int). Several times cheaper than ``re``.
-_DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+#: every digit as ``0``, ``[`` and ``{`` as ``[``, every other byte as a space: 19 zeros in a row after it are 19 digits
+#: in a row, perhaps an integer beyond 64 bits, which orjson would read as a float (``json``: an int); its ``[`` bound
+#: how deep the value can be (:data:`_SHALLOW`). Several times cheaper than ``re``.
+_DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x5B if b in (0x5B, 0x7B) else 0x20 for b in range(256))
 _LONG_DIGITS = b"0" * 19
 #: the last output parsed and what came of it: the rules judging one output (its schema, the baseline's
 #: parse rate) parse it once. Keyed by the text object itself, which it holds, so no other text can match.
@@ -120,7 +121,7 @@ def parse_json_output(text: str, allow_fences: bool) -> tuple[Any, str | None]:
 
 def _parsed(text: str, allow_fences: bool) -> tuple[Any, str | None, bool]:
     """:func:`parse_json_output`, and whether orjson read the value (finite numbers, integers of at most 64
-    bits, valid Unicode, at most 1024 levels: what jsonschema_rs judges as jsonschema does)."""
+    bits, valid Unicode, at most :data:`_SHALLOW` levels: what jsonschema_rs judges as jsonschema does)."""
     global _last_parse
     last = _last_parse
     if last[0] is text and last[1] == allow_fences:
@@ -139,11 +140,14 @@ def _parse(text: str, allow_fences: bool) -> tuple[Any, str | None, bool]:
         data = text.encode()
     except UnicodeEncodeError:  # a lone surrogate, which json reads
         data = b""
-    if data and _LONG_DIGITS not in data.translate(_DIGITS_AS_ZEROS):
+    kinds = data.translate(_DIGITS_AS_ZEROS)
+    if data and _LONG_DIGITS not in kinds:
         try:
-            return orjson.loads(data), None, True
+            value = orjson.loads(data)
         except orjson.JSONDecodeError:
             pass  # json says what is wrong, or reads what orjson cannot (1e400, deep nesting)
+        else:
+            return value, None, len(data) <= 2 * _SHALLOW or kinds.count(b"[") <= _SHALLOW or _shallow(value)
     try:
         return json.loads(text, parse_constant=_reject_constant), None, False
     except json.JSONDecodeError as exc:
@@ -152,6 +156,23 @@ def _parse(text: str, allow_fences: bool) -> tuple[Any, str | None, bool]:
         return None, "not valid JSON: nested too deeply", False
     except ValueError as exc:  # NaN/Infinity, or an integer beyond Python's digit limit
         return None, f"not valid JSON: {str(exc)[:120]}", False
+
+
+#: the deepest a value orjson read may be for jsonschema_rs to judge it: jsonschema runs out of stack wording an error
+#: about a value about 1,000 levels deep (orjson reads 1,023), and reports that; jsonschema_rs would say yes
+_SHALLOW = 512
+
+
+def _shallow(value: Any) -> bool:
+    """Whether a value orjson read is at most :data:`_SHALLOW` levels deep (asked only of a text with more
+    brackets than that)."""
+    level = [value] if type(value) is dict or type(value) is list else []
+    for _ in range(_SHALLOW):
+        if not level:
+            return True
+        level = [each for node in level for each in (node.values() if type(node) is dict else node)
+                 if type(each) is dict or type(each) is list]
+    return not level
 
 
 def _reject_constant(name: str) -> Any:
