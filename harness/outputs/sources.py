@@ -17,6 +17,7 @@ import functools
 import glob
 import gzip
 import hashlib
+import itertools
 import os
 import stat
 import zlib
@@ -152,10 +153,12 @@ def partitions(spec: str | os.PathLike[str], *, split_bytes: int | None = None, 
     Files come sorted by path, each file once: a link to a file already listed (``latest.jsonl`` ->
     ``day-3.jsonl``) is left out. Each one's format is told by its first bytes (gzip, zstd, Parquet),
     else it is JSON Lines. With ``split_bytes``, a plain JSONL file larger than that becomes
-    byte ranges of equal size, at most that size, as many as a multiple of ``split_into`` (the workers that
-    will read them: none of them idle while another reads the last range). ``display`` names the input in
+    byte ranges of equal size (to a byte), at most that size, as many as a multiple of ``split_into`` (the workers that
+    will read them: none of them idle while another reads the last range; anything but a positive integer, like
+    the None of an executor that does not count its workers, reads as 1). ``display`` names the input in
     messages (default: ``spec``).
     """
+    into = split_into if type(split_into) is int and split_into > 0 else 1
     text = os.fspath(spec)
     shown = display if display is not None else text
     found: list[tuple[str, str]] = []  # (path, display)
@@ -189,12 +192,11 @@ def partitions(spec: str | os.PathLike[str], *, split_bytes: int | None = None, 
             continue
         if split_bytes and kind == "jsonl" and size > split_bytes:
             count = -(-size // split_bytes)
-            count += -count % max(split_into, 1)
-            step = -(-size // count)
-            starts = range(0, size, step)
-            result += [Partition(path, name, kind, size, len(result) + i, start,
-                                 start + step if start + step < size else None)
-                       for i, start in enumerate(starts)]
+            count += -count % into
+            count = min(count, size)  # (a range holds a byte at least)
+            bounds = [size * i // count for i in range(count + 1)]  # sizes differing by a byte at most
+            result += [Partition(path, name, kind, size, len(result) + i, start, end if end < size else None)
+                       for i, (start, end) in enumerate(itertools.pairwise(bounds))]
         else:
             result.append(Partition(path, name, kind, size, len(result)))
     return result
