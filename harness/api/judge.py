@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import datetime as dt
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -208,10 +209,35 @@ def _hash_files(paths: dict[int, str], into: dict[int, str]) -> Any:
     return thread
 
 
+#: the results files of the runs within :func:`results_named_at_the_end`, to be named when it ends
+_PENDING: contextvars.ContextVar[list[tuple[Callable[[], None], Callable[[], None]]] | None] = \
+    contextvars.ContextVar("pending_results_files", default=None)
+
+
+@contextlib.contextmanager
+def results_named_at_the_end() -> Iterator[None]:
+    """Within it, a run's ``results_file`` is named only when the block ends without an exception (after the
+    caller wrote its report, say): an interruption or an error in between leaves no results file without its
+    report. Outside it, a results file is named as the run returns."""
+    pending: list[tuple[Callable[[], None], Callable[[], None]]] = []
+    token = _PENDING.set(pending)
+    try:
+        yield
+    except BaseException:
+        for _, discard in pending:
+            discard()
+        raise
+    finally:
+        _PENDING.reset(token)
+    for commit, _ in pending:
+        commit()
+
+
 @contextlib.contextmanager
 def _results_file(path: PathLike | None, project: Project) -> Iterator[Any]:
     """A sink writing every result as a JSON line (masked, as the report shows it) to ``path``, atomically:
-    a temporary file beside it, renamed into place when the run completes; nothing when interrupted."""
+    a temporary file beside it, renamed into place when the run completes (or when the enclosing
+    :func:`results_named_at_the_end` ends); nothing when interrupted."""
     if path is None:
         yield None
         return
@@ -223,24 +249,42 @@ def _results_file(path: PathLike | None, project: Project) -> Iterator[Any]:
     folder = target.parent if str(target.parent) else Path(".")
     try:  # Linux: a file without a name until the run completes, so a kill -9 leaves nothing behind
         fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o644)
-        named = None
+        named: str | None = None
     except (AttributeError, OSError):
         fd, named = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
     handle = os.fdopen(fd, "wb", buffering=1 << 20)
-    try:
-        with handle:
-            yield lambda result: handle.write(orjson.dumps(as_data(reporter(result))) + b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-            if named is None:
-                named = str(folder / f".{target.name}.{os.getpid()}.tmp")
-                _link_unnamed(handle.fileno(), named)
-        os.replace(named, target)
-    except BaseException:
-        if named is not None:
+    where: list[str | None] = [named]
+
+    def discard() -> None:
+        handle.close()
+        if where[0] is not None:
             with contextlib.suppress(OSError):
-                os.unlink(named)
+                os.unlink(where[0])
+
+    def commit() -> None:
+        try:
+            with handle:
+                handle.flush()
+                os.fsync(handle.fileno())
+                name = where[0]
+                if name is None:
+                    name = where[0] = str(folder / f".{target.name}.{os.getpid()}.tmp")
+                    _link_unnamed(handle.fileno(), name)
+            os.replace(name, target)
+        except BaseException:
+            discard()
+            raise
+
+    try:
+        yield lambda result: handle.write(orjson.dumps(as_data(reporter(result))) + b"\n")
+    except BaseException:
+        discard()
         raise
+    pending = _PENDING.get()
+    if pending is None:
+        commit()
+    else:
+        pending.append((commit, discard))
 
 
 def _link_unnamed(fd: int, path: str) -> None:

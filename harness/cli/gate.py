@@ -162,29 +162,33 @@ def judge(args: argparse.Namespace, kind: str) -> int:
         if args.scheduler is not None:
             _check_scheduler(args.scheduler)
         options |= {"executor": args.executor, "scheduler": args.scheduler, "dask_workers": args.dask_workers}
-    with bars if bars is not None else contextlib.nullcontext():
-        result = run(args.outputs, project=project, policies=args.policies, evals=args.evals, baseline=args.baseline,
-                     model=args.model, model_version=args.model_version, today=args.today, backdate=args.backdate,
-                     workers=args.workers, progress=bars, clock=args.clock, **options)
+    from ..api.judge import results_named_at_the_end
 
-    color = common.use_color(sys.stdout, args.color)
-    width = common.terminal_width(sys.stdout)
-    if args.output is None or args.format != "text":
-        shown = args.format if args.output is None else "text"  # with --output: the summary here, the report there
-        sys.stdout.write(render(result.report, shown, color=color and shown == "text", width=width))
-    if result.example_problems and (args.output is not None or args.format != "text"):  # else said above
-        from ..api.judge import example_warnings
+    # a --results-file is named once the report is written: an interruption in between leaves neither
+    with results_named_at_the_end():
+        with bars if bars is not None else contextlib.nullcontext():
+            result = run(args.outputs, project=project, policies=args.policies, evals=args.evals,
+                         baseline=args.baseline, model=args.model, model_version=args.model_version, today=args.today,
+                         backdate=args.backdate, workers=args.workers, progress=bars, clock=args.clock, **options)
 
-        common.say(*(f"harness: warning: {one_line(w)}" for w in example_warnings(result.example_problems)))
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        _append_summary(args, result, summary, records)
-    args.opened_incident, failed = _open_incident(args, result, kind) if args.open_incident else (None, 0)
-    code = _record_verdict(args, result, settings, registry, actor) if releasing else int(result.exit_code)
-    if failed and code in (ExitCode.PROMOTE, ExitCode.BLOCK):  # a verdict that calls for more keeps its code
-        code = failed
-    if args.output is not None:  # after recording: a report that cannot be written never stops a rollback
-        code = _write_report(args, result, records, color=color, code=code)
+        color = common.use_color(sys.stdout, args.color)
+        width = common.terminal_width(sys.stdout)
+        if args.output is None or args.format != "text":
+            shown = args.format if args.output is None else "text"  # with --output: the summary here, the report there
+            sys.stdout.write(render(result.report, shown, color=color and shown == "text", width=width))
+        if result.example_problems and (args.output is not None or args.format != "text"):  # else said above
+            from ..api.judge import example_warnings
+
+            common.say(*(f"harness: warning: {one_line(w)}" for w in example_warnings(result.example_problems)))
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            _append_summary(args, result, summary, records)
+        args.opened_incident, failed = _open_incident(args, result, kind) if args.open_incident else (None, 0)
+        code = _record_verdict(args, result, settings, registry, actor) if releasing else int(result.exit_code)
+        if failed and code in (ExitCode.PROMOTE, ExitCode.BLOCK):  # a verdict that calls for more keeps its code
+            code = failed
+        if args.output is not None:  # after recording: a report that cannot be written never stops a rollback
+            code = _write_report(args, result, records, color=color, code=code)
     step_outputs = os.environ.get("GITHUB_OUTPUT")
     if step_outputs:
         _append_step_outputs(args, result, step_outputs, records, code)
