@@ -14,7 +14,6 @@ import functools
 import gc
 import hashlib
 import math
-import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +28,6 @@ from .model import (
     REPORT_VERSION,
     AggregateReport,
     FileRef,
-    FindingReport,
     OutputsFile,
     PolicyFile,
     PolicyReport,
@@ -103,45 +101,18 @@ def result_report(result: Result, line: int | None = None, case_id: str | None =
 
 def _result_reports(project: Project, results: Sequence[Result],
                     lines: tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]) -> tuple[ResultReport, ...]:
-    """Every result as :func:`result_report` gives it, with its line as :func:`_where` finds it, in one pass.
+    """Every result as :func:`result_report` gives it, with its line as :func:`_where` finds it.
 
-    A report lists up to a million results: the case ids are masked together (``mask_many``), each distinct
-    message and excerpt once, and the records are made without a call per result to the functions above.
+    A report lists up to a million results: the case ids are masked together (``mask_many``), and the records
+    are made with the collector paused (see :func:`_collector_paused`).
     """
-    rule_lines, case_lines = lines
-    suites = {s.policy_id for s in project.suites}
-    cases_files = {s.policy_id: s.cases_path for s in project.suites if s.cases_path is not None}
-    masked: dict[str, str] = {}  # message or excerpt -> masked: a few distinct ones repeat across the results
-
-    def mask(text: str) -> str:
-        done = masked.get(text)
-        if done is None:
-            done = masked[text] = mask_text(text)
-        return done
-
+    where = _where(project, lines)
     reports = []
-    fields = operator.attrgetter("policy", "rule", "case_id", "status", "message", "findings", "line", "waiver",
-                                 "file")
     with _collector_paused():
-        case_ids = mask_many([r.case_id for r in results])
-        for (policy, rule, case_id, status, message, findings, line, waiver, file), shown_id in zip(
-                map(fields, results), case_ids, strict=True):
-            if policy in suites:
-                source_line = case_lines.get((policy, case_id))
-                source_file = cases_files.get(policy) if source_line is not None else None
-            else:
-                source_line, source_file = rule_lines.get((policy, rule)), None
-            if len(findings) == 1:  # most results: their finding made without a list
-                excerpt = findings[0].masked
-                shown: tuple[FindingReport, ...] = (make_finding_report(
-                    findings[0].kind, findings[0].start, findings[0].end,
-                    (masked.get(excerpt) or mask(excerpt)) if excerpt else excerpt),)
-            else:
-                shown = tuple([make_finding_report(f.kind, f.start, f.end, (masked.get(f.masked) or mask(f.masked))
-                                                   if f.masked else f.masked) for f in findings])
-            reports.append(make_result_report(shown_id, policy, rule, status, masked.get(message) or mask(message),
-                                              line, waiver, shown, source_line, file, source_file))
-        return tuple(reports)
+        for result, shown_id in zip(results, mask_many([r.case_id for r in results]), strict=True):
+            line, source_file = where(result)
+            reports.append(result_report(result, line, shown_id, source_file))
+    return tuple(reports)
 
 
 @contextlib.contextmanager
