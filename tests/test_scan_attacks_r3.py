@@ -350,41 +350,38 @@ def test_an_executor_without_a_worker_count_scans_in_byte_ranges(repository: Pat
     assert len(partitions(path, split_bytes=4096, split_into=workers)) == len(partitions(path, split_bytes=4096))
 
 
-@pytest.mark.parametrize("where", ["_write_report", "_open_incident_or_record"])
+def _scan_with_results_file(tmp_path: Path) -> int:
+    """`harness scan` of 50 outputs with personal data, a JSON report and a results file, in ``tmp_path``."""
+    from harness.cli import main
+
+    logs = tmp_path / "logs.jsonl"
+    logs.write_text("".join(json.dumps({"case_id": f"c-{i}", "output": f"mail jane{i}@example.org"}) + "\n"
+                            for i in range(50)))
+    return main(["scan", "--outputs", str(logs), "--policies", str(ROOT / "policies"), "--evals", str(ROOT / "evals"),
+                 "--format", "json", "--output", str(tmp_path / "report.json"),
+                 "--results-file", str(tmp_path / "all.jsonl")])
+
+
+@pytest.mark.parametrize("where", ["_write_report", "_append_summary"])
 def test_an_interruption_after_judging_leaves_no_results_file_and_no_report(tmp_path: Path,
                                                                              monkeypatch: pytest.MonkeyPatch,
                                                                              where: str) -> None:
     """Ctrl-C between the end of judging and the report written: exit 130, neither file (the results file used to
     be named as the evaluation ended, before the report was written)."""
     from harness.cli import gate as gate_cli
-    from harness.cli import main
 
     def interrupted(*args: Any, **kwargs: Any) -> Any:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(gate_cli, "_write_report" if where == "_write_report" else "_append_summary", interrupted)
-    if where != "_write_report":
+    monkeypatch.setattr(gate_cli, where, interrupted)
+    if where == "_append_summary":  # called only when there is a step summary to append to
         monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
-    logs = tmp_path / "logs.jsonl"
-    logs.write_text("".join(json.dumps({"case_id": f"c-{i}", "output": f"mail jane{i}@example.org"}) + "\n"
-                            for i in range(50)))
-    code = main(["scan", "--outputs", str(logs), "--policies", str(ROOT / "policies"), "--evals", str(ROOT / "evals"),
-                 "--format", "json", "--output", str(tmp_path / "report.json"),
-                 "--results-file", str(tmp_path / "all.jsonl")])
-    assert code == 130
+    assert _scan_with_results_file(tmp_path) == 130
     assert sorted(p.name for p in tmp_path.iterdir()) == ["logs.jsonl"]
 
 
 def test_a_results_file_is_named_with_its_report(tmp_path: Path) -> None:
-    from harness.cli import main
-
-    logs = tmp_path / "logs.jsonl"
-    logs.write_text("".join(json.dumps({"case_id": f"c-{i}", "output": f"mail jane{i}@example.org"}) + "\n"
-                            for i in range(50)))
-    code = main(["scan", "--outputs", str(logs), "--policies", str(ROOT / "policies"), "--evals", str(ROOT / "evals"),
-                 "--format", "json", "--output", str(tmp_path / "report.json"),
-                 "--results-file", str(tmp_path / "all.jsonl")])
-    assert code == 0
+    assert _scan_with_results_file(tmp_path) == 0
     lines = (tmp_path / "all.jsonl").read_text().splitlines()
     assert len(lines) == json.loads((tmp_path / "report.json").read_text())["summary"]["results"] >= 50
     assert sorted(p.name for p in tmp_path.iterdir()) == ["all.jsonl", "logs.jsonl", "report.json"]
