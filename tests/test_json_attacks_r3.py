@@ -27,7 +27,7 @@ from harness.errors import InputError
 from harness.io import json_schema, rust_schema, schema
 from harness.model import OutputRecord
 
-needs_rs = pytest.mark.skipif(json_schema.jsonschema_rs_module() is None,
+needs_rs = pytest.mark.skipif(rust_schema.jsonschema_rs_module() is None,
                               reason="jsonschema_rs (the `fast` extra) is not installed")
 
 
@@ -75,7 +75,7 @@ def test_a_keyword_of_an_older_draft_gives_no_silent_pass(rule_schema: dict[str,
     pytest.param({"$defs": {"a": {"nullable": True}}, "$ref": "#/$defs/a"}, id="unknown-behind-a-reference"),
 ])
 def test_only_the_keywords_both_read_alike_get_jsonschema_rs(rule_schema: dict[str, Any]) -> None:
-    assert not json_schema.rust_judges_alike(rule_schema)
+    assert not rust_schema.rust_judges_alike(rule_schema)
 
 
 @pytest.mark.parametrize("rule_schema", [
@@ -87,7 +87,7 @@ def test_only_the_keywords_both_read_alike_get_jsonschema_rs(rule_schema: dict[s
                   "anyOf": [{"$ref": "#/$defs/a"}, {"$ref": "#/definitions/b"}]}, id="definitions"),
 ])
 def test_the_names_of_properties_are_no_keywords(rule_schema: dict[str, Any]) -> None:
-    assert json_schema.rust_judges_alike(rule_schema)
+    assert rust_schema.rust_judges_alike(rule_schema)
 
 
 # --- differential: jsonschema_rs says what jsonschema says, both ways ----------------------------------------------
@@ -229,7 +229,7 @@ def fresh_rs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_a_broken_jsonschema_rs_leaves_jsonschema_to_judge(monkeypatch: pytest.MonkeyPatch, fresh_rs: None) -> None:
     monkeypatch.delitem(sys.modules, "jsonschema_rs", raising=False)
     monkeypatch.setattr(sys, "meta_path", [_Broken(), *sys.meta_path])
-    assert json_schema.jsonschema_rs_module() is None
+    assert rust_schema.jsonschema_rs_module() is None
     rule = prepare({"type": "object", "required": ["a"]})
     assert rule.quick is None
     assert findings(rule, "{}") == [("json_schema", "$: 'a' is a required property")]
@@ -242,7 +242,7 @@ def test_a_version_the_quick_yes_was_not_checked_against_is_not_used(monkeypatch
     import importlib.metadata
 
     monkeypatch.setattr(importlib.metadata, "version", lambda name: version)
-    assert json_schema.jsonschema_rs_module() is None
+    assert rust_schema.jsonschema_rs_module() is None
     assert prepare({"type": "object"}).quick is None
 
 

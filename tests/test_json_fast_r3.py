@@ -23,12 +23,12 @@ from hypothesis import strategies as st
 from harness.checks.builtin import structured
 from harness.checks.builtin.structured import JsonRule, json_check
 from harness.errors import InputError
-from harness.io import json_schema, rust_schema
-from harness.io.json_schema import portable_pattern, rust_judges_alike, rust_pattern
+from harness.io import rust_schema
+from harness.io.rust_schema import portable_pattern, rust_judges_alike, rust_pattern
 from harness.model import OutputRecord
 
 ROOT = Path(__file__).resolve().parents[1]
-needs_rs = pytest.mark.skipif(json_schema.jsonschema_rs_module() is None,
+needs_rs = pytest.mark.skipif(rust_schema.jsonschema_rs_module() is None,
                               reason="jsonschema_rs (the `fast` extra) is not installed")
 
 
@@ -188,7 +188,7 @@ def test_the_findings_are_those_of_jsonschema_alone(schema: dict[str, Any], rust
 @pytest.mark.parametrize(("schema", "rust"), [pytest.param(s, r, id=i) for i, s, r in SCHEMAS])
 def test_jsonschema_rs_judges_only_the_schemas_it_reads_alike(schema: dict[str, Any], rust: bool) -> None:
     assert rust_judges_alike({k: v for k, v in schema.items() if k != "$schema"}) is rust
-    if json_schema.jsonschema_rs_module() is not None:
+    if rust_schema.jsonschema_rs_module() is not None:
         rule = prepare(schema)
         assert (rule.quick is not None) is rust
         assert (rule.explainer is not None) is rust
@@ -214,7 +214,7 @@ def test_the_shipped_order_schema_gets_jsonschema_rs_and_its_explainer() -> None
 ])
 def test_a_value_only_json_reads_is_not_given_to_jsonschema_rs(schema: dict[str, Any], output: str) -> None:
     """jsonschema_rs takes an infinity for a number below any maximum: it judges only what orjson read."""
-    rs = json_schema.jsonschema_rs_module()
+    rs = rust_schema.jsonschema_rs_module()
     assert rs.Draft202012Validator(schema).is_valid(json.loads(output)) is True  # what it would say
     rule = prepare(schema)
     assert rule.quick is not None
@@ -228,7 +228,7 @@ def test_a_value_only_json_reads_is_not_given_to_jsonschema_rs(schema: dict[str,
 ])
 def test_a_dot_is_read_as_re2_reads_it(schema: dict[str, Any], output: str) -> None:
     """jsonschema_rs reads ``.`` as ECMA 262 does (no "\\r", U+2028, U+2029): as it is, it would say yes here."""
-    rs = json_schema.jsonschema_rs_module()
+    rs = rust_schema.jsonschema_rs_module()
     assert rs.Draft202012Validator(schema, pattern_options=rs.RegexOptions()).is_valid(json.loads(output)) is True
     rule = prepare(schema)
     assert rule.quick is not None and rule.quick(json.loads(output)) is False
@@ -238,7 +238,7 @@ def test_a_dot_is_read_as_re2_reads_it(schema: dict[str, Any], output: str) -> N
 @needs_rs
 def test_a_cycle_of_references_gets_no_jsonschema_rs() -> None:
     """jsonschema_rs says yes to ``{"$ref": "#"}``, on which jsonschema runs out of stack."""
-    rs = json_schema.jsonschema_rs_module()
+    rs = rust_schema.jsonschema_rs_module()
     assert rs.Draft202012Validator({"$ref": "#"}).is_valid(1) is True
     rule = prepare({"$ref": "#"})
     assert rule.quick is None
@@ -312,7 +312,7 @@ PATTERNS = st.builds(lambda start, body, end: start + body + end, st.sampled_fro
 def _rust_matches(pattern: str, text: str) -> bool:
     """Whether jsonschema_rs finds the pattern in the text, the pattern in Rust's dialect (as the quick yes
     gives it)."""
-    rs = json_schema.jsonschema_rs_module()
+    rs = rust_schema.jsonschema_rs_module()
     validator = rs.Draft202012Validator({"pattern": rust_pattern(pattern)}, pattern_options=rs.RegexOptions())
     return bool(validator.is_valid(text))
 

@@ -20,12 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.errors import InputErrors
-from harness.io import json_schema, rust_schema, schema
+from harness.io import rust_schema, schema
 from harness.io.yaml import YamlDocument, load_yaml, parse_yaml
 from harness.project import inspect_project, load_project
 
 ROOT = Path(__file__).resolve().parents[1]
-needs_rs = pytest.mark.skipif(json_schema.jsonschema_rs_module() is None,
+needs_rs = pytest.mark.skipif(rust_schema.jsonschema_rs_module() is None,
                               reason="jsonschema_rs (the `fast` extra) is not installed")
 
 

@@ -18,12 +18,6 @@ from typing import Any
 from ..errors import InputError
 from ..text.regex import Pattern, compile_pattern
 from .rust_schema import _DATA_KEYWORDS, _explainer, _known_keywords, rust_validator
-from .rust_schema import _RUST_REFUSED as _RUST_REFUSED
-from .rust_schema import jsonschema_rs_module as jsonschema_rs_module
-from .rust_schema import portable_pattern as portable_pattern
-from .rust_schema import rust_judges_alike as rust_judges_alike
-from .rust_schema import rust_pattern as rust_pattern
-from .rust_schema import rust_reads_alike as rust_reads_alike
 
 
 @dataclass(frozen=True)
