@@ -323,3 +323,21 @@ def test_an_address_followed_by_a_hyphen_is_found_and_masked(text: str) -> None:
     [found] = pii.find_pii(text)
     assert found.kind == "email" and text[found.end] == "-"
     assert "jane.doe" not in mask_text(text) and "@" in mask_text(text)
+
+
+def test_the_caches_keep_no_long_found_value() -> None:
+    """The allow-list and mask caches hold the matched values themselves: a long one (a private key) is answered
+    afresh and never kept, so they hold at most a few megabytes of found data."""
+    from harness.checks.builtin.pii import _prepare as prepare_pii
+    from harness.text import mask
+
+    key = "-----BEGIN PRIVATE KEY-----\n" + "A" * 2000 + "\n-----END PRIVATE KEY-----"
+    rule = prepare_pii({"kinds": ["secret", "email"], "allow": ["support@acme\\.example"]})
+    pii._allowed_cached.cache_clear()
+    mask._masked_cached.cache_clear()
+    record = OutputRecord(case_id="x", output=f"here: {key} and jane@example.org", line=1, fields={})
+    findings = pii_check.fn(rule, record, None)
+    assert {f.kind for f in findings} >= {"secret", "email"}
+    assert mask.mask_text(f"here: {key}") != f"here: {key}"
+    # only the short e-mail's answers are kept (before, the key's were too: two entries in each)
+    assert pii._allowed_cached.cache_info().currsize == 1 and mask._masked_cached.cache_info().currsize == 1

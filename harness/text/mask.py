@@ -50,14 +50,28 @@ def mask_value(kind: str, value: str, *, raw: str = "") -> str:
     return _mask(kind, value, raw)
 
 
-@functools.lru_cache(maxsize=4096)
 def _mask(kind: str, value: str, raw: str) -> str:
-    """`mask_value`, kept for the values seen last (a card, an IBAN or an address repeats across answers)."""
+    """`mask_value`, kept for the short values seen last (a card, an IBAN or an address repeats across answers).
+    The cache holds the raw values themselves: a long one (a private key) is masked afresh, so the cache never
+    keeps more than a few megabytes of found data."""
+    if len(value) + len(raw) > _CACHED_CHARS:
+        return _masked_now(kind, value, raw)
+    return _masked_cached(kind, value, raw)
+
+
+#: the longest value (with its raw form) whose mask is kept (4,096 of them)
+_CACHED_CHARS = 512
+
+
+def _masked_now(kind: str, value: str, raw: str) -> str:
     if kind not in _MASKS:
         raise ValueError(f"unknown PII kind: {kind!r}")
     mask = _MASKS[kind](value)
     leaks = [v for v in (value, raw) if v and v in mask]
     return mask if not leaks else "*" * (min(len(v) for v in leaks) - 1)
+
+
+_masked_cached = functools.lru_cache(maxsize=4096)(_masked_now)
 
 
 def mask_match(match: PiiMatch) -> str:

@@ -844,11 +844,22 @@ def find_pii(text: str, kinds: Collection[str] = KINDS, *, region: str = "US",
         m.normalized != m.value and _whole(p, m.normalized)) for p in allow)]
 
 
-@functools.lru_cache(maxsize=4096)
-def _allowed(allow: tuple[Regex, ...], value: str) -> bool:
-    """Whether `value` fullmatches one of `allow`, kept for the values seen last (an address a policy allows
-    recurs in every answer that gives it)."""
+def _allowed(allow: Sequence[Regex], value: str) -> bool:
+    """Whether `value` fullmatches one of `allow`, kept for the short values seen last (an address a policy
+    allows recurs in every answer that gives it). The cache holds the matched values themselves: a long one (a
+    private key) is asked afresh, so the cache never keeps more than a few hundred kilobytes of found data."""
+    if len(value) > _ALLOWED_CACHED_CHARS:
+        return _allowed_now(allow, value)
+    return _allowed_cached(allow, value)
+
+
+def _allowed_now(allow: Sequence[Regex], value: str) -> bool:
     return _whole(allow[0], value) if len(allow) == 1 else any(_whole(p, value) for p in allow)
+
+
+_allowed_cached = functools.lru_cache(maxsize=4096)(_allowed_now)
+#: the longest value `_allowed` keeps its answer for (4,096 of them: at most 1 MiB of text)
+_ALLOWED_CACHED_CHARS = 256
 
 
 def _hashable(allow: Sequence[Regex]) -> bool:
