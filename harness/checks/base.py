@@ -7,7 +7,8 @@ these, so a new check needs no edit anywhere else), a ``prepare`` hook that turn
 validated options into what the function needs (raising ``InputError`` at load time
 when they make no sense; a NaN or an infinity anywhere in the options is refused before
 it is called, for every check), and an optional ``prefilter``: an RE2 pattern whose absence
-from an output proves the check passes, so the engine can skip calling it.
+from an output proves the check passes, so the engine can skip calling it (a check that searches the folded
+views of a text too may add ``prefilter_views``, a finer test for texts that are not ASCII).
 
 Per-output checks: ``fn(prepared, record, case) -> Sequence[Finding]`` (empty: a pass). A check that
 runs on every output and does not read the case may add ``batch(prepared, records)``, giving the
@@ -182,6 +183,12 @@ class Check:
     #: ``columns(prepared, view: ColumnView) -> {index: findings}``: as ``batch``, from the columns of a block of
     #: records not built yet (only for checks that do not read the case); optional
     columns: Callable[[Any, ColumnView], Mapping[int, Sequence[Finding]]] | None = None
+    #: ``prefilter_views(prepared) -> (pattern, views) | None``: a finer prefilter for a check that searches the
+    #: folded views of an output (``views(text)``: ``Folded`` objects, see ``text.normalize.fold_views``) besides
+    #: the text itself, whose ``prefilter`` must send every text that is not ASCII to it: the check finds nothing
+    #: when ``pattern`` occurs neither in the text nor in any of its views. The engine then matches ``pattern``
+    #: against each output, and against the views of an output that is not ASCII; optional
+    prefilter_views: Callable[[Any], tuple[str, Callable[[str], Sequence[Any]]] | None] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prepare", _finite_first(self.prepare))
@@ -246,6 +253,7 @@ def check(
     uses_case: bool = False,
     batch: Callable[[Any, Sequence[OutputRecord]], Mapping[int, Sequence[Finding]]] | None = None,
     columns: Callable[[Any, ColumnView], Mapping[int, Sequence[Finding]]] | None = None,
+    prefilter_views: Callable[[Any], tuple[str, Callable[[str], Sequence[Any]]] | None] | None = None,
 ) -> Callable[[Callable[..., Any]], Check]:
     """Make ``fn`` the check ``name``, with the JSON Schema of its ``options``.
 
@@ -274,6 +282,6 @@ def check(
             raise TypeError(f"check {name!r}: expected a function, got {type(fn).__name__}")
         doc = (fn.__doc__ or "").strip().splitlines()
         return Check(name, fn, level, schema, prepare or _keep, prefilter, uses_case, doc[0] if doc else "", batch,
-                     columns)
+                     columns, prefilter_views)
 
     return wrap

@@ -43,7 +43,7 @@ from ..checks.base import MISSING, Unsuitable
 from ..model import OutputRecord
 from ..model.output import case_key
 from .partial import Partial, key_hashes
-from .scanner import COUNTED_FIELDS, PREFILTER_MAX_CHARS, ScopePlan
+from .scanner import COUNTED_FIELDS, ScopePlan
 
 if TYPE_CHECKING:
     from ..outputs.sources import LineBlock
@@ -448,12 +448,10 @@ class Lane:
                 every.add(plan.id)
         # which outputs a prefilter pattern (or a record-reading check) sends to a record
         output_column = table.column("output")
-        # as UTF-8 bytes, what the pattern set reads: no str made (and encoded again) for each output
+        # as UTF-8 bytes, what the pattern set reads: no str made (and encoded again) for each output; outputs past
+        # the prefilter's length are sent to every check (a silent miss must never be a pass)
         outputs = output_column.cast(_arrow()[0].binary()).to_pylist()
-        # outputs past the prefilter's length are sent to every check (a silent miss must never be a pass)
-        long = set(np.flatnonzero(pc.greater(pc.utf8_length(output_column), PREFILTER_MAX_CHARS).to_numpy(
-            zero_copy_only=False)).tolist())
-        matches, everything = scanner.patterns.utf8_matcher(), list(range(len(scanner.patterns)))
+        matches = scanner.hits()
         hits: dict[int, list[int]] = {}
         plan_list = plans
         by_id = {plan.id: plan for plan in plan_list}
@@ -469,8 +467,6 @@ class Lane:
             slots = plan.by_slot
             texts = outputs if len(plans) == 1 else [outputs[row] for row in rows]
             for row, found in zip(rows, map(matches, texts), strict=True):  # one Set match per output
-                if row in long:
-                    found = everything
                 if found:
                     for hit in found:
                         if hit in slots:

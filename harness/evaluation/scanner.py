@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from array import array
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,9 @@ from .results import Result
 #: Outputs longer than this skip the prefilter (see ``text.regex.SET_MAX_CHARS``): a silent miss
 #: of ``re2.Set`` must never turn into a pass.
 PREFILTER_MAX_CHARS = SET_MAX_CHARS
+#: whether the prefilter reads the folded views of an output that is not ASCII (``Check.prefilter_views``) rather
+#: than sending it to every check that folds (a switch for comparing the two; read when a scanner is made)
+PREFILTER_VIEWS = True
 _NO_TAGS: frozenset[str] = frozenset()
 #: the record fields whose most common value names the run's model and version
 COUNTED_FIELDS = ("model", "model_version")
@@ -128,11 +131,23 @@ class Scanner:
         self.needs = needs or RunNeeds()
         slots: dict[str, int] = {}
         self._slot_of: dict[int, int] = {}
+        in_views: dict[Any, dict[str, int]] = {}  # views function -> its patterns' slots
         for unit in units:
             prefilter = unit.check.prefilter(unit.rule.prepared) if unit.check.prefilter else None
-            if prefilter is not None:
+            if prefilter is None:
+                continue
+            finer = getattr(unit.check, "prefilter_views", None) if PREFILTER_VIEWS else None
+            finer = finer(unit.rule.prepared) if finer is not None else None
+            if finer is None:
                 self._slot_of[unit.key] = slots.setdefault(prefilter, len(slots))
+            else:
+                pattern, views = finer
+                slot = self._slot_of[unit.key] = slots.setdefault(pattern, len(slots))
+                in_views.setdefault(views, {})[pattern] = slot
         self.patterns = PatternSet(list(slots))
+        #: per views function: the set of the patterns sought in those views, and each one's slot
+        self._views = [(views, PatternSet(list(found)).utf8_matcher(), list(found.values()))
+                       for views, found in in_views.items()]
         self.plans: dict[tuple[str | None, frozenset[str]], ScopePlan] = {}
         #: how many results a partial keeps (the rest counted), when no one wants every result; None: all
         self.keep_results: int | None = None
@@ -141,6 +156,29 @@ class Scanner:
         #: units that run on every output of their scope and judge many records in one call
         self._batch_units = [u for u in units if u.key not in self._slot_of and u.key >= 0
                              and getattr(u.check, "batch", None) is not None]
+
+    def hits(self) -> Callable[[bytes], list[int]]:
+        """What finds the prefilter slots an output's UTF-8 bytes hit, in slot order: one ``re2.Set`` match of the
+        text; for a text that is not ASCII, also of its folded views (``Check.prefilter_views``); every slot for a
+        text (or a view) longer than :data:`PREFILTER_MAX_CHARS`."""
+        match, views, everything = self.patterns.utf8_matcher(), self._views, list(range(len(self.patterns)))
+
+        def hits(data: bytes) -> list[int]:
+            if len(data) > PREFILTER_MAX_CHARS and len(data.decode()) > PREFILTER_MAX_CHARS:
+                return everything
+            found = match(data)
+            if not views or data.isascii():
+                return found
+            text, more = data.decode(), set(found)
+            for views_of, matches, slots in views:
+                for view in views_of(text):
+                    if len(view.text) > PREFILTER_MAX_CHARS:
+                        more.update(slots)
+                    else:
+                        more.update(slots[i] for i in matches(view.text.encode()))
+            return found if len(more) == len(found) else sorted(more)
+
+        return hits
 
     def plan(self, suite: str | None, tags: frozenset[str]) -> ScopePlan:
         """The units that apply to outputs of a suite with these tags (built once per combination)."""
@@ -185,13 +223,12 @@ class Scanner:
         end = len(records) if end is None else end
         if begin or end != len(records):
             records = records[begin:end]
-        everything = list(range(len(self.patterns)))
         plans: dict[tuple[str | None, frozenset[str], tuple[str, ...]], ScopePlan] = {}
         local: dict[int, int] = {}  # scanner plan id -> the partial's plan index
         plan_of = array("i")
         cases, case_units, judge = self.cases, self.case_units, self.judge
         batched = self._batched(records) if self._batch_units else {}
-        matches = self.patterns.matches
+        matches = self.hits()
         first = partial.records
         in_plan: dict[int, list[int]] = {}  # the partial's plan index -> positions in this batch
         for index, record in enumerate(records):
@@ -214,8 +251,7 @@ class Scanner:
             in_plan[slot].append(index)
             units: list[Unit] = plan.always
             if plan.by_slot:
-                text = record.output
-                hits = everything if len(text) > PREFILTER_MAX_CHARS else matches(text)
+                hits = matches(record.output.encode())
                 if hits:
                     extra = [u for hit in hits for u in plan.by_slot.get(hit, ())]
                     if extra:

@@ -298,11 +298,34 @@ def fold(text: str, *, casefold: bool = False, visual: bool = True, long_dashes:
     if not long_dashes and casefold:
         raise ValueError("long_dashes=False is for case-kept folds")
     table = _CASEFOLDED if casefold else _CASED if long_dashes else _CASED_LONG_DASHES
-    if visual and not _BIDI_CONTROLS.isdisjoint(text):
+    odd = set(_NON_ASCII.findall(text))  # its distinct non-ASCII characters (bidi controls are among them)
+    if visual and not _BIDI_CONTROLS.isdisjoint(odd):
         pieces = _display_pieces(text)
         shown = "".join(text[s:e][::-1] if flipped else text[s:e] for s, e, flipped in pieces)
-        return Folded(text, shown.translate(table), table, pieces)
-    return Folded(text, text.translate(table), table)
+        return Folded(text, _translate(shown, odd, table, casefold), table, pieces)
+    return Folded(text, _translate(text, odd, table, casefold), table)
+
+
+#: a character beyond ASCII (``_translate`` replaces the few distinct ones of a text one by one)
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_FEW_DISTINCT = 8
+
+
+def _translate(text: str, odd: set[str], table: _Table, casefold: bool) -> str:
+    """``text.translate(table)``, faster for a text whose few distinct non-ASCII characters (a curly quote, a
+    dash, an accented name) all fold to ASCII: those replaced one by one, and the rest lower-cased when the table
+    case-folds (it maps every ASCII character to itself, or to its lower case). ``str.translate`` looks every
+    character of the text up in the table; this touches each distinct one once. ``odd``: the distinct non-ASCII
+    characters of ``text``."""
+    if len(odd) > _FEW_DISTINCT:
+        return text.translate(table)
+    out = text
+    for ch in odd:
+        folded = table[ord(ch)]
+        if not folded.isascii():
+            return text.translate(table)
+        out = out.replace(ch, folded)
+    return out.lower() if casefold else out
 
 
 def fold_views(text: str, *, casefold: bool = False, long_dashes: bool = True) -> list[Folded]:

@@ -66,7 +66,12 @@ def _regex_prefilter(rule: RegexRule) -> str | None:
     return f"(?:{rule.source})|[^\\x00-\\x7f]" if rule.fold else rule.source
 
 
-@check("regex", prepare=_prepare_regex, prefilter=_regex_prefilter, options={
+def _regex_views(rule: RegexRule) -> tuple[str, Any] | None:
+    """On a text that is not ASCII, the pattern is sought in the text and its case-kept folded views only."""
+    return (rule.source, _cased_views) if rule.fold and not rule.must_match else None
+
+
+@check("regex", prepare=_prepare_regex, prefilter=_regex_prefilter, prefilter_views=_regex_views, options={
     "properties": {"pattern": {"type": "string", "minLength": 1, "description": "RE2 syntax."},
                    "must": {"enum": ["match", "not_match"], "default": "not_match"},
                    "ignore_case": {"type": "boolean", "default": False},
@@ -229,6 +234,8 @@ class WordList:
     kind: str
     pattern: Pattern
     prefilter: str
+    #: the prefilter without its "any non-ASCII character" part: what ``prefilter_views`` seeks in the views
+    text_prefilter: str
     # one pattern per phrase: a phrase that fails the word-boundary test must not hide a
     # shorter (or overlapping) phrase at the same place, as a single alternation would
     phrases: tuple[Pattern, ...] = ()
@@ -271,7 +278,7 @@ def _word_list(kind: str, phrases: Sequence[str], *, loose: bool = False) -> Wor
     # On ASCII text normalisation is just lower-casing, so a case-insensitive search of the
     # raw text is an exact prefilter; any non-ASCII character sends the output to the check.
     return WordList(kind, compile_pattern(alternation), f"(?i)(?:{alternation})|[^\\x00-\\x7f]",
-                    tuple(compile_pattern(p) for p in parts), PatternSet(parts))
+                    f"(?i)(?:{alternation})", tuple(compile_pattern(p) for p in parts), PatternSet(parts))
 
 
 def _is_word_char(ch: str) -> bool:
@@ -310,7 +317,12 @@ def _prepare_blocklist(options: Mapping[str, Any]) -> WordList:
     return _word_list(options.get("kind", "blocklist"), options["words"], loose=True)
 
 
-@check("blocklist", prepare=_prepare_blocklist, prefilter=lambda w: w.prefilter, options={
+def _words_views(words: WordList) -> tuple[str, Any]:
+    """``find_words`` searches the case-folded views of a text only."""
+    return words.text_prefilter, _casefolded_views
+
+
+@check("blocklist", prepare=_prepare_blocklist, prefilter=lambda w: w.prefilter, prefilter_views=_words_views, options={
     "properties": {"words": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
                    "kind": {"type": "string", "default": "blocklist"}},
     "required": ["words"]})
@@ -344,7 +356,7 @@ def _prepare_refusal(options: Mapping[str, Any]) -> Refusal:
 
 
 @check("refusal", prepare=_prepare_refusal, prefilter=lambda r: None if r.must_refuse else r.words.prefilter,
-       options={"properties": {
+       prefilter_views=lambda r: None if r.must_refuse else _words_views(r.words), options={"properties": {
            "must": {"enum": ["refuse", "answer"]},
            "phrases": {"type": "array", "items": {"type": "string", "minLength": 1},
                        "description": "Extra refusal phrases (plain text) on top of the built-in ones."}},
