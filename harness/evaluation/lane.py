@@ -29,6 +29,7 @@ maps rows of the block to findings; anything else, like an exception, sends the 
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import re
@@ -38,12 +39,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import re2
 
 from ..checks.base import MISSING, Unsuitable
 from ..model import OutputRecord
 from ..model.output import case_key
 from .partial import Partial, key_hashes
-from .scanner import COUNTED_FIELDS, ScopePlan
+from .scanner import COUNTED_FIELDS, PREFILTER_MAX_CHARS, ScopePlan
 
 if TYPE_CHECKING:
     from ..outputs.sources import LineBlock
@@ -61,6 +63,7 @@ MAX_DEPTH = 64
 #: byte-order mark at a line's start: such a line too; bytes that are not UTF-8, ``NaN`` and ``Infinity`` are
 #: found in the columns)
 _NULL = b"null"
+_NULL_RE = re2.compile(re2.escape(_NULL))
 _BOM = b"\xef\xbb\xbf"
 _BLANK = frozenset(b" \t\r\n\x0b\x0c")
 #: pyarrow's table holds a slot per row for every field any row has, so a block is read in pieces of at most
@@ -239,20 +242,24 @@ def _parse(lines: Sequence[bytes], shape: Any = None) -> Any:
     """The lines (no blank one, none suspect) as a pyarrow table; :class:`_Declined` where it cannot be exact,
     with the row that made pyarrow stop when it names one (:attr:`_Declined.row`). With ``shape`` (a schema),
     the lines must have its fields and types: any other is an error (no row named)."""
+    return _parse_text(b"\n".join(lines), len(lines), shape)
+
+
+def _parse_text(text: bytes | memoryview, count: int, shape: Any = None) -> Any:
+    """:func:`_parse` of ``count`` lines joined by newlines."""
     pa, pj, _ = _arrow()
     if shape is None:
         options = pj.ParseOptions(explicit_schema=pa.schema([(name, pa.string()) for name in _STRINGS]),
                                   unexpected_field_behavior="infer")
     else:
         options = pj.ParseOptions(explicit_schema=shape, unexpected_field_behavior="error")
-    text = b"\n".join(lines)
     try:
         table = pj.read_json(pa.BufferReader(text), parse_options=options,
                              read_options=pj.ReadOptions(use_threads=False, block_size=max(len(text) + 1, 1 << 20)))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, UnicodeDecodeError, ValueError) as exc:
         found = _ROW.search(str(exc))
         raise _Declined(str(exc), int(found.group(1)) if found else None) from None
-    if table.num_rows != len(lines):
+    if table.num_rows != count:
         raise _Declined("rows and lines differ")
     try:
         table.validate(full=True)  # pyarrow keeps bytes that are not UTF-8 in its strings: the strict parser does not
@@ -260,6 +267,16 @@ def _parse(lines: Sequence[bytes], shape: Any = None) -> Any:
         raise _Declined(f"not UTF-8: {exc}") from None
     _checked(table)
     return table
+
+
+def _parse_rest(block: LineBlock, rest: list[int], shape: Any) -> Any:
+    """:func:`_parse` of the block's lines ``rest`` with the fields and types of ``shape``; when they are every line
+    from the first of them on, read from the block's joined text as it is (no copy, no second join)."""
+    lines = block.lines
+    if len(rest) != len(lines) - rest[0]:  # some lines left out
+        return _parse([lines[i] for i in rest], shape)
+    start = sum(map(len, lines[:rest[0]])) + rest[0]  # the lines before it and their newlines
+    return _parse_text(memoryview(block.joined())[start:], len(rest), shape)
 
 
 def _parsed(lines: Sequence[bytes], clean: list[int]) -> tuple[Any, list[int]]:
@@ -299,11 +316,14 @@ def _colons(lines: Sequence[bytes], clean: set[int], upto: int) -> list[int]:
     return counts + [0] * (len(lines) - len(counts))
 
 
-def _piece_ends(colons: Sequence[int]) -> list[int]:
-    """Where a block's pieces end: at most :data:`PIECE_LINES` lines and :data:`PIECE_COLONS` colons each."""
+def _piece_ends(colons: Sequence[int], *, first_only: bool = False) -> list[int]:
+    """Where a block's pieces end: at most :data:`PIECE_LINES` lines and :data:`PIECE_COLONS` colons each (with
+    ``first_only``, where the first one ends)."""
     ends, lines, total = [], 0, 0
     for i, count in enumerate(colons):
         if lines and (lines == PIECE_LINES or total + count > PIECE_COLONS):
+            if first_only:
+                return [i]
             ends.append(i)
             lines = total = 0
         lines += 1
@@ -351,18 +371,19 @@ class Lane:
             # the keys a piece brings are bounded by its colons (every key ends with one): counted for the first
             # piece here (all of them when the block goes piece by piece), the rest must have its fields
             colons = _colons(lines, set(clean), PIECE_LINES if whole else len(lines))
-            ends = _piece_ends(colons)
+            ends = _piece_ends(colons, first_only=whole)
             if not whole:
                 ends = [len(lines)] if len(ends) == 1 else ends
-            first = [i for i in clean if i < ends[0] and colons[i] <= LINE_COLONS]
-            rest = [i for i in clean if i >= ends[0]]
+            cut = bisect.bisect_left(clean, ends[0])  # clean is in line order
+            first = [i for i in clean[:cut] if colons[i] <= LINE_COLONS]
+            rest = clean[cut:]
             try:
                 if first:
                     table, first = _parsed(lines, first)
                 if rest:
                     if table is None or _fields(table.schema) > SHAPE_FIELDS:
                         raise _Declined("irregular fields")
-                    table = _arrow()[0].concat_tables([table, _parse([lines[i] for i in rest], table.schema)])
+                    table = _arrow()[0].concat_tables([table, _parse_rest(block, rest, table.schema)])
                 clean = first + rest
             except _Declined:
                 if whole and len(lines) > PIECE_LINES:  # piece by piece, each with its own fields
@@ -382,7 +403,7 @@ class Lane:
             at = np.asarray(clean, dtype=np.int64)
             row_of[at] = np.arange(len(clean))
             lane[at] = True
-            if cases:  # a suite's case is judged record by record, by its case's rules
+            if cases and not cases.keys().isdisjoint(case_ids):  # a suite's case is judged record by record
                 lane[at[[row for row, case_id in enumerate(case_ids) if case_id in cases]]] = False
         if not lane.any():
             self._records(block, partial)
@@ -451,7 +472,6 @@ class Lane:
         # as UTF-8 bytes, what the pattern set reads: no str made (and encoded again) for each output; outputs past
         # the prefilter's length are sent to every check (a silent miss must never be a pass)
         outputs = output_column.cast(_arrow()[0].binary()).to_pylist()
-        matches = scanner.hits()
         hits: dict[int, list[int]] = {}
         plan_list = plans
         by_id = {plan.id: plan for plan in plan_list}
@@ -459,19 +479,16 @@ class Lane:
             plan.id: np.flatnonzero(plan_of_row == plan.id).tolist() for plan in plans}
         needs_record: list[int] = []
         for plan in plans:
-            rows = rows_of[plan.id]
             if plan.id in every:
-                needs_record.extend(rows)
-            if not plan.by_slot:
-                continue
-            slots = plan.by_slot
-            texts = outputs if len(plans) == 1 else [outputs[row] for row in rows]
-            for row, found in zip(rows, map(matches, texts), strict=True):  # one Set match per output
-                if found:
-                    for hit in found:
-                        if hit in slots:
-                            hits[row] = found
-                            break
+                needs_record.extend(rows_of[plan.id])
+        if any(plan.by_slot for plan in plans):
+            found_of = self._hits(output_column, outputs)
+            for row in itertools.compress(range(n), found_of):  # the rows some pattern occurs in
+                found, slots = found_of[row], by_id[plan_of_row[row]].by_slot
+                for hit in found:
+                    if hit in slots:
+                        hits[row] = found
+                        break
         if hits:
             needs_record = sorted(set(needs_record).union(hits)) if needs_record else sorted(hits)
         active = set(needs_record)
@@ -530,9 +547,24 @@ class Lane:
                                 (case_ids[i], outputs[i].decode()))
         scanner.close(partial, first + n, array("i", plan_rows.astype(np.int32).tobytes()),
                       array("q", numbers_of_lines.tobytes()), case_ids, numbers, groups, True,
-                      _case_keys(view.column("case_id"), case_ids))
+                      _case_keys(view.column("case_id"), case_ids),
+                      np.asarray(pc.utf8_length(view.column("case_id")).to_numpy(zero_copy_only=False), np.int64))
         scanner.trim(partial)
         STATS["columns"] += 1
+
+    def _hits(self, column: Any, outputs: list[bytes]) -> list[list[int]]:
+        """The prefilter slots each output hits (``Scanner.hits``): one ``re2.Set`` match per output, called from C;
+        the scanner's whole test for the outputs that are not ASCII (their folded views) or may be longer than the
+        prefilter reads."""
+        _, _, pc = _arrow()
+        found: list[list[int]] = list(map(self.scanner.patterns.utf8_matcher(), outputs))
+        odd = pc.or_(pc.invert(pc.string_is_ascii(column)),
+                     pc.greater(pc.binary_length(column), PREFILTER_MAX_CHARS)).to_numpy(zero_copy_only=False)
+        if odd.any():
+            whole = self.scanner.hits()
+            for row in np.flatnonzero(odd).tolist():
+                found[row] = whole(outputs[row])
+        return found
 
     def _plans(self, view: Columns, n: int) -> tuple[np.ndarray, list[ScopePlan]]:
         """Each row's scope plan id (by its tags; no suite case comes here), and the plans."""
@@ -648,17 +680,24 @@ _NOT_USUAL = bytes(b for b in range(256) if b not in _BLANK and b != _BOM[0])
 
 
 def _suspects(joined: bytes, block: LineBlock) -> set[int]:
-    """The lines of a block holding ``null`` (``bytes.find``: a memory scan, not a regex)."""
+    """The lines of a block holding ``null`` (searched by RE2, twice as fast as ``bytes.find`` on prose, whose
+    many n's and l's defeat its skips)."""
     found: set[int] = set()
     offsets = None
-    at = joined.find(_NULL)
+    at = _null_at(joined, 0)
     while at >= 0:
         if offsets is None:
             offsets = block.offsets()
         line = text_line_index(offsets, at)
         found.add(line)
-        at = joined.find(_NULL, int(offsets[line + 1]) if line + 1 < len(offsets) else len(joined))
+        at = _null_at(joined, int(offsets[line + 1]) if line + 1 < len(offsets) else len(joined))
     return found
+
+
+def _null_at(text: bytes, start: int) -> int:
+    """Where ``null`` next occurs in ``text`` from ``start`` (-1: nowhere)."""
+    found = _NULL_RE.search(text, start)
+    return -1 if found is None else found.start()
 
 
 def text_line_index(offsets: np.ndarray, at: int) -> int:

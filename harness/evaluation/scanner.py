@@ -328,7 +328,7 @@ class Scanner:
                     for extra in list(scoped)[cap:]:
                         del scoped[extra]
                     partial.plan_cases_cut = True
-            elif any(case_ids[i] not in scoped for i in positions):
+            elif not partial.plan_cases_cut and any(case_ids[i] not in scoped for i in positions):
                 partial.plan_cases_cut = True
 
     def _columns(self, records: Sequence[OutputRecord], partial: Partial, plan_of: array,
@@ -374,9 +374,10 @@ class Scanner:
     @staticmethod
     def close(partial: Partial, position: int, plan_column: array, lines: array, case_ids: list[str],
                numbers: Mapping[str, Any], groups: Mapping[str, tuple[Any, dict[str, int]]],
-               with_keys: bool, keys: np.ndarray | None = None) -> None:
-        """Append this batch's columns to the partial's (``keys``: the case keys' hashes, when known; ``numbers`` and
-        ``groups``' codes: a list or an array per path, at most one item per record, -1 / NaN past its end)."""
+               with_keys: bool, keys: np.ndarray | None = None, lengths: np.ndarray | None = None) -> None:
+        """Append this batch's columns to the partial's (``keys``: the case keys' hashes, and ``lengths``: the case ids'
+        lengths, when known; ``numbers`` and ``groups``' codes: a list or an array per path, at most one item per
+        record, -1 / NaN past its end)."""
         added = position - partial.records
 
         def grown(old: Any, new: np.ndarray) -> np.ndarray:
@@ -390,7 +391,8 @@ class Scanner:
             if keys is None:
                 keys = key_hashes([case_key(c) for c in case_ids])
             partial.keys = grown(partial.keys, keys)
-        lengths = np.fromiter((len(c) for c in case_ids), dtype=np.int64, count=len(case_ids))
+        if lengths is None:
+            lengths = np.fromiter((len(c) for c in case_ids), dtype=np.int64, count=len(case_ids))
         ends = np.cumsum(lengths) + len(partial.case_text)
         partial.case_ends = grown(partial.case_ends, ends)
         partial.case_text += "".join(case_ids)
