@@ -9,11 +9,12 @@ merged in order, then the run-level rules and the JSON report), with the stages 
 functions that do them (process time, so other processes do not count):
 
 - start-up: importing the package and loading and preparing the policies and suites;
-- parse: pyarrow reading a block's lines into columns, with its checks (``lane._parse``); with
+- parse: pyarrow reading a block's lines into columns, with its checks (``lane._parse_text``); with
   ``--no-lane`` (the record-by-record scan): the strict parser building records;
 - records: records built for the outputs a prefilter pattern (or a record-reading check) needs
   (``LineBlock.objects``) and the blocks the lane leaves to the strict parser (``LineBlock.records``);
-- prefilter: the ``re2.Set`` match of each output (``PatternSet.matches``);
+- prefilter: the ``re2.Set`` match of each output, and of the folded views of those that are not ASCII
+  (``Scanner.hits``, the lane's ``Lane._hits``);
 - columnar checks: the checks judging a block's columns in one call (``Check.columns``);
 - checks: the checks run on single records (``Scanner.judge``), the columnar checks' findings excluded;
 - scan bookkeeping: the rest of judging (scope plans, the kept columns, case keys, merging);
@@ -41,14 +42,22 @@ ROOT = Path(__file__).resolve().parents[1]
 T = time.process_time
 
 
+#: the stages being timed now: a call within a timed call of the same stage is not counted twice
+_ACTIVE: set[str] = set()
+
+
 def _timed(spent: Counter[str], name: str, fn: Any) -> Any:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if name in _ACTIVE:
+            return fn(*args, **kwargs)
+        _ACTIVE.add(name)
         start = T()
         try:
             return fn(*args, **kwargs)
         finally:
             spent[name] += T() - start
+            _ACTIVE.discard(name)
     return wrapper
 
 
@@ -78,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     startup = T() - t0
     spent: Counter[str] = Counter()
     lane.ENABLED = not args.no_lane
-    lane._parse = _timed(spent, "parse", lane._parse)
+    if hasattr(lane, "_parse_text"):  # the reading of joined lines, which _parse calls (absent from older releases)
+        lane._parse_text = _timed(spent, "parse", lane._parse_text)
+    else:
+        lane._parse = _timed(spent, "parse", lane._parse)
     RecordParser.lines = _timed(spent, "parse", RecordParser.lines)  # the record-by-record scan's parsing
     sources.LineBlock.objects = _timed(spent, "records", sources.LineBlock.objects)
     patterns = judging.scanner.patterns
@@ -86,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     utf8_matcher = getattr(patterns, "utf8_matcher", None)  # the lane's (absent from older releases)
     if utf8_matcher is not None:
         patterns.utf8_matcher = lambda: _timed(spent, "prefilter", utf8_matcher())
+    hits = getattr(scanner_module.Scanner, "hits", None)  # the views of texts that are not ASCII too
+    if hits is not None:
+        scanner_module.Scanner.hits = lambda self: _timed(spent, "prefilter", hits(self))
+    if hasattr(lane.Lane, "_hits"):  # the lane's prefilter of a block's outputs
+        lane.Lane._hits = _timed(spent, "prefilter", lane.Lane._hits)
     scanner = judging.scanner
     wrapped: set[int] = set()
     for unit in scanner.units:
@@ -124,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{n:,} records, {evaluation.results_total:,} results; lane {'on' if result['lane'] else 'off'}"
           f" {dict(lane.STATS)}; load {load:.1f} -> {os.getloadavg()[0]:.1f}")
     for name, seconds in stages.items():
-        print(f"  {name:18s} {seconds:7.2f} s  {1e6 * seconds / max(n, 1):7.1f} us/record  {100 * seconds / total:5.1f} %")
+        print(f"  {name:18s} {seconds:7.2f} s  {1e6 * seconds / max(n, 1):7.1f} us/record"
+              f"  {100 * seconds / total:5.1f} %")
     print(f"  {'total CPU':18s} {total:7.2f} s  {1e6 * total / max(n, 1):7.1f} us/record")
     return 0
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import bisect
 import functools
 import itertools
+import operator
 import re
 from array import array
 from collections import Counter
@@ -270,8 +271,9 @@ def _parse_text(text: bytes | memoryview, count: int, shape: Any = None) -> Any:
 
 
 def _parse_rest(block: LineBlock, rest: list[int], shape: Any) -> Any:
-    """:func:`_parse` of the block's lines ``rest`` with the fields and types of ``shape``; when they are every line
-    from the first of them on, read from the block's joined text as it is (no copy, no second join)."""
+    """:func:`_parse` of the block's lines ``rest`` (in line order) with the fields and types of ``shape``; when they
+    are every line from the first of them on, read from the block's joined text as it is (no copy, no second
+    join)."""
     lines = block.lines
     if len(rest) != len(lines) - rest[0]:  # some lines left out
         return _parse([lines[i] for i in rest], shape)
@@ -367,7 +369,14 @@ class Lane:
         if suspects:
             clean = [i for i in clean if i not in suspects]
         table = None
-        if clean:
+        shape = self.scanner.lane_shape if whole and len(clean) > PIECE_LINES else None
+        if shape is not None:  # the fields and types of the last block read: no inference when this one has them
+            try:
+                table = _parse_rest(block, clean, shape)
+                STATS["shaped"] += 1
+            except _Declined:
+                STATS["unshaped"] += 1
+        if clean and table is None:
             # the keys a piece brings are bounded by its colons (every key ends with one): counted for the first
             # piece here (all of them when the block goes piece by piece), the rest must have its fields
             colons = _colons(lines, set(clean), PIECE_LINES if whole else len(lines))
@@ -384,6 +393,8 @@ class Lane:
                     if table is None or _fields(table.schema) > SHAPE_FIELDS:
                         raise _Declined("irregular fields")
                     table = _arrow()[0].concat_tables([table, _parse_rest(block, rest, table.schema)])
+                    if whole:
+                        self.scanner.lane_shape = table.schema
                 clean = first + rest
             except _Declined:
                 if whole and len(lines) > PIECE_LINES:  # piece by piece, each with its own fields
@@ -668,15 +679,16 @@ def _numbers(view: Columns, path: str) -> np.ndarray:
 
 def _clean_lines(lines: Sequence[bytes], blank: frozenset[int]) -> list[int]:
     """The lines pyarrow may read: not blank (only white space), no byte-order mark at the start."""
-    firsts = bytes(line[0] if line else 32 for line in lines)  # an empty line reads as blank
-    if not firsts.translate(None, _NOT_USUAL):  # every line starts with '{' (or another byte neither blank nor BOM)
-        return list(range(len(lines)))
+    firsts = b"".join(map(_FIRST_BYTE, lines))  # an empty line gives none
+    if len(firsts) == len(lines) and not firsts.translate(None, _NOT_USUAL):
+        return list(range(len(lines)))  # every line starts with '{' (or another byte neither blank nor BOM)
     return [i for i, line in enumerate(lines)
             if line and (line[0] not in blank or not line.isspace()) and not line.startswith(_BOM)]
 
 
 #: the first bytes of lines that need a closer look: blank ones and a byte-order mark's
 _NOT_USUAL = bytes(b for b in range(256) if b not in _BLANK and b != _BOM[0])
+_FIRST_BYTE = operator.itemgetter(slice(0, 1))
 
 
 def _suspects(joined: bytes, block: LineBlock) -> set[int]:

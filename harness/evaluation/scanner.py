@@ -153,6 +153,9 @@ class Scanner:
         self.keep_results: int | None = None
         #: how many case ids a partial lists per scope plan
         self.scope_cap = SCOPE_CASES_CAP
+        #: the fields and types (a pyarrow schema) of the last block of lines the columnar lane read whole, which
+        #: it tries first on the next block (``lane.Lane``): no inference of them per block
+        self.lane_shape: Any = None
         #: units that run on every output of their scope and judge many records in one call
         self._batch_units = [u for u in units if u.key not in self._slot_of and u.key >= 0
                              and getattr(u.check, "batch", None) is not None]
@@ -322,12 +325,16 @@ class Scanner:
             scoped = partial.plan_cases[slot]
             cap = self.scope_cap
             if len(scoped) < cap:
-                scoped.update(dict.fromkeys(case_ids if len(positions) == len(case_ids)
-                                            else [case_ids[i] for i in positions]))
-                if len(scoped) > cap:
-                    for extra in list(scoped)[cap:]:
-                        del scoped[extra]
-                    partial.plan_cases_cut = True
+                ids = case_ids if len(positions) == len(case_ids) else [case_ids[i] for i in positions]
+                if len(scoped) + len(ids) <= cap:
+                    scoped.update(dict.fromkeys(ids))
+                else:  # the first ones up to the cap; cut when another follows
+                    for case_id in ids:
+                        if case_id not in scoped:
+                            if len(scoped) >= cap:
+                                partial.plan_cases_cut = True
+                                break
+                            scoped[case_id] = None
             elif not partial.plan_cases_cut and any(case_ids[i] not in scoped for i in positions):
                 partial.plan_cases_cut = True
 
