@@ -185,7 +185,7 @@ def inspect_project(policies_dir: Path | str = "policies",
     The project holds the policies and suites without problems; ``harness validate``
     reports the errors and still runs the examples of the policies that loaded.
     """
-    with paused_gc():  # a large suite builds hundreds of thousands of acyclic objects: no collection walks them
+    with paused_gc(lasting=True):  # a large suite builds hundreds of thousands of acyclic objects, kept
         return _inspect(Path(policies_dir), evals_dir)
 
 

@@ -7,14 +7,12 @@ each group still its own entry when two addresses mask alike.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import functools
-import gc
 import hashlib
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
@@ -22,6 +20,7 @@ from ..errors import InputError
 from ..evaluation import Evaluation, InputFacts, Result
 from ..gate import Decision
 from ..model import Outputs, Policy, Source
+from ..outputs import paused_gc
 from ..project import Project
 from ..text.mask import mask_data, mask_many, mask_text
 from .model import (
@@ -104,39 +103,15 @@ def _result_reports(project: Project, results: Sequence[Result],
     """Every result as :func:`result_report` gives it, with its line as :func:`_where` finds it.
 
     A report lists up to a million results: the case ids are masked together (``mask_many``), and the records
-    are made with the collector paused (see :func:`_collector_paused`).
+    are made with the collector paused (``paused_gc(lasting=True)``).
     """
     where = _where(project, lines)
     reports = []
-    with _collector_paused():
+    with paused_gc(lasting=True):
         for result, shown_id in zip(results, mask_many([r.case_id for r in results]), strict=True):
             line, source_file = where(result)
             reports.append(result_report(result, line, shown_id, source_file))
     return tuple(reports)
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a report's records are made; then every object, the records among
-    them, moved to the oldest generation at once (``gc.freeze`` then ``gc.unfreeze``, which walk no object).
-
-    The records hold no cycles and live as long as the report: a hundred thousand of them would set off
-    collections of the whole heap while they are made, then young-generation collections walking each of them
-    twice more: most of the time it takes to make them. The price: a young cycle of garbage made elsewhere
-    before waits for the next full collection. Objects frozen by someone else (a server before it forks) stay
-    frozen: the move is skipped then.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        if not gc.get_freeze_count():
-            gc.freeze()
-            gc.unfreeze()
-        gc.enable()
 
 
 def result_reporter(project: Project) -> Callable[[Result], ResultReport]:
