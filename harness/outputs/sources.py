@@ -422,6 +422,17 @@ class LineBlock:
         parser, lines, first = self.parser, self.lines, self.first
         found: list[OutputRecord | None] = []
         with paused_gc():
+            try:
+                objs = [orjson.loads(lines[i]) for i in indices]
+            except orjson.JSONDecodeError:  # a line only the strict parser's fallback reads (or names): one by one
+                objs = None
+            if objs is not None:  # all at once (an error fails the partition: what follows it does not count)
+                numbers = [first + i for i in indices]
+                built = parser.objects(objs, numbers, checked=True)
+                if len(built) == len(numbers):
+                    return list(built)
+                by_line = {record.line: record for record in built}
+                return [by_line.get(number) for number in numbers]
             for i in indices:
                 try:
                     obj = orjson.loads(lines[i])
