@@ -496,6 +496,8 @@ class Lane:
             found_of = self._hits(output_column, outputs)
             for row in itertools.compress(range(n), found_of):  # the rows some pattern occurs in
                 found, slots = found_of[row], by_id[plan_of_row[row]].by_slot
+                if len(found) > 1:
+                    found.sort()  # slot order, as Scanner.hits gives them: the order the checks run in
                 for hit in found:
                     if hit in slots:
                         hits[row] = found
@@ -582,7 +584,8 @@ class Lane:
         pa, _, pc = _arrow()
         scanner = self.scanner
         tags = view.column("tags")
-        if tags is None or pa.types.is_null(tags.type):
+        if tags is None or pa.types.is_null(tags.type) or pa.types.is_null(tags.type.value_type):
+            # no tags, or only empty lists of them (list<null>: a null in a list makes its line a suspect)
             plan = scanner.plan(None, frozenset())
             return np.full(n, plan.id, dtype=np.int64), [plan]
         if pc.any(pc.match_substring(tags.flatten(), "\x00")).as_py():

@@ -161,9 +161,10 @@ class Scanner:
                              and getattr(u.check, "batch", None) is not None]
 
     def hits(self) -> Callable[[bytes], list[int]]:
-        """What finds the prefilter slots an output's UTF-8 bytes hit, in slot order: one ``re2.Set`` match of the
-        text; for a text that is not ASCII, also of its folded views (``Check.prefilter_views``); every slot for a
-        text (or a view) longer than :data:`PREFILTER_MAX_CHARS`."""
+        """What finds the prefilter slots an output's UTF-8 bytes hit, in slot order (the order its checks run in):
+        one ``re2.Set`` match of the text; for a text that is not ASCII, also of its folded views
+        (``Check.prefilter_views``; views that cannot be made, or are longer than :data:`PREFILTER_MAX_CHARS`,
+        hit every slot of their checks); every slot for a text longer than that."""
         match, views, everything = self.patterns.utf8_matcher(), self._views, list(range(len(self.patterns)))
 
         def hits(data: bytes) -> list[int]:
@@ -171,17 +172,39 @@ class Scanner:
                 return everything
             found = match(data)
             if not views or data.isascii():
+                if len(found) > 1:
+                    found.sort()
                 return found
             text, more = data.decode(), set(found)
             for views_of, matches, slots in views:
-                for view in views_of(text):
-                    if len(view.text) > PREFILTER_MAX_CHARS:
-                        more.update(slots)
-                    else:
-                        more.update(slots[i] for i in matches(view.text.encode()))
-            return found if len(more) == len(found) else sorted(more)
+                try:
+                    for view in views_of(text):
+                        seen = view.text
+                        if len(seen) > PREFILTER_MAX_CHARS:
+                            more.update(slots)
+                        else:
+                            more.update(slots[i] for i in matches(seen.encode()))
+                except KeyboardInterrupt:
+                    raise
+                except BaseException:  # a plugin's views that fail: its checks judge the output, as without them
+                    more.update(slots)
+            return sorted(more)
 
         return hits
+
+    def text_hits(self) -> Callable[[str], list[int]]:
+        """:meth:`hits` of a text; every slot for a text UTF-8 cannot encode (a lone surrogate: its checks say
+        what they make of it)."""
+        hits, everything = self.hits(), list(range(len(self.patterns)))
+
+        def text_hits(text: str) -> list[int]:
+            try:
+                data = text.encode()
+            except UnicodeEncodeError:
+                return everything
+            return hits(data)
+
+        return text_hits
 
     def plan(self, suite: str | None, tags: frozenset[str]) -> ScopePlan:
         """The units that apply to outputs of a suite with these tags (built once per combination)."""
@@ -231,7 +254,7 @@ class Scanner:
         plan_of = array("i")
         cases, case_units, judge = self.cases, self.case_units, self.judge
         batched = self._batched(records) if self._batch_units else {}
-        matches = self.hits()
+        matches = self.text_hits()
         first = partial.records
         in_plan: dict[int, list[int]] = {}  # the partial's plan index -> positions in this batch
         for index, record in enumerate(records):
@@ -254,7 +277,7 @@ class Scanner:
             in_plan[slot].append(index)
             units: list[Unit] = plan.always
             if plan.by_slot:
-                hits = matches(record.output.encode())
+                hits = matches(record.output)
                 if hits:
                     extra = [u for hit in hits for u in plan.by_slot.get(hit, ())]
                     if extra:

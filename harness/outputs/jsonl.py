@@ -118,11 +118,13 @@ def paused_gc(*, lasting: bool = False) -> Iterator[None]:
     triggers a collection that walks every object alive: a third of the loading time of a
     million records. Reference counting still frees everything as usual.
 
-    ``lasting``: what is made lives on (a project, a report). Then every object is moved to the oldest
-    generation at once when the collector resumes (``gc.freeze`` then ``gc.unfreeze``, which walk no object):
-    else the first young collection after it walks all of them (a third of a second for a 100,000-case suite).
-    The price: a young cycle of garbage made elsewhere before waits for the next full collection. Objects frozen
-    by someone else (a server before it forks) stay frozen: the move is skipped then.
+    ``lasting``: what is made lives on (a project, a report). When the pause made at least
+    :data:`LASTING_OBJECTS` objects the collector tracks, they are moved to the oldest generation at once when it
+    resumes (``gc.freeze`` then ``gc.unfreeze``, which walk no object): else the first young collection after it
+    walks all of them (a third of a second for a 100,000-case suite). The price: the few cycles of garbage made
+    meanwhile wait for the next full collection (a small load, which a long-lived process may repeat many times,
+    is left to the young collections). Objects frozen by someone else (a server before it forks) stay frozen:
+    the move is skipped then.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -130,10 +132,14 @@ def paused_gc(*, lasting: bool = False) -> Iterator[None]:
         yield
     finally:
         if was_enabled:
-            if lasting and not gc.get_freeze_count():
+            if lasting and gc.get_count()[0] >= LASTING_OBJECTS and not gc.get_freeze_count():
                 gc.freeze()
                 gc.unfreeze()
             gc.enable()
+
+
+#: the objects a ``paused_gc(lasting=True)`` must have made for them to be moved to the oldest generation
+LASTING_OBJECTS = 200_000
 
 
 class FieldSource(Protocol):
@@ -415,11 +421,31 @@ def records_from_dicts(items: Sequence[dict[str, Any]]) -> Outputs:
 
 
 def non_finite(value: Any, path: str) -> tuple[str, str] | None:
-    """(json path, message) of the first number in ``value`` that JSON cannot hold (NaN, infinities), or None."""
+    """(json path, message) of the first value in ``value`` that a JSON file cannot hold, or None: a number that
+    is not finite (NaN, infinities), a text (or key) with a lone surrogate, which UTF-8 cannot encode (a file's
+    reader refuses both; records built in memory are held to the same)."""
     if type(value) is float and not math.isfinite(value):
         return path, f"expected a finite number, got {value!r}"
+    if type(value) is str:
+        return None if value.isascii() or _encodes(value) else (path, _SURROGATE)
     if isinstance(value, dict):
-        return next((p for k, v in value.items() if (p := non_finite(v, f"{path}.{k}")) is not None), None)
+        for k, v in value.items():
+            if type(k) is str and not k.isascii() and not _encodes(k):
+                return f"{path}.{k.encode('utf-8', 'backslashreplace').decode()}", _SURROGATE
+            if (p := non_finite(v, f"{path}.{k}")) is not None:
+                return p
+        return None
     if isinstance(value, list | tuple):
         return next((p for i, v in enumerate(value) if (p := non_finite(v, f"{path}[{i}]")) is not None), None)
     return None
+
+
+_SURROGATE = "expected text without lone surrogates (U+D800-U+DFFF cannot be written as UTF-8)"
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
