@@ -17,6 +17,7 @@ import pytest
 from test_lane import _comparable, _generated, _repository, _varied, _write
 
 from harness import api
+from harness.api import judge as judge_module
 from harness.clock import FixedClock
 from harness.evaluation import executors, lane
 from harness.evaluation.scanner import Scanner
@@ -92,6 +93,7 @@ def _small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lane, "PIECE_LINES", 64)
     monkeypatch.setattr(executors, "LANE_BLOCK_LINES", 100)
     monkeypatch.setattr(sources, "_BLOCK", 32 * 1024)
+    monkeypatch.setattr(judge_module, "SPLIT_BYTES", 256 * 1024)  # several partitions: two workers fork
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -21,11 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness import api
+from harness.api import judge as judge_module
 from harness.checks import get_check
 from harness.clock import FixedClock
 from harness.evaluation import lane, prepare, scanner
-from harness.project import load_project
 from harness.outputs.jsonl import records_from_dicts
+from harness.project import load_project
 from harness.text import normalize
 from harness.text.normalize import fold
 
@@ -58,10 +59,10 @@ def test_folding_few_distinct_characters_one_by_one_is_translate(text: str) -> N
         assert normalize._translate(text, odd, table, casefold) == text.translate(table)
         for visual in (True, False):
             folded = fold(text, casefold=casefold, visual=visual, long_dashes=long_dashes)
-            shown = "".join(text[s:e][::-1] if flipped else text[s:e] for s, e, flipped in folded._pieces) \
-                if folded._pieces is not None else text
-            assert folded.text == (shown.lower() if casefold else shown) if text.isascii() else \
-                folded.text == shown.translate(table)
+            pieces = folded._pieces or [(0, len(text), False)]
+            shown = "".join(text[s:e][::-1] if flipped else text[s:e] for s, e, flipped in pieces)
+            expected = (shown.lower() if casefold else shown) if text.isascii() else shown.translate(table)
+            assert folded.text == expected
 
 
 def test_many_distinct_characters_and_ones_folding_beyond_ascii_are_translated_whole() -> None:
@@ -132,12 +133,15 @@ def test_a_disguise_still_reaches_its_check(shipped: Any) -> None:
     assert canary <= set(hits(f"see ACME-SP-CANARY{ZWJ}-7f3a\u2019".encode()))
     assert canary <= set(hits("\uff41\uff43\uff4d\uff45-sp-canary-7f3a".encode()))  # full-width
     assert hostnames <= set(hits("ask tickets.c\u043erp.acme.example".encode()))  # a Cyrillic o
-    shown = f"the word {RLO}llik{PDF} here"  # displayed as "kill"
-    words = get_check("blocklist").prepare({"words": ["kill"]})
-    assert get_check("blocklist").fn(words, records_from_dicts([{"case_id": "a", "output": shown}]).records[0],
-                                     None)
-    found = hits(shown.encode())
-    assert found == sorted(set(found))  # in slot order, each once
+    words = get_check("blocklist").prepare({"words": ["idiot"]})
+    for shown in (f"you {RLO}toidi{PDF} there", "you \uff49\uff44\uff49\uff4f\uff54", f"you id{ZWJ}iot"):
+        record = records_from_dicts([{"case_id": "a", "output": shown}]).records[0]
+        assert get_check("blocklist").fn(words, record, None), shown  # the check finds it...
+        assert abuse <= set(hits(shown.encode())), shown  # ...and the prefilter sends it there
+    for text in ("idiot at tickets.corp.acme.example",
+                 f"ACME-SP-CANARY{ZWJ}-7f3a or tickets.c\u043erp.acme.example, idiot"):
+        found = hits(text.encode())
+        assert found == sorted(set(found)) and len(found) >= 2  # in slot order, each once
 
 
 def test_a_view_past_the_prefilter_length_reaches_every_check_of_its_views(shipped: Any,
@@ -185,6 +189,7 @@ def test_scans_with_and_without_the_views_report_alike(tmp_path: Path, monkeypat
     path = tmp_path / "outputs.jsonl"
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     monkeypatch.setattr(lane, "MIN_BYTES", 0)
+    monkeypatch.setattr(judge_module, "SPLIT_BYTES", 256 * 1024)  # several partitions: two workers fork
     reports = {}
     for views in (True, False):
         for columnar in (True, False):
