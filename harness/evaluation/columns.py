@@ -105,16 +105,25 @@ def quantile(options: Mapping[str, Any], run: RunColumns) -> RunOutcome:
 
 
 def disparity(options: Mapping[str, Any], run: RunColumns) -> RunOutcome:
-    import pandas as pd
-
-    path = options["by"]
     if len(run) == 0:
         return records._empty()
-    codes, labels = run.groups[path]
-    names = np.array([*labels, None], dtype=object)
-    frame = pd.DataFrame({"group": names[np.where(codes >= 0, codes, len(labels))], "case": run.keys,
-                          "passed": ~run.failed})
-    return records.disparity_outcome(options, frame, run.repeats())
+    codes, labels = run.groups[options["by"]]
+    grouped = codes >= 0
+    missing = len(codes) - int(np.count_nonzero(grouped))
+    slice_of, passed = codes[grouped], ~run.failed[grouped]
+    repeats = run.repeats()
+    if repeats and len(slice_of):  # each case id once per slice, failing when any of its records there failed
+        keys = run.keys[grouped]
+        order = np.lexsort((keys, slice_of))
+        slice_of, keys, passed = slice_of[order], keys[order], passed[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = (slice_of[1:] != slice_of[:-1]) | (keys[1:] != keys[:-1])
+        starts = np.flatnonzero(first)
+        slice_of, passed = slice_of[starts], np.logical_and.reduceat(passed, starts)
+    counts = np.bincount(slice_of, minlength=len(labels))
+    passes = np.bincount(slice_of[passed], minlength=len(labels))
+    slices = {labels[i]: (int(counts[i]), int(passes[i])) for i in np.flatnonzero(counts).tolist()}
+    return records.disparity_slices_outcome(options, slices, missing, repeats)
 
 
 def baseline(options: Mapping[str, Any], run: RunColumns) -> RunOutcome:

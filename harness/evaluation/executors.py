@@ -13,6 +13,7 @@ import gc
 import multiprocessing as mp
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -145,9 +146,7 @@ class ForkExecutor:
         _FORKED = (judging, records, fields)
         gc.collect()
         gc.freeze()  # keep the collector from touching (and so copying) what the workers inherit
-        # the workers leave Ctrl-C to the parent, which stops them (no traceback from each worker)
-        return mp.get_context("fork").Pool(self.workers, initializer=signal.signal,
-                                           initargs=(signal.SIGINT, signal.SIG_IGN))
+        return mp.get_context("fork").Pool(self.workers, initializer=_worker_started)
 
     @staticmethod
     def _done() -> None:
@@ -191,15 +190,58 @@ class ForkExecutor:
 
 
 def _warm_columns(pieces: Sequence[Piece]) -> None:
-    """Set up pyarrow's compute functions before forking (half a second, once), when the columnar lane will use
-    them: every worker would otherwise pay it."""
+    """Import pyarrow's compute functions and JSON reader before forking (a sixth of a second, once) and make a
+    compute call, when the columnar lane will read the pieces: every worker would otherwise pay it. The array is
+    made from a buffer: ``pyarrow.array`` of a list would import pandas, which nothing here needs."""
     from . import lane
 
     if lane.ENABLED and any(part.size >= lane.MIN_BYTES for _, part in pieces) and lane.available():
         import pyarrow
         import pyarrow.compute
 
-        pyarrow.compute.equal(pyarrow.array([0]), 0)
+        zero = pyarrow.Array.from_buffers(pyarrow.int64(), 1, [None, pyarrow.py_buffer(bytes(8))])
+        pyarrow.compute.equal(zero, zero)
+
+
+def _worker_started() -> None:
+    """A forked worker's set-up: Ctrl-C is left to the parent, which stops the workers (no traceback from each);
+    a pyarrow the parent imported (the lane's) is told that pandas is absent (see :func:`_arrow_without_pandas`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if "pyarrow" in sys.modules and "pandas" not in sys.modules:
+        _arrow_without_pandas()
+
+
+def _arrow_without_pandas() -> None:
+    """Have pyarrow, in this process, take pandas for not installed, so that it never imports it (a sixth of a
+    second of each worker's start).
+
+    pyarrow imports pandas the first time it turns a column into numpy or a Python value into arrow, to know
+    pandas' missing values and timestamps; a JSON line holds none of them. It tries once (pyarrow 26 does; one
+    that tried again would import pandas as before): an import that fails for that moment is remembered, and
+    pandas itself stays importable. Only a forked worker does this: its pyarrow then takes a pandas object for any
+    Python sequence (no built-in check hands it one), while the parent, a user's process, keeps pyarrow's pandas
+    support."""
+    import pyarrow
+
+    absent = _Absent("pandas")
+    sys.meta_path.insert(0, absent)
+    try:
+        pyarrow.Array.from_buffers(pyarrow.int64(), 1, [None, pyarrow.py_buffer(bytes(8))]).to_numpy()  # C++ side
+        pyarrow.scalar(0)  # its Python side (Python values to arrow)
+    finally:
+        sys.meta_path.remove(absent)
+
+
+class _Absent:
+    """An import finder for which a package is not installed."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == self.name or name.startswith(self.name + "."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
 
 
 def available_cpus() -> int:

@@ -45,7 +45,7 @@ import re2
 from ..checks.base import MISSING, Unsuitable
 from ..model import OutputRecord
 from ..model.output import case_key
-from .partial import Partial, key_hashes
+from .partial import ROW_BYTES, Partial, key_hashes, row_hashes, utf8_hashes
 from .scanner import COUNTED_FIELDS, PREFILTER_MAX_CHARS, ScopePlan
 
 if TYPE_CHECKING:
@@ -634,11 +634,29 @@ def _rows_within(found: Any, n: int) -> bool:
 
 def _case_keys(column: Any, case_ids: list[str]) -> np.ndarray:
     """The hashes of the case keys (``model.output.case_key``) of a column of case ids: for printable ASCII ids
-    without spaces (the usual ones) the key is the id lower-cased, done on the column."""
-    _, _, pc = _arrow()
-    if (pc.all(pc.string_is_ascii(column)).as_py() and pc.all(pc.ascii_is_printable(column)).as_py()
-            and not pc.any(pc.match_substring(column, " ")).as_py()):
-        return key_hashes(pc.ascii_lower(column).to_pylist())
+    without spaces (the usual ones) the key is the id lower-cased, done on the column and hashed from its buffers
+    (a string of each is never made)."""
+    pa, _, pc = _arrow()
+
+    def buffers(strings: Any) -> tuple[np.ndarray, np.ndarray]:
+        _, offsets, data = strings.buffers()
+        return (np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8),
+                np.frombuffer(offsets, dtype=np.int32)[strings.offset:strings.offset + len(strings) + 1])
+
+    if pa.types.is_string(column.type) and not column.null_count and len(column):
+        data, offsets = buffers(column)
+        used = data[int(offsets[0]):int(offsets[-1])]
+        if not len(used) or (int(used.min()) > ord(" ") and int(used.max()) < 0x7F):  # printable ASCII, no space
+            lowered = pc.ascii_lower(column)
+            data, offsets = buffers(lowered)
+            lengths = np.diff(offsets)
+            longest = int(lengths.max())
+            if longest <= ROW_BYTES and int(lengths.min()) < longest:  # pyarrow pads them to rows of one width
+                padded, padded_offsets = buffers(pc.ascii_rpad(lowered, width=longest, padding="\x00"))
+                start = int(padded_offsets[0])
+                return row_hashes(padded[start:start + len(lengths) * longest].reshape(len(lengths), longest),
+                                  lengths)
+            return utf8_hashes(data, offsets)
     return key_hashes([case_key(case_id) for case_id in case_ids])
 
 
@@ -654,15 +672,21 @@ def _group_codes(view: Columns, path: str, positions: list[int], n: int, codes: 
     in the order of their first row, as the record-by-record scan does (a string column is encoded by pyarrow)."""
     pa, _, pc = _arrow()
     column = view.column(path)
-    if column is None or pa.types.is_null(column.type):
+    if column is None or pa.types.is_null(column.type) or not positions:
         return  # no row has a value: -1 everywhere
     if pa.types.is_string(column.type):
-        chosen = column if len(positions) == n else column.take(pa.array(positions, pa.int64()))
+        # arrays to and from numpy by their buffers: pa.array, fill_null(-1) and to_numpy would import pandas
+        chosen = column if len(positions) == n else column.take(pa.Array.from_buffers(
+            pa.int64(), len(positions), [None, pa.py_buffer(np.asarray(positions, dtype=np.int64))]))
         encoded = pc.dictionary_encode(chosen)
-        local = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
-        remap = np.array([labels.setdefault(name, len(labels)) for name in encoded.dictionary.to_pylist()] or [0],
+        indices = encoded.indices
+        local = np.frombuffer(indices.buffers()[1], dtype=np.int32)[indices.offset:indices.offset + len(indices)]
+        remap = np.array([labels.setdefault(name, len(labels)) for name in encoded.dictionary.to_pylist()] + [-1],
                          dtype=np.int32)
-        codes[positions] = np.where(local >= 0, remap[np.maximum(local, 0)], -1)
+        if indices.null_count:  # no value: the last entry of remap
+            valid = np.unpackbits(np.frombuffer(indices.buffers()[0], dtype=np.uint8), bitorder="little")
+            local = np.where(valid[indices.offset:indices.offset + len(indices)].astype(bool), local, -1)
+        codes[positions] = remap[local]
         return
     named = view.values(path)  # integers, booleans: named as the record-by-record scan names them
     for i in positions:

@@ -12,6 +12,7 @@ Everything in it pickles, so a forked process or a Dask worker can send it back.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,17 +29,140 @@ STREAM_SCOPE_CASES = 1_000
 PlanKey = tuple["str | None", frozenset[str]]
 
 
-def key_hashes(keys: list[str]) -> np.ndarray:
+def key_hashes(keys: Sequence[str]) -> np.ndarray:
     """A stable 64-bit hash of each case key (the same in every process and on every machine).
 
     Two different keys hashing alike would count as one case: with 64 bits the chance is
-    about n²/2⁶⁵ (one in 300,000 for ten million distinct keys).
+    about n²/2⁶⁵ (one in 300,000 for ten million distinct keys). It is the hash of the
+    key's UTF-8 bytes (a lone surrogate, which JSON can hold, encoded as its own three bytes):
+    see :func:`utf8_hashes`.
     """
     if not keys:
         return np.zeros(0, dtype=np.uint64)
-    from pandas.util import hash_array
+    joined = "".join(keys)  # all ASCII: a key's bytes are its characters
+    encoded = None if joined.isascii() else [key.encode("utf-8", "surrogatepass") for key in keys]
+    items: Sequence[str] | list[bytes] = keys if encoded is None else encoded
+    lengths = np.fromiter(map(len, items), dtype=np.int64, count=len(items))
+    longest = int(lengths.max())
+    if longest <= ROW_BYTES and int(lengths.min()) < longest:  # numpy pads each key with zero bytes to a row
+        rows = np.array(items, dtype=f"S{-(-longest // 8) * 8}")
+        return row_hashes(rows.view(np.uint8).reshape(len(items), -1), lengths)
+    data = joined.encode("ascii") if encoded is None else b"".join(encoded)
+    offsets = np.zeros(len(items) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return utf8_hashes(np.frombuffer(data, dtype=np.uint8), offsets)
 
-    return hash_array(np.array(keys, dtype=object), categorize=False)
+
+#: murmur3's 64-bit finaliser (a bijection of 64-bit words that maps 0 to 0), and the golden ratio's word
+_FMIX1, _FMIX2, _SHIFT = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53), np.uint64(33)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+#: keys up to this many bytes are hashed as zero-padded rows of a matrix, a column of words at a time
+ROW_BYTES = 256
+#: a word's own bytes, by how many of its eight bytes are the key's (0: none, the key has ended)
+_OWN_BYTES = np.array([(1 << (8 * r)) - 1 for r in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
+#: longer keys are hashed a word position at a time across all of them, and past ROW_BYTES, once fewer than
+#: _FEW_KEYS go on or after _COLUMNS positions, what remains of each one key at a time
+_FEW_KEYS, _COLUMNS = 32, 1024
+#: words of a block of rows hashed at once
+_BLOCK_WORDS = 32_768
+
+
+def _fmix(words: np.ndarray) -> np.ndarray:
+    """murmur3's finaliser applied in place to an array of uint64."""
+    shifted = words >> _SHIFT
+    words ^= shifted
+    words *= _FMIX1
+    np.right_shift(words, _SHIFT, out=shifted)
+    words ^= shifted
+    words *= _FMIX2
+    np.right_shift(words, _SHIFT, out=shifted)
+    words ^= shifted
+    return words
+
+
+def _multipliers(positions: np.ndarray) -> np.ndarray:
+    """An odd 64-bit multiplier for each position of a word in a key (so a word weighs by where it is)."""
+    return _fmix((positions.astype(np.uint64) + np.uint64(1)) * _GOLDEN) | np.uint64(1)
+
+
+_MULTIPLIERS = _multipliers(np.arange(ROW_BYTES // 8))
+
+
+def _multiplier(position: int) -> np.uint64:
+    return _MULTIPLIERS[position] if position < len(_MULTIPLIERS) else _multipliers(np.array([position]))[0]
+
+
+def row_hashes(rows: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The :func:`utf8_hashes` of keys given as the rows of a uint8 matrix (each key's UTF-8 bytes, then zero
+    bytes to the row's end) and their lengths in bytes."""
+    n, width = rows.shape
+    if width % 8:
+        rows = np.concatenate([rows, np.zeros((n, 8 - width % 8), dtype=np.uint8)], axis=1)
+    words = np.ascontiguousarray(rows).view("<u8")
+    total = lengths.astype(np.uint64) * _GOLDEN
+    count = words.shape[1]
+    if count <= 8:  # a column of words at a time
+        for position in range(count):
+            total += _fmix(words[:, position] * _multiplier(position))
+    else:  # blocks of rows that stay in the cache, each turned to a row per word position
+        multipliers = _multipliers(np.arange(count))[:, None]
+        block = max(1, _BLOCK_WORDS // count)
+        for begin in range(0, n, block):
+            positions = np.multiply(words[begin:begin + block].T, multipliers, order="C")
+            total[begin:begin + block] += np.add.reduce(_fmix(positions), axis=0)
+    return _fmix(total)
+
+
+def utf8_hashes(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """The :func:`key_hashes` of the UTF-8 strings ``data[offsets[i]:offsets[i + 1]]`` (an arrow string column's
+    buffers, or the keys encoded), without a Python string each.
+
+    A key's bytes are read as little-endian 64-bit words, the last one padded with zero bytes; its hash is
+    ``fmix(Σ fmix(word_j · m_j) + length · φ)``, with ``fmix`` murmur3's finaliser, ``m_j`` an odd multiplier per
+    position and sums modulo 2⁶⁴. A zero word adds nothing, so a key's hash does not depend on the keys hashed
+    with it (nor on the width of a matrix of them), and the length tells ``a`` from ``a\\0``.
+    """
+    offsets = offsets.astype(np.int64, copy=False)
+    lengths = np.diff(offsets)
+    n, base = len(lengths), int(offsets[0])
+    if not n:
+        return np.zeros(0, dtype=np.uint64)
+    longest = int(lengths.max())
+    if longest <= ROW_BYTES and int(lengths.min()) == longest:  # one length (generated ids, UUIDs): rows as they are
+        return row_hashes(data[base:base + n * longest].reshape(n, longest), lengths)
+    # the keys' bytes and eight zero bytes, read as a 64-bit word starting at any byte
+    padded = np.zeros(int(offsets[-1]) - base + 8, dtype=np.uint8)
+    padded[:len(padded) - 8] = data[base:int(offsets[-1])]
+    at_byte = np.ndarray((len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))
+    total = lengths.astype(np.uint64) * _GOLDEN
+    keys, starts, left = None, offsets[:-1] - base, lengths.copy()  # keys: those going on (None: all of them)
+    position = 0
+    while len(left):
+        if position >= ROW_BYTES // 8 and (len(left) < _FEW_KEYS or position >= _COLUMNS):
+            rest = range(n) if keys is None else keys.tolist()
+            for key, start, remaining in zip(rest, starts.tolist(), left.tolist(), strict=True):
+                count = -(-remaining // 8)
+                words = at_byte[start:start + 8 * count:8].copy()
+                words[-1] &= _OWN_BYTES[remaining - 8 * (count - 1)]
+                words *= _multipliers(np.arange(position, position + count))
+                total[key:key + 1] += np.add.reduce(_fmix(words), dtype=np.uint64)
+            break
+        words = at_byte[starts]
+        if int(left.min()) < 8:  # some keys end in this word
+            words &= _OWN_BYTES[np.minimum(left, 8)]
+        words *= _multiplier(position)
+        if keys is None:
+            total += _fmix(words)
+        else:
+            total[keys] += _fmix(words)
+        position += 1
+        starts += 8
+        left -= 8
+        if int(left.min()) <= 0:
+            going = left > 0
+            keys = np.flatnonzero(going) if keys is None else keys[going]
+            starts, left = starts[going], left[going]
+    return _fmix(total)
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Run-level checks: rates, quantiles, disparities between slices, regressions against a baseline.
 
 Each gets a ``RunView`` of the records in its policy's scope, with the records on which
-its inner (``of:``) rule failed, and returns a ``RunOutcome``. pandas does the arithmetic.
+its inner (``of:``) rule failed, and returns a ``RunOutcome``. pandas does the arithmetic of a run judged record
+by record; a streamed scan counts its columns with numpy (``evaluation.columns``).
 
 Production logs may hold a case id on several records. Repeating a record must never move
 a verdict toward pass, so when ids repeat each rule judges every case id once, by its worst:
@@ -197,6 +198,34 @@ def disparity_outcome(options: Mapping[str, Any], frame: Any, repeats: bool) -> 
     ranked = sorted(compared["mean"].items(), key=lambda item: (item[1], item[0]))
     (worst, low), (best, high) = ranked[0], ranked[-1]
     gap = float(high - low)
+    message = (f"pass-rate gap {gap:.3f} across `{path}` ({best} {high:.2f} vs {worst} {low:.2f}),"
+               f" maximum {options['max_gap']}")
+    return RunOutcome("fail" if gap > options["max_gap"] else "pass", message, gap, options["max_gap"], details)
+
+
+def disparity_slices_outcome(options: Mapping[str, Any], slices: Mapping[str, tuple[int, int]], missing: int,
+                             repeats: bool) -> RunOutcome:
+    """A disparity rule's verdict on each slice's count of outputs (of case ids, each once, when ids repeat) and of
+    those that passed, ``missing`` outputs having no group: :func:`disparity_outcome` from counts, without pandas.
+
+    A slice's pass rate is ``passed / count`` (what pandas' mean of the flags gives: a sum of ones is exact), the
+    slices are listed by name and ranked by rate, ties by name."""
+    path, min_count = options["by"], options.get("min_count", 1)
+    rates = {name: passed / count for name, (count, passed) in slices.items()}
+    details: dict[str, Any] = {
+        "by": path,
+        "slices": {name: {"count": slices[name][0], "pass_rate": round(rates[name], 4)} for name in sorted(slices)},
+    }
+    if missing:
+        details["missing"] = missing
+    if repeats:
+        details["counted"] = "case ids, each once per slice"
+    ranked = sorted((rate, name) for name, rate in rates.items() if slices[name][0] >= min_count)
+    if len(ranked) < 2:
+        return RunOutcome("error", f"cannot compare: fewer than two slices of `{path}` with at least {min_count}"
+                          f" outputs ({missing} output(s) without `{path}`)", None, options["max_gap"], details)
+    (low, worst), (high, best) = ranked[0], ranked[-1]
+    gap = high - low
     message = (f"pass-rate gap {gap:.3f} across `{path}` ({best} {high:.2f} vs {worst} {low:.2f}),"
                f" maximum {options['max_gap']}")
     return RunOutcome("fail" if gap > options["max_gap"] else "pass", message, gap, options["max_gap"], details)
