@@ -1,6 +1,7 @@
 """Speed of `harness.text.pii.find_pii` against the committed version (HEAD), and a differential check of the two.
 
 Usage: python benchmarks/pii_speed.py [--outputs PATH] [--diff PATH ...] [--data PATH] [--decoys PATH]
+                                      [--check-outputs PATH] [--check-count N] [--check-only]
                                       [--repeat 5] [--rev HEAD] [--format text|json]
 
 The old implementation is `git show REV:harness/text/{pii,phone,normalize,regex,mask}.py` written to a temporary
@@ -20,6 +21,16 @@ the shipped rule's kinds and allow list, with the secret kind alone, and for the
 each kind alone. pii_quality's precision and recall are computed with both and must be identical. Wherever the
 new `find_pii` finds something, the new `prefilter_pattern` of the kinds asked must let the text through.
 
+The check (`check`, with --check-outputs, default /tmp/bench/o300k.jsonl): the `pii` check as the scanner runs it,
+``fn(prepared, record, None)`` for the rule `no-personal-data` of policies/privacy/pii.yaml, over the first
+--check-count (20,000) outputs that the scanner's prefilter sends to it (`Scanner.patterns`, the rule's slot); old is
+HEAD's check (`find_pii` with its allow patterns as one, each match masked with `mask_match`) on HEAD's modules.
+Old and new interleaved in chunks of 1,000 outputs, the value caches of both (validators, masks, allow answers,
+libphonenumber's windows) emptied before each run ('cold': each run sees the outputs as new) or kept ('warm'),
+the collector paused as in the scan's workers; CPU time per call, medians of --repeat runs. The differential
+compares the findings (kind, message, start, end, masked excerpt) of old and new on every output of
+--check-outputs, and the check with region GB and `strict` on the first --per-kind.
+
 Case ids (--ids N, --ids-seed): N generated ids as reports list them ('gen-0000001', 'req-4155550123',
 'ticket 1234567': prefixes, separators, 7-15 digits, counters, random digits, valid NANP, UK, German, Indian
 and French numbers, '+' and IDD ('011', '00') forms, extensions, phone words) compared old against new with
@@ -33,6 +44,8 @@ Exit 0 when everything agrees, 1 when not (the first differences are printed).
 from __future__ import annotations
 
 import argparse
+import functools
+import gc
 import importlib
 import json
 import random
@@ -53,6 +66,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import pii_quality  # noqa: E402
 import re2  # noqa: E402
 
+from harness.model import Finding, OutputRecord  # noqa: E402
+from harness.text import mask as new_mask  # noqa: E402
 from harness.text import phone as _phone  # noqa: E402
 from harness.text import pii as new  # noqa: E402
 from harness.text.regex import compile_pattern  # noqa: E402
@@ -146,7 +161,7 @@ def clear_caches() -> None:
     if old_phone is not None:
         for name in ("_matcher", "_matches"):
             cached = getattr(old_phone, name, None)
-            if hasattr(cached, "cache_clear"):
+            if cached is not None and hasattr(cached, "cache_clear"):
                 cached.cache_clear()
     _phone._matcher.cache_clear()
     new._by_shape.cache_clear()
@@ -339,7 +354,8 @@ def gate_speed(old: ModuleType, texts: list[str], repeat: int) -> dict[str, Any]
             if search(text):
                 find(text)
 
-    judge(pre_old, f_old), judge(pre_new, f_new)  # warm caches and lazy tables
+    judge(pre_old, f_old)  # warm caches and lazy tables
+    judge(pre_new, f_new)
     runs: dict[str, list[float]] = {"old": [], "new": []}
     for _ in range(repeat):
         for which, prefilter, find in (("old", pre_old, f_old), ("new", pre_new, f_new)):
@@ -354,6 +370,105 @@ def gate_speed(old: ModuleType, texts: list[str], repeat: int) -> dict[str, Any]
             "new_pass_rate": round(passed["new"] / max(1, len(texts)), 4), "old_s": round(o, 3), "new_s": round(n, 3),
             "old_us_per_text": round(o / max(1, len(texts)) * 1e6, 1),
             "new_us_per_text": round(n / max(1, len(texts)) * 1e6, 1), "speedup": round(o / n, 2) if n else None}
+
+
+def check_texts(path: Path) -> tuple[list[str], Any, Any]:
+    """The outputs of `path` that the scanner's prefilter sends to the rule `no-personal-data`, the rule's prepared
+    options and its check function (the working tree's)."""
+    from harness.evaluation import prepare
+    from harness.project import load_project
+
+    scanner = prepare(load_project(ROOT / "policies", ROOT / "evals")).scanner
+    unit = next(u for u in scanner.units if u.rule.id == "no-personal-data")
+    slot = scanner._slot_of[unit.key]
+    matches = scanner.patterns.matches
+    return [t for t in outputs(path) if slot in matches(t)], unit.rule.prepared, unit.check.fn
+
+
+def old_check(old: ModuleType, options: dict[str, Any]) -> Callable[[OutputRecord], list[Finding]]:
+    """HEAD's `pii` check on HEAD's modules: `find_pii` with the rule's allow patterns as one (compiled by HEAD's
+    regex module), each match masked with HEAD's `mask_match`."""
+    regex = sys.modules[old.__name__.rpartition(".")[0] + ".regex"]
+    masks = importlib.import_module(old.__name__.rpartition(".")[0] + ".mask")
+    allow = options.get("allow", [])
+    allowed = tuple(regex.compile_pattern(p) for p in allow) if len(allow) < 2 else (
+        regex.compile_pattern("|".join(f"(?:{p})" for p in allow)),)
+    kinds, region, strict = tuple(options.get("kinds", old.KINDS)), options.get("region", "US"), bool(
+        options.get("strict", False))
+    messages = {kind: f"{kind.replace('_', ' ')} found" for kind in old.KINDS}
+
+    def check(record: OutputRecord) -> list[Finding]:
+        matches = old.find_pii(record.output, kinds, region=region, allow=allowed, strict=strict)
+        if not matches:
+            return []
+        return [Finding(m.kind, messages[m.kind], m.start, m.end, masks.mask_match(m)) for m in matches[:20]]
+
+    return check
+
+
+def value_caches(*modules: ModuleType) -> list[Any]:
+    """The caches of values seen (validators, masks, allow answers, libphonenumber's windows) of `modules`."""
+    keep = ("_checked_kinds", "_prefilter_re", "_ascii_fold", "_match_range", "_addresses")
+    return [v for m in modules for v in vars(m).values() if isinstance(v, functools._lru_cache_wrapper)
+            and v.cache_info().maxsize and v.__wrapped__.__name__ not in keep]
+
+
+def check_speed(old: ModuleType, texts: list[str], prepared: Any, fn: Any, repeat: int) -> dict[str, Any]:
+    """CPU time per call of the check, old (HEAD) and new interleaved in chunks of 1,000 outputs, the collector
+    paused (as in the scan's workers); cold: every value cache emptied before each run, warm: kept."""
+    head = old.__name__.rpartition(".")[0]
+    old_fn = old_check(old, {"kinds": list(K6), "allow": list(ALLOW)})
+    caches = value_caches(old, sys.modules[head + ".phone"], sys.modules[head + ".mask"], new, _phone, new_mask)
+    records = [OutputRecord(case_id="x", output=t, line=1, fields={}) for t in texts]
+    calls = {"old": lambda r: old_fn(r), "new": lambda r: fn(prepared, r, None)}
+    for r in records:  # warm lazy tables; and the two give the same findings
+        if calls["old"](r) != calls["new"](r):
+            raise SystemExit(f"the checks differ on {r.output!r}")
+    out: dict[str, Any] = {}
+    for mode in ("cold", "warm"):
+        runs: dict[str, list[float]] = {"old": [], "new": []}
+        for _ in range(repeat):
+            if mode == "cold":
+                for c in caches:
+                    c.cache_clear()
+            totals = {"old": 0.0, "new": 0.0}
+            gc.collect()
+            gc.disable()
+            try:
+                for i in range(0, len(records), 1000):
+                    chunk = records[i:i + 1000]
+                    for which in ("old", "new") if i // 1000 % 2 == 0 else ("new", "old"):
+                        call, t0 = calls[which], time.process_time()
+                        for r in chunk:
+                            call(r)
+                        totals[which] += time.process_time() - t0
+            finally:
+                gc.enable()
+            for which in runs:
+                runs[which].append(totals[which] / max(1, len(records)) * 1e6)
+        o, n = statistics.median(runs["old"]), statistics.median(runs["new"])
+        out[mode] = {"outputs": len(records), "old_us_per_call": round(o, 2), "new_us_per_call": round(n, 2),
+                     "speedup": round(o / n, 3) if n else None,
+                     "runs": {k: [round(x, 2) for x in v] for k, v in runs.items()}}
+    return out
+
+
+def check_differential(old: ModuleType, path: Path, prepared: Any, fn: Any, per_rule: int) -> tuple[int, list[str]]:
+    """The findings of the `pii` check, old and new, on every output of `path` (and with region GB and `strict`
+    on the first `per_rule`)."""
+    from harness.checks.builtin.pii import _prepare
+
+    old_fn = old_check(old, {"kinds": list(K6), "allow": list(ALLOW)})
+    options_gb = {"kinds": list(K6), "allow": list(ALLOW), "region": "GB", "strict": True}
+    old_gb, new_gb = old_check(old, options_gb), _prepare(options_gb)
+    n, diffs = 0, []
+    for n, text in enumerate(outputs(path), 1):
+        record = OutputRecord(case_id="x", output=text, line=1, fields={})
+        pairs = [("check", old_fn(record), fn(prepared, record, None))]
+        if n <= per_rule:
+            pairs.append(("check GB strict", old_gb(record), fn(new_gb, record, None)))
+        diffs += [f"{name}: {text!r}\n  old {a}\n  new {b}" for name, a, b in pairs if a != b]
+    return n, diffs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -371,8 +486,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ids-seed", type=int, default=1)
     ap.add_argument("--id-count", type=int, default=20_000, help="'gen-NNNNNNN' ids timed (a report's results)")
     ap.add_argument("--skip-corpora", action="store_true", help="compare the generated ids only")
+    ap.add_argument("--check-outputs", type=Path, default=Path("/tmp/bench/o300k.jsonl"))
+    ap.add_argument("--check-count", type=int, default=20_000, help="prefiltered outputs the check is timed on")
+    ap.add_argument("--check-only", action="store_true", help="the check's speed and differential alone")
     ap.add_argument("--format", choices=("text", "json"), default="text")
     args = ap.parse_args(argv)
+    if args.check_only:
+        args.skip_corpora, args.ids = True, 0
     with tempfile.TemporaryDirectory() as tmp:
         old = load_old(args.rev, Path(tmp))
         texts = [] if args.skip_corpora else list(outputs(args.outputs))
@@ -391,6 +511,11 @@ def main(argv: list[str] | None = None) -> int:
                 "pii_quality data sets, all kinds": (q_texts, "all kinds")}, args.repeat)
         if not (args.skip_speed or args.skip_corpora):
             report["gate"] = gate_speed(old, texts, args.repeat)
+        checked = args.check_outputs.is_file()
+        if checked:
+            passed, prepared, fn = check_texts(args.check_outputs)
+            if not args.skip_speed:
+                report["check"] = check_speed(old, passed[:args.check_count], prepared, fn, args.repeat)
         report["quality"] = quality(old, args.data, args.decoys) if args.data.is_file() and not args.skip_corpora \
             else None
         quality_same = report["quality"] is None or (
@@ -403,6 +528,10 @@ def main(argv: list[str] | None = None) -> int:
             n, d = differential(old, source, args.per_kind)
             compared, diffs = compared + n, diffs + d
             print(f"{name}: {n} texts compared, {len(d)} differences", file=sys.stderr)
+        if checked and not args.skip_diff:
+            n, d = check_differential(old, args.check_outputs, prepared, fn, args.per_kind)
+            compared, diffs = compared + n, diffs + d
+            print(f"{args.check_outputs} (the pii check): {n} outputs compared, {len(d)} differences", file=sys.stderr)
         if args.ids and not args.skip_diff:
             n, d = differential_ids(old, args.ids, args.ids_seed)
             compared, diffs = compared + n, diffs + d
@@ -414,6 +543,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, r in report.get("speed", {}).items():
             print(f"{name}: {r['texts']} texts, old {r['old_s']:.3f} s ({r['old_us_per_text']} us/text), "
                   f"new {r['new_s']:.3f} s ({r['new_us_per_text']} us/text), {r['speedup']}x")
+        for mode, r in report.get("check", {}).items():
+            print(f"pii check (no-personal-data), {r['outputs']} prefiltered outputs of {args.check_outputs.name}, "
+                  f"{mode}: old {r['old_us_per_call']} us/call, new {r['new_us_per_call']} us/call, {r['speedup']}x")
         if report.get("gate"):
             g = report["gate"]
             print(f"privacy.no-pii as the gate runs it over {g['texts']} outputs: prefilter passes "

@@ -22,6 +22,9 @@ def _folded(value: str) -> str:
 
 
 def _tail(value: str, n: int) -> str:
+    end = value[-n:]
+    if end.isdigit() and value.isascii():  # (most values end in digits)
+        return end
     return "".join(filter(str.isdigit, _folded(value)))[-n:]
 
 
@@ -67,8 +70,9 @@ def _masked_now(kind: str, value: str, raw: str) -> str:
     if kind not in _MASKS:
         raise ValueError(f"unknown PII kind: {kind!r}")
     mask = _MASKS[kind](value)
-    leaks = [v for v in (value, raw) if v and v in mask]
-    return mask if not leaks else "*" * (min(len(v) for v in leaks) - 1)
+    if not ((value and value in mask) or (raw and raw in mask)):
+        return mask
+    return "*" * (min(len(v) for v in (value, raw) if v and v in mask) - 1)
 
 
 _masked_cached = functools.lru_cache(maxsize=4096)(_masked_now)
@@ -78,6 +82,19 @@ def mask_match(match: PiiMatch) -> str:
     """The stand-in of a finding, made from what the detector read (a text behind a right-to-left override
     is masked in the order a reader sees it, never as its reversed stored characters)."""
     return _mask(match.kind, match.normalized or match.value, match.value)
+
+
+def mask_span(kind: str, value: str, normalized: str) -> str:
+    """`mask_match` of the match (kind, value, normalized) of a `pii.find_spans` span. The stand-in of a number
+    written in ASCII is made afresh (cheaper than asking the cache, and a number is rarely seen twice)."""
+    read = normalized or value
+    if len(read) + len(value) > _CACHED_CHARS or (kind in _NUMBERS and value.isascii()):  # (`_mask`)
+        return _masked_now(kind, read, value)
+    return _masked_cached(kind, read, value)
+
+
+#: the kinds whose stand-in is a few string operations on an ASCII value (`_MASKS`)
+_NUMBERS = frozenset(["phone", "us_ssn", "credit_card", "ip_address"])
 
 
 #: explicit bidi controls: dropped from a text once something in it is masked, so no mask is shown reversed

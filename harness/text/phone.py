@@ -24,12 +24,36 @@ from phonenumbers.phonenumberutil import (
     COUNTRY_CODE_TO_REGION_CODE,
     region_code_for_country_code,
 )
+from re2 import _re2
 
 from .regex import Regex, compile_pattern
 
 Spans = list[tuple[int, int]]
 #: the patterns known to occur in a text (its other patterns do not), or None: ask each (`holds`)
 Facts = frozenset[Regex] | None
+
+
+_UNANCHORED = _re2.RE2.Anchor.UNANCHORED
+
+
+def spans_of(pattern: Regex, t: str, data: bytes | None, need: int = 0) -> Spans:
+    """`pattern.spans(t)`, for a pattern that matches no empty string; for an ASCII `t` given as its bytes `data`,
+    `Regex.spans`' loop with the pattern's compiled program asked directly, and no search after a match when the
+    rest of the text holds fewer digits than each match does (`need`)."""
+    if data is None:
+        return pattern.spans(t)
+    match, n, out, pos = pattern._bytes().Match, len(data), Spans(), 0
+    while True:
+        s, e = match(_UNANCHORED, data, pos, n)[0]
+        if s < 0:
+            return out
+        out.append((s, e))
+        if need and n - e - len(data[e:].translate(None, _DIGIT_BYTES)) < need:
+            return out
+        pos = e
+
+
+_DIGIT_BYTES = b"0123456789"
 
 
 def holds(facts: Facts, pattern: Regex, t: str) -> bool:
@@ -81,6 +105,11 @@ _NANP = compile_pattern(
     r"|[2-9][0-9]{2}[ .\-_][2-9][0-9]{2}[ .\-_][0-9]{4})" + _EXTENSION)
 #: a '+country' number: a plus sign, then digits in groups
 _PLUS = compile_pattern(r"\+[0-9](?:[ .\-]?\(?[0-9]{1,5}\)?){2,8}" + _EXTENSION)
+#: `_PLUS` with Python's `re`, which finds its matches a few times faster (its search skips to each '+'): the same
+#: matches, as the pattern names only ASCII characters and classes, which both engines read alike, and both take
+#: the first alternative and the longest repetition that match (no backtracking to speak of: what follows the
+#: groups is optional, so the first way through them that holds two is taken, and each holds a digit)
+_PLUS_ANY = re.compile(_PLUS.pattern)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -299,9 +328,15 @@ def _context_tries(region: str, strict: bool) -> tuple[tuple[str, int], ...]:
     return ((region, _POSSIBLE), *((rg, _VALID) for rg in others), *((rg, _POSSIBLE) for rg in others))
 
 
-def _formatted(t: str, region: str, blocked: Spans) -> Spans:
-    """Numbers written in a phone format, whether or not their area code is assigned."""
+def _formatted(t: str, region: str, blocked: Spans, *, nanp: bool = True, data: bytes | None = None) -> Spans:
+    """Numbers written in a phone format, whether or not their area code is assigned; the '+country' numbers
+    only, when not `nanp` (the caller knows no `_NANP` match can be added). `data`: `t` as bytes, when it is
+    ASCII."""
     out: Spans = []
+    nanps = [(s, e) for s, e in spans_of(_NANP, t, data, 10) if _free(t, s, e)] if nanp else []
+    pluses = [(s, e) for s, e in (m.span() for m in _PLUS_ANY.finditer(t)) if _free(t, s, e)] if "+" in t else []
+    if not nanps and all(any(a <= s and e <= b for a, b in blocked) for s, e in pluses):
+        return out  # (no layout, or each '+country' number held by a span: the loops below, read off)
     taken = _Taken(blocked)
     ends: dict[int, int] = {}  # what `out` holds, as start -> end (disjoint spans)
     starts: list[int] = []  # their starts, sorted
@@ -313,11 +348,9 @@ def _formatted(t: str, region: str, blocked: Spans) -> Spans:
             ends[s] = e
             bisect.insort(starts, s)
 
-    for s, e in _NANP.spans(t):
-        if _free(t, s, e):
-            add(s, e)
-    for s, e in itertools.islice(((s, e) for s, e in _PLUS.spans(t) if _free(t, s, e)) if "+" in t else (),
-                                 CONTEXT_BUDGET):
+    for s, e in nanps:
+        add(s, e)
+    for s, e in pluses[:CONTEXT_BUDGET]:
         i = bisect.bisect_right(starts, s)
         if taken.holds(s, e) or (i and ends[starts[i - 1]] >= e):
             continue  # a span found holds it: `add` would refuse every (non-empty) match inside
@@ -326,11 +359,11 @@ def _formatted(t: str, region: str, blocked: Spans) -> Spans:
     return out
 
 
-def _with_context(t: str, region: str, blocked: Spans, strict: bool) -> Spans:
+def _with_context(t: str, region: str, blocked: Spans, strict: bool, data: bytes | None = None) -> Spans:
     """Phone-shaped numbers next to a phone word, tried in other common numbering plans (with `strict`,
-    only numbers valid in one of them)."""
+    only numbers valid in one of them). `data`: `t` as bytes, when it is ASCII."""
     taken, budget, out = _Taken(blocked), CONTEXT_BUDGET, Spans()
-    for s, e in _CANDIDATE.spans(t):
+    for s, e in spans_of(_CANDIDATE, t, data, 7):
         if taken.overlaps(s, e) or is_date(t[s:e]) or not _context(t, s, e):
             continue  # overlaps a span already found, a date, or no phone word nearby
         if (budget := budget - 1) < 0:
@@ -367,9 +400,10 @@ def _nothing(t: str, region: str, strict: bool, facts: Facts = None) -> bool:
             and _hopeless(t, region, _VALID, within=len(t) > _WINDOW_MARGIN + 7))
 
 
-def undated(t: str) -> Spans:
-    """The runs of 7+ digits (`_GATE`) in a text without tabs that are not dates: where `find_phones` looks."""
-    return [(s, e) for s, e in _GATE.spans(t) if _DATE_WHOLE(t[s:e]) is None]
+def undated(t: str, data: bytes | None = None) -> Spans:
+    """The runs of 7+ digits (`_GATE`) in a text without tabs that are not dates: where `find_phones` looks.
+    `data`: `t` as bytes, when it is ASCII."""
+    return [(s, e) for s, e in spans_of(_GATE, t, data, 7) if _DATE_WHOLE(t[s:e]) is None]
 
 
 def possible(t: str) -> bool:
@@ -428,15 +462,21 @@ def nothing_in(t: str, proof: Proof) -> bool:
 
 
 def find_phones(t: str, region: str, claimed: Spans, *, strict: bool = False, facts: Facts = None,
-                runs: Spans | None = None) -> Spans:
+                runs: Spans | None = None, data: bytes | None = None) -> Spans:
     """Phone numbers in the folded text `t`, leaving out the spans other kinds `claimed`. A tab reads as a
     space ('202\\t555\\t0147'), but a number with tabs inside is no phone number when a tab joins it to more
-    digits (the numbers of a tab-separated row). `facts` (see `holds`) and `runs` (`undated(t)`): what the
-    caller already knows of a text without tabs."""
+    digits (the numbers of a tab-separated row). `facts` (see `holds`), `runs` (`undated(t)`) and `data` (`t` as
+    bytes, when it is ASCII): what the caller already knows of a text without tabs.
+
+    When the numbers libphonenumber reads and the spans claimed hold every run of digits that is not a date
+    (`_held`), no `_NANP` layout and no phone-worded candidate can be a number besides (each lies in a run of
+    digits: see `_held`), and those searches are skipped."""
     if "\t" in t:
         spans = find_phones(t.replace("\t", " "), region, claimed, strict=strict)
         return [(s, e) for s, e in spans if "\t" not in t[s:e] or not (
                 (t[e:e + 1] == "\t" and t[e + 1:e + 2].isdigit()) or (t[s - 1:s] == "\t" and t[s - 2:s - 1].isdigit()))]
+    if runs is None:
+        runs = undated(t, data)
     windows = _windows(t, claimed, runs)
     if not windows or _nothing(t, region, strict, facts):
         return []  # no run of 7+ digits but dates and spans other kinds claimed, or nothing libphonenumber reads
@@ -444,8 +484,24 @@ def find_phones(t: str, region: str, claimed: Spans, *, strict: bool = False, fa
     for ws, we in windows:
         out += [(ws + ms, ws + me) for ms, me, raw in _matches(t[ws:we], region, _VALID)
                 if not is_date(raw) and not _in_code(t, ws + ms, ws + me)]
+    held = _held(runs, out + claimed)
     if not strict:
-        out += _formatted(t, region, out + claimed)
-    if holds(facts, _ANY_WORD, t):
-        out += _with_context(t, region, out + claimed, strict)
+        out += _formatted(t, region, out + claimed, nanp=not held, data=data)
+    if not held and holds(facts, _ANY_WORD, t):
+        out += _with_context(t, region, out + claimed, strict, data)
     return out
+
+
+def _held(runs: Spans, spans: Spans) -> bool:
+    """Whether each of `runs` (`undated(t)`) lies in one of `spans`: then no `_NANP` match and no `_CANDIDATE`
+    match in `t` can be a number outside `spans`. The digits of each match of either are digits of `t` one after
+    another, joined by at most three characters of `PUNCT` (`_NANP`: '(', ')', ' ', '.', '-', '_'; `_CANDIDATE`:
+    ' ', '.', '-', '/', '(', ')'), and a `_NANP` match holds ten, a `_CANDIDATE` match seven or more: so they lie
+    in one chain of digits joined by at most four characters of `PUNCT` that holds seven or more, which is one
+    match of `_GATE` (greedy: from the chain's first digit to its last), a run. A run in `runs` lies in a span,
+    so the match overlaps one, and `_formatted` and `_with_context` refuse it. A run that is a date holds no
+    `_NANP` match (a date has no group of exactly three digits between two separators, nor a bracket), and the
+    first `_CANDIDATE` match in it is the whole run (a date has ten digits at most, joined by single '-', '/', '.'
+    and a space), which `_with_context` skips as a date."""
+    taken = _Taken(spans)
+    return all(taken.holds(s, e) for s, e in runs)

@@ -12,7 +12,11 @@ spans point into the original text. Written-out disguises are read as such: numb
 Overlaps: the more specific kind wins (secret > email > iban > credit_card > us_ssn > ip_address > phone).
 A text that is ASCII, or whose every character folds to one ASCII character (typographic quotes, Unicode digits),
 is its own folded view and is read as it is (`_find_ascii`): its kinds' prefilters and the detectors' whole-text
-questions in one pass (`_scan`), no fold, no offset map.
+questions in one pass (`_scan`), no fold, no offset map. What to run is then decided once per answer of that pass
+(`_Plan`; no SSN detector where no SSN stands apart, `_FREE_SSN`), the detectors read the text's bytes with their
+compiled programs (`phone.spans_of`), a chain of digits inside an IBAN found is read by no card or SSN detector
+(`_DETECTING`), and where every '@' is that of an address the allow list names, standing apart, no e-mail search is
+made (`_allowed_only`).
 """
 
 from __future__ import annotations
@@ -23,11 +27,11 @@ import ipaddress
 import itertools
 import re
 import unicodedata
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
+from re2 import _re2
 from stdnum import iban as _iban
-from stdnum import luhn as _luhn
 from stdnum.us import ssn as _ssn
 
 from . import phone as _phone
@@ -44,14 +48,15 @@ from .phone import (
     nothing_in,
     shape_dates,
     shape_nothing,
+    spans_of,
     undated,
 )
 from .phone import _nothing as _no_phone
 from .phone import possible as _phone_possible
 from .regex import SET_MAX_CHARS, PatternSet, Regex, compile_pattern
 
-__all__ = ["CONTEXT_BUDGET", "CONTEXT_REGIONS", "KINDS", "PiiMatch", "canonical_email", "find_pii",
-           "nothing_found", "prefilter_pattern"]
+__all__ = ["CONTEXT_BUDGET", "CONTEXT_REGIONS", "KINDS", "PiiMatch", "Span", "canonical_email", "find_pii",
+           "find_spans", "nothing_found", "prefilter_pattern"]
 
 KINDS: tuple[str, ...] = ("email", "phone", "us_ssn", "credit_card", "iban", "ip_address", "secret")
 _PHONE_ONLY = frozenset(["phone"])
@@ -234,9 +239,36 @@ _WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 Spans = list[tuple[int, int]]
 # the validators' answers for the values seen last (pure functions of the value; an IBAN's country lookup costs
 # a tenth of a millisecond, and an assistant's answers repeat a template's numbers)
-_luhn_ok = functools.lru_cache(maxsize=4096)(_luhn.is_valid)
-_ssn_ok = functools.lru_cache(maxsize=4096)(_ssn.is_valid)
 _iban_ok = functools.lru_cache(maxsize=4096)(_iban.is_valid)
+#: each digit doubled, its digits summed (Luhn's second, fourth, ... digit from the right)
+_LUHN_DOUBLED = str.maketrans("0123456789", "0246813579")
+
+
+def _luhn_ok(digits: str) -> bool:
+    """``stdnum.luhn.is_valid(digits)`` of a non-empty string of ASCII digits (every number a card detector asks
+    about), computed here: a card number is rarely seen twice, and stdnum's takes microseconds per number. Every
+    other digit from the right doubled (its digits summed), the sum of all a multiple of ten."""
+    summed = digits[-1::-2] + digits[-2::-2].translate(_LUHN_DOUBLED)
+    return (sum(summed.encode()) - 48 * len(summed)) % 10 == 0
+
+
+#: ``stdnum.us.ssn``'s refused numbers, without their dashes
+_SSN_REFUSED = frozenset(v.replace("-", "") for v in _ssn._ssn_blacklist)
+
+
+def _ssn_ok(digits: str) -> bool:
+    """``stdnum.us.ssn.is_valid(digits)`` of nine ASCII digits (every number `_ssns` asks about), computed here as
+    stdnum does (an SSN is rarely seen twice): no area 000, 666 or 9xx, no group 00, no serial 0000, and not one
+    of the numbers stdnum refuses (an advertised example)."""
+    area = digits[:3]
+    return not (area == "000" or area == "666" or area[0] == "9" or digits[3:5] == "00" or digits[5:] == "0000"
+                or digits in _SSN_REFUSED)
+
+
+#: a kind's detector: (folded text, `facts` of it or None, the text's bytes when it is ASCII or None, spans whose
+#: candidates it may leave out: see `_find_ascii`) -> spans
+Detector = Callable[[str, Facts, "bytes | None", Sequence[tuple[int, int]]], Spans]
+_UNANCHORED = _re2.RE2.Anchor.UNANCHORED
 
 
 def _free(t: str, s: int, e: int, joiners: str) -> bool:
@@ -263,21 +295,27 @@ def _versioned(t: str, s: int) -> bool:
     return k >= 0 and (t[k] in _VERSION_LAST or not t[k].isascii()) and _near(_VERSION_WORD, t, s, 12)
 
 
-def _emails(t: str, facts: Facts = None) -> Spans:
+def _emails(t: str, facts: Facts = None, data: bytes | None = None, inside: Sequence[tuple[int, int]] = ()) -> Spans:
     out = []
-    pos = 0
+    pos, at = 0, t.find("@")
+    match, n = (None, 0) if data is None else (_EMAIL._bytes().Match, len(data))
     # `_EMAIL.spans(t)`, each searched from the next '@' less the longest local part: every match holds one '@'
-    while (at := t.find("@", pos)) >= 0:
-        span = _EMAIL.first(t, max(pos, at - 64))
-        if span is None:
-            break
-        s, e = span
+    while at >= 0:
+        if match is None:
+            span = _EMAIL.first(t, max(pos, at - 64))
+            if span is None:
+                break
+            s, e = span
+        else:  # (`_EMAIL.first` of an ASCII text, asked directly)
+            s, e = match(_UNANCHORED, data, pos if at - 64 < pos else at - 64, n)[0]
+            if s < 0:
+                break
         nxt = t[e:e + 1]
         # followed by a letter, a digit or '@': part of a longer token, not an address. Followed by '-': an address
         # all the same ('jane@gmail.com-1'): a domain going on with a hyphenated label and a TLD would have matched
         if not (nxt == "@" or nxt.isalnum()) and t[t.rfind(".", s, e) + 1:e].lower() not in _NOT_TLD:
             out.append((s, e))
-        pos = e
+        pos, at = e, t.find("@", e)
     if (_SPELLED in facts) if facts is not None else _SPELLED.test(t):  # (`holds`)
         out += _spelled_emails(t)
     return out
@@ -412,18 +450,30 @@ def _odd_cards(t: str, groups: Spans, seps: list[str], taken: Spans) -> Spans:
     return out
 
 
-def _cards(t: str, facts: Facts = None) -> Spans:
+def _cards(t: str, facts: Facts = None, data: bytes | None = None, inside: Sequence[tuple[int, int]] = ()) -> Spans:
     """Cards in the layouts they are printed in (`_printed_cards`), in each stretch of a chain of digit groups
-    that no odd separator breaks; then the layouts of a disguise (`_odd_cards`) in the whole chain."""
+    that no odd separator breaks; then the layouts of a disguise (`_odd_cards`) in the whole chain. A chain
+    that lies `inside` one of the given spans is left out (see `_find_ascii`)."""
     out: Spans = []
     worded: bool | None = None  # whether the text has a card word anywhere (asked once, when needed)
-    for base, end in _CARD.spans(t):
+    for base, end in spans_of(_CARD, t, data, 12):
+        if inside and any(a <= base and end <= b for a, b in inside):
+            continue
         chain = t[base:end]
         if chain.isdigit():  # one group (a match holds ASCII digits and separators): the printed card or nothing
             if _free(t, base, end, "-.,/_") and _card_ok(t, [(base, end)], [end - base], [], 0, 1):
                 out.append((base, end))
             continue
+        if (len(chain) == 19 and chain[4] in " -" and chain[4] == chain[9] == chain[14] and chain[0] != "0"
+                and (digits := chain[:4] + chain[5:9] + chain[10:14] + chain[15:]).isdigit()
+                and _luhn_ok(digits) and _free(t, base, end, "-.,/_")):
+            out.append((base, end))  # 4-4-4-4 joined by ' ' or '-', a card: what the steps below find, read off
+            continue
         groups = [(base + g.start(), base + g.end()) for g in _DIGIT_RUNS.finditer(chain)]
+        lens = [b - a for a, b in groups]
+        if 4 not in lens and sum(lens) < 13 and max(lens) < 12:
+            continue  # (an IPv4 address) no card: a printed one starts with a group of four or is one group of
+            # twelve or more, or is thirteen or more digits one at a time; a disguised one holds thirteen or more
         seps = [_separator(t, b, a) for (_, b), (a, _) in itertools.pairwise(groups)]
         free, odd, before = _free(t, base, end, "-.,/_"), _ODD_CHAIN.search(chain) is not None, len(out)
         if not odd:  # one stretch, the whole chain (which starts and ends with a digit)
@@ -486,17 +536,22 @@ def _printed_cards(t: str, groups: Spans, seps: list[str]) -> Spans:
     return out
 
 
-def _ssns(t: str, facts: Facts = None) -> Spans:
+def _ssns(t: str, facts: Facts = None, data: bytes | None = None, inside: Sequence[tuple[int, int]] = ()) -> Spans:
     """NNN-NN-NNNN, NNN.NN.NNNN, NNN_NN_NNNN, NNN/NN/NNNN, NNN NN NNNN (one or two spaces), NNN - NN - NNNN, or
     a mix of them; after an SSN word also bare 9 digits, a partial grouping (NNNNN-NNNN, NNN-NNNNNN), ':' or
-    three or four spaces or tabs between the groups (which elsewhere are a ZIP+4 code, a ratio, table columns)."""
+    three or four spaces or tabs between the groups (which elsewhere are a ZIP+4 code, a ratio, table columns).
+    A candidate that lies `inside` one of the given spans is left out (see `_find_ascii`)."""
     out = []
-    for s, e in _SSN.spans(t):
-        if not _free(t, s, e, "-.,/:"):
+    for s, e in spans_of(_SSN, t, data, 9):
+        if not _free(t, s, e, "-.,/:") or (inside and any(a <= s and e <= b for a, b in inside)):
             continue
         v = t[s:e]
         if "." in v and _versioned(t, s):
             continue  # 'release 100.20.3000' is a version
+        if len(v) == 11 and v[3] == "-" == v[6]:  # NNN-NN-NNNN (`_SSN_PARTS`' answer, read off)
+            if _ssn_ok(v[:3] + v[4:6] + v[7:]):
+                out.append((s, e))
+            continue
         area, gap, group, gap2, serial = _SSN_PARTS(v).groups()  # type: ignore[union-attr]
         if ((gap in _SSN_GAPS and gap2 in _SSN_GAPS) or _near(_SSN_WORD, t, s, 40)) and _ssn_ok(area + group + serial):
             out.append((s, e))
@@ -510,12 +565,18 @@ def _iban_case_ok(v: str) -> bool:
         w.isupper() or w.islower() or w.istitle() for w in (v[a:b] for a, b in _LETTERS.spans(v)))
 
 
-def _ibans(t: str, facts: Facts = None) -> Spans:
+def _ibans(t: str, facts: Facts = None, data: bytes | None = None, inside: Sequence[tuple[int, int]] = ()) -> Spans:
     """IBANs (mod-97 and the country's format), in groups of four joined by ' ', two spaces, a tab, '.', '-' or
     '_', or not grouped; in upper, lower or mixed case (`_iban_case_ok`)."""
     out = []
-    for s, e in _IBAN.spans(t):
+    n = len(t)
+    for s, e in spans_of(_IBAN, t, data, 2):
         if s > 0 and t[s - 1].isalnum():
+            continue
+        v = t[s:e]
+        if v.isalnum():  # not grouped: no separator to retry at (the loop below, read off)
+            if not (e < n and t[e].isalnum()) and _iban_case_ok(v) and _iban_ok(v):
+                out.append((s, e))
             continue
         # the pattern may swallow a short trailing word: retry ending at each inner separator
         for end in itertools.chain((e,), (s + i for i in range(e - s - 1, 14, -1) if t[s + i] in " \t.-_")):
@@ -550,24 +611,35 @@ def _public_first(n: int) -> bool:
 
 
 def _ipv4_ok(octets: Sequence[str]) -> bool:
-    """Whether dotted octets are an address `_ip_ok` accepts, read as numbers (not `_padded`): each up to 255,
-    not 0.0.0.0, and a first one `_public_first`."""
-    numbers = [int(o) for o in octets]
-    return max(numbers) <= 255 and any(numbers) and _public_first(numbers[0]) and not _padded(octets)
+    """Whether four dotted octets (strings of digits) are an address `_ip_ok` accepts, read as numbers (not
+    `_padded`): each up to 255, not 0.0.0.0, and a first one `_public_first`; answered from the octets' strings
+    (`_FIRST_OCTETS`, `_LATER_OCTETS`)."""
+    a, b, c, d = octets
+    n = _FIRST_OCTETS.get(a)
+    return (n is not None and b in _LATER_OCTETS and c in _LATER_OCTETS and d in _LATER_OCTETS and _public_first(n)
+            and (n > 0 or b not in _ZERO_OCTETS or c not in _ZERO_OCTETS or d not in _ZERO_OCTETS))
 
 
-def _ips(t: str, facts: Facts = None) -> Spans:
+#: a first octet up to 255 and not `_padded` (no leading zero), as its number
+_FIRST_OCTETS = {str(n): n for n in range(256)}
+#: a later octet up to 255 and not `_padded`: no leading zero, or three digits
+_LATER_OCTETS = frozenset([*(str(n) for n in range(256)), *(f"{n:03d}" for n in range(100))])
+#: the later octets that are 0
+_ZERO_OCTETS = frozenset(["0", "000"])
+
+
+def _ips(t: str, facts: Facts = None, data: bytes | None = None, inside: Sequence[tuple[int, int]] = ()) -> Spans:
     """IPv4 (minus unspecified, loopback, reserved, multicast, version strings; dots may be written out) and IPv6."""
-    out = [(s, e) for s, e in _IPV4.spans(t) if _free(t, s, e, ".")
+    out = [(s, e) for s, e in spans_of(_IPV4, t, data, 4) if _free(t, s, e, ".")
            and not _versioned(t, s) and _ipv4_ok(t[s:e].split("."))]
     # written out: '203 . 0 . 113 . 42', '203[.]0[.]113[.]42', '203 dot 0 dot 113 dot 42'; a match with no written
     # dot between two digits (`_WRITTEN_DOT`) is plain dotted, which `_IPV4` fullmatches
     if facts is None or _WRITTEN_DOT in facts:
-        out += [(s, e) for s, e in _IPV4_WRITTEN.spans(t) if not _IPV4.whole(t[s:e])
+        out += [(s, e) for s, e in spans_of(_IPV4_WRITTEN, t, data, 4) if not _IPV4.whole(t[s:e])
                 and _free(t, s, e, ".") and not _versioned(t, s)
                 and _ipv4_ok(octets := [t[a:b] for a, b in _DIGITS.spans(t, s, e)])
                 and any(len(o) > 1 for o in octets)]  # not 'steps 1 . 2 . 3 . 4'
-    for s, e in _IPV6.spans(t) if ":" in t else ():
+    for s, e in spans_of(_IPV6, t, data) if t.count(":") > 1 else ():  # (each match holds two ':' or more)
         v = t[s:e]
         glued = (s > 0 and (t[s - 1].isalnum() or t[s - 1] in ":.")) or (e < len(t) and (t[e].isalnum() or t[e] == ":"))
         if not glued and sum(1 for g in v.split(":") if g) >= 2 and _ip_ok(v):
@@ -584,10 +656,10 @@ def _aws_key_ok(t: str, s: int, v: str) -> bool:
     return word or (v.startswith("AKIA") and any(c.isdigit() for c in v[4:]))
 
 
-def _secrets(t: str, facts: Facts = None) -> Spans:
+def _secrets(t: str, facts: Facts = None, data: bytes | None = None, inside: Sequence[tuple[int, int]] = ()) -> Spans:
     """API keys and private keys; an AWS key may be glued after '_' ('key_AKIA...') and split (`_aws_key_ok`)."""
     out = []
-    for s, e in _SECRET.spans(t):
+    for s, e in spans_of(_SECRET, t, data):
         v = t[s:e]
         aws = v.startswith(("AKIA", "ASIA"))
         if s > 0 and t[s - 1] in _WORD_CHARS and not (aws and t[s - 1] == "_"):
@@ -606,8 +678,8 @@ def _secrets(t: str, facts: Facts = None) -> Spans:
     return out
 
 
-_DETECTORS = {"email": _emails, "credit_card": _cards, "us_ssn": _ssns, "iban": _ibans, "ip_address": _ips,
-              "secret": _secrets}
+_DETECTORS: dict[str, Detector] = {"email": _emails, "credit_card": _cards, "us_ssn": _ssns, "iban": _ibans,
+                                   "ip_address": _ips, "secret": _secrets}
 
 
 _ALL_KINDS = frozenset(KINDS)
@@ -616,6 +688,8 @@ _ALL_KINDS = frozenset(KINDS)
 def _check_kinds(kinds: Collection[str]) -> frozenset[str]:
     if kinds is KINDS:
         return _ALL_KINDS
+    if type(kinds) is frozenset and kinds <= _ALL_KINDS:  # a rule's kinds, checked when it was prepared
+        return kinds
     if type(kinds) is tuple:  # a rule's kinds: checked once
         return _checked_kinds(kinds)
     wanted = frozenset(kinds)
@@ -650,14 +724,19 @@ _PRESENT = {frozenset(ix): frozenset(KINDS[i] for i in ix)
 
 #: whole-text questions of the detectors (`holds`), asked of an ASCII text in the pass of the kinds' prefilters
 _ASKED = (_SPELLED, _CARD_WORD, _WRITTEN_DOT, _phone._ANY_WORD, _phone._WORDISH, _phone._NANP_SIGN)
-_SCAN_SET = PatternSet([*(_PREFILTER[k] for k in KINDS), *(p.pattern for p in _ASKED)])
-_SCANNED: dict[frozenset[int], tuple[frozenset[str], frozenset[Regex]]] = {}  # at most 2 ** 12 answers
+#: an `_SSN` match neither letter, digit, '_' nor '+' before it, nor letter, digit or '_' after it touch: what each
+#: SSN `_ssns` finds in an ASCII text is (`_free`); in the same pass, after `_ASKED`
+_FREE_SSN = f"(?:^|[^0-9A-Za-z_+])(?:{_SSN.pattern})(?:$|[^0-9A-Za-z_])"
+_SCAN_SET = PatternSet([*(_PREFILTER[k] for k in KINDS), *(p.pattern for p in _ASKED), _FREE_SSN])
+_FREE_SSN_FOUND = len(KINDS) + len(_ASKED)  # its index in `_SCAN_SET`'s answers
+_SCANNED: dict[frozenset[int], tuple[frozenset[str], frozenset[Regex]]] = {}  # at most 2 ** 14 answers
 
 
-def _scan(t: str) -> tuple[frozenset[str], Facts]:
+def _scan(t: str, data: bytes | None = None) -> tuple[frozenset[str], Facts]:
     """`_kinds_present(t)` and which of `_ASKED` occur in `t`, in one pass (the same set's answer: complete
-    unless it is "none"); when it is "none", each kind's prefilter on its own and `_ASKED` unanswered (None)."""
-    found = _SCAN_SET.matches(t) if len(t) <= SET_MAX_CHARS else []
+    unless it is "none"); when it is "none", each kind's prefilter on its own and `_ASKED` unanswered (None).
+    `data`: `t` as UTF-8 when the caller has it."""
+    found = _SCAN_MATCH(t.encode() if data is None else data) if len(t) <= SET_MAX_CHARS else []
     if not found:
         return frozenset(k for k in KINDS if _KIND_RE[k].test(t)), None
     key = frozenset(found)
@@ -665,8 +744,12 @@ def _scan(t: str) -> tuple[frozenset[str], Facts]:
     if answer is None:
         n = len(KINDS)
         answer = _SCANNED[key] = (frozenset(KINDS[i] for i in key if i < n),
-                                  frozenset(_ASKED[i - n] for i in key if i >= n))
+                                  frozenset(_ASKED[i - n] for i in key if n <= i < _FREE_SSN_FOUND))
     return answer
+
+
+#: `_SCAN_SET.matches` without its method: the extension's set, given UTF-8 bytes
+_SCAN_MATCH = _SCAN_SET._set.Match
 
 
 def _detectable(t: str) -> frozenset[str]:
@@ -687,7 +770,7 @@ def _find_in(view: Folded, wanted: frozenset[str], region: str, strict: bool, sk
         present = _detectable(t) if skip else frozenset(KINDS)
     # every kind that can claim a phone-shaped span must run whenever phone is wanted
     run = (set(KINDS) - {"phone"} if "phone" in wanted else wanted) & present
-    spans = [(_PRIORITY[k], s, e, k) for k in run for s, e in _DETECTORS[k](t)]
+    spans = [(_PRIORITY[k], s, e, k) for k in run for s, e in _DETECTORS[k](t, None, None, ())]
     if "phone" in wanted and "phone" in present:
         claimed = [(s, e) for _, s, e, _ in spans]
         spans += [(_PRIORITY["phone"], s, e, "phone") for s, e in find_phones(t, region, claimed, strict=strict)]
@@ -718,47 +801,115 @@ def _find(text: str, wanted: frozenset[str], region: str, skip: bool = True, str
 
 
 _NOT_PHONE = _ALL_KINDS - _PHONE_ONLY
-_EMAIL_ONLY = frozenset(["email"])
+_EMAIL_ONLY, _SSN_ONLY = frozenset(["email"]), frozenset(["us_ssn"])
 _PHONE_PRIORITY, _EMAIL_PRIORITY = _PRIORITY["phone"], _PRIORITY["email"]
 
 
-def _find_ascii(t: str, wanted: frozenset[str], region: str, strict: bool) -> list[tuple[int, int, str]]:
+def _find_ascii(t: str, wanted: frozenset[str], region: str, strict: bool,
+                allowed: tuple[str, ...] = ()) -> list[tuple[int, int, str]]:
     """`_find` of a non-empty ASCII text (its one view is itself) as (start, end, kind): its `_detectable` kinds
-    and the detectors' whole-text questions (`facts`) in one pass (`_scan`), the runs of digits phone reads
-    found once (`phone.undated`)."""
+    and the detectors' whole-text questions in one pass (`_scan`), what to run then decided once per answer of
+    that pass and kinds wanted (`_Plan`), the runs of digits phone reads found once (`phone.undated`), the text's
+    bytes made once (the detectors' patterns read them). `allowed`: addresses the caller drops from the matches
+    (`_addresses`); [] when they are the only ones (`_allowed_only`)."""
     if len(t) <= SHAPE_MAX_CHARS and _clean(t, region, strict):
         return []  # a case id: answered by its shape and its digits
-    present, facts = _scan(t)
+    data = t.encode("ascii")
+    found = _SCAN_MATCH(data) if len(t) <= SET_MAX_CHARS else None  # (`_scan`)
+    plan = _PLANS.get((frozenset(found), wanted)) if found else None
+    if plan is None:
+        plan = _plan(t, found, wanted)
+    facts = plan.facts
+    if plan.email_only:  # (most texts that reach the detectors: an address and nothing else)
+        if allowed and facts is not None and _SPELLED not in facts and _allowed_only(t, allowed):
+            return []  # (what the caller keeps of the addresses `_emails` finds: none)
+        found_emails = _emails(t, facts, data)
+        if len(found_emails) < 2:
+            return [(s, e, "email") for s, e in found_emails]
+        return _resolve([(_EMAIL_PRIORITY, s, e, "email") for s, e in found_emails], wanted)
     runs = None
     # whether phone's detector may find something matters only when no other wanted kind's prefilter occurs (else
     # it runs, and finds nothing where `phone.possible` is False)
-    if "phone" in present and "phone" in wanted and not present & wanted - _PHONE_ONLY:
+    if plan.phone_alone:
         if "\t" in t:
             possible = _phone_possible(t)
         else:
-            runs = undated(t)
+            runs = undated(t, data)
             possible = bool(runs)
-        if not possible:
-            present = present - _PHONE_ONLY
-    if not present & wanted or (present == _PHONE_ONLY and _no_phone(t, region, strict, facts)):
-        return []  # no detector of a wanted kind can find anything, or only phone's and it provably finds nothing
-    if present == _EMAIL_ONLY:  # (most texts that reach the detectors: an address and nothing else)
-        found = _emails(t, facts)
-        if len(found) < 2:
-            return [(s, e, "email") for s, e in found]
-        return _resolve([(_EMAIL_PRIORITY, s, e, "email") for s, e in found], wanted)
-    spans = []
-    for k in (_NOT_PHONE if "phone" in wanted else wanted) & present:
-        p = _PRIORITY[k]
-        spans += [(p, s, e, k) for s, e in _DETECTORS[k](t, facts)]
-    if "phone" in wanted and "phone" in present:
+        if not possible or (plan.phone_only and _no_phone(t, region, strict, facts)):
+            return []  # phone's detector may find something only in a date, or provably finds nothing
+    elif plan.nothing:
+        return []  # no detector of a wanted kind can find anything
+    spans: list[tuple[int, int, int, str]] = []
+    ibans: Spans = []  # the IBANs found that no e-mail address nor secret overlaps
+    for p, k, detect in plan.detectors:
+        found_spans = detect(t, facts, data, ibans)
+        if k == "iban" and found_spans:
+            ibans = [(s, e) for s, e in found_spans if not any(a < e and s < b for _, a, b, _ in spans)]
+        spans += [(p, s, e, k) for s, e in found_spans]
+    if plan.phone:
         claimed = [(s, e) for _, s, e, _ in spans]
-        if runs is not None or not _runs_held(t, claimed):
+        if runs is not None or not _runs_held(t, claimed, data):
             spans += [(_PHONE_PRIORITY, s, e, "phone") for s, e in find_phones(
-                t, region, claimed, strict=strict, facts=facts, runs=runs)]
+                t, region, claimed, strict=strict, facts=facts, runs=runs, data=data)]
     if len(spans) < 2:
         return [(s, e, k) for _, s, e, k in spans if k in wanted]
     return _resolve(spans, wanted)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What `_find_ascii` runs for a text where the prefilters of the kinds `present` occur, when `wanted`."""
+
+    #: the `_ASKED` questions that occur in the text (see `holds`), or None: ask them
+    facts: Facts
+    #: no detector of a wanted kind can find anything
+    nothing: bool
+    #: phone is wanted, its prefilter occurs, and no other wanted kind's does: ask whether its detector may find
+    #: something (`phone.possible`, and when `phone_only`, `phone._nothing`)
+    phone_alone: bool
+    #: phone's is the only prefilter that occurs
+    phone_only: bool
+    #: e-mail's is the only prefilter that occurs (and e-mail is wanted)
+    email_only: bool
+    #: (priority, kind, detector) of the kinds other than phone to run: each wanted one whose prefilter occurs, and
+    #: when phone is wanted every one whose prefilter occurs (a span it claims is no phone number)
+    detectors: tuple[tuple[int, str, Detector], ...]
+    #: whether phone's detector runs
+    phone: bool
+
+
+def _plan(t: str, found: list[int] | None, wanted: frozenset[str]) -> _Plan:
+    """`_find_ascii`'s plan for the text `t` where `_SCAN_SET` found the patterns `found` (None: not asked, a
+    text too long for a set), made once per (found, wanted) (`_PLANS`). When the set found nothing (or was not
+    asked), each kind's prefilter is asked on its own, and the plan is the text's alone."""
+    if found:
+        n = len(KINDS)
+        present = frozenset(KINDS[i] for i in found if i < n)
+        facts: Facts = frozenset(_ASKED[i - n] for i in found if n <= i < _FREE_SSN_FOUND)
+        if "us_ssn" in present and _FREE_SSN_FOUND not in found:
+            # `_ssns` finds nothing: as if the kind's prefilter did not occur (a kind whose detector finds nothing
+            # changes no other kind's finding; `phone_alone` then asks what `find_phones` would answer)
+            present = present - _SSN_ONLY
+    else:
+        present, facts = frozenset(k for k in KINDS if _KIND_RE[k].test(t)), None
+    phone = "phone" in wanted and "phone" in present
+    others = [k for k in _DETECTING if k in present and ("phone" in wanted or k in wanted)]
+    plan = _Plan(facts=facts, nothing=not present & wanted, phone_alone=phone and not present & wanted - _PHONE_ONLY,
+                 phone_only=present == _PHONE_ONLY, email_only=present == _EMAIL_ONLY and "email" in wanted,
+                 detectors=tuple((_PRIORITY[k], k, _DETECTORS[k]) for k in others), phone=phone)
+    if found:
+        _PLANS[(frozenset(found), wanted)] = plan
+    return plan
+
+
+#: the order `_find_ascii` runs the detectors in: those of the kinds that win an overlap over an IBAN first, the
+#: IBAN's next, then those of the kinds an IBAN wins over, which need not read a candidate inside an IBAN found
+#: (unless an e-mail address or a secret overlaps it): their spans there lose to it (`_resolve`), and for phone's
+#: detector the IBAN's span claims what theirs would (it holds them)
+_DETECTING = ("email", "secret", "iban", "credit_card", "us_ssn", "ip_address")
+#: `_plan`'s answers (at most 2 ** 14 answers of the set times the rules' kinds)
+_PLANS: dict[tuple[frozenset[int], frozenset[str]], _Plan] = {}
 
 
 _DIGIT_BYTES = b"0123456789"
@@ -769,23 +920,29 @@ def _digits(data: bytes) -> int:
     return len(data) - len(data.translate(None, _DIGIT_BYTES))
 
 
-def _runs_held(t: str, claimed: Spans) -> bool:
+def _runs_held(t: str, claimed: Spans, data: bytes | None = None) -> bool:
     """Whether each run of 7+ digits of the ASCII text `t` (`phone._GATE`: digits joined by at most four
     characters) lies in one span other kinds `claimed`, so that `phone.find_phones` has no window to read,
     answered from where `t`'s digits stand: the spans are five or more characters apart, no digit stands within
     five characters before or after one, and fewer than seven outside them. Then two digits of a run that are
     next to each other (five or fewer characters apart) stand both in one span or both outside; so a run is all
-    inside one span, or has its seven digits outside."""
-    data = t.encode("ascii")
+    inside one span, or has its seven digits outside. `data`: `t` as bytes, when the caller has them."""
+    if data is None:
+        data = t.encode("ascii")
+    total = len(data) - len(data.translate(None, _DIGIT_BYTES))  # (`_digits`, inline)
+    if total < 7:
+        return True  # no run of seven digits at all
     inside, end = 0, -5
-    for a, b in sorted(claimed):
+    for a, b in sorted(claimed) if len(claimed) > 1 else claimed:
         if a - end < 5:
             return False
-        n = _digits(data[a:b])
-        if _digits(data[max(0, a - 5):b + 5]) != n:
+        held = data[a:b]
+        near = data[max(0, a - 5):b + 5]
+        n = len(held) - len(held.translate(None, _DIGIT_BYTES))
+        if len(near) - len(near.translate(None, _DIGIT_BYTES)) != n:
             return False
         inside, end = inside + n, b
-    return _digits(data) - inside < 7
+    return total - inside < 7
 
 
 def _resolve(spans: list[tuple[int, int, int, str]], wanted: frozenset[str]) -> list[tuple[int, int, str]]:
@@ -817,17 +974,34 @@ def find_pii(text: str, kinds: Collection[str] = KINDS, *, region: str = "US",
     whole raw value, or whose folded value, fullmatches an `allow` pattern is dropped, after overlap
     resolution (an allowed card number does not resurface as a phone number).
     """
-    wanted = _check_kinds(kinds)
-    if not text:
-        return []
+    found = find_spans(text, kinds, region, allow, strict)
+    return [PiiMatch(k, s, e, v, n) for s, e, k, v, n in found] if found else []
+
+
+#: a match as (start, end, kind, value, normalized): the fields of a `PiiMatch`
+Span = tuple[int, int, str, str, str]
+
+
+def find_spans(text: str, kinds: Collection[str] = KINDS, region: str = "US", allow: Sequence[Regex] = (),
+               strict: bool = False) -> list[Span]:
+    """`find_pii` as plain tuples (start, end, kind, value, normalized), for callers that make their own records
+    of the matches (the `pii` check's findings)."""
+    wanted = kinds if type(kinds) is frozenset and kinds <= _ALL_KINDS else _check_kinds(kinds)  # (a rule's kinds)
     if text.isascii():  # one view, the text itself, where `_UNFOLDED` cannot match: the kinds' prefilters tell
-        spans = _find_ascii(text, wanted, region, strict)
-        if not spans or not allow:
-            return [PiiMatch(k, s, e, v, v) for s, e, k in spans for v in (text[s:e],)]
-        if _hashable(allow):  # the allow list asked before a match is made (most texts with an address allow it)
-            return [PiiMatch(k, s, e, v, v) for s, e, k in spans for v in (text[s:e],) if not _allowed(allow, v)]
-        return [PiiMatch(k, s, e, v, v) for s, e, k in spans for v in (text[s:e],)
-                if not any(_whole(p, v) for p in allow)]
+        if not allow:
+            spans = _find_ascii(text, wanted, region, strict) if text else None
+            return [(s, e, k, v, v) for s, e, k in spans for v in (text[s:e],)] if spans else []
+        hashable = _hashable(allow)
+        addresses = _addresses(allow) if hashable else ()
+        spans = _find_ascii(text, wanted, region, strict, addresses) if text else None
+        if not spans:
+            return []
+        if addresses:  # allow lists of addresses allow no value without an '@'
+            return [(s, e, k, v, v) for s, e, k in spans for v in (text[s:e],)
+                    if "@" not in v or not _allowed(allow, v)]
+        if hashable:  # the allow list asked before a match is made (most texts with an address allow it)
+            return [(s, e, k, v, v) for s, e, k in spans for v in (text[s:e],) if not _allowed(allow, v)]
+        return [(s, e, k, v, v) for s, e, k in spans for v in (text[s:e],) if not any(_whole(p, v) for p in allow)]
     if not _prefilter_re(wanted).test(text):
         return []
     folded = _read_alike(text)
@@ -837,11 +1011,74 @@ def find_pii(text: str, kinds: Collection[str] = KINDS, *, region: str = "US",
         found = _find(text, wanted, region, strict=strict)
     if not found:
         return []
-    matches = [PiiMatch(k, s, e, text[s:e], n) for s, e, k, n in found]
+    matches = [(s, e, k, text[s:e], n) for s, e, k, n in found]
     if not allow:
         return matches
-    return [m for m in matches if not any(_whole(p, m.value) or (
-        m.normalized != m.value and _whole(p, m.normalized)) for p in allow)]
+    return [m for m in matches if not any(_whole(p, m[3]) or (m[4] != m[3] and _whole(p, m[4])) for p in allow)]
+
+
+@functools.lru_cache(maxsize=64)
+def _addresses(allow: tuple[Regex, ...]) -> tuple[str, ...]:
+    """The e-mail addresses an allow list is made of, when each of its patterns is an address or a union of
+    addresses, written out with '.' (and any '-', '+', '_', '%', '@') escaped ('support@acme\\.example',
+    `checks.builtin.pii._as_one`'s '(?:a@b\\.c)|(?:d@e\\.f)'), which the pattern allows and `_EMAIL` reads whole
+    (where `_allowed_only` finds one standing apart, `_emails` finds it and no more); else (). A list with any
+    other pattern gives () too."""
+    found: list[str] = []
+    for pattern in allow:
+        if not isinstance(pattern, Regex):
+            return ()
+        parts = _ALTERNATIVES.fullmatch(pattern.pattern)
+        if parts is None:
+            return ()
+        for part in re.split(r"\)\|\(\?:", parts[1]) if parts[1] is not None else [parts[2]]:
+            address = re.sub(r"\\(.)", r"\1", part)
+            if not (address.isascii() and pattern.whole(address) and _standing_apart(address)):
+                return ()
+            found.append(address)
+    return tuple(found)
+
+
+_LITERAL = r"(?:[A-Za-z0-9]|\\[.\-+_%])+\\?@(?:[A-Za-z0-9]|\\[.\-+_%])+"
+#: an allow pattern that is one escaped address, or `_as_one`'s union of them
+_ALTERNATIVES = re.compile(rf"\(\?:((?:{_LITERAL})(?:\)\|\(\?:(?:{_LITERAL}))*)\)|({_LITERAL})")
+#: what may stand right after an address `_allowed_only` takes as found whole: no character that `_EMAIL` reads
+#: in an address, nor one `_emails` refuses an address before (a letter, a digit, '@'); a '.' only before these
+_AFTER = frozenset(" \t\n\r\f\v,;:!?)]}>\"'")
+#: what may not stand right before it: a character of an address's local part (`_EMAIL`)
+_LOCAL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
+
+
+def _standing_apart(address: str) -> bool:
+    """Whether `_emails` finds `address` whole, and nothing more, where it stands between a character not of a local
+    part and one of `_AFTER` (or a '.' and one of them): asked of RE2 in each such place, the TLD not refused."""
+    if address[address.rfind(".") + 1:].lower() in _NOT_TLD or not 0 < address.index("@") <= 64:
+        return False
+    return all(_EMAIL.first(f" {address}{after}") == (1, 1 + len(address))
+               for after in ["", *_AFTER, *(f".{c}" for c in ["", *_AFTER])])
+
+
+def _allowed_only(t: str, addresses: tuple[str, ...]) -> bool:
+    """Whether every '@' of the ASCII text `t` is that of one of the allowed `addresses` (`_addresses`), standing
+    apart: no character of a local part before it, nothing after it but one of `_AFTER` (or a '.' and one of
+    them), or the text's ends. Then `_emails(t, facts)`, when `facts` has no written-out address (`_SPELLED`),
+    finds exactly these: from the first '@' less 64, the leftmost match starts where the address does (the
+    character before cannot be read into a local part), and it ends where the address does (nothing after it
+    can be read into a domain, and RE2 takes its labels and top-level domain as they are: `_standing_apart`);
+    the next search starts after it. So a caller that drops the allowed addresses keeps none."""
+    n = len(t)
+    at = t.find("@")
+    while at >= 0:
+        for address in addresses:
+            s = at - address.index("@")
+            e = s + len(address)
+            if (s >= 0 and t.startswith(address, s) and (s == 0 or t[s - 1] not in _LOCAL)
+                    and (e == n or t[e] in _AFTER or (t[e] == "." and (e + 1 == n or t[e + 1] in _AFTER)))):
+                break
+        else:
+            return False
+        at = t.find("@", e)
+    return True
 
 
 def _allowed(allow: Sequence[Regex], value: str) -> bool:
@@ -854,7 +1091,31 @@ def _allowed(allow: Sequence[Regex], value: str) -> bool:
 
 
 def _allowed_now(allow: Sequence[Regex], value: str) -> bool:
-    return _whole(allow[0], value) if len(allow) == 1 else any(_whole(p, value) for p in allow)
+    if len(allow) == 1:
+        p = allow[0]
+        return _within(p, value) and _whole(p, value)
+    return any(_within(p, value) and _whole(p, value) for p in allow)
+
+
+def _within(pattern: Regex, value: str) -> bool:
+    """False when `pattern` provably does not fullmatch `value`: an ASCII value outside the range of strings the
+    pattern can match (RE2's ``PossibleMatchRange``: every match anchored at the start lies in it), a comparison
+    of strings where a search would cost a microsecond (a found number against the addresses a policy allows)."""
+    if not value.isascii() or not isinstance(pattern, Regex):
+        return True
+    bounds = _match_range(pattern)
+    return bounds is None or bounds[0] <= value <= bounds[1]
+
+
+@functools.lru_cache(maxsize=256)
+def _match_range(pattern: Regex) -> tuple[str, str] | None:
+    """`pattern`'s ``PossibleMatchRange`` on ASCII texts (its program for them, `Regex.whole`'s), as strings
+    (Latin-1: one character per byte, in the bytes' order); None when RE2 gives none."""
+    ok, low, high = pattern._bytes().PossibleMatchRange(_RANGE_CHARS)
+    return (low.decode("latin-1"), high.decode("latin-1")) if ok else None
+
+
+_RANGE_CHARS = 256
 
 
 _allowed_cached = functools.lru_cache(maxsize=4096)(_allowed_now)

@@ -9,7 +9,7 @@ from typing import Any
 from ...errors import InputError
 from ...model import EvalCase, Finding, OutputRecord
 from ...text import pii as detector
-from ...text.mask import mask_match
+from ...text.mask import mask_span
 from ...text.regex import Pattern, compile_pattern
 from ..base import check
 
@@ -26,6 +26,8 @@ class PiiRule:
     strict: bool = False
     #: `allow` as one pattern where it can be (`_as_one`): what the check gives `find_pii`; None: `allow`
     allowed: tuple[Pattern, ...] | None = None
+    #: `kinds` as the detector takes them, checked (None: `kinds`)
+    wanted: frozenset[str] | None = None
 
 
 def _as_one(allow: tuple[Pattern, ...]) -> tuple[Pattern, ...]:
@@ -45,7 +47,7 @@ def _prepare(options: Mapping[str, Any]) -> PiiRule:
     kinds = tuple(options.get("kinds", detector.KINDS))
     allow = tuple(compile_pattern(p, subpath=("allow", i)) for i, p in enumerate(options.get("allow", ())))
     return PiiRule(kinds, allow, options.get("region", "US"), detector.prefilter_pattern(kinds),
-                   bool(options.get("strict", False)), _as_one(allow))
+                   bool(options.get("strict", False)), _as_one(allow), frozenset(kinds))
 
 
 @check("pii", prepare=_prepare, prefilter=lambda r: r.prefilter, options={"properties": {
@@ -59,8 +61,8 @@ def _prepare(options: Mapping[str, Any]) -> PiiRule:
                               "written in a phone format is reported, assigned area code or not."}}})
 def pii(rule: PiiRule, record: OutputRecord, case: EvalCase | None) -> Sequence[Finding]:
     """No personal data of the given kinds (email, phone, us_ssn, credit_card, iban, ip_address, secret)."""
-    allow = rule.allow if rule.allowed is None else rule.allowed
-    matches = detector.find_pii(record.output, rule.kinds, region=rule.region, allow=allow, strict=rule.strict)
-    if not matches:
+    spans = detector.find_spans(record.output, rule.kinds if rule.wanted is None else rule.wanted, rule.region,
+                                rule.allow if rule.allowed is None else rule.allowed, rule.strict)
+    if not spans:
         return []
-    return [Finding(m.kind, _MESSAGES[m.kind], m.start, m.end, mask_match(m)) for m in matches[:MAX_FINDINGS]]
+    return [Finding(k, _MESSAGES[k], s, e, mask_span(k, v, n)) for s, e, k, v, n in spans[:MAX_FINDINGS]]
