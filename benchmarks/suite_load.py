@@ -24,7 +24,11 @@ files are loaded by that tree in the same run, as the baseline.
 ``yaml events`` (libyaml's parser alone, ``yaml.parse`` with ``CSafeLoader`` iterated to the end),
 ``parse + positions`` (``load_yaml``: the events turned into data, with positions where the tree
 records them), ``schema`` (the schema check of the document), ``cases`` (``build_suite`` less the
-prepare calls) and ``prepare`` (the checks' ``prepare`` hooks, however often they are called).
+prepare calls), ``prepare`` (the checks' ``prepare`` hooks, however often they are called) and
+``cases file`` (``with_cases_file``), with those of its parts a tree has: ``lines read`` (each line
+parsed), ``shared + judged`` (identical parts made one object, their texts' ``:`` counted, the
+schema's quick yes), ``keys twice`` (the proof that no key was read twice, or the look at each line)
+and ``explained`` (the schema's verdict on each case, asked when the quick yes is not given).
 The stages are timed by wrapping the loader's functions, so they add up to a little more than ``load``.
 Nothing is asserted; the figures are printed, with the load average at the start and the end.
 """
@@ -211,6 +215,15 @@ def _child_profile(policies: str, evals: str) -> dict[str, Any]:
                         ("with_cases_file", "cases file")):
         if hasattr(loader, attr):
             setattr(loader, attr, timed(stage, getattr(loader, attr)))
+    try:
+        from harness.project import cases_file
+    except ImportError:  # a tree older than cases_file
+        cases_file = None
+    for attr, stage in (("_parse", "cases file: lines read"), ("_share_identical", "cases file: shared + judged"),
+                        ("_drop_repeated", "cases file: keys twice"), ("case_errors", "cases file: explained")):
+        if cases_file is not None and hasattr(cases_file, attr):  # the parts of "cases file", as a tree has them
+            spent[stage] = 0.0
+            setattr(cases_file, attr, timed(stage, getattr(cases_file, attr)))
     for check in all_checks().values():
         object.__setattr__(check, "prepare", timed("prepare", check.prepare))
     events = 0.0

@@ -18,7 +18,7 @@ import math
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -210,7 +210,33 @@ def _plain_schema(schema: Any, formats: set[str], *, root: bool = False) -> Any:
     if "$ref" in out and len(out) > 1:
         ref = out.pop("$ref")
         out = {"allOf": [{"$ref": ref}, out]}
+    if len(out) == 1 and ("oneOf" in out or "anyOf" in out):
+        out = _merged_by_type(next(iter(out.values()))) or out
     return out
+
+
+#: the assertions that judge instances of one type only (any other passes them), per type
+_TYPE_ASSERTIONS: Mapping[str, frozenset[str]] = {
+    "string": frozenset({"minLength", "maxLength", "pattern"}),
+    "array": frozenset({"items", "minItems", "maxItems", "uniqueItems"}),
+    "object": frozenset({"properties", "required", "additionalProperties", "minProperties", "maxProperties"}),
+    "boolean": frozenset(), "null": frozenset()}
+
+
+def _merged_by_type(branches: list[Any]) -> dict[str, Any] | None:
+    """The branches of a ``oneOf``/``anyOf`` as one schema, when each is of its own type (one of
+    :data:`_TYPE_ASSERTIONS`) with assertions of that type only: an instance can satisfy the branch of its type
+    alone, and only that branch's assertions judge it. fastjsonschema tries every branch of a ``oneOf``, each that
+    fails by raising an exception (one for each ``contains`` rule, whose ``value`` is a text or a list of them)."""
+    merged: dict[str, Any] = {"type": []}
+    for branch in branches:
+        kind = branch.get("type") if isinstance(branch, dict) else None
+        if not isinstance(kind, str) or kind not in _TYPE_ASSERTIONS or kind in merged["type"] or \
+                not set(branch) - {"type"} <= _TYPE_ASSERTIONS[kind]:
+            return None
+        merged["type"].append(kind)
+        merged.update((key, value) for key, value in branch.items() if key != "type")
+    return merged
 
 
 def _bundle(name: str, documents: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -294,12 +320,33 @@ class FastValidator:
 class FastCases:
     """The quick yes for a list of eval cases (a ``cases_file``), judged in parts: each case against the case
     definition with its ``tags``, ``slice`` and ``expect`` rules set aside, then each of those against its own
-    definition, once per distinct object (identical ones of a cases file are one object, see
-    ``harness.project.cases_file``). Only built when the case definition holds nothing but ``type``,
-    ``required``, ``additionalProperties`` and ``properties``, so that the parts mean what the whole does."""
+    definition, once per distinct object (identical ones of a cases file are one object, and so are identical
+    ``expect`` lists: see ``harness.project.cases_file``). Only built when the case definition holds nothing but
+    ``type``, ``required``, ``additionalProperties`` and ``properties``, so that the parts mean what the whole does."""
 
     def __init__(self, shell: Any, parts: Mapping[str, Any], rule: Any, per_check: Mapping[str, Any]) -> None:
-        self.shell, self.parts, self.rule, self.per_check = shell, parts, rule, per_check
+        #: ``shell(case)`` raises where the case definition, its parts set aside, might not hold
+        self.shell = shell
+        self.parts, self.rule, self.per_check = parts, rule, per_check
+
+    def valid_parts(self, parts: Mapping[str, Iterable[Any]], rules: Iterable[Any]) -> bool:
+        """Whether each value of ``parts`` (by the case key it is the value of: ``tags``, ``slice``) holds to its
+        definition and each of ``rules`` to an ``expect`` rule's: with :attr:`shell` of every case, the quick yes
+        for cases whose parts and rules are these (a caller that met each distinct one first)."""
+        try:
+            for name, values in parts.items():
+                part = self.parts.get(name)
+                if part is not None:
+                    for value in values:
+                        part(value)
+            rule, per_check = self.rule, self.per_check
+            for item in rules:
+                if rule is not None:
+                    rule(item)
+                per_check[item["check"]](item)  # a KeyError for a check not in the rule's enum
+        except Exception:  # JsonSchemaValueException, or anything it trips on: jsonschema explains
+            return False
+        return True
 
     def valid(self, data: Any) -> bool:
         if type(data) is not list:
@@ -307,6 +354,7 @@ class FastCases:
         shell, parts, rule, per_check = self.shell, tuple(self.parts.items()), self.rule, self.per_check
         judged: dict[str, set[int]] = {name: set() for name, _ in parts}
         rules: set[int] = set()
+        lists: set[int] = set()  # the expect lists whose every rule is judged
         try:
             for case in data:
                 shell(case)
@@ -318,6 +366,8 @@ class FastCases:
                             part(value)
                             seen.add(id(value))
                 items = case.get("expect", _NO_RULES)
+                if id(items) in lists:
+                    continue
                 if type(items) is not list:
                     return False
                 for item in items:
@@ -326,12 +376,14 @@ class FastCases:
                             rule(item)
                         per_check[item["check"]](item)  # a KeyError for a check not in the rule's enum
                         rules.add(id(item))
+                lists.add(id(items))
         except Exception:  # JsonSchemaValueException, or anything it trips on: jsonschema explains
             return False
         return True
 
 
 _NO_RULES: list[Any] = []  # a case without `expect` (never changed)
+_ABSENT = object()
 #: the keywords of a case definition that :class:`FastCases` may judge in parts
 _SHELL_KEYWORDS = frozenset({"type", "required", "additionalProperties", "properties"})
 
@@ -359,19 +411,23 @@ def _plain_shell(shell: Mapping[str, Any]) -> Callable[[Any], None] | None:
         texts.append((name, None if pattern is None else re.compile(pattern).search))
     if not isinstance(required, list) or not set(required) <= set(properties):
         return None
-    allowed, needed = frozenset(properties), tuple(required)
+    allowed, needed = frozenset(properties), frozenset(required)
+    plain = tuple(name for name, search in texts if search is None)
+    patterned = tuple((name, search) for name, search in texts if search is not None)
 
     def check(case: Any) -> None:
-        if type(case) is not dict or not case.keys() <= allowed:
+        if type(case) is not dict:
             raise _NotACase
-        for name in needed:
-            if name not in case:
+        keys = case.keys()
+        if not needed <= keys <= allowed:
+            raise _NotACase
+        for name in plain:
+            if type(case.get(name, "")) is not str:  # absent: nothing to judge
                 raise _NotACase
-        for name, search in texts:
-            if name in case:
-                value = case[name]
-                if type(value) is not str or (search is not None and search(value) is None):
-                    raise _NotACase
+        for name, search in patterned:
+            value = case.get(name, _ABSENT)
+            if value is not _ABSENT and (type(value) is not str or search(value) is None):
+                raise _NotACase
 
     return check
 
@@ -734,6 +790,12 @@ def _describe(error: Any) -> list[tuple[tuple[str | int, ...], bool, str]]:
     if "propertyNames" in error.relative_schema_path and isinstance(error.instance, str):
         return [((*path, error.instance), True, f"key {_message(error)}")]  # a key of the mapping is wrong
     return [(path, False, _message(error))]
+
+
+def fast_cases(checks: Mapping[str, Any] | None = None) -> FastCases | None:
+    """The quick yes for eval cases read on their own (:class:`FastCases`), when the case definition allows one."""
+    fast = fast_validator("eval-cases", checks)
+    return fast if isinstance(fast, FastCases) else None
 
 
 def case_errors(cases: list[Any], checks: Mapping[str, Any] | None = None, limit: int | None = None,

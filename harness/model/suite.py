@@ -10,7 +10,7 @@ from .policy import OnFail, Policy, Rule, Scope, Source
 
 #: where a case built by :meth:`EvalCase.lazy` keeps what builds its ``expect`` rules until they are first read
 _BUILD = "_build_expect"
-_new, _set = object.__new__, object.__setattr__
+_new = object.__new__
 
 
 @dataclass(frozen=True)
@@ -29,12 +29,14 @@ class EvalCase:
 
     @classmethod
     def lazy(cls, id: str, suite: str, input: str, reference: str | None, tags: frozenset[str],
-             slice: Mapping[str, Any], expect: Callable[[], tuple[Rule, ...]]) -> EvalCase:
-        """A case whose ``expect`` is ``expect()``, called when it is first read (once, but for a race of two
-        threads, where both build the same rules)."""
+             slice: Mapping[str, Any], expect: Callable[[int], tuple[Rule, ...]], index: int) -> EvalCase:
+        """A case whose ``expect`` is ``expect(index)``, called when it is first read (once, but for a race of two
+        threads, where both build the same rules). One ``expect`` serves the many cases with the same rules."""
         case = _new(cls)
-        _set(case, "__dict__", {"id": id, "suite": suite, "input": input, "reference": reference, "tags": tags,
-                                "slice": slice, _BUILD: expect})
+        attributes = case.__dict__  # filled in place: a tenth cheaper than a new dict set as __dict__
+        attributes["id"], attributes["suite"], attributes["input"] = id, suite, input
+        attributes["reference"], attributes["tags"], attributes["slice"] = reference, tags, slice
+        attributes[_BUILD] = (expect, index)
         return case
 
     def __getstate__(self) -> dict[str, Any]:
@@ -57,7 +59,7 @@ class _LazyExpect:
         build = attributes.get(_BUILD)
         if build is None:  # another thread built them a moment ago
             return attributes["expect"]
-        rules: tuple[Rule, ...] = build()
+        rules: tuple[Rule, ...] = build[0](build[1])
         attributes["expect"] = rules  # read from here on: the instance's attribute hides this descriptor
         attributes.pop(_BUILD, None)
         return rules

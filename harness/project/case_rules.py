@@ -18,6 +18,7 @@ over a few outputs of a 100,000-case suite builds the rules of those cases only)
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -53,6 +54,10 @@ _LAZY_LITERAL = 255
 _UNPREPARED: Any = object()
 _PREPARING = threading.Lock()
 _RE2 = _re2.RE2
+#: patterns RE2 compiles, with or without ``(?i)``, at any length up to 1,000 characters: ASCII letters, digits,
+#: spaces, punctuation and ``. ^ $ |``, and the escapes ``\b \B \d \D \s \S \w \W`` and of an operator
+#: (``\.``, ``\(``...); told by one ``re`` match, a tenth of what compiling them costs
+_PLAIN_PATTERN = re.compile(r"(?:[A-Za-z0-9 _\-.,:;'\"/@#%&=~!<>^$|]|\\[bBdDsSwW.\-+*?()\[\]{}|^$\\/])*").fullmatch
 
 
 def certainly_prepares(check: str, options: Mapping[str, Any]) -> bool:
@@ -65,12 +70,18 @@ def certainly_prepares(check: str, options: Mapping[str, Any]) -> bool:
         value = options.get("value")
         if type(value) is str:
             return len(value) <= _LAZY_LITERAL and (value.isascii() or _encodes(value))
-        return type(value) is list and all(type(each) is str and len(each) <= _LAZY_LITERAL and
-                                           (each.isascii() or _encodes(each)) for each in value)
+        if type(value) is not list:
+            return False
+        for each in value:
+            if type(each) is not str or len(each) > _LAZY_LITERAL or not (each.isascii() or _encodes(each)):
+                return False
+        return True
     if check == "regex":
         pattern, ignore_case = options.get("pattern"), options.get("ignore_case", False)
         if not isinstance(pattern, str) or not isinstance(ignore_case, bool) or len(pattern) > 1000:
             return False
+        if _PLAIN_PATTERN(pattern) is not None:
+            return True
         try:
             return bool(_RE2((f"(?i){pattern}" if ignore_case else pattern).encode(), _COMPILE_OPTIONS).ok())
         except Exception:  # a lone surrogate cannot be encoded: compile_pattern says what is wrong
@@ -116,15 +127,16 @@ _Entry = tuple["Template | Rule", str, "str | None", "str | None"]
 
 
 class _Expect:
-    """Builds the ``expect`` rules of one case (:meth:`EvalCase.lazy`)."""
+    """Builds the ``expect`` rules of the cases with one list of rules (:meth:`EvalCase.lazy`), given a case's
+    index (the rules' JSON paths name it)."""
 
-    __slots__ = ("entries", "index")
+    __slots__ = ("entries",)
 
-    def __init__(self, index: int, entries: tuple[_Entry, ...]) -> None:
-        self.index, self.entries = index, entries
+    def __init__(self, entries: tuple[_Entry, ...]) -> None:
+        self.entries = entries
 
-    def __call__(self) -> tuple[Rule, ...]:
-        path = json_path(("cases", self.index, "expect"))
+    def __call__(self, index: int) -> tuple[Rule, ...]:
+        path = json_path(("cases", index, "expect"))
         return tuple(made.rule(rule_id, message, f"{path}[{j}]", mask) if isinstance(made, Template) else made
                      for j, (made, rule_id, message, mask) in enumerate(self.entries))
 
@@ -153,7 +165,7 @@ class SharedRules:
             return known
         check = self.checks[key[0]]
         options = MappingProxyType(written)
-        if certainly_prepares(key[0], options):
+        if certainly_prepares(key[0], written):
             template = Template(check, options)
         else:
             try:
@@ -163,34 +175,25 @@ class SharedRules:
         self.templates[key] = template
         return template
 
-    def _entry(self, item: dict[str, Any], i: int, j: int, default: str, problems: Problems) -> Any:
-        """What a case keeps of one rule until its rules are built: a template (shared) or the rule built at once
-        (a plugin's check, a rule with ``of``); ``None`` when it has a problem."""
-        found = self._key_and_options(item)
-        if found is None:
-            return build_rule(item, ("cases", i, "expect", j), default, self.checks, problems)
-        return self._template(*found)
-
     def cases(self, raw_cases: list[Any], suite: str, tags: frozenset[str], problems: Problems) -> SuiteCases | None:
         """The cases of a schema-valid suite with no problem so far, each building its rules when first read;
         ``None`` (``problems`` as it was) when any case has a problem, for :meth:`build` to report it as ever.
 
-        Identical rules of a cases file are one mapping (``cases_file``): what a rule needs is worked out once per
-        mapping, and once per combination of them (a case's ``expect``)."""
+        Identical rules and identical ``expect`` lists of a cases file are one object each (``cases_file``): what a
+        rule needs is worked out once per rule, and once per list."""
         before = len(problems.errors)
         made_of: dict[int, Any] = {}  # id of a rule's mapping -> its template (a shareable rule)
-        lists: dict[tuple[int, ...], tuple[tuple[_Entry, ...], bool]] = {}  # ids of an expect's mappings -> ...
-        tags_of: dict[int, frozenset[str]] = {}
-        slice_of: dict[int, Mapping[str, Any]] = {}
+        lists: dict[int, tuple[_Expect, bool]] = {}  # id of an expect list -> its rules, whether they need a reference
+        tags_of: dict[int, frozenset[str]] = {id(None): tags}  # id of a case's own tags -> all its tags
+        slice_of: dict[int, Mapping[str, Any]] = {id(None): MappingProxyType({})}
         rule_ids: set[str] = set()
         used: set[str] = set()
         built: list[EvalCase] = []
-        empty: Mapping[str, Any] = MappingProxyType({})
+        append = built.append
         lazy = EvalCase.lazy
         for i, raw in enumerate(raw_cases):
             items = raw.get("expect", ())
-            signature = tuple(map(id, items))
-            known = lists.get(signature)
+            known = lists.get(id(items))
             if known is None:
                 found = self._expect(items, i, made_of, problems, rule_ids, used)
                 if found is None:
@@ -198,58 +201,72 @@ class SharedRules:
                     return None
                 known = found[0]
                 if found[1]:  # no rule built at once (it has its case's path): another case may use them
-                    lists[signature] = known
-            entries, needs_reference = known
+                    lists[id(items)] = known
+            expect, needs_reference = known
             if needs_reference and "reference" not in raw:
                 del problems.errors[before:]
                 return None
             own = raw.get("tags")
-            case_tags = tags if own is None else tags_of.get(id(own))
+            case_tags = tags_of.get(id(own))
             if case_tags is None:
                 case_tags = tags_of[id(own)] = tags | frozenset(own)
             written = raw.get("slice")
-            case_slice = empty if written is None else slice_of.get(id(written))
+            case_slice = slice_of.get(id(written))
             if case_slice is None:
                 case_slice = slice_of[id(written)] = MappingProxyType(dict(written))
-            built.append(lazy(raw["id"], suite, raw["input"], raw.get("reference"), case_tags, case_slice,
-                              _Expect(i, entries)))
+            append(lazy(raw["id"], suite, raw["input"], raw.get("reference"), case_tags, case_slice, expect, i))
         return SuiteCases(tuple(built), frozenset(rule_ids), frozenset(used))
 
     def _expect(self, items: list[dict[str, Any]], i: int, made_of: dict[int, Any], problems: Problems,
-                rule_ids: set[str], used: set[str]) -> tuple[tuple[tuple[_Entry, ...], bool], bool] | None:
-        """The entries of one case's ``expect``, whether the case needs a ``reference`` and whether the entries
-        may serve another case with the same rules (none of them built at once); ``None`` on a problem (a
-        duplicate id, a rule that cannot be built)."""
+                rule_ids: set[str], used: set[str]) -> tuple[tuple[_Expect, bool], bool] | None:
+        """The rules of one case's ``expect``, whether the case needs a ``reference`` and whether they may serve
+        another case with the same list (none of them built at once); ``None`` on a problem (a duplicate id, a
+        rule that cannot be built)."""
         entries: list[_Entry] = []
         defaults: list[str] = []
         needs_reference, shareable = False, True
         for j, item in enumerate(items):  # the default ids of build_rules
             known = made_of.get(id(item))
             if known is None:
-                written = item.get("id")
-                base = written if isinstance(written, str) else str(item.get("check", "rule"))
-                default = base if base not in defaults or written is not None else f"{base}#{j + 1}"
-                before = len(problems.errors)
-                made = self._entry(item, i, j, default, problems)
-                if made is None or len(problems.errors) != before:
+                known = self._made(item, i, j, defaults, problems)
+                if known is None:
                     return None
-                needs = made.needs_value if isinstance(made, Template) else (made.impl.uses_case and "value" not in
-                                                                             made.options)
-                known = (made, written, base, item.get("message"), item.get("mask"), needs)
-                if isinstance(made, Template):
+                used.add(known[0].check)
+                if isinstance(known[0], Template):
                     made_of[id(item)] = known
                 else:
                     shareable = False
             made, written, base, message, mask, needs = known
-            default = base if base not in defaults or written is not None else f"{base}#{j + 1}"
+            default = base if written is not None or base not in defaults else f"{base}#{j + 1}"
             if default in defaults:
                 return None
             defaults.append(default)
             needs_reference = needs_reference or needs
-            used.add(made.check)
             entries.append((made, default, message, mask))
         rule_ids.update(defaults)
-        return (tuple(entries), needs_reference), shareable
+        return (_Expect(tuple(entries)), needs_reference), shareable
+
+    def _made(self, item: dict[str, Any], i: int, j: int, defaults: list[str], problems: Problems,
+              ) -> tuple[Any, Any, str, Any, Any, bool] | None:
+        """What a case keeps of the rule ``item`` until its rules are built: a template (shared) or the rule built
+        at once (a plugin's check, a rule with ``of``), with the rule's written id, default id, message and mask,
+        and whether it needs the case's ``reference``; ``None`` when it has a problem."""
+        written = item.get("id")
+        base = written if isinstance(written, str) else str(item.get("check", "rule"))
+        found = self._key_and_options(item)
+        if found is not None:
+            made: Any = self._template(*found)
+            if made is None:
+                return None
+            needs = made.needs_value
+        else:
+            default = base if written is not None or base not in defaults else f"{base}#{j + 1}"
+            before = len(problems.errors)
+            made = build_rule(item, ("cases", i, "expect", j), default, self.checks, problems)
+            if made is None or len(problems.errors) != before:
+                return None
+            needs = bool(made.impl.uses_case) and "value" not in made.options
+        return made, written, base, item.get("message"), item.get("mask"), needs
 
     def _key(self, raw: dict[str, Any]) -> tuple[str, bytes] | None:
         """The check and the canonical JSON of a rule's options, when rules of those may share a prepared one."""
@@ -266,7 +283,10 @@ class SharedRules:
             text = _dumps(options, option=_SORTED)
         except (TypeError, ValueError):  # orjson.JSONEncodeError: a key that is no text, a number too large...
             return None
-        return None if b"null" in text else ((check, text), options)  # orjson writes NaN and infinities as null
+        if b"null" in text:  # orjson writes NaN and infinities as null
+            return None
+        # a copy kept: orjson's own text holds a block of 4 KiB while it lives
+        return (check, memoryview(text).tobytes()), options
 
     def build(self, items: Any, parts: PathKey, problems: Problems,
               accept: Callable[[Rule, PathKey], None] | None = None) -> tuple[Rule, ...]:

@@ -15,7 +15,9 @@ numbers too large for a double and a key held twice in one object are refused, a
 after :data:`~harness.outputs.jsonl.MAX_ERRORS` broken lines. Its cases are then checked by the
 eval schema's case definition (a fast validator for the quick yes, jsonschema to explain a no)
 and built like the cases of any suite; every error names ``cases.jsonl:LINE`` and the JSON path
-within the case (``$.expect[0].value``).
+within the case (``$.expect[0].value``). One pass over the cases read makes identical ``expect``
+lists, rules, ``tags`` and ``slice`` values one object each, counts the ``:`` of their texts (the
+proof that no key was held twice) and asks the quick yes of each distinct one once.
 
 The suite's sha256 (reports, the decision log, the audit) covers both files:
 :func:`suite_sha256`.
@@ -35,7 +37,7 @@ import orjson
 
 from ..errors import InputError, Location
 from ..io.files import display_path
-from ..io.schema import case_errors
+from ..io.schema import FastCases, case_errors, fast_cases
 from ..io.yaml import PathKey, YamlDocument, json_path
 from ..outputs.jsonl import MAX_ERRORS, MAX_RECORD_BYTES, repeated_keys, strict_problem
 from .rules import Problems
@@ -131,55 +133,171 @@ class _Reading:
                                                         subpath else None), subpath=subpath))
 
 
-def _parse(raw: bytes, reading: _Reading) -> tuple[list[Any], list[int]]:
-    """The objects of the non-blank lines of ``raw`` and their line numbers; broken lines become errors."""
+def _parse(raw: bytes, reading: _Reading) -> tuple[list[Any], list[int], list[bytes], bool]:
+    """The objects of the non-blank lines of ``raw``, their line numbers and lines, and whether every non-blank
+    line was read (so that those lines hold every ``:`` of ``raw``); broken lines become errors. Keys held twice
+    are found apart (:func:`_drop_repeated`)."""
     lines = raw.split(b"\n")
     numbers = [n for n, line in enumerate(lines, 1) if line and not line.isspace()]  # (strip() copies each line)
     kept = [lines[n - 1] for n in numbers]
-    objs: list[Any] | None = None
-    if all(len(line) <= MAX_RECORD_BYTES for line in kept):
+    if max(map(len, kept), default=0) <= MAX_RECORD_BYTES:
         try:  # the usual file: every line parsed on its own (never as one text: a value may not span lines)
-            objs = list(map(orjson.loads, kept))
+            return list(map(orjson.loads, kept)), numbers, kept, True
         except orjson.JSONDecodeError:
-            objs = None
-    if objs is None:
-        objs, good, good_numbers = [], [], []
-        for number, line in zip(numbers, kept, strict=True):
-            if len(line) > MAX_RECORD_BYTES:
+            pass
+    objs, good, good_numbers = [], [], []
+    for number, line in zip(numbers, kept, strict=True):
+        if len(line) > MAX_RECORD_BYTES:
+            reading.broken += 1
+            reading.error(f"a line of {len(line)} bytes; expected at most {MAX_RECORD_BYTES} (one case per line)",
+                          number)
+        else:
+            try:
+                objs.append(orjson.loads(line))
+                good.append(line)
+                good_numbers.append(number)
+                continue
+            except orjson.JSONDecodeError as exc:
                 reading.broken += 1
-                reading.error(f"a line of {len(line)} bytes; expected at most {MAX_RECORD_BYTES} (one case per line)",
-                              number)
-            else:
-                try:
-                    objs.append(orjson.loads(line))
-                    good.append(line)
-                    good_numbers.append(number)
-                    continue
-                except orjson.JSONDecodeError as exc:
-                    reading.broken += 1
-                    reading.error(strict_problem(line) or f"invalid JSON: {exc}", number)
-            if reading.full:
-                break
-        kept, numbers = good, good_numbers
-    repeated = repeated_keys(objs, kept, b"\n".join(kept))
+                reading.error(strict_problem(line) or f"invalid JSON: {exc}", number)
+        if reading.full:
+            break
+    return objs, good_numbers, good, False
+
+
+def _drop_repeated(objs: list[Any], numbers: list[int], lines: list[bytes], text: bytes, colons: int | None,
+                   reading: _Reading) -> None:
+    """Refuse the lines holding an object with a key twice (orjson keeps the last value), ``text`` being those lines
+    joined. ``colons``, the ``:`` of the compact JSON of ``objs`` (:func:`_share_identical`), is the quick proof
+    that none is: every ``:`` of a JSON text ends a key or stands in a string, so a key dropped leaves ``text``
+    with more of them than the objects read have (:func:`harness.outputs.jsonl.repeated_keys`, which looks again
+    line by line when they differ)."""
+    if colons is not None and colons == _colons(text):
+        return
+    repeated = repeated_keys(objs, lines, text)
     for i in sorted(repeated, reverse=True):
         reading.broken += 1
         reading.error(repeated[i], numbers[i])
         del objs[i], numbers[i]
-    return objs, numbers
 
 
-def _share_identical(objs: list[Any]) -> None:
-    """Make the identical ``expect`` rules, ``tags`` lists and ``slice`` mappings of the cases one object each
-    (identical: the same JSON, keys in the same order), so that each is validated and prepared once
-    (:class:`harness.io.schema.FastCases`, :meth:`SharedRules.cases`). Nothing reads them otherwise."""
+def _colons(text: bytes) -> int:
+    """The ``:`` of a JSON text, those written ``\\u003a`` included (a ``\\\\u003a`` too: counting more is
+    safe)."""
+    count = text.count(b":")
+    if b"\\u003" in text:
+        count += text.count(b"\\u003a") + text.count(b"\\u003A")
+    return count
+
+
+def _share_identical(objs: list[Any], judge: FastCases | None = None) -> tuple[int | None, bool]:
+    """Make the identical ``expect`` lists and rules, ``tags`` lists and ``slice`` mappings of the cases one object
+    each (identical: the same JSON, keys in the same order), so that each is validated and prepared once
+    (:meth:`SharedRules.cases`). Nothing reads them otherwise.
+
+    On the way, the ``:`` of the compact JSON of ``objs`` are counted from the texts made to compare them (for
+    :func:`_drop_repeated`; ``None`` when a value has no such text: nested deeper than orjson writes), and the
+    cases are judged by ``judge`` (the schema's quick yes, each distinct part and rule once): whether it said yes
+    to every case. A no only means that the schema is asked (:func:`harness.io.schema.case_errors`)."""
     try:
-        _share(objs, orjson.dumps)
-    except orjson.JSONEncodeError:  # an integer beyond 64 bits: the slower canonical text (what was shared stays so)
-        _share(objs, _json)
+        return _share(objs, judge)
+    except orjson.JSONEncodeError:  # the slower canonical text (what was shared stays so)
+        _share_each(objs, _json)
+        return None, False
 
 
-def _share(objs: list[Any], text: Callable[[Any], Any]) -> None:
+#: the keys of a case whose values :func:`_share` counts the ``:`` of as strings
+_TEXTS = ("id", "input", "reference")
+
+
+def _share(objs: list[Any], judge: FastCases | None) -> tuple[int, bool]:
+    """:func:`_share_identical` with orjson's texts: a case's ``expect`` list is looked up whole (most cases of a
+    large suite repeat a list of rules another case has), and its rules one by one when the list is new."""
+    dumps = orjson.dumps
+    lists: dict[bytes, tuple[list[Any], int]] = {}
+    rules: dict[bytes, Any] = {}
+    tags: dict[bytes, tuple[list[Any], int]] = {}
+    slices: dict[bytes, tuple[dict[str, Any], int]] = {}
+    shell = None if judge is None else judge.shell
+    # every case a mapping of nothing but the texts above, a list of mappings (expect), a list (tags) and a mapping
+    # (slice): then the parts met here are all the quick yes has to judge (FastCases.valid_parts)
+    usual = True
+    colons = 0
+    for case in objs:
+        if shell is not None:
+            try:
+                shell(case)
+            except Exception:  # no quick yes
+                shell = None
+        if type(case) is not dict:
+            colons += dumps(case).count(b":")
+            usual = False
+            continue
+        get = case.get
+        unseen = len(case)
+        colons += unseen  # the one of each key
+        for name in _TEXTS:
+            value = get(name)
+            if type(value) is str:
+                colons += value.count(":")  # orjson writes a ':' as itself
+                unseen -= 1
+        value = get("expect")
+        if type(value) is list:
+            unseen -= 1
+            text = dumps(value)
+            known = lists.get(text)
+            if known is None:
+                for j, item in enumerate(value):
+                    if type(item) is not dict:
+                        usual = False
+                        continue
+                    rule_text = dumps(item)
+                    first = rules.get(rule_text)
+                    if first is None:
+                        rules[_kept(rule_text)] = item
+                    else:
+                        value[j] = first
+                known = lists[_kept(text)] = (value, text.count(b":"))
+            case["expect"], count = known
+            colons += count
+        value = get("tags")
+        if type(value) is list:
+            unseen -= 1
+            text = dumps(value)
+            known = tags.get(text)
+            if known is None:
+                known = tags[_kept(text)] = (value, text.count(b":"))
+            case["tags"], count = known
+            colons += count
+        value = get("slice")
+        if type(value) is dict:
+            unseen -= 1
+            text = dumps(value)
+            known_slice = slices.get(text)
+            if known_slice is None:
+                known_slice = slices[_kept(text)] = (value, text.count(b":"))
+            case["slice"], count = known_slice
+            colons += count
+        if unseen:  # another key, or a value of another type: its text counted as it is
+            usual = False
+            for name, value in case.items():
+                if not ((type(value) is str and name in _TEXTS) or (type(value) is list and name in ("expect", "tags"))
+                        or (type(value) is dict and name == "slice")):
+                    colons += dumps(value).count(b":")
+    judged = (shell is not None and usual and judge is not None
+              and judge.valid_parts({"tags": [each for each, _ in tags.values()],
+                                     "slice": [each for each, _ in slices.values()]}, rules.values()))
+    return colons, judged
+
+
+def _kept(text: bytes) -> bytes:
+    """A copy of an orjson text, to keep: orjson's own holds the 4 KiB it was written in for as long as it lives
+    (the 47,000 distinct rules of a 100,000-case suite took 190 MB, and a twentieth of its load time)."""
+    return memoryview(text).tobytes()
+
+
+def _share_each(objs: list[Any], text: Callable[[Any], Any]) -> None:
+    """:func:`_share_identical` rule by rule, with any canonical text."""
     first: dict[Any, Any] = {}
     for case in objs:
         if type(case) is not dict:
@@ -219,12 +337,13 @@ def with_cases_file(problems: Problems, checks: Any) -> Problems:
     assert isinstance(path, Path)
     shown = display_path(path)
     reading = _Reading(shown)
-    objs, numbers = _parse(raw, reading)
-    _share_identical(objs)
+    objs, numbers, lines, whole = _parse(raw, reading)
+    colons, judged = _share_identical(objs, fast_cases(checks))
+    _drop_repeated(objs, numbers, lines, raw if whole else b"\n".join(lines), colons, reading)
     if not objs and not reading.errors:
         reading.error("the cases file holds no case; expected one JSON object per line", 1)
     room = MAX_ERRORS - reading.broken  # the cases past it are not explained: reading stopped there
-    explained = case_errors(objs, checks, limit=room) if room > 0 else {}
+    explained = case_errors(objs, checks, limit=room) if room > 0 and not judged else {}
     for i, found in explained.items():
         reading.broken += 1
         for parts, _at_key, message in found:

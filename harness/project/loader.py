@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import attrgetter
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -29,6 +31,7 @@ from .waivers import build_waivers, waiver_rule_problems
 
 PLAYBOOK = "playbook.yaml"
 WAIVERS = "waivers.yaml"
+_ID = attrgetter("id")
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ class _Places:
     suite's positions are not read unless something needs them)."""
 
     def __init__(self) -> None:
-        self.first: dict[str, tuple[YamlDocument, PathKey]] = {}
+        self.first: dict[str, tuple[YamlDocument, PathKey] | _Listed] = {}
 
     def claim(self, value: str, problems: Problems, parts: PathKey, message: str, shown: PathKey) -> None:
         """Record that ``value`` is defined at ``parts``; a second definition is a problem (at ``shown``)
@@ -132,8 +135,57 @@ class _Places:
         if first is None:
             self.first[value] = (problems.document, parts)
             return
-        where = first[0].locate(first[1])
+        where = first.locate(value) if isinstance(first, _Listed) else first[0].locate(first[1])
         problems.add(message.format(value=value, where=f"{where.file}:{where.line}"), shown)
+
+    def claim_cases(self, problems: Problems, raw_cases: list[Any]) -> None:
+        """Record the ids of a suite's cases (``cases[i].id``); each defined before is a problem, in case order.
+
+        The usual suite, whose cases are mappings with ids of their own, is claimed whole without a step per
+        case; where each was defined is worked out only if it is defined again (:class:`_Listed`)."""
+        ids: list[Any] | None
+        try:
+            ids = list(map(dict.get, raw_cases, repeat("id")))
+        except TypeError:  # a case that is no mapping (the schema says so)
+            ids = None
+        if ids is not None and set(map(type, ids)) <= {str}:
+            fresh: dict[str, tuple[YamlDocument, PathKey] | _Listed] = dict.fromkeys(
+                ids, _Listed(problems.document, ids))
+            if len(fresh) == len(ids) and self.first.keys().isdisjoint(fresh):
+                if self.first:
+                    self.first.update(fresh)
+                else:
+                    self.first = fresh
+                return
+        self.claim_each(problems, raw_cases)
+
+    def claim_each(self, problems: Problems, raw_cases: list[Any]) -> None:
+        """:meth:`claim_cases` a case at a time."""
+        claimed = self.first
+        document = problems.document
+        for i, raw in enumerate(raw_cases):
+            case_id = raw.get("id") if isinstance(raw, dict) else None
+            if isinstance(case_id, str):
+                if case_id not in claimed:  # the usual case, claimed without a call
+                    claimed[case_id] = (document, ("cases", i, "id"))
+                    continue
+                self.claim(case_id, problems, ("cases", i, "id"), "duplicate case id {value!r} (also defined at"
+                           " {where})", ("cases", i, "id"))
+
+
+class _Listed:
+    """The ids of one suite's cases, each defined once, in case order: where one is defined, when asked."""
+
+    __slots__ = ("_index", "document", "ids")
+
+    def __init__(self, document: YamlDocument, ids: list[str]) -> None:
+        self.document, self.ids = document, ids
+        self._index: dict[str, int] | None = None
+
+    def locate(self, value: str) -> Location:
+        if self._index is None:
+            self._index = {case_id: i for i, case_id in enumerate(self.ids)}
+        return self.document.locate(("cases", self._index[value], "id"))
 
 
 def _claim(problems: Problems, key: str, what: str, places: _Places) -> None:
@@ -164,15 +216,8 @@ def _suite(path: Path, loading: _Loading, checks: Mapping[str, Any], playbook: P
         loading.cases_files[named] = (str(doc.data.get("suite")), display_path(path))
     _claim(problems, "suite", "suite", suite_places)
     raw_cases = doc.data.get("cases")
-    claimed = case_places.first
-    for i, raw in enumerate(raw_cases if isinstance(raw_cases, list) else ()):
-        case_id = raw.get("id") if isinstance(raw, dict) else None
-        if isinstance(case_id, str):
-            if case_id not in claimed:  # the usual case, claimed without a call
-                claimed[case_id] = (doc, ("cases", i, "id"))
-                continue
-            case_places.claim(case_id, problems, ("cases", i, "id"),
-                              "duplicate case id {value!r} (also defined at {where})", ("cases", i, "id"))
+    if isinstance(raw_cases, list):
+        case_places.claim_cases(problems, raw_cases)
     suite = build_suite(problems, playbook, checks, shared)
     loading.keep(problems)
     return suite
@@ -229,7 +274,7 @@ def _inspect(policies_dir: Path, evals_dir: Path | str | None) -> tuple[Project,
             suite = _suite(path, loading, checks, playbook, shared, case_places, suite_places)
             if suite is not None:
                 suites.append(suite)
-                cases.update((case.id, case) for case in suite.cases)
+                cases.update(zip(map(_ID, suite.cases), suite.cases, strict=True))
 
     known = {p.id: frozenset(r.id for r in p.rules) for p in policies}
     known |= {s.policy_id: frozenset({"output"}) | s.rule_ids() for s in suites}

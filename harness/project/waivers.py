@@ -13,7 +13,9 @@ gate refuses to judge (exit 4) rather than waive too much.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
+from itertools import groupby
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from ..errors import InputError
@@ -29,8 +31,8 @@ def build_waivers(problems: Problems, known: Mapping[str, frozenset[str]], case_
                   playbook: Playbook, severities: Mapping[str, str]) -> tuple[Waiver, ...]:
     """The waivers of a checked document; every unknown policy, rule or case, and every waiver beyond
     the playbook's ``waiver_rules`` for its policy's severity (``severities``: policy id to severity), is a problem."""
-    cases = frozenset(case_ids)
-    scopes = _scopes(known, cases, _suites_of(case_ids))
+    cases = case_ids.keys()
+    scopes = _Scopes(case_ids)
     waivers: list[tuple[int, Waiver]] = []
     items = problems.document.data.get("waivers")
     for i, raw in enumerate(items if isinstance(items, list) else ()):
@@ -48,22 +50,35 @@ def build_waivers(problems: Problems, known: Mapping[str, frozenset[str]], case_
     return tuple(waiver for _, waiver in waivers)
 
 
+class _Scopes(dict[str, Set[str]]):
+    """Policy id (one of those known) to the case ids a gate can judge for it, worked out when first asked: a
+    suite's cases, or for a policy every eval case (the keys of the cases themselves: a suite of 100,000 cases
+    made a copy of them per policy, and the scopes of every suite cost a step per case even without a waiver)."""
+
+    def __init__(self, cases: Mapping[str, EvalCase]) -> None:
+        super().__init__()
+        self.cases = cases
+
+    def __missing__(self, policy: str) -> Set[str]:
+        if not policy.startswith("eval:"):
+            return self.cases.keys()
+        for suite, ids in _suites_of(self.cases).items():
+            self[suite] = frozenset(ids)
+        return self.setdefault(policy, frozenset())
+
+
 def _suites_of(cases: Mapping[str, EvalCase]) -> dict[str, set[str]]:
-    """Suite (``eval:<suite>``) to the ids of its cases."""
+    """Suite (``eval:<suite>``) to the ids of its cases (a suite's cases follow each other: a step per suite)."""
     suites: dict[str, set[str]] = {}
-    for case_id, case in cases.items():
-        suites.setdefault(f"eval:{case.suite}", set()).add(case_id)
+    for suite, run in groupby(zip(map(_SUITE, cases.values()), cases, strict=True), key=_FIRST):
+        suites.setdefault(f"eval:{suite}", set()).update(map(_SECOND, run))
     return suites
 
 
-def _scopes(known: Mapping[str, frozenset[str]], cases: frozenset[str],
-            suites: Mapping[str, set[str]]) -> dict[str, frozenset[str]]:
-    """Policy id to the case ids a gate can judge for it: a suite's cases, or for a policy every eval case (one
-    set for all of them: a suite of 100,000 cases made it a copy per policy)."""
-    return {policy: frozenset(suites.get(policy, ())) if policy.startswith("eval:") else cases for policy in known}
+_SUITE, _FIRST, _SECOND = attrgetter("suite"), itemgetter(0), itemgetter(1)
 
 
-def _covered(waivers: Iterable[Waiver], rules: frozenset[str], scope: frozenset[str]) -> str | None:
+def _covered(waivers: Iterable[Waiver], rules: frozenset[str], scope: Set[str]) -> str | None:
     """The rule that ``waivers`` waive in every case of ``scope`` together ("" for every rule), and so waive the
     whole policy; ``None`` when they waive less or ``scope`` is empty. ``rules`` empty stands for an eval suite,
     whose rules are its cases' expectations: one rule waived in every case is the whole suite."""
@@ -86,7 +101,7 @@ def _covered(waivers: Iterable[Waiver], rules: frozenset[str], scope: frozenset[
 
 
 def _names_known(problems: Problems, i: int, raw: Mapping[str, Any], known: Mapping[str, frozenset[str]],
-                 cases: frozenset[str]) -> bool:
+                 cases: Set[str]) -> bool:
     if raw["policy"] not in known:
         problems.add(f"waiver names unknown policy {raw['policy']!r}", ("waivers", i, "policy"))
         return False
@@ -127,7 +142,7 @@ def _waiver(problems: Problems, i: int, raw: Mapping[str, Any]) -> Waiver | None
     )
 
 
-def _whole(waiver: Waiver, rules: frozenset[str], severity: str, scope: frozenset[str]) -> str | None:
+def _whole(waiver: Waiver, rules: frozenset[str], severity: str, scope: Set[str]) -> str | None:
     """How the waiver waives every failure of its policy, in words; ``None`` when it waives less."""
     if waiver.whole_policy:
         return f"waives the whole {severity} policy {waiver.policy}"
@@ -150,7 +165,7 @@ def _whole(waiver: Waiver, rules: frozenset[str], severity: str, scope: frozense
 
 
 def _within_rules(problems: Problems, i: int, waiver: Waiver, playbook: Playbook, severity: str,
-                  rules: frozenset[str], scope: frozenset[str]) -> bool:
+                  rules: frozenset[str], scope: Set[str]) -> bool:
     """Whether the waiver keeps to the playbook's rule for its policy's severity; each breach is a problem."""
     rule = playbook.waiver_rules.get(severity)
     if rule is None:
@@ -204,7 +219,7 @@ def _refuse_rules_that_add_up(problems: Problems, waivers: list[tuple[int, Waive
 
 def _refuse_cases_that_add_up(problems: Problems, waivers: list[tuple[int, Waiver]],
                               known: Mapping[str, frozenset[str]], playbook: Playbook,
-                              severities: Mapping[str, str], scopes: Mapping[str, frozenset[str]],
+                              severities: Mapping[str, str], scopes: Mapping[str, Set[str]],
                               reported: set[str]) -> None:
     """A problem where waivers with ``cases`` and others of one policy in force on one day waive, for one rule or
     for none, every case in scope (and, for a policy, every rule), of a severity that may not be waived whole.
