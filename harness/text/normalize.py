@@ -383,23 +383,45 @@ def one_line(text: object) -> str:
 _CONTEXT = 80  # characters around a span read to see personal data that only starts or ends inside it
 
 
+@functools.cache
+def _pii_tools() -> tuple[Callable[[str], Any], Callable[[str], str], Callable[[str], bool]]:
+    """``find_pii``, ``mask_text`` and a test that is False only where ``find_pii`` finds nothing (its documented
+    ``prefilter_pattern``): the pii modules import this one, so they are imported on first use."""
+    from .mask import mask_text
+    from .pii import find_pii, prefilter_pattern
+    from .regex import compile_pattern
+
+    return find_pii, mask_text, compile_pattern(prefilter_pattern()).test
+
+
 def excerpt(text: str, start: int, end: int) -> str:
     """A short excerpt of ``text[start:end]`` with personal data masked.
 
     Personal data is looked for around the span too, so that a value the span cuts in half
     (``…jane.doe@exa``) is still recognised and starred out; only then is the excerpt shortened.
+    Most windows hold nothing a detector could read: the pii prefilter's one pass tells, and clears them.
     """
-    from .mask import mask_text
-    from .pii import find_pii
-
+    find_pii, mask_text, possible = _pii_tools()
     begin = max(0, start - _CONTEXT)
     window = text[begin:min(len(text), end + _CONTEXT)]
-    chars = list(text[start:end])
-    for match in find_pii(window):
-        for i in range(max(match.start + begin, start), min(match.end + begin, end)):
-            if not chars[i - start].isspace():
-                chars[i - start] = "*"
-    piece = mask_text("".join(chars))
+    piece = text[start:end]
+    if _may_hold_pii(possible, window):
+        chars = list(piece)
+        for match in find_pii(window):
+            for i in range(max(match.start + begin, start), min(match.end + begin, end)):
+                if not chars[i - start].isspace():
+                    chars[i - start] = "*"
+        piece = "".join(chars)
+    if _may_hold_pii(possible, piece):
+        piece = mask_text(piece)
     if len(piece) > _EXCERPT_MAX:
         piece = piece[: _EXCERPT_MAX - 1] + "…"
     return piece
+
+
+def _may_hold_pii(possible: Callable[[str], bool], text: str) -> bool:
+    """``possible(text)``; True for a text it cannot read (a lone surrogate): ``find_pii`` says what then."""
+    try:
+        return possible(text)
+    except UnicodeError:
+        return True

@@ -378,15 +378,51 @@ def _field_batch(rule: FieldRule, records: Sequence[OutputRecord]) -> dict[int, 
 
 
 def _field_columns(rule: FieldRule, view: ColumnView) -> dict[int, Sequence[Finding]]:
-    """``_field_batch`` of records a streamed scan holds as columns (``Unsuitable`` from the view passes up); a
-    pattern over a column of strings is matched on the column itself, without a Python string per value."""
+    """``_field_batch`` of records a streamed scan holds as columns (``Unsuitable`` from the view passes up): a
+    column of strings with few distinct values has each judged once (a model name, a version, a locale), and a
+    pattern over a column of many strings is matched on the column itself, without a Python string per value."""
     array = getattr(view, "array", None)
-    if array is not None and rule.pattern_only and rule.pattern is not None:
-        found = _arrow_column_failures(rule, array(rule.path))
+    if array is not None:
+        column = array(rule.path)
+        found = _arrow_few_failures(rule, column)
+        if found is None and rule.pattern_only and rule.pattern is not None:
+            found = _arrow_column_failures(rule, column)
         if found is not None:
             return found
     values = view.values(rule.path)
     return {i: field_findings(rule, values[i]) for i in field_columnar(rule, values)}
+
+
+def _arrow_few_failures(rule: FieldRule, column: Any) -> dict[int, Sequence[Finding]] | None:
+    """The failures of a rule over a pyarrow column of strings (a null: no value at the path) holding at most
+    :data:`_FEW_VALUES` distinct values, each judged once (``field_findings``) and the failing ones found in the
+    column; None for another column (or when pyarrow fails)."""
+    arrow = _arrow()
+    if column is None or arrow is None:
+        return None
+    pa, pc = arrow
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return None
+    try:
+        if len(set(column.slice(0, _FEW_VALUES + 1).to_pylist())) > _FEW_VALUES:
+            return None  # its first values are all distinct (timestamps): never asked of every value
+        distinct = pc.unique(column)
+        if len(distinct) > _FEW_VALUES:
+            return None
+        bad = [value for value in distinct.to_pylist() if field_findings(rule, MISSING if value is None else value)]
+        if not bad:
+            return {}
+        failing = pc.is_in(column, value_set=pa.array([value for value in bad if value is not None], column.type))
+        if None in bad:
+            failing = pc.or_(failing.fill_null(False), pc.is_null(column))
+        import numpy as np
+
+        rows = np.flatnonzero(np.asarray(failing.fill_null(False).to_numpy(zero_copy_only=False)))
+        values = column.take(rows).to_pylist()
+    except Exception:
+        return None
+    return {i: field_findings(rule, MISSING if value is None else value)
+            for i, value in zip(rows.tolist(), values, strict=True)}
 
 
 def _arrow_column_failures(rule: FieldRule, column: Any) -> dict[int, Sequence[Finding]] | None:

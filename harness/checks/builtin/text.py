@@ -7,7 +7,7 @@ import functools
 import itertools
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,14 +30,21 @@ def _values(value: str | Sequence[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
+#: the longest text whose matches are listed whole by ``Regex.spans`` (cheaper than ``finditer`` for each match);
+#: a longer one is read match by match up to the limit, so a text matched everywhere is never listed whole
+_SPANS_MAX_CHARS = 4096
+
+
+def _spans(rx: Pattern, text: str, limit: int) -> list[tuple[int, int]]:
+    """The spans of the first ``limit`` matches of ``rx`` in ``text`` (those of ``finditer``)."""
+    if len(text) <= _SPANS_MAX_CHARS:
+        return rx.spans(text)[:limit]
+    return [match.span() for match in itertools.islice(rx.finditer(text), limit)]
+
+
 def _find_all(rx: Pattern, text: str, kind: str, message: str) -> list[Finding]:
-    findings = []
-    for match in rx.finditer(text):
-        start, end = match.span()
-        findings.append(Finding(kind, message, start, end, excerpt(text, start, end)))
-        if len(findings) >= MAX_FINDINGS:
-            break
-    return findings
+    return [Finding(kind, message, start, end, excerpt(text, start, end))
+            for start, end in _spans(rx, text, MAX_FINDINGS)]
 
 
 # --- regex -------------------------------------------------------------------------
@@ -89,7 +96,7 @@ def regex(rule: RegexRule, record: OutputRecord, case: EvalCase | None) -> Seque
         return [Finding("regex", "required pattern not found")]
     if not rule.fold or text.isascii():  # an ASCII text is its own folded view
         return _find_all(rule.pattern, text, "regex", "forbidden pattern found")
-    raw = [match.span() for match in itertools.islice(rule.pattern.finditer(text), MAX_FINDINGS)]
+    raw = _spans(rule.pattern, text, MAX_FINDINGS)
     return _distinct(text, raw + _folded_spans(rule.pattern, text, MAX_FINDINGS), "regex", "forbidden pattern found")
 
 
@@ -175,7 +182,7 @@ def _distinct(text: str, spans: Sequence[tuple[int, int]], kind: str, message: s
     match found in several views of the text), at most MAX_FINDINGS."""
     findings: list[Finding] = []
     last_end = -1
-    for start, end in sorted(set(spans), key=lambda s: (s[0], -s[1])):
+    for start, end in sorted(set(spans), key=lambda s: (s[0], -s[1])) if len(spans) > 1 else spans:
         if start < last_end:
             continue
         last_end = end
@@ -281,10 +288,6 @@ def _word_list(kind: str, phrases: Sequence[str], *, loose: bool = False) -> Wor
                     f"(?i)(?:{alternation})", tuple(compile_pattern(p) for p in parts), PatternSet(parts))
 
 
-def _is_word_char(ch: str) -> bool:
-    return ch.isalnum()  # '_' joins words as '-' does: "how_to_kill" holds the word "kill"
-
-
 def find_words(words: WordList, text: str, message: str) -> list[Finding]:
     """Word-bounded matches of a word list in the folded text (``normalize.fold``: look-alike letters, accents,
     invisible characters and bidi overrides seen through), as original spans."""
@@ -298,19 +301,27 @@ def _phrase_spans(words: WordList, norm: str) -> list[tuple[int, int]]:
     """Word-bounded matches of each phrase in one folded text (at most MAX_FINDINGS per phrase)."""
     present = words.gate.matches(norm) if words.gate is not None else []
     spans: list[tuple[int, int]] = []
+    size = len(norm)
     for index in present:
         count = 0
-        for match in words.phrases[index].finditer(norm):
-            start, end = match.span()
-            if start > 0 and _is_word_char(norm[start]) and _is_word_char(norm[start - 1]):
+        for start, end in _every_span(words.phrases[index], norm):
+            # a word character is a letter or digit: '_' joins words as '-' does ("how_to_kill" holds "kill")
+            if start > 0 and norm[start].isalnum() and norm[start - 1].isalnum():
                 continue
-            if end < len(norm) and _is_word_char(norm[end - 1]) and _is_word_char(norm[end]):
+            if end < size and norm[end - 1].isalnum() and norm[end].isalnum():
                 continue
             spans.append((start, end))
             count += 1
             if count >= MAX_FINDINGS:
                 break
     return spans
+
+
+def _every_span(rx: Pattern, text: str) -> Iterable[tuple[int, int]]:
+    """The spans of ``finditer``, listed at once for a text of at most :data:`_SPANS_MAX_CHARS`, else one by one."""
+    if len(text) <= _SPANS_MAX_CHARS:
+        return rx.spans(text)
+    return (match.span() for match in rx.finditer(text))
 
 
 def _prepare_blocklist(options: Mapping[str, Any]) -> WordList:
