@@ -427,10 +427,10 @@ def non_finite(value: Any, path: str) -> tuple[str, str] | None:
     if type(value) is float and not math.isfinite(value):
         return path, f"expected a finite number, got {value!r}"
     if type(value) is str:
-        return None if value.isascii() or _encodes(value) else (path, _SURROGATE)
+        return None if value.isascii() or encodes(value) else (path, _SURROGATE)
     if isinstance(value, dict):
         for k, v in value.items():
-            if type(k) is str and not k.isascii() and not _encodes(k):
+            if type(k) is str and not k.isascii() and not encodes(k):
                 return f"{path}.{k.encode('utf-8', 'backslashreplace').decode()}", _SURROGATE
             if (p := non_finite(v, f"{path}.{k}")) is not None:
                 return p
@@ -443,7 +443,8 @@ def non_finite(value: Any, path: str) -> tuple[str, str] | None:
 _SURROGATE = "expected text without lone surrogates (U+D800-U+DFFF cannot be written as UTF-8)"
 
 
-def _encodes(text: str) -> bool:
+def encodes(text: str) -> bool:
+    """Whether ``text`` has a UTF-8 form (no lone surrogate)."""
     try:
         text.encode()
     except UnicodeEncodeError:

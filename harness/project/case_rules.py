@@ -30,6 +30,7 @@ from re2 import _re2
 from ..errors import InputError
 from ..io.yaml import PathKey, json_path
 from ..model import EvalCase, Rule
+from ..outputs.jsonl import encodes
 from ..text.regex import _COMPILE_OPTIONS
 from .rules import RULE_META, Problems, build_rule, build_rules
 
@@ -69,11 +70,11 @@ def certainly_prepares(check: str, options: Mapping[str, Any]) -> bool:
     if check in ("contains", "not_contains"):
         value = options.get("value")
         if type(value) is str:
-            return len(value) <= _LAZY_LITERAL and (value.isascii() or _encodes(value))
+            return len(value) <= _LAZY_LITERAL and (value.isascii() or encodes(value))
         if type(value) is not list:
             return False
         for each in value:
-            if type(each) is not str or len(each) > _LAZY_LITERAL or not (each.isascii() or _encodes(each)):
+            if type(each) is not str or len(each) > _LAZY_LITERAL or not (each.isascii() or encodes(each)):
                 return False
         return True
     if check == "regex":
@@ -87,15 +88,6 @@ def certainly_prepares(check: str, options: Mapping[str, Any]) -> bool:
         except Exception:  # a lone surrogate cannot be encoded: compile_pattern says what is wrong
             return False
     return False
-
-
-def _encodes(text: str) -> bool:
-    """Whether ``text`` has a UTF-8 form (no lone surrogate), as RE2's escaping needs."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 class Template:

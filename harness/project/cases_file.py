@@ -263,20 +263,12 @@ def _share(objs: list[Any], judge: FastCases | None) -> tuple[int, bool]:
         value = get("tags")
         if type(value) is list:
             unseen -= 1
-            text = dumps(value)
-            known = tags.get(text)
-            if known is None:
-                known = tags[_kept(text)] = (value, text.count(b":"))
-            case["tags"], count = known
+            case["tags"], count = _one_of(tags, value, dumps)
             colons += count
         value = get("slice")
         if type(value) is dict:
             unseen -= 1
-            text = dumps(value)
-            known_slice = slices.get(text)
-            if known_slice is None:
-                known_slice = slices[_kept(text)] = (value, text.count(b":"))
-            case["slice"], count = known_slice
+            case["slice"], count = _one_of(slices, value, dumps)
             colons += count
         if unseen:  # another key, or a value of another type: its text counted as it is
             usual = False
@@ -288,6 +280,16 @@ def _share(objs: list[Any], judge: FastCases | None) -> tuple[int, bool]:
               and judge.valid_parts({"tags": [each for each, _ in tags.values()],
                                      "slice": [each for each, _ in slices.values()]}, rules.values()))
     return colons, judged
+
+
+def _one_of(table: dict[bytes, tuple[Any, int]], value: Any, dumps: Callable[[Any], bytes]) -> tuple[Any, int]:
+    """The first value with the JSON text of ``value`` (``value`` itself when it is the first), and the colons
+    of that text."""
+    text = dumps(value)
+    known = table.get(text)
+    if known is None:
+        known = table[_kept(text)] = (value, text.count(b":"))
+    return known
 
 
 def _kept(text: bytes) -> bytes:
