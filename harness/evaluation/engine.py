@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from ..model.policy import mask_mode
 from ..model.waiver import parse_date
 from ..project import Project
 from ..text.mask import mask_text
-from .partial import SCOPE_CASES_CAP, Partial, PlanKey
+from .partial import SCOPE_CASES_CAP, Partial, PlanKey, pack_text, unpack_text
 from .results import Aggregate, Evaluation, InputFacts, PolicyOutcome, Result, ScopeGroup
 from .run_level import RunRule, in_scope, judge_run_rule
 from .scanner import COUNTED_FIELDS, RunNeeds, Scanner, Unit, waiver_for
@@ -204,10 +203,7 @@ class Merger:
         if partial.sha256 is not None:
             self.sha256[partial.part] = partial.sha256
         file = self.files[partial.part] if self.files is not None else None
-        moved = bool(shift) or file is not None
-        for result in partial.results:
-            if moved:
-                result = result.moved(shift, file)
+        for result in partial.all_results(shift, file):
             self._result(result)
         for found, into in ((partial.failed, self.failed), (partial.waived, self.waived),
                             (partial.inner_failed, self.inner)):
@@ -238,14 +234,16 @@ class Merger:
             self.columns["lines"].append(lines.astype(np.int32) if lines[-1] < 2**31 else lines)
         for path in set(self.numbers) | set(partial.numbers):
             column = partial.numbers.get(path)
-            self.numbers.setdefault(path, [np.full(base, np.nan)] if base else []).append(
-                column if column is not None else np.full(partial.records, np.nan))
+            if path not in self.numbers:  # a path first seen now: NaN for the records before
+                self.numbers[path] = [np.full(base, np.nan)] if base else []
+            self.numbers[path].append(column if column is not None else np.full(partial.records, np.nan))
         for path in set(self.groups) | set(partial.groups):
             codes, labels = partial.groups.get(path, (np.full(partial.records, -1, np.int32), []))
             known = self.group_labels.setdefault(path, {})
             recode = np.array([known.setdefault(label, len(known)) for label in labels] or [0], dtype=np.int32)
-            self.groups.setdefault(path, [np.full(base, -1, np.int32)] if base else []).append(
-                np.where(codes >= 0, recode[np.maximum(codes, 0)], -1).astype(np.int32))
+            if path not in self.groups:  # -1 (missing) for the records before
+                self.groups[path] = [np.full(base, -1, np.int32)] if base else []
+            self.groups[path].append(np.where(codes >= 0, recode[np.maximum(codes, 0)], -1).astype(np.int32))
         for position, records in partial.kept.items():
             self.kept.setdefault(position, []).extend(
                 [record._replace(line=record.line + shift) for record in records] if shift else records)
@@ -254,8 +252,9 @@ class Merger:
         for name, counts in partial.field_counts.items():
             self.field_counts.setdefault(name, Counter()).update(counts)
         if partial.records:
-            self.names.append((base, _Names(partial.case_text, partial.case_ends, partial.part)))
-            partial.case_text, partial.case_ends = "", None
+            packed = partial.case_packed if partial.case_packed is not None else pack_text(partial.case_text)
+            self.names.append((base, _Names(packed, partial.case_ends, partial.part)))
+            partial.case_text, partial.case_packed, partial.case_ends = "", None, None
         self.records += partial.records
 
     def _result(self, result: Result) -> None:
@@ -312,15 +311,17 @@ class _Names:
     __slots__ = ("ends", "part", "text")
     _last: tuple[_Names, str] | None = None  # the text last read back (one partial's at a time)
 
-    def __init__(self, text: str, ends: np.ndarray, part: int = 0) -> None:
-        self.text = zlib.compress(text.encode("utf-8", "surrogatepass"), 1)
-        self.ends = ends.astype(np.uint32) if len(text) < 2**32 else ends
+    def __init__(self, packed: bytes, ends: np.ndarray, part: int = 0) -> None:
+        """``packed``: the ids, one after the other, as :func:`~.partial.pack_text` compressed them; ``ends``: where
+        each one ends in that text."""
+        self.text = packed
+        self.ends = ends.astype(np.uint32) if not len(ends) or int(ends[-1]) < 2**32 else ends
         self.part = part
 
     def __call__(self, position: int) -> str:
         last = _Names._last
         if last is None or last[0] is not self:
-            last = _Names._last = (self, zlib.decompress(self.text).decode("utf-8", "surrogatepass"))
+            last = _Names._last = (self, unpack_text(self.text))
         start = int(self.ends[position - 1]) if position else 0
         return last[1][start:int(self.ends[position])]
 

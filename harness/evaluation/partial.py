@@ -11,6 +11,8 @@ Everything in it pickles, so a forked process or a Dask worker can send it back.
 
 from __future__ import annotations
 
+import operator
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -177,6 +179,8 @@ class Partial:
     sha256: str | None = None
     consumed: int = 0  # bytes of the file read for this partial (a progress bar's measure)
     results: list[Result] = field(default_factory=list)
+    #: ``results`` as a pickled partial carries them: each one's fields in order (see :meth:`__getstate__`)
+    result_rows: list[tuple[Any, ...]] | None = None
     results_dropped: int = 0  # results found past the first ones the run lists, only counted
     #: per subject (policy or suite index): positions of records failing (not waived) one of its per-output rules
     failed: dict[int, list[int]] = field(default_factory=dict)
@@ -194,6 +198,8 @@ class Partial:
     line_numbers: Any = None  # np.ndarray[int64]
     case_text: str = ""  # every record's case id, concatenated
     case_ends: Any = None  # np.ndarray[int64]: where each case id ends in case_text
+    #: ``case_text`` compressed (:func:`pack_text`), as a pickled partial carries it: a worker compresses its own
+    case_packed: bytes | None = None
     #: run-level columns: numbers (NaN: missing or not a number) and groups (codes into labels; -1: missing)
     numbers: dict[str, Any] = field(default_factory=dict)
     groups: dict[str, tuple[Any, list[str]]] = field(default_factory=dict)
@@ -205,5 +211,48 @@ class Partial:
 
     def case_id(self, position: int) -> str:
         """The case id of the record at ``position``."""
+        text = self.case_text if self.case_packed is None else unpack_text(self.case_packed)
         start = int(self.case_ends[position - 1]) if position else 0
-        return self.case_text[start:int(self.case_ends[position])]
+        return text[start:int(self.case_ends[position])]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What pickles: the case ids compressed (a few bytes each instead of a dozen), by the process that sends
+        the partial, so that the one merging them does not; the results as rows of their fields, which pickle as
+        plain tuples and become results once, where they are merged (:meth:`all_results`)."""
+        state = dict(self.__dict__)
+        if state["case_packed"] is None and state["case_text"]:
+            state["case_packed"], state["case_text"] = pack_text(state["case_text"]), ""
+        if state["results"]:
+            state["result_rows"] = [*(state["result_rows"] or ()), *map(_RESULT_ROW, state["results"])]
+            state["results"] = []
+        return state
+
+    def all_results(self, lines: int = 0, file: str | None = None) -> list[Result]:
+        """Every result of this partial (those it holds, then those it carries as rows), with their lines ``lines``
+        further on and in ``file`` when that is given (as :meth:`Result.moved`)."""
+        found = [result.moved(lines, file) for result in self.results] if lines or file is not None \
+            else list(self.results)
+        if self.result_rows:
+            if lines or file is not None:
+                found += [Result(policy, rule, case_id, status, message, findings,
+                                 None if line is None else line + lines, waiver, file)
+                          for policy, rule, case_id, status, message, findings, line, waiver, _ in self.result_rows]
+            else:
+                found += [Result(*row) for row in self.result_rows]
+        return found
+
+
+#: a result's fields, in the order ``Result`` takes them
+_RESULT_ROW = operator.attrgetter("policy", "rule", "case_id", "status", "message", "findings", "line", "waiver",
+                                  "file")
+
+
+def pack_text(text: str) -> bytes:
+    """Text kept compressed (case ids repeat a prefix and a counter): zlib's fastest level over its UTF-8 bytes (a
+    lone surrogate, which JSON can hold, as its own three bytes)."""
+    return zlib.compress(text.encode("utf-8", "surrogatepass"), 1)
+
+
+def unpack_text(packed: bytes) -> str:
+    """The text :func:`pack_text` compressed."""
+    return zlib.decompress(packed).decode("utf-8", "surrogatepass")
