@@ -161,10 +161,10 @@ def _stream(project: Project, source: PathLike, baseline: Outputs | None, fields
         index_of.setdefault(part.path, len(index_of))
     files = {index: next(p.display for p in parts if p.path == path) for path, index in index_of.items()}
     pieces = [(index_of[part.path], part) for part in parts]
-    judging = prepare(project, baseline, today=today)
     split = {index_of[part.path]: part.path for part in parts if part.start or part.end is not None}
     digests: dict[int, str] = {}
-    hashing = _hash_files(split, digests)
+    hashing = _hash_files(split, digests)  # first: it overlaps what this process does before the pieces are judged
+    judging = prepare(project, baseline, today=today)
     total = sum((part.size if part.end is None else part.end) - part.start for part in parts)
     by_partition = executor == "dask"
     on_done = None
