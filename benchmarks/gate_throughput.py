@@ -82,6 +82,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_env  # noqa: E402  (a module beside this file)
 
 DEFAULT_SIZES = (100_000, 1_000_000, 10_000_000)
 TILE_BASE = 1_000_000  # larger multiples of it are built from its file
@@ -641,7 +644,8 @@ def run_child(command: list[str], log: Path) -> dict[str, Any]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     with open(log, "w") as err:
-        proc = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                env=bench_env.environment())
         sampler = TreeSampler(proc.pid)
         sampler.start()
         rc = proc.wait()
@@ -833,7 +837,7 @@ def render(summary: dict[str, Any]) -> list[str]:
         f" patterns, all in the floor's `re2.Set`; the `re` baseline uses {pats['baseline_compiled']} of them"
         f" ({pats['skipped']} skipped as not compilable by `re`, {pats['translated']} translated).",
         f"Machine: {summary['machine']['cpus']} CPUs, Python {summary['machine']['python']}; median of"
-        f" {summary['repeat']} run(s) each; seed {summary['seed']}.",
+        f" {summary['repeat']} run(s) each; seed {summary['seed']}; {summary['machine'].get('bytecode', '')}.",
         "",
         "| N | configuration | wall s | CPU s | peak MB | tree MB | records/s | x floor | baseline / |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -951,6 +955,7 @@ def main(argv: list[str] | None = None) -> int:
     flags, flags_error = harness_flags()
     if flags_error:
         raise SystemExit(flags_error)
+    compiled_as = bench_env.compile_tree(ROOT)
     made = args.workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="gate-throughput-")) if made else args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
@@ -978,7 +983,7 @@ def main(argv: list[str] | None = None) -> int:
         if verdicts:
             r["meets_targets"] = verdicts
     summary = {
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "bytecode": compiled_as},
         "seed": args.seed, "repeat": args.repeat, "baseline_records": args.baseline_records,
         "scope": scope["counts"],
         "patterns": {"unique": len(scope["patterns"]), "baseline_compiled": len(compiled),

@@ -28,11 +28,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.api import incidents as api  # noqa: E402
-from harness.clock import FixedClock  # noqa: E402
-from harness.incidents import IncidentStore  # noqa: E402
-from harness.incidents.metrics import compute_metrics  # noqa: E402
-from harness.project import read_playbook  # noqa: E402
+from harness.api import incidents as api
+from harness.clock import FixedClock
+from harness.incidents import IncidentStore
+from harness.incidents.metrics import compute_metrics
+from harness.project import read_playbook
 
 ROOT = Path(__file__).resolve().parents[1]
 START = dt.datetime(2026, 1, 1, 9, 0, tzinfo=dt.UTC)

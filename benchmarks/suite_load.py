@@ -49,6 +49,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_env  # noqa: E402  (a module beside this file)
 
 _WORDS = ("order refund parcel delivery account invoice payment card address return warranty voucher "  # noqa: SIM905
           "subscription plan upgrade password login email phone number store receipt discount "
@@ -251,7 +254,7 @@ def _child(argv: list[str]) -> int:
 # the parent
 
 def _run_child(root: Path, task: str, policies: Path, evals: Path) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    env = bench_env.environment(PYTHONPATH=str(root))
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", task, str(policies), str(evals)]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tempfile.gettempdir(), timeout=3600)
     if done.returncode != 0:
@@ -260,7 +263,7 @@ def _run_child(root: Path, task: str, policies: Path, evals: Path) -> dict[str, 
 
 
 def _validate(root: Path, policies: Path, evals: Path) -> float | None:
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    env = bench_env.environment(PYTHONPATH=str(root))
     cmd = [sys.executable, "-m", "harness", "validate", "--policies", str(policies), "--evals", str(evals)]
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tempfile.gettempdir(), timeout=3600)
@@ -301,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="suite-load-"))
     trees = [("new", ROOT)] + ([("old", args.old.resolve())] if args.old else [])
+    compiled = "; ".join(f"{name}: {bench_env.compile_tree(root)}" for name, root in trees)
     start_load = os.getloadavg()[0]
     rows: list[dict[str, Any]] = []
     try:
@@ -323,9 +327,10 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     end_load = os.getloadavg()[0]
     if args.format == "json":
-        print(json.dumps({"rows": rows, "loadavg": [start_load, end_load]}, indent=2))
+        print(json.dumps({"rows": rows, "loadavg": [start_load, end_load], "bytecode": compiled}, indent=2))
         return 0
-    print(f"load average {start_load:.2f} at the start, {end_load:.2f} at the end; median of {args.repeat} children")
+    print(f"load average {start_load:.2f} at the start, {end_load:.2f} at the end; median of {args.repeat} children;"
+          f" {compiled}")
     print(f"{'cases':>8} {'kind':>5} {'MB':>6} {'tree':>4} {'load s':>8} {'cpu s':>7} {'validate s':>10}  runs")
     for row in rows:
         print(f"{row['n']:>8} {row['kind']:>5} {row['mb']:>6} {row['tree']:>4} {row['load_s']:>8.2f}"
