@@ -13,7 +13,7 @@ import pytest
 
 from harness.evaluation import InputFacts, Merger, finish, prepare
 from harness.evaluation.partial import Partial
-from harness.evaluation.results import Result
+from harness.evaluation.results import Result, result_rows, results_from_rows
 from harness.model import Finding
 from harness.outputs import load_outputs
 from harness.project import load_project
@@ -55,27 +55,34 @@ def _relative(partials: list[Partial]) -> list[Partial]:
     return partials
 
 
-@pytest.mark.parametrize("files", [None, ["a.jsonl", "b.jsonl"]], ids=["one file", "two files"])
-@pytest.mark.parametrize("relative", [False, True], ids=["absolute lines", "relative lines"])
-def test_a_pickled_partial_merges_as_the_partial_itself(project: Any, files: Any, relative: bool) -> None:
-    judging, partials = _partials(project, two_files=files is not None and not relative)
-    if relative:  # byte ranges of one file
+@pytest.mark.parametrize(("two_files", "relative"), [(False, False), (True, False), (False, True), (True, True)],
+                         ids=["one file", "two files", "byte ranges of one file", "byte ranges of two files"])
+def test_a_pickled_partial_merges_as_the_partial_itself(project: Any, two_files: bool, relative: bool) -> None:
+    judging, partials = _partials(project, two_files=two_files)
+    if relative:
         partials = _relative(partials)
     assert sum(len(p.results) for p in partials) > 5, "the example outputs must fail some rules"
     sent = [pickle.loads(pickle.dumps(p)) for p in partials]
-    assert all(p.results == [] and p.result_rows for p, q in zip(sent, partials, strict=True) if q.results)
-    assert all(p.case_text == "" and p.case_packed for p in sent if p.records)
+    files = ["a.jsonl", "b.jsonl"] if two_files else None
     here = _merged(judging, partials, files=files)
     there = _merged(prepare(project, today="2026-12-01"), sent, files=files)
-    assert there.results == here.results
-    assert [r.line for r in here.results] == [r.line for r in there.results]
-    if relative:  # the lines were moved back to where they are in the input
+    assert there.results == here.results  # their lines and files too
+    if relative and not two_files:  # the lines were moved back to where they are in the input
         assert [r.line for r in here.results] == [r.line for r in _merged(*_partials(project)).results]
     assert [there.case_id(i) for i in range(there.records)] == [here.case_id(i) for i in range(here.records)]
     assert [there.where(i, 1) for i in range(there.records)] == [here.where(i, 1) for i in range(here.records)]
     facts = InputFacts("x.jsonl", "0" * 64, here.records)
     a, b = finish(here, facts), finish(there, facts)
     assert a.results == b.results and a.outcomes == b.outcomes and a.aggregates == b.aggregates
+
+
+def test_what_a_pickled_partial_carries() -> None:
+    """The wire format (a format check, not a behaviour): case ids compressed, results as rows."""
+    partial = Partial(records=1, results=[Result("p", "r", "c-1", "fail", "m", (), 1)], case_text="c-1",
+                      case_ends=np.array([3]))
+    sent = pickle.loads(pickle.dumps(partial))
+    assert (sent.results, sent.case_text) == ([], "")
+    assert sent.result_rows and sent.case_packed
 
 
 def test_a_partial_pickled_twice_keeps_every_result_and_case_id() -> None:
@@ -90,6 +97,36 @@ def test_a_partial_pickled_twice_keeps_every_result_and_case_id() -> None:
     moved = last.all_results(10, "g.jsonl")
     assert [(r.line, r.file) for r in moved] == [(11, "g.jsonl"), (12, "g.jsonl")]
     assert moved[0].findings == (finding,)
+
+
+def test_results_keep_their_order_through_any_number_of_trips() -> None:
+    received = pickle.loads(pickle.dumps(Partial(results=[Result("p", "r", "c-1", "fail", "m", (), 1)])))
+    received.results.append(Result("p", "r", "c-2", "fail", "m", (), 2))
+    again = pickle.loads(pickle.dumps(received))
+    assert [r.case_id for r in received.all_results()] == [r.case_id for r in again.all_results()] == ["c-1", "c-2"]
+
+
+def test_every_field_of_a_result_survives_the_rows() -> None:
+    finding = Finding("pii", "an e-mail address", 3, 9, "a***@x.example")
+    result = Result("policy", "rule", "case", "waived", "message", (finding,), 7, "T-9", "day-1.jsonl")
+    assert results_from_rows(result_rows([result])) == [result]
+    assert results_from_rows(result_rows([result]), 5, "day-2.jsonl", moved=True) == [result.moved(5, "day-2.jsonl")]
+    assert results_from_rows(result_rows([result]), 0, None, moved=True) == [result.moved(0, None)]
+    no_line = Result("policy", "rule", "case", "fail", "message")
+    assert results_from_rows(result_rows([no_line]), 5, "f", moved=True) == [no_line.moved(5, "f")]
+
+
+def test_a_received_partial_judged_further_keeps_its_case_ids(project: Any) -> None:
+    records = load_outputs(ROOT / "examples" / "outputs" / "acme-support-1.2.0.jsonl").records
+    scanner = prepare(project, today="2026-12-01").scanner
+    received = pickle.loads(pickle.dumps(scanner.scan(records[:3], Partial())))
+    scanner.scan(records[3:6], received)
+    assert [received.case_id(i) for i in range(6)] == [r.case_id for r in records[:6]]
+
+
+def test_empty_case_ids_survive_the_trip() -> None:
+    sent = pickle.loads(pickle.dumps(Partial(records=2, case_text="", case_ends=np.array([0, 0]))))
+    assert [sent.case_id(0), sent.case_id(1)] == ["", ""]
 
 
 def test_a_case_id_that_is_not_ascii_survives_the_trip() -> None:

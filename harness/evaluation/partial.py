@@ -11,7 +11,6 @@ Everything in it pickles, so a forked process or a Dask worker can send it back.
 
 from __future__ import annotations
 
-import operator
 import zlib
 from collections import Counter
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..model import OutputRecord
-from .results import Result
+from .results import Result, result_rows, results_from_rows
 
 #: how many case ids a scope group lists (JUnit's test cases) when outputs are judged in memory (a gate)
 SCOPE_CASES_CAP = 200_000
@@ -211,40 +210,34 @@ class Partial:
 
     def case_id(self, position: int) -> str:
         """The case id of the record at ``position``."""
-        text = self.case_text if self.case_packed is None else unpack_text(self.case_packed)
+        self.unpack()
         start = int(self.case_ends[position - 1]) if position else 0
-        return text[start:int(self.case_ends[position])]
+        return self.case_text[start:int(self.case_ends[position])]
+
+    def unpack(self) -> None:
+        """Hold the case ids as text again (a partial that came pickled holds them compressed)."""
+        if self.case_packed is not None:
+            self.case_text, self.case_packed = unpack_text(self.case_packed), None
 
     def __getstate__(self) -> dict[str, Any]:
         """What pickles: the case ids compressed (a few bytes each instead of a dozen), by the process that sends
         the partial, so that the one merging them does not; the results as rows of their fields, which pickle as
-        plain tuples and become results once, where they are merged (:meth:`all_results`)."""
+        plain tuples and become results once, where they are merged (:meth:`all_results`). So a partial that
+        went through pickle (or ``copy``) holds the same data in those other fields, and compares unequal."""
         state = dict(self.__dict__)
         if state["case_packed"] is None and state["case_text"]:
             state["case_packed"], state["case_text"] = pack_text(state["case_text"]), ""
         if state["results"]:
-            state["result_rows"] = [*(state["result_rows"] or ()), *map(_RESULT_ROW, state["results"])]
+            state["result_rows"] = [*(state["result_rows"] or ()), *result_rows(state["results"])]
             state["results"] = []
         return state
 
     def all_results(self, lines: int = 0, file: str | None = None) -> list[Result]:
-        """Every result of this partial (those it holds, then those it carries as rows), with their lines ``lines``
-        further on and in ``file`` when that is given (as :meth:`Result.moved`)."""
-        found = [result.moved(lines, file) for result in self.results] if lines or file is not None \
-            else list(self.results)
-        if self.result_rows:
-            if lines or file is not None:
-                found += [Result(policy, rule, case_id, status, message, findings,
-                                 None if line is None else line + lines, waiver, file)
-                          for policy, rule, case_id, status, message, findings, line, waiver, _ in self.result_rows]
-            else:
-                found += [Result(*row) for row in self.result_rows]
-        return found
-
-
-#: a result's fields, in the order ``Result`` takes them
-_RESULT_ROW = operator.attrgetter("policy", "rule", "case_id", "status", "message", "findings", "line", "waiver",
-                                  "file")
+        """Every result of this partial in the order found (those it carries as rows, then those it holds), with
+        their lines ``lines`` further on and in ``file`` when that is given (as :meth:`Result.moved`)."""
+        moved = bool(lines) or file is not None
+        found = results_from_rows(self.result_rows, lines, file, moved=moved) if self.result_rows else []
+        return found + ([result.moved(lines, file) for result in self.results] if moved else self.results)
 
 
 def pack_text(text: str) -> bytes:

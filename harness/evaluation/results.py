@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import operator
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,14 +30,40 @@ class Result:
     def __reduce__(self) -> tuple[type[Result], tuple[Any, ...]]:
         # pickled by its fields (a worker process sends thousands of results): the slots dataclass's own
         # __getstate__ is Python code, several times slower per result
-        return Result, (self.policy, self.rule, self.case_id, self.status, self.message, self.findings, self.line,
-                        self.waiver, self.file)
+        return Result, _ROW(self)
 
     def moved(self, lines: int, file: str | None) -> Result:
         """This result with its line ``lines`` further on and in ``file`` (as ``dataclasses.replace``, a few times
         faster: the merger moves every result of a byte range)."""
         return Result(self.policy, self.rule, self.case_id, self.status, self.message, self.findings,
                       None if self.line is None else self.line + lines, self.waiver, file)
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(Result))
+#: a result's fields as a tuple, in the order ``Result`` takes them
+_ROW = operator.attrgetter(*_FIELDS)
+_LINE, _FILE = _FIELDS.index("line"), _FIELDS.index("file")
+
+
+def result_rows(results: Iterable[Result]) -> list[tuple[Any, ...]]:
+    """Each result's fields as a tuple, in the order ``Result`` takes them (they pickle as plain tuples)."""
+    return list(map(_ROW, results))
+
+
+def results_from_rows(rows: Iterable[tuple[Any, ...]], lines: int = 0, file: str | None = None, *,
+                      moved: bool = False) -> list[Result]:
+    """The results of :func:`result_rows`; with ``moved``, as :meth:`Result.moved` ``(lines, file)`` gives them, each
+    made once."""
+    if not moved:
+        return [Result(*row) for row in rows]
+    found = []
+    for row in rows:
+        fields = list(row)
+        if fields[_LINE] is not None:
+            fields[_LINE] += lines
+        fields[_FILE] = file
+        found.append(Result(*fields))
+    return found
 
 
 @dataclass(frozen=True, slots=True)

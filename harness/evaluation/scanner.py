@@ -409,6 +409,7 @@ class Scanner:
         lengths, when known; ``numbers`` and ``groups``' codes: a list or an array per path, at most one item per
         record, -1 / NaN past its end)."""
         added = position - partial.records
+        partial.unpack()  # (a partial that came pickled, judged further)
 
         def grown(old: Any, new: np.ndarray) -> np.ndarray:
             return new if old is None or not len(old) else np.concatenate([old, new])
