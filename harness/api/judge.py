@@ -20,6 +20,7 @@ from ..errors import ExitCode, InputError, InputErrors, Location
 from ..evaluation import MAX_RESULTS, Evaluation, Executor, InputFacts, evaluate
 from ..gate import Decision, decide, scan_exit_code
 from ..model import Outputs, Verdict
+from ..model.waiver import parse_date
 from ..outputs import load_outputs
 from ..outputs.sources import FieldMap
 from ..project import Project, example_errors, expired_waivers, inspect_project, load_project
@@ -83,7 +84,7 @@ def _outputs(source: PathLike | Outputs, progress: Progress | None, fields: Fiel
 
 def _judge(kind: str, outputs: PathLike | Outputs, *, policies: PathLike, evals: PathLike | None,
            baseline: PathLike | Outputs | None, project: Project | None, model: str | None,
-           model_version: str | None, today: dt.date | None, backdate: bool, clock: Clock, workers: int | None,
+           model_version: str | None, today: dt.date | str | None, backdate: bool, clock: Clock, workers: int | None,
            progress: Progress | None, allow_unmatched: bool = False, select: Sequence[str] = (),
            deselect: Sequence[str] = (), strict: bool = False, field_map: FieldMap | str | None = None,
            executor: Executor | str | None = None, scheduler: str | None = None, dask_workers: int = 2,
@@ -163,50 +164,74 @@ def _stream(project: Project, source: PathLike, baseline: Outputs | None, fields
     pieces = [(index_of[part.path], part) for part in parts]
     split = {index_of[part.path]: part.path for part in parts if part.start or part.end is not None}
     digests: dict[int, str] = {}
-    hashing = _hash_files(split, digests)  # first: it overlaps what this process does before the pieces are judged
-    judging = prepare(project, baseline, today=today)
-    total = sum((part.size if part.end is None else part.end) - part.start for part in parts)
-    by_partition = executor == "dask"
-    on_done = None
-    with _results_file(results_file, project) as sink:
-        merger = Merger(judging, max_results=max_results, sink=sink, files=[files[i] for i in sorted(files)],
-                        scope_cap=STREAM_SCOPE_CASES)
-        scanning = getattr(progress, "scanning", None)
-        if scanning is not None:
-            on_done = ((lambda done: scanning(done, len(parts), merger.records, "partitions")) if by_partition
-                       else (lambda done: scanning(done, total, merger.records)))
-        elif progress is not None:
-            on_done = (lambda done: progress.judging(done, len(parts))) if by_partition else (
-                lambda done: progress.loading(done, total))
-        runner.judge_partitions(judging, pieces, fields, merger.add, on_done)
-        hashing.join()
-        if not merger.records:
-            raise InputError("no output records: an empty run is an error, never a pass", Location(str(source)))
-        digests.update({index: sha for index, sha in merger.sha256.items() if index not in split})
-        unread = [files[i] for i in sorted(files) if i not in digests]
-        if unread:
-            raise InputError(f"{unread[0]}: could not be read again for its sha256 (did it change or vanish during"
-                             " the run?); expected a file that stays in place while it is judged")
-        sha = combined_sha256([(files[i], digests[i]) for i in sorted(files)])
-        return finish(merger, InputFacts(str(source), sha, merger.records))
+    # the digests first: their thread overlaps what this process does before the pieces are judged
+    with _hashing(split, digests) as hashed:
+        judging = prepare(project, baseline, today=today)
+        total = sum((part.size if part.end is None else part.end) - part.start for part in parts)
+        by_partition = executor == "dask"
+        on_done = None
+        with _results_file(results_file, project) as sink:
+            merger = Merger(judging, max_results=max_results, sink=sink, files=[files[i] for i in sorted(files)],
+                            scope_cap=STREAM_SCOPE_CASES)
+            scanning = getattr(progress, "scanning", None)
+            if scanning is not None:
+                on_done = ((lambda done: scanning(done, len(parts), merger.records, "partitions")) if by_partition
+                           else (lambda done: scanning(done, total, merger.records)))
+            elif progress is not None:
+                on_done = (lambda done: progress.judging(done, len(parts))) if by_partition else (
+                    lambda done: progress.loading(done, total))
+            runner.judge_partitions(judging, pieces, fields, merger.add, on_done)
+            hashed()
+            if not merger.records:
+                raise InputError("no output records: an empty run is an error, never a pass", Location(str(source)))
+            digests.update({index: sha for index, sha in merger.sha256.items() if index not in split})
+            unread = [files[i] for i in sorted(files) if i not in digests]
+            if unread:
+                raise InputError(f"{unread[0]}: could not be read again for its sha256 (did it change or vanish"
+                                 " during the run?); expected a file that stays in place while it is judged")
+            sha = combined_sha256([(files[i], digests[i]) for i in sorted(files)])
+            return finish(merger, InputFacts(str(source), sha, merger.records))
 
 
-def _hash_files(paths: dict[int, str], into: dict[int, str]) -> Any:
-    """A thread computing the sha256 of the files judged in byte ranges (no range reads a whole file)."""
+#: bytes read at a time for a file's sha256 (and how much is read at most after a run has stopped)
+_HASH_CHUNK = 1 << 20
+
+
+@contextlib.contextmanager
+def _hashing(paths: dict[int, str], into: dict[int, str]) -> Iterator[Callable[[], None]]:
+    """A thread computing the sha256 of the files judged in byte ranges (no range reads a whole file) into ``into``
+    (by file index); the block gets the function that waits for it. When the block ends otherwise (an error, an
+    interruption), the thread stops after the chunk it is reading: no thread reads on after the run."""
     import hashlib
     import threading
 
+    stop = threading.Event()
+
     def run() -> None:
+        buffer = bytearray(_HASH_CHUNK)
+        view = memoryview(buffer)
         for index, path in paths.items():
+            digest = hashlib.sha256()
             try:
                 with open(path, "rb") as handle:
-                    into[index] = hashlib.file_digest(handle, "sha256").hexdigest()
+                    while not stop.is_set():
+                        size = handle.readinto(buffer)
+                        if not size:
+                            into[index] = digest.hexdigest()
+                            break
+                        digest.update(view[:size])
             except OSError:
-                return  # said below: a file judged without its digest is not a report
+                return  # said by the caller: a file judged without its digest is not a report
+            if stop.is_set():
+                return
 
-    thread = threading.Thread(target=run, daemon=True)
+    thread = threading.Thread(target=run, daemon=True, name="harness-sha256")
     thread.start()
-    return thread
+    try:
+        yield thread.join
+    finally:
+        stop.set()
+        thread.join()
 
 
 #: the results files of the runs within :func:`results_named_at_the_end`, to be named when it ends
@@ -306,8 +331,8 @@ def _patterns(value: Sequence[str] | str, name: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def judging_date(today: dt.date | None, clock: Clock, *, backdate: bool = False) -> tuple[dt.date, bool]:
-    """The date waivers are judged against, and whether it lies before the clock's today.
+def judging_date(today: dt.date | str | None, clock: Clock, *, backdate: bool = False) -> tuple[dt.date, bool]:
+    """The date waivers are judged against (a date or ``YYYY-MM-DD``), and whether it lies before the clock's today.
 
     A past date brings expired waivers back, so it is refused unless ``backdate`` is given;
     the report and the decision log then record it (``run.backdated``).
@@ -315,6 +340,13 @@ def judging_date(today: dt.date | None, clock: Clock, *, backdate: bool = False)
     real = clock.today()
     if today is None:
         return real, False
+    if isinstance(today, str):
+        try:
+            today = parse_date(today)
+        except ValueError as exc:
+            raise InputError(f"today: {exc}") from None
+    elif not isinstance(today, dt.date):
+        raise InputError(f"today: expected a date or YYYY-MM-DD, got {type(today).__name__}")
     if today < real and not backdate:
         raise InputError(f"--today {today.isoformat()} is before today ({real.isoformat()}, UTC): waivers expired"
                          " since then would apply again; add --backdate to judge as of a past date (the report"
@@ -333,7 +365,7 @@ def refuse_future_approvals(project: Project, clock: Clock) -> None:
 
 def run_gate(outputs: PathLike | Outputs, *, policies: PathLike = "policies", evals: PathLike | None = "evals",
              baseline: PathLike | Outputs | None = None, project: Project | None = None, model: str | None = None,
-             model_version: str | None = None, today: dt.date | None = None, backdate: bool = False,
+             model_version: str | None = None, today: dt.date | str | None = None, backdate: bool = False,
              clock: Clock = SYSTEM_CLOCK, workers: int | None = 1, progress: Progress | None = None,
              allow_unmatched: bool = False, select: Sequence[str] = (), deselect: Sequence[str] = (),
              strict: bool = False, field_map: FieldMap | str | None = None, max_results: int | None = MAX_RESULTS,
@@ -367,7 +399,7 @@ def run_gate(outputs: PathLike | Outputs, *, policies: PathLike = "policies", ev
 
 def run_scan(outputs: PathLike | Outputs, *, policies: PathLike = "policies", evals: PathLike | None = "evals",
              baseline: PathLike | Outputs | None = None, project: Project | None = None, model: str | None = None,
-             model_version: str | None = None, today: dt.date | None = None, backdate: bool = False,
+             model_version: str | None = None, today: dt.date | str | None = None, backdate: bool = False,
              clock: Clock = SYSTEM_CLOCK, workers: int | None = 1, progress: Progress | None = None,
              fail_on_findings: bool = False, select: Sequence[str] = (), deselect: Sequence[str] = (),
              strict: bool = False, field_map: FieldMap | str | None = None, executor: Executor | str | None = None,
