@@ -10,7 +10,9 @@ without it (:func:`environment`), and the measured tree is compiled first (:func
 from __future__ import annotations
 
 import compileall
+import contextlib
 import os
+import sys
 from pathlib import Path
 
 
@@ -23,7 +25,11 @@ def environment(**extra: str) -> dict[str, str]:
 
 def compile_tree(root: Path) -> str:
     """Compile the bytecode of the ``harness`` package under ``root`` (into its ``__pycache__`` folders, or under
-    ``PYTHONPYCACHEPREFIX`` when that is set), as an install does; what was done, for a printed header."""
-    ok = compileall.compile_dir(str(root / "harness"), quiet=1)
+    ``PYTHONPYCACHEPREFIX`` when that is set), as an install does; what was done, for a printed header. What
+    compileall says of a file it cannot compile or write goes to standard error (standard output may be JSON)."""
+    with contextlib.redirect_stdout(sys.stderr):
+        ok = compileall.compile_dir(str(root / "harness"), quiet=1)
     return "harness bytecode compiled beforehand, as an install does" if ok else \
-        "harness bytecode could not all be compiled: the runs compile what is missing"
+        "harness bytecode could not all be compiled or written (see standard error): those modules are compiled" \
+        " by every run"
+

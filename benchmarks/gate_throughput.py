@@ -82,9 +82,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_env  # noqa: E402  (a module beside this file)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the module beside this file, and only for it
+try:
+    import bench_env  # the children's environment and bytecode
+finally:
+    sys.path.pop(0)
 
 DEFAULT_SIZES = (100_000, 1_000_000, 10_000_000)
 TILE_BASE = 1_000_000  # larger multiples of it are built from its file
@@ -837,7 +840,8 @@ def render(summary: dict[str, Any]) -> list[str]:
         f" patterns, all in the floor's `re2.Set`; the `re` baseline uses {pats['baseline_compiled']} of them"
         f" ({pats['skipped']} skipped as not compilable by `re`, {pats['translated']} translated).",
         f"Machine: {summary['machine']['cpus']} CPUs, Python {summary['machine']['python']}; median of"
-        f" {summary['repeat']} run(s) each; seed {summary['seed']}; {summary['machine'].get('bytecode', '')}.",
+        f" {summary['repeat']} run(s) each; seed {summary['seed']}"
+        + (f"; {summary['machine']['bytecode']}." if summary["machine"].get("bytecode") else "."),
         "",
         "| N | configuration | wall s | CPU s | peak MB | tree MB | records/s | x floor | baseline / |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|",

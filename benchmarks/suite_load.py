@@ -49,9 +49,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_env  # noqa: E402  (a module beside this file)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the module beside this file, and only for it
+try:
+    import bench_env  # the children's environment and bytecode
+finally:
+    sys.path.pop(0)
 
 _WORDS = ("order refund parcel delivery account invoice payment card address return warranty voucher "  # noqa: SIM905
           "subscription plan upgrade password login email phone number store receipt discount "

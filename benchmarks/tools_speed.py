@@ -63,6 +63,11 @@ def _tree_root(argv: list[str]) -> Path:
 
 
 sys.path.insert(0, str(_tree_root(sys.argv)))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the module beside this file, and only for it
+try:
+    import bench_env  # the children's environment and bytecode
+finally:
+    sys.path.pop(0)
 
 SECTIONS = ("gate", "policy-test", "governance", "audit", "ci", "signing")
 TODAY = "2026-11-27"
@@ -107,7 +112,8 @@ def child(task: str, args: list[str], *, root: Path = ROOT, timeout: float = 180
     """Run this script as ``--child TASK`` with ``root`` first on sys.path; its last stdout line is JSON."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", task, "--root", str(root),
            "--budget", str(BUDGET), *args]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=tempfile.gettempdir())
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=tempfile.gettempdir(),
+                          env=bench_env.environment())
     if done.returncode != 0:
         raise RuntimeError(f"child {task} ({root}) failed with {done.returncode}:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -556,7 +562,7 @@ def print_table(rows: list[dict[str, Any]], info: dict[str, Any], args: argparse
           " measured in the same run (cpu: the same with CPU seconds)")
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; load average at start"
           f" {info['load_start']}, at end {info['load_end']}")
-    for key in ("gate_note", "ci_scan_s", "governance_repo_s"):
+    for key in ("bytecode", "gate_note", "ci_scan_s", "governance_repo_s"):
         if key in info:
             print(f"{key}: {info[key]}")
 
@@ -597,7 +603,9 @@ def main(argv: list[str] | None = None) -> int:
     args.appends = 1_000 // scale
     args.verify_entries = 100_000 // scale
 
-    info: dict[str, Any] = {"load_start": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+    info: dict[str, Any] = {"load_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+                            "bytecode": "; ".join(f"{root}: {bench_env.compile_tree(Path(root))}"
+                                                  for root in (ROOT, args.old) if Path(root, "harness").is_dir())}
     rows: list[dict[str, Any]] = []
     sections = {"gate": section_gate, "policy-test": section_policy_test, "governance": section_governance,
                 "audit": section_audit, "ci": section_ci, "signing": section_signing}

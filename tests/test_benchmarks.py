@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gate_throughput.py"
@@ -74,3 +75,18 @@ def test_inputs_reused_and_tiled(tmp_path: Path) -> None:
         block = records[300 * k:300 * (k + 1)]
         assert [{**r, "case_id": "", "timestamp": ""} for r in block] == \
             [{**r, "case_id": "", "timestamp": ""} for r in source]
+
+
+def test_the_timed_runs_use_the_bytecode_cache(monkeypatch: Any, capsys: Any) -> None:
+    """The children run as an installed harness does (bytecode compiled, PYTHONDONTWRITEBYTECODE not passed on);
+    a tree that cannot be compiled is said on standard error and in the header, never on standard output (which
+    may be the JSON summary)."""
+    bench_env = _module().bench_env
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    assert "PYTHONDONTWRITEBYTECODE" not in bench_env.environment()
+    assert bench_env.environment(PYTHONPATH="x")["PYTHONPATH"] == "x"
+    monkeypatch.setattr(sys, "pycache_prefix", "/dev/null/pyc")  # no bytecode can be written there
+    said = bench_env.compile_tree(ROOT)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "could not" in said and err
