@@ -1,9 +1,11 @@
-"""The sha256 of a file judged in byte ranges is computed by a thread beside the run: it is the file's own digest,
-and a run that ends by an error or an interruption leaves no thread reading on."""
+"""The sha256 of a file judged in byte ranges is computed by a thread beside the run (from the start of `harness scan`):
+it is the file's own digest, of the file as the scan read it, and a run that ends by an error or an interruption
+leaves no thread reading on."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from pathlib import Path
@@ -14,7 +16,10 @@ import pytest
 import harness.evaluation as evaluation
 from harness import api
 from harness.api import judge as judge_module
+from harness.cli import main
 from harness.errors import InputErrors
+from harness.outputs import digests as digests_module
+from harness.outputs import sources as sources_module
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUTS = ROOT / "examples" / "outputs" / "acme-support-1.2.0.jsonl"
@@ -28,7 +33,7 @@ def _scan(path: Path) -> Any:
 def ranges(monkeypatch: pytest.MonkeyPatch) -> None:
     """Small files judged in byte ranges, hashed a few hundred bytes at a time."""
     monkeypatch.setattr(judge_module, "SPLIT_BYTES", 4096)
-    monkeypatch.setattr(judge_module, "_HASH_CHUNK", 512)
+    monkeypatch.setattr(digests_module, "CHUNK", 512)
 
 
 @pytest.fixture
@@ -80,3 +85,76 @@ def test_a_broken_input_leaves_no_thread_reading(tmp_path: Path) -> None:
     with pytest.raises(InputErrors):
         _scan(broken)
     assert _new_threads(before) == []
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    """The files each FileDigests made in this test hashes."""
+    made: list[tuple[str, ...]] = []
+    real = digests_module.FileDigests
+
+    class Counted(real):  # type: ignore[misc, valid-type]
+        def __init__(self, paths: Any) -> None:
+            made.append(tuple(paths))
+            super().__init__(paths)
+
+    monkeypatch.setattr(digests_module, "FileDigests", Counted)
+    return made
+
+
+@pytest.fixture
+def small_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan and the prefetch both read files of more than 4 KiB in byte ranges."""
+    monkeypatch.setattr(judge_module, "SPLIT_BYTES", 4096)
+    monkeypatch.setattr(sources_module, "RANGE_BYTES", 4096)
+
+
+@pytest.mark.usefixtures("small_ranges")
+def test_harness_scan_hashes_its_input_once_from_the_start(tmp_path: Path, counted: list[Any],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    real_load = api.load
+    monkeypatch.setattr(api, "load", lambda *a, **k: (counted.append("rules loaded"), real_load(*a, **k))[1])
+    report = tmp_path / "scan.json"
+    code = main(["scan", "--outputs", str(OUTPUTS), "--policies", str(ROOT / "policies"), "--evals",
+                 str(ROOT / "evals"), "--format", "json", "--output", str(report), "--workers", "1"])
+    assert code in (0, 1, 2, 3)
+    digest = json.loads(report.read_text())["run"]["outputs"]["sha256"]
+    assert digest == hashlib.sha256(OUTPUTS.read_bytes()).hexdigest()
+    assert counted == [(str(OUTPUTS),), "rules loaded"]  # hashed from before the rules were loaded, once
+    assert digests_module._EARLY == {}
+
+
+@pytest.mark.usefixtures("small_ranges")
+def test_a_file_changed_after_its_prefetch_is_hashed_again(tmp_path: Path, counted: list[Any]) -> None:
+    changing = tmp_path / "day.jsonl"
+    changing.write_bytes(OUTPUTS.read_bytes())
+    with digests_module.prefetched(changing):
+        digests_module.digests_of([str(changing)]).result()  # (the prefetch has read it)
+    with digests_module.prefetched(changing):
+        digests_module._EARLY[(str(changing),)].result()
+        with changing.open("ab") as handle:
+            handle.write(b'{"case_id": "late", "output": "Added after the prefetch."}\n')
+        assert digests_module.digests_of([str(changing)]).result() == {}  # not the digest of what it was
+        result = _scan(changing)
+    assert result.report.run.outputs.sha256 == hashlib.sha256(changing.read_bytes()).hexdigest()
+    assert len(counted) == 3  # two prefetches and the scan's own
+
+
+def test_a_prefetch_no_scan_took_is_dropped_and_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        slow_hashing: None) -> None:
+    monkeypatch.setattr(sources_module, "RANGE_BYTES", 4096)
+    before = set(threading.enumerate())
+    with digests_module.prefetched(OUTPUTS):
+        assert list(digests_module._EARLY) == [(str(OUTPUTS),)]
+        assert _new_threads(before) == ["harness-sha256"]
+        digests_module.prefetch(OUTPUTS)  # a newer prefetch stops the older one
+        assert len(_new_threads(before)) == 1
+    assert digests_module._EARLY == {}
+    assert _new_threads(before) == []
+
+
+def test_a_prefetch_of_what_cannot_be_read_does_nothing(tmp_path: Path) -> None:
+    before = set(threading.enumerate())
+    for source in (tmp_path / "missing.jsonl", tmp_path / "*.nothing", tmp_path):
+        digests_module.prefetch(source)
+    assert digests_module._EARLY == {} and _new_threads(before) == []

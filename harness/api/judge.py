@@ -22,7 +22,7 @@ from ..gate import Decision, decide, scan_exit_code
 from ..model import Outputs, Verdict
 from ..model.waiver import parse_date
 from ..outputs import load_outputs
-from ..outputs.sources import FieldMap
+from ..outputs.sources import RANGE_BYTES, FieldMap
 from ..project import Project, example_errors, expired_waivers, inspect_project, load_project
 from ..project.selection import Selection, select_project
 from ..project.waivers import future_approvals
@@ -131,7 +131,7 @@ def _judge(kind: str, outputs: PathLike | Outputs, *, policies: PathLike, evals:
 
 #: plain JSON Lines files larger than this are judged in byte ranges of this size (in parallel, and so that a
 #: piece's results are merged and let go before the next)
-SPLIT_BYTES = 32 * 1024 * 1024
+SPLIT_BYTES = RANGE_BYTES
 
 
 def _stream(project: Project, source: PathLike, baseline: Outputs | None, fields: FieldMap | None, *,
@@ -142,6 +142,7 @@ def _stream(project: Project, source: PathLike, baseline: Outputs | None, fields
     from ..evaluation import Merger, finish, prepare
     from ..evaluation.executors import executor_for
     from ..evaluation.partial import STREAM_SCOPE_CASES
+    from ..outputs.digests import hashing
     from ..outputs.sources import combined_sha256, partitions
 
     runner: Any
@@ -164,8 +165,9 @@ def _stream(project: Project, source: PathLike, baseline: Outputs | None, fields
     pieces = [(index_of[part.path], part) for part in parts]
     split = {index_of[part.path]: part.path for part in parts if part.start or part.end is not None}
     digests: dict[int, str] = {}
-    # the digests first: their thread overlaps what this process does before the pieces are judged
-    with _hashing(split, digests) as hashed:
+    # the digests first (or since harness scan started: outputs.digests.prefetch): their thread overlaps what this
+    # process does before the pieces are judged
+    with hashing(list(split.values())) as hashed:
         judging = prepare(project, baseline, today=today)
         total = sum((part.size if part.end is None else part.end) - part.start for part in parts)
         by_partition = executor == "dask"
@@ -181,7 +183,8 @@ def _stream(project: Project, source: PathLike, baseline: Outputs | None, fields
                 on_done = (lambda done: progress.judging(done, len(parts))) if by_partition else (
                     lambda done: progress.loading(done, total))
             runner.judge_partitions(judging, pieces, fields, merger.add, on_done)
-            hashed()
+            found = hashed.result()
+            digests.update({index: found[path] for index, path in split.items() if path in found})
             if not merger.records:
                 raise InputError("no output records: an empty run is an error, never a pass", Location(str(source)))
             digests.update({index: sha for index, sha in merger.sha256.items() if index not in split})
@@ -191,47 +194,6 @@ def _stream(project: Project, source: PathLike, baseline: Outputs | None, fields
                                  " during the run?); expected a file that stays in place while it is judged")
             sha = combined_sha256([(files[i], digests[i]) for i in sorted(files)])
             return finish(merger, InputFacts(str(source), sha, merger.records))
-
-
-#: bytes read at a time for a file's sha256 (and how much is read at most after a run has stopped)
-_HASH_CHUNK = 1 << 20
-
-
-@contextlib.contextmanager
-def _hashing(paths: dict[int, str], into: dict[int, str]) -> Iterator[Callable[[], None]]:
-    """A thread computing the sha256 of the files judged in byte ranges (no range reads a whole file) into ``into``
-    (by file index); the block gets the function that waits for it. When the block ends otherwise (an error, an
-    interruption), the thread stops after the chunk it is reading: no thread reads on after the run."""
-    import hashlib
-    import threading
-
-    stop = threading.Event()
-
-    def run() -> None:
-        buffer = bytearray(_HASH_CHUNK)
-        view = memoryview(buffer)
-        for index, path in paths.items():
-            digest = hashlib.sha256()
-            try:
-                with open(path, "rb") as handle:
-                    while not stop.is_set():
-                        size = handle.readinto(buffer)
-                        if not size:
-                            into[index] = digest.hexdigest()
-                            break
-                        digest.update(view[:size])
-            except OSError:
-                return  # said by the caller: a file judged without its digest is not a report
-            if stop.is_set():
-                return
-
-    thread = threading.Thread(target=run, daemon=True, name="harness-sha256")
-    thread.start()
-    try:
-        yield thread.join
-    finally:
-        stop.set()
-        thread.join()
 
 
 #: the results files of the runs within :func:`results_named_at_the_end`, to be named when it ends

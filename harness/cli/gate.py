@@ -118,11 +118,18 @@ def register(commands: Any) -> None:
                       help="incident records, for --open-incident (default: incidents)")
     scan.add_argument("--by", type=common.actor_arg, metavar="ACTOR",
                       help="who opens the incident (default: $GITHUB_ACTOR, git user.email, login)")
-    scan.set_defaults(func=lambda args: judge(args, "scan"))
+    scan.set_defaults(func=_scan)
 
 
 def _releasing(args: argparse.Namespace) -> bool:
     return bool(args.registry or args.promote or args.decision_log or args.on_rollback or args.create_version)
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from ..outputs.digests import prefetched
+
+    with prefetched(args.outputs):  # the sha256 of a large input starts now, beside the loading of the rules
+        return judge(args, "scan")
 
 
 def judge(args: argparse.Namespace, kind: str) -> int:

@@ -144,6 +144,10 @@ class Partition:
         return self.start == 0 and self.end is None
 
 
+#: the byte ranges a scan reads a plain JSON Lines file in (``harness.api.judge.SPLIT_BYTES``)
+RANGE_BYTES = 32 * 1024 * 1024
+
+
 def partitions(spec: str | os.PathLike[str], *, split_bytes: int | None = None, split_into: int = 1,
                display: str | None = None) -> list[Partition]:
     """The partitions of an input: a file, a directory (read recursively) or a glob (``logs/**/*.jsonl.gz``).
