@@ -584,8 +584,8 @@ import json, resource, sys
 out, argv, rc = sys.argv[1], sys.argv[2:], 5
 sys.argv = ["harness", *argv]
 try:
-    from harness.cli import main
-    rc = main(argv)
+    from harness.cli import run
+    run()  # the `harness` console script itself: it ends by SystemExit with the exit code
 except SystemExit as exc:
     rc = exc.code if isinstance(exc.code, int) else 1
 finally:
