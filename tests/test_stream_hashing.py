@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
-import time
+import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,68 +31,76 @@ def _scan(path: Path) -> Any:
     return api.run_scan(path, policies=ROOT / "policies", evals=ROOT / "evals", workers=1)
 
 
+def _cli_scan(path: Path, report: Path) -> int:
+    return main(["scan", "--outputs", str(path), "--policies", str(ROOT / "policies"), "--evals", str(ROOT / "evals"),
+                 "--format", "json", "--output", str(report), "--workers", "1"])
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def _nothing_prefetched() -> Iterator[None]:
+    yield
+    digests_module.forget()
+
+
 @pytest.fixture
 def ranges(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Small files judged in byte ranges, hashed a few hundred bytes at a time."""
+    """Files of more than 4 KiB read in byte ranges (by the scan and by a prefetch), hashed 512 bytes at a time."""
     monkeypatch.setattr(judge_module, "SPLIT_BYTES", 4096)
+    monkeypatch.setattr(sources_module, "RANGE_BYTES", 4096)
     monkeypatch.setattr(digests_module, "CHUNK", 512)
 
 
-@pytest.fixture
-def slow_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A sha256 that takes 20 ms a chunk: the digest of a 28 KB file is still being made when a run ends early."""
-    real = hashlib.sha256
+class _Gate:
+    """A sha256 for the digests module whose every ``update`` counts and waits until the gate opens, or ``wait``
+    seconds (a file of 55 chunks is then hashed in about 55 times that: its thread is alive meanwhile)."""
 
-    class Slow:
-        def __init__(self, data: bytes = b"") -> None:
-            self.digest = real(data)
+    def __init__(self, wait: float) -> None:
+        self.open = threading.Event()
+        self.updates = 0
+        gate = self
 
-        def update(self, data: Any) -> None:
-            time.sleep(0.02)
-            self.digest.update(data)
+        class Gated:
+            def __init__(self) -> None:
+                self.digest = hashlib.sha256()
 
-        def hexdigest(self) -> str:
-            return self.digest.hexdigest()
+            def update(self, data: Any) -> None:
+                gate.updates += 1
+                gate.open.wait(wait)
+                self.digest.update(data)
 
-    monkeypatch.setattr(hashlib, "sha256", Slow)
+            def hexdigest(self) -> str:
+                return self.digest.hexdigest()
 
-
-def _new_threads(before: set[threading.Thread]) -> list[str]:
-    return [t.name for t in threading.enumerate() if t not in before and t.is_alive()]
-
-
-@pytest.mark.usefixtures("ranges")
-def test_the_report_holds_the_files_own_digest() -> None:
-    result = _scan(OUTPUTS)
-    assert result.report.run.outputs.sha256 == hashlib.sha256(OUTPUTS.read_bytes()).hexdigest()
+        self.module = types.SimpleNamespace(sha256=Gated)
 
 
-@pytest.mark.usefixtures("ranges", "slow_hashing")
-def test_an_interrupted_start_leaves_no_thread_reading(monkeypatch: pytest.MonkeyPatch) -> None:
-    def interrupted(*args: Any, **kwargs: Any) -> Any:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(evaluation, "prepare", interrupted)
-    before = set(threading.enumerate())
-    with pytest.raises(KeyboardInterrupt):
-        _scan(OUTPUTS)
-    assert _new_threads(before) == []
-
-
-@pytest.mark.usefixtures("ranges", "slow_hashing")
-def test_a_broken_input_leaves_no_thread_reading(tmp_path: Path) -> None:
-    broken = tmp_path / "broken.jsonl"
-    broken.write_bytes(OUTPUTS.read_bytes() + b'{"case_id": "x", "output": \n')
-    before = set(threading.enumerate())
-    with pytest.raises(InputErrors):
-        _scan(broken)
-    assert _new_threads(before) == []
+def _gated(monkeypatch: pytest.MonkeyPatch, wait: float) -> Iterator[_Gate]:
+    gated = _Gate(wait)
+    monkeypatch.setattr(digests_module, "hashlib", gated.module)
+    yield gated
+    gated.open.set()
 
 
 @pytest.fixture
-def counted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
-    """The files each FileDigests made in this test hashes."""
-    made: list[tuple[str, ...]] = []
+def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Gate]:
+    """Hashing slowed to 50 ms a chunk."""
+    yield from _gated(monkeypatch, 0.05)
+
+
+@pytest.fixture
+def closed_gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Gate]:
+    """Hashing that waits (up to a minute) for the test to open the gate."""
+    yield from _gated(monkeypatch, 60)
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """What each FileDigests made in the test hashes, in order."""
+    made: list[Any] = []
     real = digests_module.FileDigests
 
     class Counted(real):  # type: ignore[misc, valid-type]
@@ -102,59 +112,165 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
     return made
 
 
-@pytest.fixture
-def small_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The scan and the prefetch both read files of more than 4 KiB in byte ranges."""
-    monkeypatch.setattr(judge_module, "SPLIT_BYTES", 4096)
-    monkeypatch.setattr(sources_module, "RANGE_BYTES", 4096)
+def _threads(before: set[threading.Thread]) -> list[str]:
+    return [t.name for t in threading.enumerate() if t not in before and t.is_alive()]
 
 
-@pytest.mark.usefixtures("small_ranges")
+@pytest.mark.usefixtures("ranges")
+def test_the_report_holds_the_files_own_digest() -> None:
+    assert _scan(OUTPUTS).report.run.outputs.sha256 == _sha(OUTPUTS)
+
+
+@pytest.mark.usefixtures("ranges", "gate")
+def test_an_interrupted_start_leaves_no_thread_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluation, "prepare", interrupted)
+    before = set(threading.enumerate())
+    with pytest.raises(KeyboardInterrupt):
+        _scan(OUTPUTS)
+    assert _threads(before) == []
+
+
+@pytest.mark.usefixtures("ranges")
+@pytest.mark.usefixtures("gate")
+def test_a_broken_input_leaves_no_thread_reading(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.jsonl"
+    broken.write_bytes(OUTPUTS.read_bytes() + b'{"case_id": "x", "output": \n')
+    before = set(threading.enumerate())
+    with pytest.raises(InputErrors):
+        _scan(broken)
+    assert _threads(before) == []
+
+
+@pytest.mark.usefixtures("ranges")
+def test_a_stopped_thread_reads_no_further_chunk(closed_gate: _Gate) -> None:
+    digests = digests_module.FileDigests([str(OUTPUTS)]).start()
+    while closed_gate.updates < 1:  # the thread is hashing its first chunk (of 55)
+        threading.Event().wait(0.001)
+    stopping = threading.Thread(target=digests.stop)
+    stopping.start()
+    while not digests._stop.is_set():
+        threading.Event().wait(0.001)
+    closed_gate.open.set()
+    stopping.join(10)
+    assert not stopping.is_alive()
+    assert closed_gate.updates == 1
+    assert digests.result() == {}
+
+
+@pytest.mark.usefixtures("ranges")
 def test_harness_scan_hashes_its_input_once_from_the_start(tmp_path: Path, counted: list[Any],
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(digests_module, "SETTLED_SECONDS", 0)  # (a fresh checkout's file counts as settled)
     real_load = api.load
     monkeypatch.setattr(api, "load", lambda *a, **k: (counted.append("rules loaded"), real_load(*a, **k))[1])
     report = tmp_path / "scan.json"
-    code = main(["scan", "--outputs", str(OUTPUTS), "--policies", str(ROOT / "policies"), "--evals",
-                 str(ROOT / "evals"), "--format", "json", "--output", str(report), "--workers", "1"])
-    assert code in (0, 1, 2, 3)
-    digest = json.loads(report.read_text())["run"]["outputs"]["sha256"]
-    assert digest == hashlib.sha256(OUTPUTS.read_bytes()).hexdigest()
+    assert _cli_scan(OUTPUTS, report) in (0, 1, 2, 3)
+    assert json.loads(report.read_text())["run"]["outputs"]["sha256"] == _sha(OUTPUTS)
     assert counted == [(str(OUTPUTS),), "rules loaded"]  # hashed from before the rules were loaded, once
     assert digests_module._EARLY == {}
 
 
-@pytest.mark.usefixtures("small_ranges")
-def test_a_file_changed_after_its_prefetch_is_hashed_again(tmp_path: Path, counted: list[Any]) -> None:
-    changing = tmp_path / "day.jsonl"
-    changing.write_bytes(OUTPUTS.read_bytes())
-    with digests_module.prefetched(changing):
-        digests_module.digests_of([str(changing)]).result()  # (the prefetch has read it)
-    with digests_module.prefetched(changing):
-        digests_module._EARLY[(str(changing),)].result()
-        with changing.open("ab") as handle:
-            handle.write(b'{"case_id": "late", "output": "Added after the prefetch."}\n')
-        assert digests_module.digests_of([str(changing)]).result() == {}  # not the digest of what it was
-        result = _scan(changing)
-    assert result.report.run.outputs.sha256 == hashlib.sha256(changing.read_bytes()).hexdigest()
-    assert len(counted) == 3  # two prefetches and the scan's own
+def _rewritten_in_place(path: Path) -> None:
+    """The same size, the same inode, the modification time put back (as ``cp -p`` or ``rsync -t`` leave it)."""
+    info = path.stat()
+    data = bytearray(path.read_bytes())
+    data[data.index(b"I can"):data.index(b"I can") + 5] = b"U CAN"
+    with path.open("r+b") as handle:
+        handle.write(data)
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+    assert path.stat().st_size == info.st_size and path.stat().st_mtime_ns == info.st_mtime_ns
 
 
-def test_a_prefetch_no_scan_took_is_dropped_and_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                        slow_hashing: None) -> None:
-    monkeypatch.setattr(sources_module, "RANGE_BYTES", 4096)
+def _replaced_same_size(path: Path) -> None:
+    other = path.with_suffix(".new")
+    other.write_bytes(path.read_bytes().replace(b"I can", b"U CAN", 1))
+    os.replace(other, path)
+
+
+@pytest.mark.usefixtures("ranges")
+@pytest.mark.parametrize("change", [_rewritten_in_place, _replaced_same_size], ids=["in place", "renamed over"])
+def test_a_file_changed_after_its_prefetch_is_hashed_as_the_scan_reads_it(tmp_path: Path, counted: list[Any],
+                                                                          monkeypatch: pytest.MonkeyPatch,
+                                                                          change: Any) -> None:
+    monkeypatch.setattr(digests_module, "SETTLED_SECONDS", 0)  # only the change itself tells
+    day = tmp_path / "day.jsonl"
+    day.write_bytes(OUTPUTS.read_bytes())
+    first = _sha(day)
+    with digests_module.prefetched(day):
+        assert digests_module._EARLY[(str(day),)].result() == {str(day): first}
+        change(day)
+        result = _scan(day)
+    assert result.report.run.outputs.sha256 == _sha(day) != first
+    assert len(counted) == 2  # the prefetch's, left for the scan's own
+
+
+@pytest.mark.usefixtures("ranges")
+def test_a_file_written_just_before_is_hashed_by_the_scan_itself(tmp_path: Path, counted: list[Any]) -> None:
+    day = tmp_path / "day.jsonl"
+    day.write_bytes(OUTPUTS.read_bytes())  # changed less than SETTLED_SECONDS ago: could change again unseen
+    with digests_module.prefetched(day):
+        digests_module._EARLY[(str(day),)].result()
+        assert _scan(day).report.run.outputs.sha256 == _sha(day)
+    assert len(counted) == 2
+
+
+@pytest.mark.usefixtures("ranges")
+@pytest.mark.parametrize("change", [_rewritten_in_place, _replaced_same_size], ids=["in place", "renamed over"])
+def test_a_digest_of_a_file_changed_since_is_no_digest(tmp_path: Path, change: Any) -> None:
+    day = tmp_path / "day.jsonl"
+    day.write_bytes(OUTPUTS.read_bytes())
+    digests = digests_module.FileDigests([str(day)]).start()
+    assert digests.result() == {str(day): _sha(day)}
+    change(day)
+    assert digests.result() == {}
+
+
+@pytest.mark.usefixtures("ranges")
+def test_a_prefetch_no_scan_took_is_dropped_and_stopped(gate: _Gate) -> None:
     before = set(threading.enumerate())
     with digests_module.prefetched(OUTPUTS):
-        assert list(digests_module._EARLY) == [(str(OUTPUTS),)]
-        assert _new_threads(before) == ["harness-sha256"]
+        (first,) = digests_module._EARLY.values()
+        assert _threads(before) == ["harness-sha256"]
         digests_module.prefetch(OUTPUTS)  # a newer prefetch stops the older one
-        assert len(_new_threads(before)) == 1
+        assert not first._thread.is_alive()
+        assert len(_threads(before)) == 1
     assert digests_module._EARLY == {}
-    assert _new_threads(before) == []
+    assert _threads(before) == []
 
 
-def test_a_prefetch_of_what_cannot_be_read_does_nothing(tmp_path: Path) -> None:
+@pytest.mark.usefixtures("ranges")
+def test_a_scan_of_other_files_stops_a_prefetch(tmp_path: Path, gate: _Gate) -> None:
+    other = tmp_path / "other.jsonl"
+    other.write_bytes(OUTPUTS.read_bytes())
+    digests_module.prefetch(OUTPUTS)
+    (early,) = digests_module._EARLY.values()
+    gate.open.set()
+    _scan(other)
+    assert not early._thread.is_alive() and digests_module._EARLY == {}
+
+
+def test_a_prefetch_of_what_is_not_one_readable_file_does_nothing(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text('{"case_id": "a", "output": "x"}\n' * 1000)
     before = set(threading.enumerate())
-    for source in (tmp_path / "missing.jsonl", tmp_path / "*.nothing", tmp_path):
-        digests_module.prefetch(source)
-    assert digests_module._EARLY == {} and _new_threads(before) == []
+    for source in (tmp_path / "missing.jsonl", tmp_path / "*.jsonl", tmp_path):
+        digests_module.prefetch(source, split_bytes=1024)
+    assert digests_module._EARLY == {} and _threads(before) == []
+
+
+def test_an_unreadable_file_is_named_with_the_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_open = open
+
+    def failing(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(path).endswith("day.jsonl") and threading.current_thread().name == "harness-sha256":
+            raise OSError(5, "Input/output error")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", failing)
+    day = tmp_path / "day.jsonl"
+    day.write_bytes(OUTPUTS.read_bytes())
+    digests = digests_module.FileDigests([str(day), str(OUTPUTS)]).start()
+    assert digests.result() == {str(OUTPUTS): _sha(OUTPUTS)}  # the next file is hashed all the same
+    assert digests.errors == {str(day): "Input/output error"}

@@ -185,13 +185,16 @@ def _stream(project: Project, source: PathLike, baseline: Outputs | None, fields
             runner.judge_partitions(judging, pieces, fields, merger.add, on_done)
             found = hashed.result()
             digests.update({index: found[path] for index, path in split.items() if path in found})
+            reasons = {index: hashed.errors[path] for index, path in split.items() if path in hashed.errors}
             if not merger.records:
                 raise InputError("no output records: an empty run is an error, never a pass", Location(str(source)))
             digests.update({index: sha for index, sha in merger.sha256.items() if index not in split})
-            unread = [files[i] for i in sorted(files) if i not in digests]
+            unread = [i for i in sorted(files) if i not in digests]
             if unread:
-                raise InputError(f"{unread[0]}: could not be read again for its sha256 (did it change or vanish"
-                                 " during the run?); expected a file that stays in place while it is judged")
+                why = f"cannot read it again: {reasons[unread[0]]}" if unread[0] in reasons else \
+                    "it changed or vanished during the run"
+                raise InputError(f"{files[unread[0]]}: no sha256 of the file as judged ({why}); expected a file that"
+                                 " stays in place while it is judged")
             sha = combined_sha256([(files[i], digests[i]) for i in sorted(files)])
             return finish(merger, InputFacts(str(source), sha, merger.records))
 

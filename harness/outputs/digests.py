@@ -3,8 +3,11 @@ beside the run; started early (:func:`prefetch`) when the caller knows the input
 
 Hashing half a gigabyte takes about half a second of CPU (SHA-256 in OpenSSL). Beside the worker processes it
 takes that from them; started while this process imports and loads the rules, it mostly uses a CPU that would
-wait. A digest counts only for a file that did not change (device, inode, size, modification time) from before
-it was read to when the scan asks for it: otherwise the scan reads the file again.
+wait. A digest counts only for a file that did not change from before it was read to when the scan asks for it
+(its device, inode, size, modification and status-change times: the last is set by the kernel on every write and
+no tool can put it back). A prefetched digest is used only for a file unchanged since it was read, and last
+changed at least :data:`SETTLED_SECONDS` before (a file written in the same tick of a coarse clock could change
+again unseen): else the scan hashes the file itself, as it reads it.
 """
 
 from __future__ import annotations
@@ -13,64 +16,84 @@ import contextlib
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 #: bytes read at a time (and the most read after a run has stopped the thread): reading and hashing release the
 #: interpreter's lock, but the thread waits for it between two chunks (up to 5 ms while the main thread loads the
 #: rules), so a chunk is large (about 13 ms of hashing)
 CHUNK = 16 << 20
+#: a file changed less than this before its prefetch began is hashed again by the scan (FAT keeps 2-second times)
+SETTLED_SECONDS = 2.0
 
-Identity = tuple[int, int, int, int]
+Identity = tuple[int, int, int, int, int]
 
 
-def _identity(path: str) -> Identity | None:
+def _identity(info: os.stat_result) -> Identity:
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
+
+
+def _now(path: str) -> Identity | None:
     try:
-        info = os.stat(path)
+        return _identity(os.stat(path))
     except OSError:
         return None
-    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
 class FileDigests:
-    """The sha256 of some files, one after the other, in a thread started at once."""
+    """The sha256 of some files, one after the other, in a thread (:meth:`start`)."""
 
     def __init__(self, paths: Sequence[str]) -> None:
         self.paths = tuple(paths)
+        self.errors: dict[str, str] = {}  #: why a file could not be read
         self._found: dict[str, tuple[str, Identity]] = {}
+        self._began: dict[str, tuple[Identity, float]] = {}  # a file's identity when its read began, and the time
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="harness-sha256")
+
+    def start(self) -> FileDigests:
         self._thread.start()
+        return self
 
     def _run(self) -> None:
         buffer = bytearray(CHUNK)
         view = memoryview(buffer)
         for path in self.paths:
-            before = _identity(path)
+            if self._stop.is_set():
+                return
             digest = hashlib.sha256()
             try:
                 with open(path, "rb") as handle:
+                    before = _identity(os.fstat(handle.fileno()))
+                    self._began[path] = (before, time.time())
                     while not self._stop.is_set():
                         size = handle.readinto(buffer)
                         if not size:
+                            self._found[path] = (digest.hexdigest(), before)
                             break
                         digest.update(view[:size])
-            except OSError:
-                return  # left out: the scan says that the file could not be read again
-            if self._stop.is_set():
-                return
-            if before is not None and _identity(path) == before:
-                self._found[path] = (digest.hexdigest(), before)
+            except OSError as exc:
+                self.errors[path] = exc.strerror or type(exc).__name__
+
+    def settled(self) -> bool:
+        """Whether every file read so far is unchanged since, and was last changed :data:`SETTLED_SECONDS` or more
+        before its read began (what a prefetched digest needs to be used)."""
+        for path, (identity, began) in list(self._began.items()):
+            changed = max(identity[3], identity[4]) / 1e9
+            if _now(path) != identity or changed > began - SETTLED_SECONDS:
+                return False
+        return not self.errors
 
     def result(self) -> dict[str, str]:
         """Wait for the thread; the digest of each file read whole and unchanged since (the others are left out)."""
         self._thread.join()
-        return {path: digest for path, (digest, identity) in self._found.items() if _identity(path) == identity}
+        return {path: digest for path, (digest, identity) in self._found.items() if _now(path) == identity}
 
     def stop(self) -> None:
         """End the thread after the chunk it is reading, and wait for it."""
         self._stop.set()
-        self._thread.join()
+        if self._thread.ident is not None:
+            self._thread.join()
 
 
 _EARLY: dict[tuple[str, ...], FileDigests] = {}
@@ -78,52 +101,65 @@ _LOCK = threading.Lock()
 
 
 def prefetch(source: str | os.PathLike[str], split_bytes: int | None = None) -> None:
-    """Start hashing the files of ``source`` that a scan would read in byte ranges (plain JSON Lines larger than
-    ``split_bytes``, by default the scan's), for a scan of the same files that follows in this process
-    (:func:`digests_of`): ``harness scan`` calls it before it loads its rules. One prefetch at a time (a newer one
-    stops an older one). Best effort: an input that cannot be listed is left for the scan to report."""
+    """Start hashing ``source``, when it is one file that a scan reads in byte ranges (plain JSON Lines larger than
+    ``split_bytes``, by default the scan's), for a scan of it that follows in this process (:func:`digests_of`):
+    ``harness scan`` calls it before it loads its rules. One prefetch at a time (a newer one stops an older one).
+    Best effort: an input that cannot be read is left for the scan to report; a directory or a glob is not
+    listed twice."""
     from .sources import RANGE_BYTES, partitions
 
+    if not os.path.isfile(source):
+        return
     try:
         parts = partitions(source, split_bytes=split_bytes or RANGE_BYTES)
     except Exception:  # the scan names what is wrong with the input
         return
     paths = tuple(dict.fromkeys(part.path for part in parts if not part.whole))
-    if not paths:
-        return
-    forget()
-    with _LOCK:
-        _EARLY[paths] = FileDigests(paths)
+    if paths:
+        with _LOCK:
+            _forget()
+            _EARLY[paths] = digests = FileDigests(paths)  # known before its thread starts: never left running
+            digests.start()
+
+
+def _forget() -> None:
+    for early in _EARLY.values():
+        early.stop()
+    _EARLY.clear()
 
 
 def forget() -> None:
     """Stop and drop what :func:`prefetch` started and no scan took."""
     with _LOCK:
-        for early in _EARLY.values():
-            early.stop()
-        _EARLY.clear()
+        _forget()
 
 
 @contextlib.contextmanager
 def prefetched(source: str | os.PathLike[str]) -> Iterator[None]:
     """:func:`prefetch` ``source`` for the length of a block (a command that scans it): what the block's scan did
     not take is dropped when it ends, so that no later scan in this process takes a digest made before."""
-    prefetch(source)
     try:
+        prefetch(source)
         yield
     finally:
         forget()
 
 
 def digests_of(paths: Sequence[str]) -> FileDigests:
-    """The digests of ``paths``: those a :func:`prefetch` of the same files started, or new ones starting now."""
+    """The digests of ``paths``: those a :func:`prefetch` of the same files started, if every file it read so far is
+    :meth:`~FileDigests.settled`, or new ones starting now. Any other prefetch is stopped."""
     with _LOCK:
         early = _EARLY.pop(tuple(paths), None)
-    return early if early is not None else FileDigests(paths)
+        _forget()
+    if early is not None and early.settled():
+        return early
+    if early is not None:
+        early.stop()
+    return FileDigests(paths).start()
 
 
 @contextlib.contextmanager
-def hashing(paths: Sequence[str]) -> Any:
+def hashing(paths: Sequence[str]) -> Iterator[FileDigests]:
     """:func:`digests_of` ``paths`` for the length of a block, which gets the :class:`FileDigests`; when the block
     ends, by an error or an interruption too, the thread is stopped (a run that ended reads no further)."""
     digests = digests_of(paths)
