@@ -342,6 +342,13 @@ def test_a_worker_killed_mid_run_does_not_change_the_report(tmp_path: Path, clus
 
 # --- interruption and bad input through the command -----------------------------------------------
 
+def _ctrl_c_as_at_a_terminal() -> None:
+    """In the child, before it runs Python: SIGINT's default disposition. A test run started in the background by a
+    shell without job control (``nohup pytest &``) ignores SIGINT, its children inherit that, and Python then leaves
+    it ignored: the scan would never see the Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_a_scan_with_exit_130_and_writes_nothing(tmp_path: Path) -> None:
     root = _repository(tmp_path / "repo", extra_policy=(
         "id: quality.slow\nversion: 1.0.0\ntitle: Slow\nseverity: sev3\non_fail: warn\nowner: qa@example.com\n"
@@ -352,7 +359,8 @@ def test_ctrl_c_stops_a_scan_with_exit_130_and_writes_nothing(tmp_path: Path) ->
     process = subprocess.Popen([sys.executable, "-m", "harness", "scan", "--outputs", str(logs),
                                 "--policies", str(root / "policies"), "--evals", str(root / "evals"),
                                 "--format", "json", "--output", str(report), "--results-file", str(side)],
-                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_ctrl_c_as_at_a_terminal)
     time.sleep(6)
     assert process.poll() is None, process.communicate()
     process.send_signal(signal.SIGINT)
