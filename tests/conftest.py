@@ -81,6 +81,15 @@ def repo(tmp_path: Path) -> Repo:
 
 
 @pytest.fixture
+def policies_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the shipped policies, an empty evals folder, and the working directory there."""
+    shutil.copytree(ROOT / "policies", tmp_path / "policies")
+    (tmp_path / "evals").mkdir()
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
 def policy_text() -> Callable[..., str]:
     """A valid policy document with the given rules (YAML list items as text)."""
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 from pathlib import Path
 
 import pytest
@@ -23,12 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the shipped policies, an empty evals folder, and the working directory there."""
-    shutil.copytree(ROOT / "policies", tmp_path / "policies")
-    (tmp_path / "evals").mkdir()
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def repo(policies_only: Path) -> Path:
+    """A copy of the shipped policies, an empty evals folder, and the working directory there (conftest)."""
+    return policies_only
 
 
 def suite(repo: Path, cases: bytes | str, name: str = "s", cases_file: str | None = None) -> Path:

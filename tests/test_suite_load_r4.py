@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 from collections import OrderedDict
 from itertools import product
 from pathlib import Path
@@ -32,12 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the shipped policies, an empty evals folder, and the working directory there."""
-    shutil.copytree(ROOT / "policies", tmp_path / "policies")
-    (tmp_path / "evals").mkdir()
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def repo(policies_only: Path) -> Path:
+    """A copy of the shipped policies, an empty evals folder, and the working directory there (conftest)."""
+    return policies_only
 
 
 def write_suite(repo: Path, name: str, lines: list[str], newline: str = "\n") -> None:
