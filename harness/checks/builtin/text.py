@@ -37,9 +37,7 @@ _SPANS_MAX_CHARS = 4096
 
 def _spans(rx: Pattern, text: str, limit: int) -> list[tuple[int, int]]:
     """The spans of the first ``limit`` matches of ``rx`` in ``text`` (those of ``finditer``)."""
-    if len(text) <= _SPANS_MAX_CHARS:
-        return rx.spans(text)[:limit]
-    return [match.span() for match in itertools.islice(rx.finditer(text), limit)]
+    return list(itertools.islice(_every_span(rx, text), limit))
 
 
 def _find_all(rx: Pattern, text: str, kind: str, message: str) -> list[Finding]:
