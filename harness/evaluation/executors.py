@@ -199,8 +199,15 @@ def _warm_columns(pieces: Sequence[Piece]) -> None:
         import pyarrow
         import pyarrow.compute
 
-        zero = pyarrow.Array.from_buffers(pyarrow.int64(), 1, [None, pyarrow.py_buffer(bytes(8))])
+        zero = _zero()
         pyarrow.compute.equal(zero, zero)
+
+
+def _zero() -> Any:
+    """A pyarrow array holding one 0, made from a buffer (``pyarrow.array`` of a list would import pandas)."""
+    import pyarrow
+
+    return pyarrow.Array.from_buffers(pyarrow.int64(), 1, [None, pyarrow.py_buffer(bytes(8))])
 
 
 def _worker_started() -> None:
@@ -226,7 +233,7 @@ def _arrow_without_pandas() -> None:
     absent = _Absent("pandas")
     sys.meta_path.insert(0, absent)
     try:
-        pyarrow.Array.from_buffers(pyarrow.int64(), 1, [None, pyarrow.py_buffer(bytes(8))]).to_numpy()  # C++ side
+        _zero().to_numpy()  # C++ side
         pyarrow.scalar(0)  # its Python side (Python values to arrow)
     finally:
         sys.meta_path.remove(absent)
