@@ -88,9 +88,9 @@ def mask_span(kind: str, value: str, normalized: str) -> str:
     """`mask_match` of the match (kind, value, normalized) of a `pii.find_spans` span. The stand-in of a number
     written in ASCII is made afresh (cheaper than asking the cache, and a number is rarely seen twice)."""
     read = normalized or value
-    if len(read) + len(value) > _CACHED_CHARS or (kind in _NUMBERS and value.isascii()):  # (`_mask`)
+    if kind in _NUMBERS and value.isascii():
         return _masked_now(kind, read, value)
-    return _masked_cached(kind, read, value)
+    return _mask(kind, read, value)
 
 
 #: the kinds whose stand-in is a few string operations on an ASCII value (`_MASKS`)
