@@ -396,3 +396,38 @@ def test_reading_stops_after_twenty_broken_lines(tmp_path):
     assert messages[0] == f"{path}: stopped after 20 broken lines"
     assert messages[1:] == [f"{path}:{n}: invalid JSON: unexpected end of data: line 1 column 2 (char 1)"
                             for n in range(51, 71)]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.sampled_from([b'{"case_id": "a", "output": "x"}', b"", b"  ", b'{"case_id": "bb", "output": "'
+                                       + b"y" * 40 + b'"}', b"not json"]), min_size=1, max_size=60),
+       final_newline=st.booleans(), read=st.integers(1, 64), batch=st.integers(1, 9),
+       batch_bytes=st.none() | st.integers(1, 300), split=st.none() | st.integers(16, 400))
+def test_a_raw_block_holds_its_lines_as_read(tmp_path, monkeypatch, lines, final_newline, read, batch, batch_bytes,
+                                             split):
+    """A block of JSON lines carries the bytes it was read from (its lines joined, perhaps a newline after the
+    last): the columnar lane parses that text, so it must be exactly the lines the block names, for any read
+    size, batch bound and byte range."""
+    from harness.outputs import sources
+
+    monkeypatch.setattr(sources, "_BLOCK", read)
+    path = tmp_path / "o.jsonl"
+    path.write_bytes(b"\n".join(lines) + (b"\n" if final_newline else b""))
+    data = path.read_bytes()
+    expected = data.split(b"\n")
+    if not expected[-1]:  # the file ends with a newline (or is empty)
+        expected.pop()
+    seen: list[bytes] = []
+    stopped = False
+    for part in partitions(path, split_bytes=split):
+        reader = PartitionReader(part, raw=True, batch_records=batch, batch_bytes=batch_bytes, absolute_lines=True)
+        try:
+            for block in reader:
+                text = block.joined()
+                assert text in (b"\n".join(block.lines), b"\n".join(block.lines) + b"\n")
+                if batch_bytes is not None:  # a block ends once its bytes pass the bound (by at most one read)
+                    assert len(text) <= batch_bytes + read + max(map(len, lines)) + 1
+                seen += block.lines
+        except InputErrors:  # the lines that are not JSON, once too many of them
+            stopped = True
+    assert seen == expected or (stopped and seen == expected[:len(seen)])

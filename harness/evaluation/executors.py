@@ -30,8 +30,10 @@ PARALLEL_MIN_RECORDS = 50_000
 #: records per partial: a partial holds its results until merged, so this bounds what is in flight
 CHUNK_RECORDS = 50_000
 OnPartial = Callable[[Partial], None]
-#: JSON lines per block of the columnar lane (``lane.Lane``): about 8 MiB of the usual records
-LANE_BLOCK_LINES = 16_384
+#: JSON lines per block of the columnar lane (``lane.Lane``), and the most bytes a block holds: a block's fixed costs
+#: (about 8 ms: the column checks, scope plans, counts) are paid once per byte range of the usual records
+LANE_BLOCK_LINES = 65_536
+LANE_BLOCK_BYTES = 32 << 20
 
 
 class Executor(Protocol):
@@ -63,7 +65,8 @@ def scan_partition(judging: Judging, piece: Piece, fields: FieldMap | None,
     relative = partition.start > 0
     lane = Lane(judging.scanner, (partition.end if partition.end is not None else partition.size) - partition.start)
     reader = PartitionReader(partition, fields, absolute_lines=not relative, raw=lane.on,
-                             batch_records=LANE_BLOCK_LINES if lane.on else 4096)
+                             batch_records=LANE_BLOCK_LINES if lane.on else 4096,
+                             batch_bytes=LANE_BLOCK_BYTES if lane.on else None)
     partial = Partial(part=file, relative_lines=relative)
     # bytes of the partition read so far, within its range: the ranges of a file add up to its size
     low, high = partition.start, partition.end if partition.end is not None else partition.size

@@ -492,10 +492,13 @@ class Lane:
         for plan in plans:
             if plan.id in every:
                 needs_record.extend(rows_of[plan.id])
+        # each row's plan: one for every row (the usual block), else looked up in a list (not numpy scalars)
+        single = plans[0] if len(plans) == 1 else None
+        plan_ids: list[int] = [] if single is not None else plan_of_row.tolist()
         if any(plan.by_slot for plan in plans):
             found_of = self._hits(output_column, outputs)
             for row in itertools.compress(range(n), found_of):  # the rows some pattern occurs in
-                found, slots = found_of[row], by_id[plan_of_row[row]].by_slot
+                found, slots = found_of[row], (single or by_id[plan_ids[row]]).by_slot
                 if len(found) > 1:
                     found.sort()  # slot order, as Scanner.hits gives them: the order the checks run in
                 for hit in found:
@@ -516,16 +519,17 @@ class Lane:
             partial.plan_keys.append(plan.key)
             partial.plan_counts.append(0)
             partial.plan_cases.append({})
+        line = block.first + begin  # of row 0 (numbers_of_lines)
+        judge, record_of, hits_of = scanner.judge, records.get, hits.get
         for row in sorted(active):
-            plan = by_id[plan_of_row[row]]
+            plan = single or by_id[plan_ids[row]]
             units: list[Unit] = plan.always
-            found_hits = hits.get(row)
+            found_hits = hits_of(row)
             if found_hits:
                 extra = [u for hit in found_hits for u in plan.by_slot.get(hit, ())]
                 if extra:
                     units = units + extra
-            scanner.judge(partial, first + row, records.get(row), case_ids[row], int(numbers_of_lines[row]), None,
-                          units, columnar, row)
+            judge(partial, first + row, record_of(row), case_ids[row], line + row, None, units, columnar, row)
         # the columns of the run-level rules and of the merge
         ids = np.array(sorted(plan.id for plan in plan_list), dtype=np.int64)
         partial_slots = np.array([local[int(plan_id)] for plan_id in ids], dtype=np.int32)

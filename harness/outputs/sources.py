@@ -20,6 +20,7 @@ import hashlib
 import itertools
 import os
 import stat
+import sys
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -408,6 +409,8 @@ class LineBlock:
     first: int
     parser: RecordParser
     fields: FieldMap | None = None
+    #: the lines as read, each ended by a newline but perhaps the last (None: joined when asked)
+    text: bytes | None = None
 
     def records(self) -> list[OutputRecord]:
         """The records of these lines, by the strict parser (its errors go to the partition's)."""
@@ -449,11 +452,10 @@ class LineBlock:
         return found
 
     def joined(self) -> bytes:
-        """The lines joined by newlines (kept once made)."""
-        text = self.__dict__.get("_joined")
-        if text is None:
-            text = self.__dict__["_joined"] = b"\n".join(self.lines)
-        return bytes(text)
+        """The lines joined by newlines, perhaps with one after the last (the text as read, or made once)."""
+        if self.text is None:
+            self.text = b"\n".join(self.lines)
+        return self.text
 
     def offsets(self) -> Any:
         """Where each line starts in :meth:`joined`, as a numpy array."""
@@ -480,12 +482,14 @@ class PartitionReader:
 
     def __init__(self, partition: Partition, fields: FieldMap | None = None, *, batch_records: int = 4096,
                  max_record_bytes: int = MAX_RECORD_BYTES, absolute_lines: bool = True, share: bool = False,
-                 raw: bool = False) -> None:
+                 raw: bool = False, batch_bytes: int | None = None) -> None:
         self.partition = partition
         #: JSON lines come as :class:`LineBlock` s rather than records (Parquet still as records)
         self.raw = raw
         self.fields = fields
         self.batch_records = batch_records
+        #: a batch of JSON lines also ends once it holds this many bytes (None: by lines only)
+        self.batch_bytes = batch_bytes
         self.max_record_bytes = max_record_bytes
         self.absolute_lines = absolute_lines
         self.share = share
@@ -581,7 +585,8 @@ class PartitionReader:
         skip = self.partition.start > 0
         pending_lines: list[bytes] = []
         pending_text: list[bytes] = []
-        batch = self.batch_records
+        pending_bytes = 0  # in pending_text
+        batch, batch_bytes = self.batch_records, self.batch_bytes or sys.maxsize
         while True:
             chunk = self._read(stream)
             self.consumed = raw.consumed
@@ -638,6 +643,7 @@ class PartitionReader:
                     return
             pending_lines += lines
             pending_text.append(text)
+            pending_bytes += len(text)
             self.lines += len(lines)
             pieces = [carry] if carry else []
             pending = len(carry)
@@ -645,11 +651,11 @@ class PartitionReader:
                 yield from self._flush(parser, pending_lines, pending_text, first)
                 self._overlong(parser, first + len(pending_lines))
                 return
-            if len(pending_lines) >= batch or stop:
+            if len(pending_lines) >= batch or pending_bytes >= batch_bytes or stop:
                 n = len(pending_lines)
                 yield from self._flush(parser, pending_lines, pending_text, first)
                 first += n
-                pending_lines, pending_text = [], []
+                pending_lines, pending_text, pending_bytes = [], [], 0
                 if parser.full or stop:
                     return
         if isinstance(stream, _ZstdStream):
@@ -676,7 +682,7 @@ class PartitionReader:
                first: int) -> Iterator[Batch]:
         if self.raw:
             if lines:
-                yield LineBlock(lines, first, parser, self.fields)
+                yield LineBlock(lines, first, parser, self.fields, texts[0] if len(texts) == 1 else b"".join(texts))
                 if parser.full:
                     parser.stop()
             return
