@@ -274,3 +274,59 @@ def test_an_unreadable_file_is_named_with_the_reason(tmp_path: Path, monkeypatch
     digests = digests_module.FileDigests([str(day), str(OUTPUTS)]).start()
     assert digests.result() == {str(OUTPUTS): _sha(OUTPUTS)}  # the next file is hashed all the same
     assert digests.errors == {str(day): "Input/output error"}
+
+
+@pytest.fixture
+def children(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every file hashed by a child process (none is too small for one); the children started, in order."""
+    monkeypatch.setattr(digests_module, "PROCESS_MIN_BYTES", 0)
+    started: list[Any] = []
+    real = digests_module.subprocess.Popen
+
+    def popen(*args: Any, **kwargs: Any) -> Any:
+        started.append(real(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(digests_module.subprocess, "Popen", popen)
+    return started
+
+
+def test_a_large_file_is_hashed_by_a_child_process(tmp_path: Path, children: list[Any]) -> None:
+    day = tmp_path / "day.jsonl"
+    day.write_bytes(OUTPUTS.read_bytes() * 3)
+    digests = digests_module.FileDigests([str(day), str(OUTPUTS)]).start()
+    assert digests.result() == {str(day): _sha(day), str(OUTPUTS): _sha(OUTPUTS)}
+    assert len(children) == 2 and all(child.returncode == 0 for child in children)
+
+
+@pytest.mark.parametrize("child", [
+    "import sys; sys.exit(3)",  # fails
+    "print('0' * 63)",  # answers what is no digest
+    "import sys; sys.stdout.write('f' * 64); sys.exit(1)",  # a digest, and a failure
+], ids=["exit-3", "not-a-digest", "digest-and-failure"])
+def test_a_failing_child_leaves_the_file_to_the_thread(monkeypatch: pytest.MonkeyPatch, children: list[Any],
+                                                      child: str) -> None:
+    monkeypatch.setattr(digests_module, "_CHILD", child)
+    digests = digests_module.FileDigests([str(OUTPUTS)]).start()
+    assert digests.result() == {str(OUTPUTS): _sha(OUTPUTS)}
+    assert len(children) == 1
+
+
+def test_no_interpreter_to_start_leaves_the_file_to_the_thread(monkeypatch: pytest.MonkeyPatch,
+                                                               children: list[Any]) -> None:
+    monkeypatch.setattr(digests_module.sys, "executable", str(ROOT / "no-such-python"))
+    digests = digests_module.FileDigests([str(OUTPUTS)]).start()
+    assert digests.result() == {str(OUTPUTS): _sha(OUTPUTS)}
+    assert children == []  # Popen raised before a child existed
+
+
+def test_a_stopped_run_kills_the_child_hashing(monkeypatch: pytest.MonkeyPatch, children: list[Any]) -> None:
+    monkeypatch.setattr(digests_module, "_CHILD", "import time; time.sleep(60)")
+    digests = digests_module.FileDigests([str(OUTPUTS), str(OUTPUTS)]).start()
+    while not children:
+        threading.Event().wait(0.001)
+    digests.stop()
+    assert not digests._thread.is_alive()
+    assert children[0].wait(10) != 0  # killed, not finished
+    assert len(children) == 1  # the next file was not started
+    assert digests.result() == {}

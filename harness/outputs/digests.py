@@ -1,9 +1,13 @@
-"""The sha256 of the input files a scan reads in byte ranges (no range reads a whole file), computed by a thread
-beside the run; started early (:func:`prefetch`) when the caller knows the input before it has loaded its rules.
+"""The sha256 of the input files a scan reads in byte ranges (no range reads a whole file), computed beside the run;
+started early (:func:`prefetch`) when the caller knows the input before it has loaded its rules.
 
 Hashing half a gigabyte takes about half a second of CPU (SHA-256 in OpenSSL). Beside the worker processes it
 takes that from them; started while this process imports and loads the rules, it mostly uses a CPU that would
-wait. A digest counts only for a file that did not change from before it was read to when the scan asks for it
+wait. A thread of this process waits for each file's digest; a file of :data:`PROCESS_MIN_BYTES` or more is hashed
+by a child process (this interpreter, reading the file the thread opened), which no lock of this process slows: a
+thread hashing here needs the interpreter's lock between two chunks, and got about half a CPU while the rules
+load. Where no child can be started (or it fails), the thread hashes the file itself. A digest counts only for a
+file that did not change from before it was read to when the scan asks for it
 (its device, inode, size, modification and status-change times: the last is set by the kernel on every write and
 no tool can put it back). A prefetched digest is used only for a file unchanged since it was read, and last
 changed at least :data:`SETTLED_SECONDS` before (a file written in the same tick of a coarse clock could change
@@ -15,9 +19,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 #: bytes read at a time (and the most read after a run has stopped the thread): reading and hashing release the
 #: interpreter's lock, but the thread waits for it between two chunks (up to 5 ms while the main thread loads the
@@ -25,6 +32,17 @@ from collections.abc import Iterator, Sequence
 CHUNK = 16 << 20
 #: a file changed less than this before its prefetch began is hashed again by the scan (FAT keeps 2-second times)
 SETTLED_SECONDS = 2.0
+#: files of this many bytes or more are hashed by a child process (starting one takes about 20 ms)
+PROCESS_MIN_BYTES = 64 << 20
+#: what the child runs: the sha256 of the file open as descriptor argv[1], in hex on its standard output
+_CHILD = ("import hashlib, os, sys\n"
+          "digest, buffer = hashlib.sha256(), bytearray(1 << 24)\n"
+          "view = memoryview(buffer)\n"
+          "with os.fdopen(int(sys.argv[1]), 'rb', buffering=0) as handle:\n"
+          "    handle.seek(0)\n"
+          "    while size := handle.readinto(buffer):\n"
+          "        digest.update(view[:size])\n"
+          "sys.stdout.write(digest.hexdigest())\n")
 
 Identity = tuple[int, int, int, int, int]
 
@@ -49,6 +67,8 @@ class FileDigests:
         self._found: dict[str, tuple[str, Identity]] = {}
         self._began: dict[str, tuple[Identity, float]] = {}  # a file's identity when its read began, and the time
         self._stop = threading.Event()
+        self._child: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()  # between a child's start and stop()
         self._thread = threading.Thread(target=self._run, daemon=True, name="harness-sha256")
 
     def start(self) -> FileDigests:
@@ -66,6 +86,11 @@ class FileDigests:
                 with open(path, "rb") as handle:
                     before = _identity(os.fstat(handle.fileno()))
                     self._began[path] = (before, time.time())
+                    found = self._by_child(handle) if before[2] >= PROCESS_MIN_BYTES else None
+                    if found is not None:
+                        self._found[path] = (found, before)
+                        continue
+                    handle.seek(0)
                     while not self._stop.is_set():
                         size = handle.readinto(buffer)
                         if not size:
@@ -74,6 +99,29 @@ class FileDigests:
                         digest.update(view[:size])
             except OSError as exc:
                 self.errors[path] = exc.strerror or type(exc).__name__
+
+    def _by_child(self, handle: Any) -> str | None:
+        """The sha256 of an open file by a child process; None when none could be started or it failed (the
+        caller hashes the file itself), or the run stopped it."""
+        fd = handle.fileno()
+        with self._lock:
+            if self._stop.is_set() or not sys.executable or os.name != "posix":
+                return None
+            try:
+                self._child = child = subprocess.Popen(
+                    [sys.executable, "-I", "-S", "-c", _CHILD, str(fd)], pass_fds=(fd,), stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            except (OSError, ValueError, subprocess.SubprocessError):
+                return None
+        try:
+            out, _ = child.communicate()
+        finally:
+            with self._lock:
+                self._child = None
+        text = out.decode("ascii", "replace")
+        if child.returncode or len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+            return None
+        return text
 
     def settled(self) -> bool:
         """Whether every file read so far is unchanged since, and was last changed :data:`SETTLED_SECONDS` or more
@@ -90,8 +138,13 @@ class FileDigests:
         return {path: digest for path, (digest, identity) in self._found.items() if _now(path) == identity}
 
     def stop(self) -> None:
-        """End the thread after the chunk it is reading, and wait for it."""
-        self._stop.set()
+        """End the thread after the chunk it is reading (a child process hashing a file is killed), and wait for
+        it."""
+        with self._lock:
+            self._stop.set()
+            if self._child is not None:
+                with contextlib.suppress(OSError):
+                    self._child.kill()
         if self._thread.ident is not None:
             self._thread.join()
 
