@@ -1,4 +1,5 @@
-"""The sha256 of a file judged in byte ranges is computed by a thread beside the run (from the start of `harness scan`):
+"""The sha256 of a file judged in byte ranges is computed beside the run (from the start of `harness scan`), by a
+thread or, for a large file, a child process the thread waits for:
 it is the file's own digest, of the file as the scan read it, and a run that ends by an error or an interruption
 leaves no thread reading on."""
 
@@ -276,57 +277,124 @@ def test_an_unreadable_file_is_named_with_the_reason(tmp_path: Path, monkeypatch
     assert digests.errors == {str(day): "Input/output error"}
 
 
+class _Children:
+    """The child processes the digests module started (through its own ``subprocess`` name), and an event set on the
+    first one."""
+
+    def __init__(self) -> None:
+        self.started: list[Any] = []
+        self.first = threading.Event()
+
+
 @pytest.fixture
-def children(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Every file hashed by a child process (none is too small for one); the children started, in order."""
+def children(monkeypatch: pytest.MonkeyPatch) -> _Children:
+    """Every file hashed by a child process (none is too small for one)."""
+    import subprocess
+
     monkeypatch.setattr(digests_module, "PROCESS_MIN_BYTES", 0)
-    started: list[Any] = []
-    real = digests_module.subprocess.Popen
+    made = _Children()
 
     def popen(*args: Any, **kwargs: Any) -> Any:
-        started.append(real(*args, **kwargs))
-        return started[-1]
+        made.started.append(subprocess.Popen(*args, **kwargs))
+        made.first.set()
+        return made.started[-1]
 
-    monkeypatch.setattr(digests_module.subprocess, "Popen", popen)
-    return started
+    monkeypatch.setattr(digests_module, "subprocess", types.SimpleNamespace(
+        Popen=popen, PIPE=subprocess.PIPE, DEVNULL=subprocess.DEVNULL, SubprocessError=subprocess.SubprocessError))
+    return made
 
 
-def test_a_large_file_is_hashed_by_a_child_process(tmp_path: Path, children: list[Any]) -> None:
+def _answer(digest: str, size: str = "{info.st_size}", dev: str = "{info.st_dev}", ino: str = "{info.st_ino}") -> str:
+    """A child that answers ``digest`` (and the file's size, device and inode, unless told otherwise)."""
+    return ("import os, sys\ninfo = os.fstat(int(sys.argv[1]))\n"
+            f"sys.stdout.write(f'{digest} {size} {dev} {ino}')\n")
+
+
+def test_a_large_file_is_hashed_by_a_child_process(tmp_path: Path, children: _Children) -> None:
     day = tmp_path / "day.jsonl"
     day.write_bytes(OUTPUTS.read_bytes() * 3)
     digests = digests_module.FileDigests([str(day), str(OUTPUTS)]).start()
     assert digests.result() == {str(day): _sha(day), str(OUTPUTS): _sha(OUTPUTS)}
-    assert len(children) == 2 and all(child.returncode == 0 for child in children)
+    assert len(children.started) == 2 and all(child.returncode == 0 for child in children.started)
+
+
+def test_the_childs_answer_is_the_digest(monkeypatch: pytest.MonkeyPatch, children: _Children) -> None:
+    monkeypatch.setattr(digests_module, "_CHILD", _answer("ab" * 32))
+    assert digests_module.FileDigests([str(OUTPUTS)]).start().result() == {str(OUTPUTS): "ab" * 32}
+
+
+@pytest.mark.parametrize("size", [0, 1])
+def test_files_from_the_threshold_on_go_to_a_child(monkeypatch: pytest.MonkeyPatch, children: _Children,
+                                                   size: int) -> None:
+    monkeypatch.setattr(digests_module, "PROCESS_MIN_BYTES", OUTPUTS.stat().st_size + size)
+    assert digests_module.FileDigests([str(OUTPUTS)]).start().result() == {str(OUTPUTS): _sha(OUTPUTS)}
+    assert len(children.started) == (1 if size == 0 else 0)
 
 
 @pytest.mark.parametrize("child", [
     "import sys; sys.exit(3)",  # fails
-    "print('0' * 63)",  # answers what is no digest
-    "import sys; sys.stdout.write('f' * 64); sys.exit(1)",  # a digest, and a failure
-], ids=["exit-3", "not-a-digest", "digest-and-failure"])
-def test_a_failing_child_leaves_the_file_to_the_thread(monkeypatch: pytest.MonkeyPatch, children: list[Any],
+    "print('0' * 63)",  # answers what is no digest (63 digits and a newline: 64 characters)
+    _answer("F" * 64),  # not in lower case
+    _answer("f" * 64) + "sys.exit(1)\n",  # a digest, and a failure
+    _answer("f" * 64, size="{info.st_size - 1}"),  # fewer bytes than the file holds
+    _answer("f" * 64, ino="{info.st_ino + 1}"),  # another file
+    _answer("f" * 64) + "sys.stdout.write(' 1')\n",  # more than the answer
+    # reads from the shared offset (as a child that does not use pread would), then fails
+    "import os, sys\nos.read(int(sys.argv[1]), 1000)\nsys.exit(1)\n",
+], ids=["exit-3", "not-a-digest", "upper-case", "digest-and-failure", "short-read", "other-inode", "extra",
+        "moved-offset"])
+def test_a_failing_child_leaves_the_file_to_the_thread(monkeypatch: pytest.MonkeyPatch, children: _Children,
                                                       child: str) -> None:
     monkeypatch.setattr(digests_module, "_CHILD", child)
     digests = digests_module.FileDigests([str(OUTPUTS)]).start()
     assert digests.result() == {str(OUTPUTS): _sha(OUTPUTS)}
-    assert len(children) == 1
+    assert len(children.started) == 1
 
 
 def test_no_interpreter_to_start_leaves_the_file_to_the_thread(monkeypatch: pytest.MonkeyPatch,
-                                                               children: list[Any]) -> None:
+                                                               children: _Children) -> None:
     monkeypatch.setattr(digests_module.sys, "executable", str(ROOT / "no-such-python"))
     digests = digests_module.FileDigests([str(OUTPUTS)]).start()
     assert digests.result() == {str(OUTPUTS): _sha(OUTPUTS)}
-    assert children == []  # Popen raised before a child existed
+    assert children.started == []  # Popen raised before a child existed
 
 
-def test_a_stopped_run_kills_the_child_hashing(monkeypatch: pytest.MonkeyPatch, children: list[Any]) -> None:
+def test_a_stopped_run_kills_the_child_hashing(monkeypatch: pytest.MonkeyPatch, children: _Children) -> None:
     monkeypatch.setattr(digests_module, "_CHILD", "import time; time.sleep(60)")
     digests = digests_module.FileDigests([str(OUTPUTS), str(OUTPUTS)]).start()
-    while not children:
-        threading.Event().wait(0.001)
+    assert children.first.wait(10)
     digests.stop()
-    assert not digests._thread.is_alive()
-    assert children[0].wait(10) != 0  # killed, not finished
-    assert len(children) == 1  # the next file was not started
+    assert children.started[0].wait(10) != 0  # killed, not finished
+    assert len(children.started) == 1  # the next file was not started
     assert digests.result() == {}
+
+
+def test_a_run_stopped_before_the_child_starts_starts_none(monkeypatch: pytest.MonkeyPatch,
+                                                          children: _Children) -> None:
+    real = digests_module.FileDigests._by_child
+
+    def stopped_first(self: Any, *args: Any) -> Any:
+        self._stop.set()  # as stop() would, between the file's opening and the child's start
+        return real(self, *args)
+
+    monkeypatch.setattr(digests_module.FileDigests, "_by_child", stopped_first)
+    digests = digests_module.FileDigests([str(OUTPUTS)]).start()
+    assert digests.result() == {}
+    assert children.started == []
+
+
+@pytest.mark.parametrize("closed", [0, 2], ids=["stdin", "stderr"])
+def test_a_closed_standard_stream_does_not_change_the_digest(tmp_path: Path, closed: int) -> None:
+    """With standard input (or error) closed, the file opens as descriptor 0 (or 2), which a child holds its own
+    standard stream on: the child must hash the file, not /dev/null (and its answer be taken, not the thread's)."""
+    import subprocess
+    import sys
+
+    script = (f"import os, sys\nos.close({closed})\nfrom harness.outputs import digests\n"
+              "digests.PROCESS_MIN_BYTES = 0\n"
+              "digests.hashlib = None  # the thread cannot hash: the digest is the child's\n"
+              f"found = digests.FileDigests([{str(OUTPUTS)!r}]).start().result()\n"
+              "sys.stdout.write(found.get(sys.argv[1], 'none'))\n")
+    done = subprocess.run([sys.executable, "-c", script, str(OUTPUTS)], capture_output=True, text=True, timeout=60,
+                          cwd=ROOT, check=True)
+    assert done.stdout == _sha(OUTPUTS)

@@ -30,7 +30,8 @@ PARALLEL_MIN_RECORDS = 50_000
 #: records per partial: a partial holds its results until merged, so this bounds what is in flight
 CHUNK_RECORDS = 50_000
 OnPartial = Callable[[Partial], None]
-#: JSON lines per block of the columnar lane (``lane.Lane``), and the most bytes a block holds: a block's fixed costs
+#: JSON lines per block of the columnar lane (``lane.Lane``), and the bytes after which a block ends (it holds the
+#: lines read by then: up to one read and one line more): a block's fixed costs
 #: (about 8 ms: the column checks, scope plans, counts) are paid twice per byte range of the usual records. A block
 #: holds its text, its lines, pyarrow's table and the outputs as bytes (about four times its size): 32 MiB blocks
 #: saved another 3 % of CPU for 60 MB more per worker
@@ -151,7 +152,10 @@ class ForkExecutor:
         _FORKED = (judging, records, fields)
         gc.collect()
         gc.freeze()  # keep the collector from touching (and so copying) what the workers inherit
-        return mp.get_context("fork").Pool(self.workers, initializer=_worker_started)
+        from ..outputs.digests import SPAWNING
+
+        with SPAWNING:  # not while a child process of the input's sha256 is starting (its pipe would be inherited)
+            return mp.get_context("fork").Pool(self.workers, initializer=_worker_started)
 
     @staticmethod
     def _done() -> None:

@@ -498,7 +498,7 @@ class Lane:
         if any(plan.by_slot for plan in plans):
             found_of = self._hits(output_column, outputs)
             for row in itertools.compress(range(n), found_of):  # the rows some pattern occurs in
-                found, slots = found_of[row], (single or by_id[plan_ids[row]]).by_slot
+                found, slots = found_of[row], (by_id[plan_ids[row]] if single is None else single).by_slot
                 if len(found) > 1:
                     found.sort()  # slot order, as Scanner.hits gives them: the order the checks run in
                 for hit in found:
@@ -522,7 +522,7 @@ class Lane:
         line = block.first + begin  # of row 0 (numbers_of_lines)
         judge, record_of, hits_of = scanner.judge, records.get, hits.get
         for row in sorted(active):
-            plan = single or by_id[plan_ids[row]]
+            plan = by_id[plan_ids[row]] if single is None else single
             units: list[Unit] = plan.always
             found_hits = hits_of(row)
             if found_hits:

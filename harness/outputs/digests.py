@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -28,23 +29,30 @@ from typing import Any
 
 #: bytes read at a time (and the most read after a run has stopped the thread): reading and hashing release the
 #: interpreter's lock, but the thread waits for it between two chunks (up to 5 ms while the main thread loads the
-#: rules), so a chunk is large (about 13 ms of hashing)
+#: rules), so a chunk is large (about 13 ms of hashing); a child process reads as much at a time
 CHUNK = 16 << 20
 #: a file changed less than this before its prefetch began is hashed again by the scan (FAT keeps 2-second times)
 SETTLED_SECONDS = 2.0
 #: files of this many bytes or more are hashed by a child process (starting one takes about 20 ms)
 PROCESS_MIN_BYTES = 64 << 20
-#: what the child runs: the sha256 of the file open as descriptor argv[1], in hex on its standard output
+#: what the child runs (argv: the descriptor of the open file, the chunk size, the parent's pid): the file read with
+#: pread from offset 0 (the descriptor's offset, shared with the thread, is left alone), until its end or until the
+#: parent is gone; its answer ``<sha256 hex> <bytes hashed> <device> <inode>`` on its standard output
 _CHILD = ("import hashlib, os, sys\n"
-          "digest, buffer = hashlib.sha256(), bytearray(1 << 24)\n"
-          "view = memoryview(buffer)\n"
-          "with os.fdopen(int(sys.argv[1]), 'rb', buffering=0) as handle:\n"
-          "    handle.seek(0)\n"
-          "    while size := handle.readinto(buffer):\n"
-          "        digest.update(view[:size])\n"
-          "sys.stdout.write(digest.hexdigest())\n")
+          "fd, chunk, parent = map(int, sys.argv[1:4])\n"
+          "digest, offset = hashlib.sha256(), 0\n"
+          "while os.getppid() == parent and (data := os.pread(fd, chunk, offset)):\n"
+          "    digest.update(data)\n"
+          "    offset += len(data)\n"
+          "info = os.fstat(fd)\n"
+          "if os.getppid() == parent:\n"
+          "    sys.stdout.write(f'{digest.hexdigest()} {offset} {info.st_dev} {info.st_ino}')\n")
+#: held while a child is being started: a fork of this process meanwhile (a pool of workers) would inherit the pipe
+#: the child reports its start on, and the start would wait for that worker to end (``ForkExecutor`` takes it too)
+SPAWNING = threading.Lock()
 
 Identity = tuple[int, int, int, int, int]
+_HEX64 = re.compile("[0-9a-f]{64}")
 
 
 def _identity(info: os.stat_result) -> Identity:
@@ -59,7 +67,8 @@ def _now(path: str) -> Identity | None:
 
 
 class FileDigests:
-    """The sha256 of some files, one after the other, in a thread (:meth:`start`)."""
+    """The sha256 of some files, one after the other, by a thread (:meth:`start`) that hashes each file or waits
+    for the child process hashing it."""
 
     def __init__(self, paths: Sequence[str]) -> None:
         self.paths = tuple(paths)
@@ -81,16 +90,16 @@ class FileDigests:
         for path in self.paths:
             if self._stop.is_set():
                 return
-            digest = hashlib.sha256()
             try:
                 with open(path, "rb") as handle:
                     before = _identity(os.fstat(handle.fileno()))
                     self._began[path] = (before, time.time())
-                    found = self._by_child(handle) if before[2] >= PROCESS_MIN_BYTES else None
+                    found = self._by_child(handle, before) if before[2] >= PROCESS_MIN_BYTES else None
                     if found is not None:
                         self._found[path] = (found, before)
                         continue
                     handle.seek(0)
+                    digest = hashlib.sha256()
                     while not self._stop.is_set():
                         size = handle.readinto(buffer)
                         if not size:
@@ -100,28 +109,42 @@ class FileDigests:
             except OSError as exc:
                 self.errors[path] = exc.strerror or type(exc).__name__
 
-    def _by_child(self, handle: Any) -> str | None:
+    def _by_child(self, handle: Any, identity: Identity) -> str | None:
         """The sha256 of an open file by a child process; None when none could be started or it failed (the
-        caller hashes the file itself), or the run stopped it."""
-        fd = handle.fileno()
+        caller hashes the file itself), or the run stopped it. The child reads a duplicate of the descriptor
+        numbered 3 or more (0 to 2 are its standard streams: a caller with one of them closed would have the file
+        there), and its answer counts only for as many bytes as the file holds, of the same device and inode."""
+        import fcntl
+
         with self._lock:
             if self._stop.is_set() or not sys.executable or os.name != "posix":
                 return None
             try:
-                self._child = child = subprocess.Popen(
-                    [sys.executable, "-I", "-S", "-c", _CHILD, str(fd)], pass_fds=(fd,), stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                fd = fcntl.fcntl(handle.fileno(), fcntl.F_DUPFD_CLOEXEC, 3)
+            except OSError:  # no descriptor left
+                return None
+            try:
+                with SPAWNING:
+                    self._child = child = subprocess.Popen(
+                        [sys.executable, "-I", "-S", "-c", _CHILD, str(fd), str(CHUNK), str(os.getpid())],
+                        pass_fds=(fd,), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
             except (OSError, ValueError, subprocess.SubprocessError):
                 return None
+            finally:
+                os.close(fd)
         try:
             out, _ = child.communicate()
         finally:
+            if child.returncode is None:  # communicate() raised: the child is not left running
+                child.kill()
+                child.wait()
             with self._lock:
                 self._child = None
-        text = out.decode("ascii", "replace")
-        if child.returncode or len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        answer = out.decode("ascii", "replace").split(" ")
+        if child.returncode or len(answer) != 4 or not _HEX64.fullmatch(answer[0]) or \
+                answer[1:] != [str(identity[2]), str(identity[0]), str(identity[1])]:
             return None
-        return text
+        return answer[0]
 
     def settled(self) -> bool:
         """Whether every file read so far is unchanged since, and was last changed :data:`SETTLED_SECONDS` or more

@@ -410,7 +410,7 @@ class LineBlock:
     parser: RecordParser
     fields: FieldMap | None = None
     #: the lines as read, each ended by a newline but perhaps the last (None: joined when asked)
-    text: bytes | None = None
+    text: bytes | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def records(self) -> list[OutputRecord]:
         """The records of these lines, by the strict parser (its errors go to the partition's)."""
