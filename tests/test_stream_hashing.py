@@ -306,8 +306,12 @@ def children(monkeypatch: pytest.MonkeyPatch) -> _Children:
 
 def _answer(digest: str, size: str = "{info.st_size}", dev: str = "{info.st_dev}", ino: str = "{info.st_ino}") -> str:
     """A child that answers ``digest`` (and the file's size, device and inode, unless told otherwise)."""
-    return ("import os, sys\ninfo = os.fstat(int(sys.argv[1]))\n"
+    return (_HELLO + "import os\ninfo = os.fstat(int(sys.argv[1]))\n"
             f"sys.stdout.write(f'{digest} {size} {dev} {ino}')\n")
+
+
+#: a child's first line, as the real one says it at once
+_HELLO = "import sys\nsys.stdout.write('harness-sha256\\n')\n"
 
 
 def test_a_large_file_is_hashed_by_a_child_process(tmp_path: Path, children: _Children) -> None:
@@ -332,16 +336,19 @@ def test_files_from_the_threshold_on_go_to_a_child(monkeypatch: pytest.MonkeyPat
 
 
 @pytest.mark.parametrize("child", [
-    "import sys; sys.exit(3)",  # fails
-    "print('0' * 63)",  # answers what is no digest (63 digits and a newline: 64 characters)
+    "import sys; sys.exit(3)",  # fails at once
+    "print('hello')",  # says another first line
+    _HELLO + "sys.exit(3)",  # fails
+    _HELLO + "print('0' * 63)",  # answers what is no digest (63 digits and a newline: 64 characters)
     _answer("F" * 64),  # not in lower case
     _answer("f" * 64) + "sys.exit(1)\n",  # a digest, and a failure
     _answer("f" * 64, size="{info.st_size - 1}"),  # fewer bytes than the file holds
     _answer("f" * 64, ino="{info.st_ino + 1}"),  # another file
     _answer("f" * 64) + "sys.stdout.write(' 1')\n",  # more than the answer
     # reads from the shared offset (as a child that does not use pread would), then fails
-    "import os, sys\nos.read(int(sys.argv[1]), 1000)\nsys.exit(1)\n",
-], ids=["exit-3", "not-a-digest", "upper-case", "digest-and-failure", "short-read", "other-inode", "extra",
+    _HELLO + "import os\nos.read(int(sys.argv[1]), 1000)\nsys.exit(1)\n",
+], ids=["exit-3-at-once", "other-first-line", "exit-3",
+        "not-a-digest", "upper-case", "digest-and-failure", "short-read", "other-inode", "extra",
         "moved-offset"])
 def test_a_failing_child_leaves_the_file_to_the_thread(monkeypatch: pytest.MonkeyPatch, children: _Children,
                                                       child: str) -> None:
@@ -349,6 +356,16 @@ def test_a_failing_child_leaves_the_file_to_the_thread(monkeypatch: pytest.Monke
     digests = digests_module.FileDigests([str(OUTPUTS)]).start()
     assert digests.result() == {str(OUTPUTS): _sha(OUTPUTS)}
     assert len(children.started) == 1
+
+
+def test_a_child_that_does_not_say_it_runs_is_killed_and_the_thread_hashes(monkeypatch: pytest.MonkeyPatch,
+                                                                          children: _Children) -> None:
+    """A ``sys.executable`` that is no Python command (a program embedding Python) may never answer."""
+    monkeypatch.setattr(digests_module, "_CHILD", "import time; time.sleep(60)")
+    monkeypatch.setattr(digests_module, "HELLO_SECONDS", 0.2)
+    digests = digests_module.FileDigests([str(OUTPUTS)]).start()
+    assert digests.result() == {str(OUTPUTS): _sha(OUTPUTS)}
+    assert children.started[0].wait(10) != 0  # killed
 
 
 def test_no_interpreter_to_start_leaves_the_file_to_the_thread(monkeypatch: pytest.MonkeyPatch,

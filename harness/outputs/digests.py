@@ -37,8 +37,11 @@ SETTLED_SECONDS = 2.0
 PROCESS_MIN_BYTES = 64 << 20
 #: what the child runs (argv: the descriptor of the open file, the chunk size, the parent's pid): the file read with
 #: pread from offset 0 (the descriptor's offset, shared with the thread, is left alone), until its end or until the
-#: parent is gone; its answer ``<sha256 hex> <bytes hashed> <device> <inode>`` on its standard output
+#: parent is gone; on its standard output, a first line as soon as it runs (:data:`_HELLO`), then its answer
+#: ``<sha256 hex> <bytes hashed> <device> <inode>``
 _CHILD = ("import hashlib, os, sys\n"
+          "sys.stdout.write('harness-sha256\\n')\n"
+          "sys.stdout.flush()\n"
           "fd, chunk, parent = map(int, sys.argv[1:4])\n"
           "digest, offset = hashlib.sha256(), 0\n"
           "while os.getppid() == parent and (data := os.pread(fd, chunk, offset)):\n"
@@ -47,6 +50,10 @@ _CHILD = ("import hashlib, os, sys\n"
           "info = os.fstat(fd)\n"
           "if os.getppid() == parent:\n"
           "    sys.stdout.write(f'{digest.hexdigest()} {offset} {info.st_dev} {info.st_ino}')\n")
+#: the child's first line, and how long it may take to say it (a ``sys.executable`` that is no Python command, as
+#: in a program embedding Python, may never answer: the thread then hashes the file itself)
+_HELLO = b"harness-sha256\n"
+HELLO_SECONDS = 10.0
 #: held while a child is being started: a fork of this process meanwhile (a pool of workers) would inherit the pipe
 #: the child reports its start on, and the start would wait for that worker to end (``ForkExecutor`` takes it too)
 SPAWNING = threading.Lock()
@@ -64,6 +71,27 @@ def _now(path: str) -> Identity | None:
         return _identity(os.stat(path))
     except OSError:
         return None
+
+
+def _said(child: subprocess.Popen[bytes]) -> bytes | None:
+    """What a child wrote after its first line, once it ended; None (and the child killed) when that line is not
+    :data:`_HELLO` or does not come within :data:`HELLO_SECONDS`."""
+    import select
+
+    assert child.stdout is not None
+    fd, first = child.stdout.fileno(), b""
+    while len(first) < len(_HELLO) and _HELLO.startswith(first):
+        ready, _, _ = select.select([fd], [], [], HELLO_SECONDS)
+        data = os.read(fd, 4096) if ready else b""
+        if not data:
+            break
+        first += data
+    if not first.startswith(_HELLO):
+        child.kill()
+        child.communicate()
+        return None
+    rest, _ = child.communicate()
+    return first[len(_HELLO):] + rest
 
 
 class FileDigests:
@@ -117,7 +145,7 @@ class FileDigests:
         import fcntl
 
         with self._lock:
-            if self._stop.is_set() or not sys.executable or os.name != "posix":
+            if self._stop.is_set() or not sys.executable or os.name != "posix" or getattr(sys, "frozen", False):
                 return None
             try:
                 fd = fcntl.fcntl(handle.fileno(), fcntl.F_DUPFD_CLOEXEC, 3)
@@ -133,14 +161,14 @@ class FileDigests:
             finally:
                 os.close(fd)
         try:
-            out, _ = child.communicate()
+            out = _said(child)
         finally:
             if child.returncode is None:  # communicate() raised: the child is not left running
                 child.kill()
                 child.wait()
             with self._lock:
                 self._child = None
-        answer = out.decode("ascii", "replace").split(" ")
+        answer = out.decode("ascii", "replace").split(" ") if out is not None else []
         if child.returncode or len(answer) != 4 or not _HEX64.fullmatch(answer[0]) or \
                 answer[1:] != [str(identity[2]), str(identity[0]), str(identity[1])]:
             return None
