@@ -20,7 +20,7 @@ import harness.evaluation as evaluation
 from harness import api
 from harness.api import judge as judge_module
 from harness.cli import main
-from harness.errors import InputErrors
+from harness.errors import InputError, InputErrors
 from harness.outputs import digests as digests_module
 from harness.outputs import sources as sources_module
 
@@ -415,3 +415,44 @@ def test_a_closed_standard_stream_does_not_change_the_digest(tmp_path: Path, clo
     done = subprocess.run([sys.executable, "-c", script, str(OUTPUTS)], capture_output=True, text=True, timeout=60,
                           cwd=ROOT, check=True)
     assert done.stdout == _sha(OUTPUTS)
+
+
+@pytest.mark.usefixtures("ranges")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_link_switched_after_the_listing_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      workers: int) -> None:
+    """A scan lists its input, then opens each byte range (and the file to hash) by its path: a link switched to
+    another file meanwhile must not give a report with one file's findings and the other's digest."""
+    first, second, link = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "latest.jsonl"
+    first.write_bytes(OUTPUTS.read_bytes())
+    second.write_bytes(OUTPUTS.read_bytes().replace(b"acme", b"acmf"))
+    link.symlink_to(first)
+    real = sources_module.partitions
+
+    def then_switched(*args: Any, **kwargs: Any) -> Any:
+        listed = real(*args, **kwargs)
+        target = second if link.resolve() == first else first
+        link.unlink()
+        link.symlink_to(target)  # to the other file
+        return listed
+
+    monkeypatch.setattr(sources_module, "partitions", then_switched)
+    with pytest.raises(InputError, match=r"another file is at this path|changed or vanished"):
+        api.run_scan(link, policies=ROOT / "policies", evals=ROOT / "evals", workers=workers)
+    report = tmp_path / "report.json"
+    assert main(["scan", "--outputs", str(link), "--policies", str(ROOT / "policies"), "--evals",
+                 str(ROOT / "evals"), "--format", "json", "--output", str(report), "--workers", str(workers)]) == 4
+    assert not report.exists()
+
+
+def test_a_reader_refuses_another_file_at_the_listed_path(tmp_path: Path) -> None:
+    first, second, link = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "latest.jsonl"
+    first.write_bytes(OUTPUTS.read_bytes())
+    second.write_bytes(OUTPUTS.read_bytes())
+    link.symlink_to(first)
+    (part,) = sources_module.partitions(link)
+    link.unlink()
+    link.symlink_to(second)
+    with pytest.raises(InputError, match="another file is at this path"):
+        list(sources_module.PartitionReader(part))
+    assert len(list(sources_module.PartitionReader(sources_module.partitions(link)[0]))) > 0  # listed again: read

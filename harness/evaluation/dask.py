@@ -182,6 +182,8 @@ class DaskExecutor:
         try:
             shipped = client.scatter(snap, broadcast=True)
             token = uuid.uuid4().hex
+            if self.scheduler is not None:  # workers on other machines: their device and inode numbers differ
+                pieces = [(file, dataclasses.replace(part, identity=None)) for file, part in pieces]
             futures = [client.submit(judge_on_worker, shipped, piece, fields, pure=False,
                                      key=f"harness-{token}-{i}") for i, piece in enumerate(pieces)]
             order = {future.key: i for i, future in enumerate(futures)}

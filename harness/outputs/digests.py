@@ -174,6 +174,11 @@ class FileDigests:
             return None
         return answer[0]
 
+    def identity(self, path: str) -> Identity | None:
+        """A file's identity when its hashing began (None: not begun)."""
+        began = self._began.get(path)
+        return None if began is None else began[0]
+
     def settled(self) -> bool:
         """Whether every file read so far is unchanged since, and was last changed :data:`SETTLED_SECONDS` or more
         before its read began (what a prefetched digest needs to be used)."""

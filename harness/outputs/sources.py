@@ -138,6 +138,9 @@ class Partition:
     index: int = 0  #: position in the input (files sorted by path, then byte ranges in order)
     start: int = 0  #: plain JSONL only: the lines whose first byte lies in [start, end)
     end: int | None = None
+    #: (device, inode) of the file when the input was listed: a reader that opens another file at the path (a link
+    #: switched meanwhile) refuses it; None: not checked (a file read on another machine, whose numbers differ)
+    identity: tuple[int, int] | None = dataclasses.field(default=None, compare=False)
 
     @property
     def whole(self) -> bool:
@@ -200,10 +203,10 @@ def partitions(spec: str | os.PathLike[str], *, split_bytes: int | None = None, 
             count += -count % into
             count = min(count, size)  # (a range holds a byte at least)
             bounds = [size * i // count for i in range(count + 1)]  # sizes differing by a byte at most
-            result += [Partition(path, name, kind, size, len(result) + i, start, end if end < size else None)
-                       for i, (start, end) in enumerate(itertools.pairwise(bounds))]
+            result += [Partition(path, name, kind, size, len(result) + i, start, end if end < size else None,
+                                 identity) for i, (start, end) in enumerate(itertools.pairwise(bounds))]
         else:
-            result.append(Partition(path, name, kind, size, len(result)))
+            result.append(Partition(path, name, kind, size, len(result), identity=identity))
     return result
 
 
@@ -275,8 +278,9 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
-def _open(path: str, shown: str) -> tuple[IO[bytes], int]:
-    """A regular file opened for reading, and its size; a FIFO or a device is refused without blocking."""
+def _open(path: str, shown: str, identity: tuple[int, int] | None = None) -> tuple[IO[bytes], int]:
+    """A regular file opened for reading, and its size; a FIFO or a device is refused without blocking, and so is
+    a file other than the one of ``identity`` (device, inode)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
@@ -291,7 +295,15 @@ def _open(path: str, shown: str) -> tuple[IO[bytes], int]:
         handle.close()
         what = "is a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO, a device or a socket)"
         raise InputError(f"{what}; expected an outputs file", Location(shown))
+    if identity is not None and (info.st_dev, info.st_ino) != identity:
+        handle.close()
+        raise InputError(CHANGED, Location(shown))
     return handle, info.st_size
+
+
+#: what a reader says of a path that holds another file than when the input was listed
+CHANGED = ("another file is at this path than when the input was listed (a link or the file replaced during the"
+           " run); expected a file that stays in place while it is judged")
 
 
 def _probe(path: str, shown: str) -> tuple[int, str, tuple[int, int]]:
@@ -530,7 +542,7 @@ class PartitionReader:
 
     def _text(self, parser: RecordParser) -> Iterator[Batch]:
         part = self.partition
-        handle, _ = _open(part.path, part.display)
+        handle, _ = _open(part.path, part.display, part.identity)
         digest = hashlib.sha256() if part.whole else None
         with handle:
             raw = _Hashing(handle, digest)
@@ -556,7 +568,7 @@ class PartitionReader:
     def _count_lines(self, upto: int) -> int:
         """How many newlines the file holds before byte ``upto``."""
         count = 0
-        handle, _ = _open(self.partition.path, self.partition.display)
+        handle, _ = _open(self.partition.path, self.partition.display, self.partition.identity)
         with handle:
             while upto > 0:
                 chunk = handle.read(min(_BLOCK * 8, upto))
@@ -711,11 +723,17 @@ class PartitionReader:
     def _parquet(self, parser: RecordParser) -> Iterator[list[OutputRecord]]:
         part = self.partition
         pa, pq = _pyarrow(part.display)
-        handle, size = _open(part.path, part.display)  # a regular file, checked before pyarrow opens it
-        with handle:
-            digest = hashlib.file_digest(handle, "sha256")  # type: ignore[arg-type]
+        handle, size = _open(part.path, part.display, part.identity)  # a regular file, the one listed
+        with handle:  # pyarrow reads the file hashed, not the path opened again
+            yield from self._parquet_rows(parser, pa, pq, handle, size)
+
+    def _parquet_rows(self, parser: RecordParser, pa: Any, pq: Any, handle: IO[bytes],
+                      size: int) -> Iterator[list[OutputRecord]]:
+        part = self.partition
+        digest = hashlib.file_digest(handle, "sha256")  # type: ignore[arg-type]
+        handle.seek(0)
         try:
-            source = pq.ParquetFile(part.path)
+            source = pq.ParquetFile(handle)
             schema = source.schema_arrow
             total = max(source.metadata.num_rows, 1)
         except (pa.ArrowException, OSError, ValueError) as exc:
