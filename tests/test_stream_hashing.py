@@ -456,3 +456,13 @@ def test_a_reader_refuses_another_file_at_the_listed_path(tmp_path: Path) -> Non
     with pytest.raises(InputError, match="another file is at this path"):
         list(sources_module.PartitionReader(part))
     assert len(list(sources_module.PartitionReader(sources_module.partitions(link)[0]))) > 0  # listed again: read
+
+
+def test_a_digest_counts_only_for_the_file_listed(tmp_path: Path) -> None:
+    digests = digests_module.FileDigests([str(OUTPUTS)]).start()
+    digests.result()
+    info = OUTPUTS.stat()
+    assert digests.hashed_file(str(OUTPUTS), (info.st_dev, info.st_ino))
+    assert not digests.hashed_file(str(OUTPUTS), (info.st_dev, info.st_ino + 1))  # another file was listed there
+    assert digests.hashed_file(str(OUTPUTS), None)  # not checked (remote workers)
+    assert not digests.hashed_file(str(tmp_path / "never-hashed.jsonl"), (info.st_dev, info.st_ino))

@@ -185,8 +185,8 @@ def _stream(project: Project, source: PathLike, baseline: Outputs | None, fields
             runner.judge_partitions(judging, pieces, fields, merger.add, on_done)
             found = hashed.result()
             listed = {index_of[part.path]: part.identity for part in parts}
-            digests.update({index: found[path] for index, path in split.items() if path in found and (
-                listed[index] is None or (hashed.identity(path) or ())[:2] == listed[index])})  # the file listed
+            digests.update({index: found[path] for index, path in split.items()
+                            if path in found and hashed.hashed_file(path, listed[index])})
             reasons = {index: hashed.errors[path] for index, path in split.items() if path in hashed.errors}
             if not merger.records:
                 raise InputError("no output records: an empty run is an error, never a pass", Location(str(source)))

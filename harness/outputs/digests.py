@@ -174,10 +174,10 @@ class FileDigests:
             return None
         return answer[0]
 
-    def identity(self, path: str) -> Identity | None:
-        """A file's identity when its hashing began (None: not begun)."""
+    def hashed_file(self, path: str, listed: tuple[int, int] | None) -> bool:
+        """Whether the file hashed at ``path`` was the one of (device, inode) ``listed`` (None: any file)."""
         began = self._began.get(path)
-        return None if began is None else began[0]
+        return listed is None or (began is not None and began[0][:2] == listed)
 
     def settled(self) -> bool:
         """Whether every file read so far is unchanged since, and was last changed :data:`SETTLED_SECONDS` or more
