@@ -466,3 +466,66 @@ def test_a_digest_counts_only_for_the_file_listed(tmp_path: Path) -> None:
     assert not digests.hashed_file(str(OUTPUTS), (info.st_dev, info.st_ino + 1))  # another file was listed there
     assert digests.hashed_file(str(OUTPUTS), None)  # not checked (remote workers)
     assert not digests.hashed_file(str(tmp_path / "never-hashed.jsonl"), (info.st_dev, info.st_ino))
+
+
+def test_a_child_whose_first_line_trickles_past_the_deadline_is_killed(monkeypatch: pytest.MonkeyPatch,
+                                                                      children: _Children) -> None:
+    """The first line's time limit is one deadline, not one per byte read."""
+    monkeypatch.setattr(digests_module, "_CHILD", "import sys, time\nfor c in 'harness-sha256\\n':\n"
+                        "    sys.stdout.write(c); sys.stdout.flush(); time.sleep(0.1)\ntime.sleep(60)\n")
+    monkeypatch.setattr(digests_module, "HELLO_SECONDS", 0.5)
+    digests = digests_module.FileDigests([str(OUTPUTS)]).start()
+    assert digests.result() == {str(OUTPUTS): _sha(OUTPUTS)}
+    assert children.started[0].wait(10) != 0  # killed
+
+
+def test_a_failure_around_the_child_leaves_the_file_to_the_thread(monkeypatch: pytest.MonkeyPatch,
+                                                                 children: _Children) -> None:
+    def broken(self: Any, *args: Any) -> Any:
+        raise ValueError("filedescriptor out of range in select()")
+
+    monkeypatch.setattr(digests_module.FileDigests, "_by_child", broken)
+    assert digests_module.FileDigests([str(OUTPUTS)]).start().result() == {str(OUTPUTS): _sha(OUTPUTS)}
+
+
+def test_a_child_on_a_descriptor_past_1023_hashes_the_file(tmp_path: Path) -> None:
+    """A process with many files open (a server embedding harness) waits for its child on a pipe numbered past
+    1023, which ``select.select`` refuses."""
+    import resource
+    import subprocess
+    import sys
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        pytest.skip("at most 2,047 descriptors may be open here")
+    script = ("import os, resource, sys\nresource.setrlimit(resource.RLIMIT_NOFILE, (2048, resource.getrlimit("
+              "resource.RLIMIT_NOFILE)[1]))\nheld = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]\n"
+              "from harness.outputs import digests\ndigests.PROCESS_MIN_BYTES = 0\n"
+              "digests.hashlib = None  # the thread cannot hash: the digest is the child's\n"
+              f"found = digests.FileDigests([{str(OUTPUTS)!r}]).start().result()\n"
+              "sys.stdout.write(found.get(sys.argv[1], 'none'))\n")
+    done = subprocess.run([sys.executable, "-c", script, str(OUTPUTS)], capture_output=True, text=True, timeout=60,
+                          cwd=ROOT, check=True)
+    assert done.stdout == _sha(OUTPUTS)
+
+
+def test_a_byte_range_of_a_file_rewritten_in_place_is_refused(tmp_path: Path) -> None:
+    """The ranges of a file must be of one unchanged file: a rewrite in place (same inode) between the listing and
+    a range's opening is refused; a whole file is held to its device and inode only (it is hashed as read)."""
+    day = tmp_path / "day.jsonl"
+    day.write_bytes(OUTPUTS.read_bytes())
+    ranges = sources_module.partitions(day, split_bytes=4096)
+    (whole,) = sources_module.partitions(day)
+    assert len(ranges) > 1
+    at = day.read_bytes().index(b'"output": "') + len(b'"output": "')
+    with day.open("r+b") as handle:  # same size, same inode, another letter in the first output
+        handle.seek(at)
+        handle.write(b"#")
+    with pytest.raises(InputError, match="another file is at this path"):
+        list(sources_module.PartitionReader(ranges[1]))
+    assert list(sources_module.PartitionReader(whole))
+    info = day.stat()
+    digests = digests_module.FileDigests([str(day)]).start()
+    digests.result()
+    assert not digests.hashed_file(str(day), ranges[0].identity)  # hashed after the rewrite: not the file listed
+    assert digests.hashed_file(str(day), sources_module.file_identity(info))

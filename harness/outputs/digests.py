@@ -27,6 +27,8 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from .sources import file_identity
+
 #: bytes read at a time (and the most read after a run has stopped the thread): reading and hashing release the
 #: interpreter's lock, but the thread waits for it between two chunks (up to 5 ms while the main thread loads the
 #: rules), so a chunk is large (about 13 ms of hashing); a child process reads as much at a time
@@ -62,13 +64,9 @@ Identity = tuple[int, int, int, int, int]
 _HEX64 = re.compile("[0-9a-f]{64}")
 
 
-def _identity(info: os.stat_result) -> Identity:
-    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
-
-
 def _now(path: str) -> Identity | None:
     try:
-        return _identity(os.stat(path))
+        return file_identity(os.stat(path))
     except OSError:
         return None
 
@@ -76,16 +74,19 @@ def _now(path: str) -> Identity | None:
 def _said(child: subprocess.Popen[bytes]) -> bytes | None:
     """What a child wrote after its first line, once it ended; None (and the child killed) when that line is not
     :data:`_HELLO` or does not come within :data:`HELLO_SECONDS`."""
-    import select
+    import selectors
 
     assert child.stdout is not None
     fd, first = child.stdout.fileno(), b""
-    while len(first) < len(_HELLO) and _HELLO.startswith(first):
-        ready, _, _ = select.select([fd], [], [], HELLO_SECONDS)
-        data = os.read(fd, 4096) if ready else b""
-        if not data:
-            break
-        first += data
+    deadline = time.monotonic() + HELLO_SECONDS
+    with selectors.DefaultSelector() as waiting:  # (not select.select: a descriptor may be numbered past 1023)
+        waiting.register(fd, selectors.EVENT_READ)
+        while len(first) < len(_HELLO) and _HELLO.startswith(first):
+            left = deadline - time.monotonic()
+            data = os.read(fd, 4096) if left > 0 and waiting.select(left) else b""
+            if not data:
+                break
+            first += data
     if not first.startswith(_HELLO):
         child.kill()
         child.communicate()
@@ -120,9 +121,14 @@ class FileDigests:
                 return
             try:
                 with open(path, "rb") as handle:
-                    before = _identity(os.fstat(handle.fileno()))
+                    before = file_identity(os.fstat(handle.fileno()))
                     self._began[path] = (before, time.time())
-                    found = self._by_child(handle, before) if before[2] >= PROCESS_MIN_BYTES else None
+                    found = None
+                    if before[2] >= PROCESS_MIN_BYTES:
+                        try:
+                            found = self._by_child(handle, before)
+                        except Exception:  # whatever went wrong with the child: the thread hashes the file itself
+                            found = None
                     if found is not None:
                         self._found[path] = (found, before)
                         continue
@@ -174,10 +180,11 @@ class FileDigests:
             return None
         return answer[0]
 
-    def hashed_file(self, path: str, listed: tuple[int, int] | None) -> bool:
-        """Whether the file hashed at ``path`` was the one of (device, inode) ``listed`` (None: any file)."""
+    def hashed_file(self, path: str, listed: tuple[int, ...] | None) -> bool:
+        """Whether the file hashed at ``path`` was the one ``listed`` (``sources.file_identity``, or as many of its
+        first fields; None: any file)."""
         began = self._began.get(path)
-        return listed is None or (began is not None and began[0][:2] == listed)
+        return listed is None or (began is not None and began[0][:len(listed)] == listed)
 
     def settled(self) -> bool:
         """Whether every file read so far is unchanged since, and was last changed :data:`SETTLED_SECONDS` or more

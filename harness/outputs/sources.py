@@ -138,9 +138,11 @@ class Partition:
     index: int = 0  #: position in the input (files sorted by path, then byte ranges in order)
     start: int = 0  #: plain JSONL only: the lines whose first byte lies in [start, end)
     end: int | None = None
-    #: (device, inode) of the file when the input was listed: a reader that opens another file at the path (a link
-    #: switched meanwhile) refuses it; None: not checked (a file read on another machine, whose numbers differ)
-    identity: tuple[int, int] | None = dataclasses.field(default=None, compare=False)
+    #: the file when the input was listed: (device, inode) for a whole file, and its size, modification and
+    #: status-change times too for a byte range (its ranges must be of one unchanged file): a reader that opens
+    #: another file at the path (a link switched, a file replaced or rewritten meanwhile) refuses it; None: not
+    #: checked (a file read on another machine, whose numbers differ)
+    identity: tuple[int, ...] | None = dataclasses.field(default=None, compare=False)
 
     @property
     def whole(self) -> bool:
@@ -196,7 +198,7 @@ def partitions(spec: str | os.PathLike[str], *, split_bytes: int | None = None, 
     read: dict[tuple[int, int], str] = {}  # (device, inode) -> the path it was first read under
     for path, name in found:
         size, kind, identity = _probe(path, name)
-        if read.setdefault(identity, path) != path:  # a symbolic or hard link to a file already in the input
+        if read.setdefault(identity[:2], path) != path:  # a symbolic or hard link to a file already in the input
             continue
         if split_bytes and kind == "jsonl" and size > split_bytes:
             count = -(-size // split_bytes)
@@ -206,7 +208,7 @@ def partitions(spec: str | os.PathLike[str], *, split_bytes: int | None = None, 
             result += [Partition(path, name, kind, size, len(result) + i, start, end if end < size else None,
                                  identity) for i, (start, end) in enumerate(itertools.pairwise(bounds))]
         else:
-            result.append(Partition(path, name, kind, size, len(result), identity=identity))
+            result.append(Partition(path, name, kind, size, len(result), identity=identity[:2]))
     return result
 
 
@@ -278,9 +280,9 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
-def _open(path: str, shown: str, identity: tuple[int, int] | None = None) -> tuple[IO[bytes], int]:
+def _open(path: str, shown: str, identity: tuple[int, ...] | None = None) -> tuple[IO[bytes], int]:
     """A regular file opened for reading, and its size; a FIFO or a device is refused without blocking, and so is
-    a file other than the one of ``identity`` (device, inode)."""
+    a file other than the one of ``identity`` (:func:`file_identity`, or as many of its first fields)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
@@ -295,10 +297,16 @@ def _open(path: str, shown: str, identity: tuple[int, int] | None = None) -> tup
         handle.close()
         what = "is a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO, a device or a socket)"
         raise InputError(f"{what}; expected an outputs file", Location(shown))
-    if identity is not None and (info.st_dev, info.st_ino) != identity:
+    if identity is not None and file_identity(info)[:len(identity)] != identity:
         handle.close()
         raise InputError(CHANGED, Location(shown))
     return handle, info.st_size
+
+
+def file_identity(info: os.stat_result) -> tuple[int, int, int, int, int]:
+    """A file's device, inode, size, modification and status-change times (the last set by the kernel on every
+    write: no tool can put it back)."""
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
 
 #: what a reader says of a path that holds another file than when the input was listed
@@ -306,20 +314,21 @@ CHANGED = ("another file is at this path than when the input was listed (a link 
            " run); expected a file that stays in place while it is judged")
 
 
-def _probe(path: str, shown: str) -> tuple[int, str, tuple[int, int]]:
-    """A file's size, format (by its first bytes) and (device, inode); refused unless it is a readable regular
-    file."""
+def _probe(path: str, shown: str) -> tuple[int, str, tuple[int, int, int, int, int]]:
+    """A file's size, format (by its first bytes) and :func:`file_identity`, all of the file opened; refused unless
+    it is a readable regular file."""
     info = _stat(path, shown)
     if not stat.S_ISREG(info.st_mode):  # never opened: opening a FIFO for reading may block
         what = "is a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO, a device or a socket)"
         raise InputError(f"{what}; expected an outputs file", Location(shown))
     handle, size = _open(path, shown)
     with handle:
+        identity = file_identity(os.fstat(handle.fileno()))
         try:
             head = handle.read(4)
         except OSError as exc:
             raise InputError(f"cannot read: {_reason(exc)}", Location(shown)) from None
-    return size, next((kind for magic, kind in _MAGIC if head.startswith(magic)), "jsonl"), (info.st_dev, info.st_ino)
+    return size, next((kind for magic, kind in _MAGIC if head.startswith(magic)), "jsonl"), identity
 
 
 def covers(spec: str | os.PathLike[str], path: str | os.PathLike[str]) -> bool:
